@@ -1,0 +1,1 @@
+//! The Workers shell: the only code that uses the `worker` crate. Filled in by the foundation work.

@@ -1,0 +1,14 @@
+//! edge-assistant: the backend of an AI assistant as a Cloudflare Worker.
+//!
+//! The crate is a pure core (everything outside `edge/`) that compiles and is tested on the host,
+//! plus a thin shell in `edge/` that is the only code touching the Workers platform. Data flows one
+//! way: `edge` → core modules; nothing in the core imports `edge`.
+
+pub mod api;
+pub mod chat;
+pub mod rollout;
+pub mod search;
+pub mod storage;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;

@@ -1,0 +1,1 @@
+//! Placeholder: BM25 history search with an inverted index.

@@ -1,0 +1,1 @@
+//! Placeholder: web search cache policy and upstream parsing.
