@@ -5,8 +5,12 @@
 //! way: `edge` → core modules; nothing in the core imports `edge`.
 
 pub mod api;
+pub mod auth;
 pub mod chat;
+pub mod config;
+pub mod openapi;
 pub mod rollout;
+pub mod routes;
 pub mod search;
 pub mod storage;
 

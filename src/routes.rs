@@ -1,0 +1,289 @@
+//! The route table of the HTTP API: `(method, path)` → [`Route`], as a pure function.
+//!
+//! The table is compiled into the binary (a `match` over path segments), so there is nothing to
+//! build per request or per isolate, and it is tested on the host. A path that matches a route with
+//! another method yields [`RouteError::MethodNotAllowed`] with the allowed methods (for `allow`);
+//! anything else under `/api` is [`RouteError::NotFound`]. Ids in paths must look like ids this
+//! service issues (1–64 chars of `[A-Za-z0-9_-]`); anything else is a 404, never a 400, so probing
+//! reveals nothing.
+
+use crate::api::{ErrorCode, HasErrorCode};
+
+/// HTTP methods the API uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Patch,
+    Delete,
+    Options,
+    Head,
+    Other,
+}
+
+impl Method {
+    /// Parses an HTTP method name (case-sensitive, as HTTP defines).
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "GET" => Self::Get,
+            "POST" => Self::Post,
+            "PATCH" => Self::Patch,
+            "DELETE" => Self::Delete,
+            "OPTIONS" => Self::Options,
+            "HEAD" => Self::Head,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// A matched API route with its path parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    OpenApi,
+    CreateTab,
+    ListTabs,
+    GetTab(String),
+    RenameTab(String),
+    DeleteTab(String),
+    AppendMessage(String),
+    ListMessages(String),
+    TabStats(String),
+    FlushTab(String),
+    Search,
+    SearchCacheStats,
+    Rollout,
+    CreateRun,
+    GetRun(String),
+    StepRun(String),
+    RunBuffer(String),
+    DeleteRun(String),
+}
+
+impl Route {
+    /// A stable name for logs and metrics (no ids, so cardinality stays low).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Health => "health",
+            Self::OpenApi => "openapi",
+            Self::CreateTab => "tabs.create",
+            Self::ListTabs => "tabs.list",
+            Self::GetTab(_) => "tabs.get",
+            Self::RenameTab(_) => "tabs.rename",
+            Self::DeleteTab(_) => "tabs.delete",
+            Self::AppendMessage(_) => "messages.append",
+            Self::ListMessages(_) => "messages.list",
+            Self::TabStats(_) => "tabs.stats",
+            Self::FlushTab(_) => "tabs.flush",
+            Self::Search => "search",
+            Self::SearchCacheStats => "search.cache_stats",
+            Self::Rollout => "rollout",
+            Self::CreateRun => "runs.create",
+            Self::GetRun(_) => "runs.get",
+            Self::StepRun(_) => "runs.step",
+            Self::RunBuffer(_) => "runs.buffer",
+            Self::DeleteRun(_) => "runs.delete",
+        }
+    }
+
+    /// Whether the route needs a bearer token (all but health and the OpenAPI document).
+    pub fn requires_auth(&self) -> bool {
+        !matches!(self, Self::Health | Self::OpenApi)
+    }
+
+    /// Whether the route takes a JSON request body.
+    pub fn takes_body(&self) -> bool {
+        matches!(
+            self,
+            Self::CreateTab
+                | Self::RenameTab(_)
+                | Self::AppendMessage(_)
+                | Self::Rollout
+                | Self::CreateRun
+                | Self::StepRun(_)
+        )
+    }
+}
+
+/// Why no route matched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    #[error("no such route: see GET /api/openapi.json for the API")]
+    NotFound,
+    #[error("method not allowed on this route; allowed: {}", .0.join(", "))]
+    MethodNotAllowed(Vec<&'static str>),
+}
+
+impl HasErrorCode for RouteError {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            Self::NotFound => ErrorCode::NotFound,
+            Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+        }
+    }
+}
+
+/// Whether `id` has the shape of an id this service issues.
+pub fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Matches an `/api/...` path. `HEAD` is treated as `GET`; `OPTIONS` is handled by CORS before
+/// routing. A trailing slash is ignored.
+pub fn route(method: Method, path: &str) -> Result<Route, RouteError> {
+    use Method::*;
+    let method = if method == Head { Get } else { method };
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    let mut segments = trimmed.split('/');
+    // The path starts with "/", so the first segment is empty.
+    if segments.next() != Some("") || segments.next() != Some("api") {
+        return Err(RouteError::NotFound);
+    }
+    let segments: Vec<&str> = segments.collect();
+    let id = |s: &str| -> Result<String, RouteError> {
+        if valid_id(s) {
+            Ok(s.to_owned())
+        } else {
+            Err(RouteError::NotFound)
+        }
+    };
+    let allow = |allowed: &[&'static str]| RouteError::MethodNotAllowed(allowed.to_vec());
+    match (segments.as_slice(), method) {
+        (["health"], Get) => Ok(Route::Health),
+        (["health"], _) => Err(allow(&["GET"])),
+        (["openapi.json"], Get) => Ok(Route::OpenApi),
+        (["openapi.json"], _) => Err(allow(&["GET"])),
+
+        (["tabs"], Post) => Ok(Route::CreateTab),
+        (["tabs"], Get) => Ok(Route::ListTabs),
+        (["tabs"], _) => Err(allow(&["GET", "POST"])),
+        (["tabs", t], m) => {
+            let t = id(t)?;
+            match m {
+                Get => Ok(Route::GetTab(t)),
+                Patch => Ok(Route::RenameTab(t)),
+                Delete => Ok(Route::DeleteTab(t)),
+                _ => Err(allow(&["GET", "PATCH", "DELETE"])),
+            }
+        }
+        (["tabs", t, "messages"], m) => {
+            let t = id(t)?;
+            match m {
+                Post => Ok(Route::AppendMessage(t)),
+                Get => Ok(Route::ListMessages(t)),
+                _ => Err(allow(&["GET", "POST"])),
+            }
+        }
+        (["tabs", t, "stats"], Get) => Ok(Route::TabStats(id(t)?)),
+        (["tabs", t, "stats"], _) => id(t).and(Err(allow(&["GET"]))),
+        (["tabs", t, "flush"], Post) => Ok(Route::FlushTab(id(t)?)),
+        (["tabs", t, "flush"], _) => id(t).and(Err(allow(&["POST"]))),
+
+        (["search"], Get) => Ok(Route::Search),
+        (["search"], _) => Err(allow(&["GET"])),
+        (["search", "cache", "stats"], Get) => Ok(Route::SearchCacheStats),
+        (["search", "cache", "stats"], _) => Err(allow(&["GET"])),
+
+        (["rollout"], Post) => Ok(Route::Rollout),
+        (["rollout"], _) => Err(allow(&["POST"])),
+        (["rollout", "runs"], Post) => Ok(Route::CreateRun),
+        (["rollout", "runs"], _) => Err(allow(&["POST"])),
+        (["rollout", "runs", r], m) => {
+            let r = id(r)?;
+            match m {
+                Get => Ok(Route::GetRun(r)),
+                Delete => Ok(Route::DeleteRun(r)),
+                _ => Err(allow(&["GET", "DELETE"])),
+            }
+        }
+        (["rollout", "runs", r, "step"], Post) => Ok(Route::StepRun(id(r)?)),
+        (["rollout", "runs", r, "step"], _) => id(r).and(Err(allow(&["POST"]))),
+        (["rollout", "runs", r, "buffer"], Get) => Ok(Route::RunBuffer(id(r)?)),
+        (["rollout", "runs", r, "buffer"], _) => id(r).and(Err(allow(&["GET"]))),
+        _ => Err(RouteError::NotFound),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Method::*;
+
+    #[test]
+    fn matches_every_contract_route() {
+        assert_eq!(route(Get, "/api/health"), Ok(Route::Health));
+        assert_eq!(route(Head, "/api/health/"), Ok(Route::Health));
+        assert_eq!(route(Get, "/api/openapi.json"), Ok(Route::OpenApi));
+        assert_eq!(route(Post, "/api/tabs"), Ok(Route::CreateTab));
+        assert_eq!(
+            route(Patch, "/api/tabs/t1"),
+            Ok(Route::RenameTab("t1".into()))
+        );
+        assert_eq!(
+            route(Post, "/api/tabs/t1/messages"),
+            Ok(Route::AppendMessage("t1".into()))
+        );
+        assert_eq!(
+            route(Post, "/api/tabs/t1/flush"),
+            Ok(Route::FlushTab("t1".into()))
+        );
+        assert_eq!(
+            route(Get, "/api/search/cache/stats"),
+            Ok(Route::SearchCacheStats)
+        );
+        assert_eq!(
+            route(Post, "/api/rollout/runs/r-1/step"),
+            Ok(Route::StepRun("r-1".into()))
+        );
+        assert_eq!(
+            route(Delete, "/api/rollout/runs/r_1"),
+            Ok(Route::DeleteRun("r_1".into()))
+        );
+    }
+
+    #[test]
+    fn wrong_method_lists_allowed_methods() {
+        assert_eq!(
+            route(Delete, "/api/tabs"),
+            Err(RouteError::MethodNotAllowed(vec!["GET", "POST"]))
+        );
+        assert_eq!(
+            route(Post, "/api/health"),
+            Err(RouteError::MethodNotAllowed(vec!["GET"]))
+        );
+    }
+
+    #[test]
+    fn unknown_paths_and_odd_ids_are_not_found() {
+        for path in [
+            "/api",
+            "/api/",
+            "/api/nope",
+            "/api/tabs/a/b/c",
+            "/api/tabs/bad%20id",
+            "/api/tabs/..",
+            "/apix/health",
+            "/index.html",
+        ] {
+            assert_eq!(route(Get, path), Err(RouteError::NotFound), "{path}");
+        }
+        let long = format!("/api/tabs/{}", "a".repeat(65));
+        assert_eq!(route(Get, &long), Err(RouteError::NotFound));
+        assert_eq!(
+            route(Post, "/api/tabs/bad.id/flush"),
+            Err(RouteError::NotFound)
+        );
+    }
+
+    #[test]
+    fn only_health_and_openapi_are_public() {
+        assert!(!Route::Health.requires_auth());
+        assert!(!Route::OpenApi.requires_auth());
+        assert!(Route::ListTabs.requires_auth());
+        assert!(Route::Rollout.takes_body());
+        assert!(!Route::ListTabs.takes_body());
+    }
+}
