@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod chat;
 pub mod config;
+pub mod ids;
 pub mod openapi;
 pub mod rollout;
 pub mod routes;

@@ -63,8 +63,250 @@ fn public_operation(summary: &str, ok: Value) -> Value {
     json!({ "summary": summary, "security": [], "responses": responses })
 }
 
+fn body(schema: Value) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": schema } } })
+}
+
+fn with_body(mut op: Value, schema: Value) -> Value {
+    op["requestBody"] = body(schema);
+    op["responses"]["413"] = error_response("Request body too large");
+    op["responses"]["415"] = error_response("Body is not application/json");
+    op
+}
+
+fn with_params(mut op: Value, params: Value) -> Value {
+    op["parameters"] = params;
+    op
+}
+
+fn path_id(name: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true,
+            "schema": { "type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$" } })
+}
+
+fn query(name: &str, schema: Value, description: &str) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "schema": schema, "description": description })
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn no_content(description: &str) -> Value {
+    json!({ "description": description })
+}
+
+fn schemas() -> Value {
+    let f64s = |n: usize| json!({ "type": "array", "items": { "type": "number" }, "minItems": n, "maxItems": n });
+    json!({
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {
+                        "code": { "type": "string", "enum": [
+                            "invalid_json", "invalid_field", "unknown_field", "limit_exceeded",
+                            "unauthorized", "not_found", "method_not_allowed", "payload_too_large",
+                            "unsupported_media_type", "rate_limited", "upstream_error",
+                            "upstream_timeout", "not_configured", "internal"
+                        ] },
+                        "message": { "type": "string" }
+                    }
+                }
+            }
+        },
+        "Tab": {
+            "type": "object",
+            "required": ["id", "title", "created_at", "updated_at", "message_count"],
+            "properties": {
+                "id": { "type": "string" },
+                "title": { "type": "string", "maxLength": 200 },
+                "created_at": { "type": "string", "format": "date-time" },
+                "updated_at": { "type": "string", "format": "date-time" },
+                "message_count": { "type": "integer", "minimum": 0 }
+            }
+        },
+        "Message": {
+            "type": "object",
+            "required": ["id", "seq", "role", "content", "created_at"],
+            "properties": {
+                "id": { "type": "string" },
+                "seq": { "type": "integer", "minimum": 1 },
+                "role": { "type": "string", "enum": ["user", "assistant", "system", "tool"] },
+                "content": { "type": "string" },
+                "created_at": { "type": "string", "format": "date-time" },
+                "client_id": { "type": "string", "maxLength": 64 }
+            }
+        },
+        "TabStats": {
+            "type": "object",
+            "required": ["message_count", "pending", "flushes", "last_flush_at", "storage"],
+            "properties": {
+                "message_count": { "type": "integer" },
+                "pending": { "type": "integer" },
+                "flushes": { "type": "integer" },
+                "last_flush_at": { "type": ["string", "null"], "format": "date-time" },
+                "storage": {
+                    "type": "object",
+                    "required": ["write_ops", "bytes_written"],
+                    "properties": { "write_ops": { "type": "integer" }, "bytes_written": { "type": "integer" } }
+                }
+            }
+        },
+        "WebSearchResponse": {
+            "type": "object",
+            "required": ["query", "source", "cache", "results"],
+            "properties": {
+                "query": { "type": "string" },
+                "source": { "const": "web" },
+                "cache": { "type": "string", "enum": ["hit", "miss", "stale"] },
+                "results": { "type": "array", "items": {
+                    "type": "object",
+                    "required": ["title", "url", "snippet"],
+                    "properties": {
+                        "title": { "type": "string" }, "url": { "type": "string" },
+                        "snippet": { "type": "string" }, "engine": { "type": "string" }
+                    }
+                } }
+            }
+        },
+        "HistorySearchResponse": {
+            "type": "object",
+            "required": ["query", "source", "total", "results"],
+            "properties": {
+                "query": { "type": "string" },
+                "source": { "const": "history" },
+                "total": { "type": "integer" },
+                "results": { "type": "array", "items": {
+                    "type": "object",
+                    "required": ["tab_id", "seq", "role", "snippet", "score"],
+                    "properties": {
+                        "tab_id": { "type": "string" }, "seq": { "type": "integer" },
+                        "role": { "type": "string" }, "snippet": { "type": "string" },
+                        "score": { "type": "number" }
+                    }
+                } }
+            }
+        },
+        "CacheStats": {
+            "type": "object",
+            "required": ["entries", "bytes", "capacity_entries", "capacity_bytes", "hits", "misses", "stale_hits", "evictions", "rejected"],
+            "properties": {
+                "entries": { "type": "integer" }, "bytes": { "type": "integer" },
+                "capacity_entries": { "type": "integer" }, "capacity_bytes": { "type": "integer" },
+                "hits": { "type": "integer" }, "misses": { "type": "integer" },
+                "stale_hits": { "type": "integer" }, "evictions": { "type": "integer" },
+                "rejected": { "type": "integer" }
+            }
+        },
+        "Policy": {
+            "type": "object",
+            "required": ["weights", "bias"],
+            "properties": {
+                "weights": { "type": "array", "items": f64s(2), "minItems": 4, "maxItems": 4 },
+                "bias": f64s(2),
+                "value_weights": f64s(4),
+                "value_bias": { "type": "number" }
+            }
+        },
+        "RolloutRequest": {
+            "type": "object",
+            "required": ["env", "num_envs", "steps"],
+            "properties": {
+                "env": { "const": "CartPole-v1" },
+                "num_envs": { "type": "integer", "minimum": 1, "maximum": 1024 },
+                "steps": { "type": "integer", "minimum": 1, "maximum": 512 },
+                "seed": { "type": "integer", "minimum": 0 },
+                "policy": schema_ref("Policy"),
+                "gamma": { "type": "number", "minimum": 0, "maximum": 1 },
+                "lambda": { "type": "number", "minimum": 0, "maximum": 1 },
+                "initial_state": { "type": "array", "items": f64s(4) },
+                "actions": { "type": "array", "items": { "type": "array", "items": { "type": "integer", "enum": [0, 1] } } },
+                "include": { "type": "array", "items": { "const": "trajectory" } }
+            }
+        },
+        "RolloutSummary": {
+            "type": "object",
+            "required": ["num_envs", "steps", "seed", "episodes_finished", "mean_episode_return", "reward_sum"],
+            "properties": {
+                "num_envs": { "type": "integer" }, "steps": { "type": "integer" },
+                "seed": { "type": "integer" }, "episodes_finished": { "type": "integer" },
+                "mean_episode_return": { "type": ["number", "null"] },
+                "reward_sum": { "type": "number" },
+                "trajectory": { "type": "object" }
+            }
+        },
+        "Run": {
+            "type": "object",
+            "required": ["id", "num_envs", "seed", "buffer_capacity"],
+            "properties": {
+                "id": { "type": "string" }, "num_envs": { "type": "integer" },
+                "seed": { "type": "integer" }, "buffer_capacity": { "type": "integer" }
+            }
+        }
+    })
+}
+
 /// The OpenAPI document.
 pub fn document() -> Value {
+    let tab_id = || path_id("id");
+    let run_id = || path_id("id");
+    let tabs_list = json!({ "type": "object", "required": ["tabs", "next_cursor"], "properties": {
+        "tabs": { "type": "array", "items": schema_ref("Tab") },
+        "next_cursor": { "type": ["string", "null"] } } });
+    let messages_list = json!({ "type": "object", "required": ["messages", "next_after"], "properties": {
+        "messages": { "type": "array", "items": schema_ref("Message") },
+        "next_after": { "type": ["integer", "null"] } } });
+    let title_body = json!({ "type": "object", "additionalProperties": false,
+        "properties": { "title": { "type": "string", "maxLength": 200 } } });
+    let append_body = json!({ "type": "object", "additionalProperties": false, "required": ["role", "content"],
+        "properties": {
+            "role": { "type": "string", "enum": ["user", "assistant", "system", "tool"] },
+            "content": { "type": "string", "minLength": 1 },
+            "client_id": { "type": "string", "maxLength": 64 } } });
+    let search_params = json!([
+        query(
+            "q",
+            json!({ "type": "string", "minLength": 1, "maxLength": 400 }),
+            "The query (required)"
+        ),
+        query(
+            "source",
+            json!({ "type": "string", "enum": ["web", "history"] }),
+            "Default web"
+        ),
+        query(
+            "limit",
+            json!({ "type": "integer", "minimum": 1, "maximum": 50 }),
+            "Default 10"
+        ),
+        query(
+            "tab",
+            json!({ "type": "string" }),
+            "Only with source=history: restrict to one tab"
+        ),
+    ]);
+    let search_ok = ok_json(
+        "Search results",
+        json!({ "oneOf": [schema_ref("WebSearchResponse"), schema_ref("HistorySearchResponse")] }),
+    );
+    let run_create = json!({ "type": "object", "additionalProperties": false, "required": ["num_envs"], "properties": {
+        "num_envs": { "type": "integer", "minimum": 1, "maximum": 1024 },
+        "seed": { "type": "integer", "minimum": 0 },
+        "buffer_capacity": { "type": "integer", "minimum": 1, "maximum": 65536 } } });
+    let run_step = json!({ "type": "object", "additionalProperties": false, "required": ["steps"], "properties": {
+        "steps": { "type": "integer", "minimum": 1, "maximum": 512 },
+        "policy": schema_ref("Policy") } });
+    let buffer = json!({ "type": "object", "required": ["transitions"], "properties": {
+        "transitions": { "type": "array", "items": { "type": "object" } } } });
+    let upstream = [
+        ("502", "Upstream failed and nothing cached could serve"),
+        ("504", "Upstream timed out and nothing cached could serve"),
+    ];
+
     let paths = json!({
         "/api/health": {
             "get": public_operation("Liveness and version", ok_json("The service is up", json!({
@@ -75,6 +317,58 @@ pub fn document() -> Value {
         },
         "/api/openapi.json": {
             "get": public_operation("This OpenAPI document", ok_json("OpenAPI 3.1 document", json!({ "type": "object" })))
+        },
+        "/api/tabs": {
+            "post": with_body(operation("Create a tab", "201", ok_json("The new tab", schema_ref("Tab")), &[]), title_body.clone()),
+            "get": with_params(operation("List tabs, most recently updated first", "200", ok_json("A page of tabs", tabs_list), &[]), json!([
+                query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 100 }), "Default 20"),
+                query("cursor", json!({ "type": "string" }), "next_cursor of the previous page"),
+            ])),
+        },
+        "/api/tabs/{id}": {
+            "get": with_params(operation("Get a tab", "200", ok_json("The tab", schema_ref("Tab")), &[]), json!([tab_id()])),
+            "patch": with_params(with_body(operation("Rename a tab", "200", ok_json("The tab", schema_ref("Tab")), &[]), title_body), json!([tab_id()])),
+            "delete": with_params(operation("Delete a tab, its messages and its search entries", "204", no_content("Deleted"), &[]), json!([tab_id()])),
+        },
+        "/api/tabs/{id}/messages": {
+            "post": with_params(with_body(operation("Append a message (201 once durable; 200 for a client_id retry)", "201",
+                ok_json("The stored message", schema_ref("Message")), &[("200", "Retry with a known client_id: the original message")]), append_body), json!([tab_id()])),
+            "get": with_params(operation("Page through messages in ascending seq", "200", ok_json("A page of messages", messages_list), &[]), json!([
+                tab_id(),
+                query("after", json!({ "type": "integer", "minimum": 0 }), "Messages with seq > after"),
+                query("before", json!({ "type": "integer", "minimum": 1 }), "The latest messages with seq < before"),
+                query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 200 }), "Default 50"),
+            ])),
+        },
+        "/api/tabs/{id}/stats": {
+            "get": with_params(operation("Batching and storage statistics of a tab", "200", ok_json("Stats", schema_ref("TabStats")), &[]), json!([tab_id()])),
+        },
+        "/api/tabs/{id}/flush": {
+            "post": with_params(operation("Flush pending messages now", "200", ok_json("Stats after the flush", schema_ref("TabStats")), &[]), json!([tab_id()])),
+        },
+        "/api/search": {
+            "get": with_params(operation("Web search (cached) or BM25 search over the caller's chat history", "200", search_ok, &upstream), search_params),
+        },
+        "/api/search/cache/stats": {
+            "get": operation("Web-search cache statistics", "200", ok_json("Stats", schema_ref("CacheStats")), &[]),
+        },
+        "/api/rollout": {
+            "post": with_body(operation("Vectorized CartPole-v1 rollout with GAE", "200", ok_json("Summary and optional trajectory", schema_ref("RolloutSummary")), &[]), schema_ref("RolloutRequest")),
+        },
+        "/api/rollout/runs": {
+            "post": with_body(operation("Create a stateful rollout run", "201", ok_json("The run", schema_ref("Run")), &[]), run_create),
+        },
+        "/api/rollout/runs/{id}": {
+            "get": with_params(operation("Get a run", "200", ok_json("The run", schema_ref("Run")), &[]), json!([run_id()])),
+            "delete": with_params(operation("Delete a run", "204", no_content("Deleted"), &[]), json!([run_id()])),
+        },
+        "/api/rollout/runs/{id}/step": {
+            "post": with_params(with_body(operation("Advance a run", "200", ok_json("Summary of these steps", schema_ref("RolloutSummary")), &[]), run_step), json!([run_id()])),
+        },
+        "/api/rollout/runs/{id}/buffer": {
+            "get": with_params(operation("Latest transitions of the run's experience buffer", "200", ok_json("Transitions, oldest first", buffer), &[]), json!([
+                run_id(), query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 65536 }), "Default 100"),
+            ])),
         },
     });
     json!({
@@ -90,27 +384,7 @@ pub fn document() -> Value {
             "securitySchemes": {
                 "bearerAuth": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT (HS256, claims sub and exp)" }
             },
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {
-                        "error": {
-                            "type": "object",
-                            "required": ["code", "message"],
-                            "properties": {
-                                "code": { "type": "string", "enum": [
-                                    "invalid_json", "invalid_field", "unknown_field", "limit_exceeded",
-                                    "unauthorized", "not_found", "method_not_allowed", "payload_too_large",
-                                    "unsupported_media_type", "rate_limited", "upstream_error",
-                                    "upstream_timeout", "not_configured", "internal"
-                                ] },
-                                "message": { "type": "string" }
-                            }
-                        }
-                    }
-                }
-            }
+            "schemas": schemas()
         }
     })
 }
@@ -125,6 +399,26 @@ mod tests {
         assert_eq!(doc["openapi"], "3.1.0");
         assert!(doc["components"]["schemas"]["Error"].is_object());
         assert!(doc["paths"]["/api/health"]["get"]["responses"]["200"].is_object());
+    }
+
+    #[test]
+    fn every_route_of_the_route_table_is_documented() {
+        use crate::routes::{route, Method};
+        let doc = document();
+        let concrete = |template: &str| template.replace("{id}", "abc");
+        let mut documented = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                let m = Method::parse(&method.to_uppercase());
+                assert!(
+                    route(m, &concrete(path)).is_ok(),
+                    "{method} {path} is not routed"
+                );
+                documented += 1;
+            }
+        }
+        // Every route the table knows appears in the document.
+        assert_eq!(documented, 19);
     }
 
     #[test]

@@ -17,16 +17,7 @@ pub fn request_id(req: &Request) -> String {
             return id;
         }
     }
-    random_hex(16)
-}
-
-/// `bytes` random bytes as lowercase hex (ids, request ids).
-pub fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    // getrandom on wasm32 calls crypto.getRandomValues, which does not fail in Workers; should it
-    // ever, a zeroed id is caught by the callers' uniqueness (storage insert conflicts), not UB.
-    let _ = getrandom::fill(&mut buf);
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    crate::ids::random_hex(16).unwrap_or_else(|_| "0".repeat(32))
 }
 
 /// A JSON response with `status`.

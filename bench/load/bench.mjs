@@ -1,0 +1,79 @@
+// Load benchmark harness: builds the worker bundle, serves it from workerd directly (Miniflare,
+// see serve.mjs), and drives it with wrk on loopback, always measuring the no-op route
+// (/api/health) in the same run as the baseline. Prints a markdown table.
+// Usage: node bench/load/bench.mjs [--duration 10s] [--connections 64] [--only name,name]
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { tokenFor } from "../../scripts/lib/token.mjs";
+import { scenarios } from "./scenarios.mjs";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const args = process.argv.slice(2);
+const opt = (name, fallback) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const duration = opt("duration", "10s");
+const connections = Number(opt("connections", "64"));
+const only = opt("only", "")?.split(",").filter(Boolean);
+
+const work = mkdtempSync(join(tmpdir(), "edge-assistant-load-"));
+const bundle = join(work, "bundle");
+execFileSync(join(ROOT, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--outdir", bundle], {
+  cwd: ROOT, stdio: ["ignore", "ignore", "inherit"],
+});
+
+const server = spawn(process.execPath, [join(ROOT, "bench/load/serve.mjs"), bundle, "--persist", join(work, "state"),
+  "--var", "RATE_LIMIT_PER_MINUTE=1000000"], { stdio: ["ignore", "pipe", "inherit"] });
+const base = await new Promise((resolve, reject) => {
+  let out = "";
+  server.stdout.on("data", (d) => {
+    out += d;
+    const m = out.match(/READY (\S+)/);
+    if (m) resolve(m[1]);
+  });
+  server.on("exit", (code) => reject(new Error(`server exited ${code}`)));
+});
+
+function wrk(url, luaScript) {
+  const lua = join(work, `s${Math.random().toString(36).slice(2)}.lua`);
+  writeFileSync(lua, luaScript ?? "");
+  const out = execFileSync("wrk", ["-t2", `-c${connections}`, `-d${duration}`, "--latency", "-s", lua, url], {
+    encoding: "utf8",
+  });
+  const rps = Number(out.match(/Requests\/sec:\s+([\d.]+)/)[1]);
+  const toMs = (v, unit) => Number(v) * ({ us: 0.001, ms: 1, s: 1000 }[unit] ?? 1);
+  const pct = (p) => {
+    const m = out.match(new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`));
+    return m ? toMs(m[1], m[2]) : NaN;
+  };
+  const errors = out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? "0";
+  const socketErrors = out.match(/Socket errors: (.*)/)?.[1] ?? "none";
+  return { rps, p50: pct(50), p99: pct(99), errors: Number(errors), socketErrors };
+}
+
+const rows = [];
+try {
+  const ctx = { base, token: tokenFor("load-user"), tokenFor, connections };
+  const list = scenarios.filter((s) => s.name === "noop" || !only?.length || only.includes(s.name));
+  let baseline;
+  for (const scenario of list) {
+    const prepared = scenario.prepare ? await scenario.prepare(ctx) : {};
+    const r = wrk(base + scenario.path(prepared), scenario.lua(ctx, prepared));
+    if (scenario.name === "noop") baseline = r.rps;
+    rows.push({ name: scenario.name, ...r, ratio: r.rps / baseline });
+  }
+} finally {
+  server.kill("SIGTERM");
+  await new Promise((r) => setTimeout(r, 500));
+  rmSync(work, { recursive: true, force: true });
+}
+console.log(`\nLoad: wrk -t2 -c${connections} -d${duration}, workerd via Miniflare on loopback\n`);
+console.log("| scenario | requests/s | vs no-op | p50 ms | p99 ms | non-2xx | socket errors |");
+console.log("|---|---:|---:|---:|---:|---:|---|");
+for (const r of rows) {
+  console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${(100 * r.ratio).toFixed(0)}% | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${r.socketErrors} |`);
+}

@@ -1,0 +1,110 @@
+// End-to-end harness: runs the real Workers runtime (workerd, through `wrangler dev`) on free
+// loopback ports with a throwaway persistence folder, waits until it answers, and always stops it
+// (by process group) — printing its log when a test failed.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, createWriteStream, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { tokenFor, signToken, devSecret } from "../../scripts/lib/token.mjs";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export { tokenFor, signToken, devSecret };
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Starts `wrangler dev` and resolves once GET /api/health answers.
+ * options.vars: extra `--var KEY:VALUE` pairs; options.persistDir: reuse a state folder;
+ * options.readyStatus: the health status that means "up" (503 when testing broken config).
+ */
+export async function startWorker(options = {}) {
+  const port = await freePort();
+  const inspectorPort = await freePort();
+  const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), "edge-assistant-e2e-"));
+  const ownsPersist = !options.persistDir;
+  const logPath = join(persistDir, `wrangler-${port}.log`);
+  const logStream = createWriteStream(logPath);
+  const args = [
+    "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort),
+    "--persist-to", persistDir, "--log-level", "log", "--show-interactive-dev-session=false",
+  ];
+  for (const [key, value] of Object.entries(options.vars ?? {})) args.push("--var", `${key}:${value}`);
+  const child = spawn(join(ROOT, "node_modules/.bin/wrangler"), args, {
+    cwd: ROOT,
+    detached: true, // own process group, so stop() reaches workerd too
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true", FORCE_COLOR: "0" },
+  });
+  child.stdout.pipe(logStream);
+  child.stderr.pipe(logStream);
+  const base = `http://127.0.0.1:${port}`;
+  const worker = {
+    base, port, persistDir, logPath, child,
+    log: () => { try { return readFileSync(logPath, "utf8"); } catch { return ""; } },
+    async stop({ keepState = false, signal = "SIGTERM" } = {}) {
+      if (child.exitCode === null && child.signalCode === null) {
+        try { process.kill(-child.pid, signal); } catch { /* already gone */ }
+        const exited = new Promise((r) => child.once("exit", r));
+        const timedOut = await Promise.race([exited.then(() => false), sleep(5000).then(() => true)]);
+        if (timedOut) { try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ } await exited; }
+      }
+      logStream.end();
+      if (ownsPersist && !keepState) rmSync(persistDir, { recursive: true, force: true });
+    },
+  };
+  const deadline = Date.now() + (options.startTimeoutMs ?? 120_000);
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) break;
+    try {
+      const res = await fetch(`${base}/api/health`);
+      if (res.status === (options.readyStatus ?? 200)) return worker;
+    } catch { /* not up yet */ }
+    await sleep(200);
+  }
+  const log = worker.log();
+  await worker.stop();
+  throw new Error(`wrangler dev did not become ready on ${base}\n--- log ---\n${log}`);
+}
+
+/** Registers before/after hooks for a node:test suite and returns a handle to the worker. */
+export function useWorker(t, options = {}) {
+  const handle = { worker: null, failed: false };
+  t.before(async () => { handle.worker = await startWorker(options); });
+  t.afterEach((ctx) => { if (ctx && ctx.passed === false) handle.failed = true; });
+  t.after(async () => {
+    if (!handle.worker) return;
+    if (handle.failed) console.error(`--- wrangler log (${handle.worker.logPath}) ---\n${handle.worker.log()}`);
+    await handle.worker.stop();
+  });
+  return handle;
+}
+
+/** fetch with JSON conveniences: returns { status, headers, body (parsed JSON or text) }. */
+export async function call(base, method, path, { token, body, headers = {}, raw } = {}) {
+  const init = { method, headers: { ...headers } };
+  if (token) init.headers.authorization = `Bearer ${token}`;
+  if (raw !== undefined) init.body = raw;
+  else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["content-type"] ??= "application/json";
+  }
+  const res = await fetch(base + path, init);
+  const text = await res.text();
+  let parsed = text;
+  try { parsed = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+  return { status: res.status, headers: res.headers, body: parsed, text };
+}
