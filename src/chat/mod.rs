@@ -1,1 +1,25 @@
-//! Placeholder: filled in by the chat work.
+//! Chat tabs and their message logs: the pure core behind one tab's Durable Object.
+//!
+//! - [`model`]: the API types (`Message`, `Role`, `TabMeta`, stats) and strict request parsing.
+//! - [`time`]: RFC 3339 formatting of the millisecond clock the edge passes in.
+//! - [`batch`]: *when* to flush (threshold or alarm), as a small state machine with an injected clock.
+//! - [`tab_log`]: *what* a tab stores and how a flush compacts it, over any [`crate::storage::KvStore`].
+//!
+//! The Durable Object only does I/O: it reads `Date.now()`, hands the store and the clock to these
+//! types, sets or deletes the alarm the batcher asks for, and forwards flushed messages to the
+//! history index. Every error of this module is a [`ChatError`].
+
+pub mod batch;
+mod error;
+pub mod model;
+pub mod tab_log;
+pub mod time;
+
+pub use batch::{AfterFlush, AlarmDecision, AppendDecision, Batcher, FlushPolicy};
+pub use error::ChatError;
+pub use model::{
+    parse_new_message, parse_new_tab, parse_page_query, parse_tab_patch, Message, MessagePage,
+    NewMessage, NewTab, PageCursor, PageQuery, Role, TabMeta, TabPatch, TabStats,
+};
+pub use tab_log::{AppendOutcome, FlushReport, TabLog};
+pub use time::format_rfc3339_ms;

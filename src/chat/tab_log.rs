@@ -1,0 +1,600 @@
+//! One chat tab's message log over a [`KvStore`]: durable O(message) appends, paging that sees
+//! flushed and pending messages alike, and crash-safe, idempotent flushes that compact pending
+//! messages into pages.
+//!
+//! # Key layout (one store per tab; every key is ASCII and sorts bytewise)
+//!
+//! | key                | value                                                         |
+//! |--------------------|---------------------------------------------------------------|
+//! | `m`                | meta JSON `{"through":N,"flushes":F,"last_flush_ms":T}`       |
+//! | `l/<seq:010>`      | one pending message record (written by `append`)              |
+//! | `p/<first:010>`    | a page: JSON array of the records `first, first+1, ...`       |
+//! | `c/<client_id>`    | the `seq` (decimal) first stored with that idempotency key    |
+//!
+//! A record is the compact JSON array `[role, created_ms, id, content]` or
+//! `[role, created_ms, id, content, client_id]` with role `"u"|"a"|"s"|"t"`; its `seq` is its key
+//! (log) or its position in the page. Sequence numbers are zero-padded to 10 digits, so a tab holds
+//! at most [`MAX_SEQ`] messages. The Durable Object may keep other keys of its own as long as they
+//! do not start with `m`, `l/`, `p/` or `c/`.
+//!
+//! # Invariants and crash safety
+//!
+//! `through` (in `m`) is the last `seq` compacted into a page. Pages with `first <= through` are
+//! *committed*; every message with `seq > through` is *pending* and lives in a log entry or, after
+//! a flush that crashed midway, in an *orphan* page (`first > through`). Messages are dense:
+//! `1..=message_count`.
+//!
+//! - `append` writes the client-id index (if any) and then the log entry. It is acknowledged only
+//!   after both writes returned, so a 201 means durable. A crash between the two leaves an index
+//!   entry pointing at a `seq` that holds no message (or another message): lookups verify the
+//!   message's own `client_id`, so such an entry is simply overwritten later.
+//! - `flush` writes the new pages, then deletes orphan pages it did not rewrite and the compacted
+//!   log entries, and writes `m` **last**. Until `m` is written every compacted message is still
+//!   pending (found in the new pages or in its log entry) and the next flush reports it again, so
+//!   a crash between any two writes neither loses nor duplicates a message, and nothing that was
+//!   not reported is considered flushed. A flush with nothing pending writes nothing.
+//!
+//! # Costs
+//!
+//! `append`: one put of the record (plus one tiny index put with a `client_id`), independent of the
+//! transcript. `flush` of `k` messages: about `k` record bytes in pages, `k` deletes, one meta put.
+//! `load`: one get and two range scans over the pending part only. `read`: at most one page lookup
+//! plus one range per store region the page touches.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::model::{Message, MessagePage, NewMessage, PageCursor, PageQuery, Role, TabStats};
+use super::time::format_rfc3339_ms;
+use super::ChatError;
+use crate::storage::{prefix_end, KvStore};
+
+const META_KEY: &str = "m";
+const LOG_PREFIX: &str = "l/";
+const PAGE_PREFIX: &str = "p/";
+const CLIENT_PREFIX: &str = "c/";
+
+/// The largest `seq` a tab can hold (keys carry 10 decimal digits).
+pub const MAX_SEQ: u64 = 9_999_999_999;
+/// Most messages compacted into one page.
+pub const PAGE_MAX_MESSAGES: usize = 100;
+/// A page is closed before it would exceed this many value bytes (unless it holds one record),
+/// keeping every stored value far below the platform's 2 MB row limit.
+pub const PAGE_MAX_BYTES: usize = 128 * 1024;
+
+fn seq_key(prefix: &str, seq: u64) -> String {
+    format!("{prefix}{seq:010}")
+}
+
+fn client_key(client_id: &str) -> String {
+    format!("{CLIENT_PREFIX}{client_id}")
+}
+
+fn parse_seq_key(prefix: &str, key: &str) -> Result<u64, ChatError> {
+    key.strip_prefix(prefix)
+        .filter(|digits| digits.len() == 10 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|digits| digits.parse().ok())
+        .ok_or_else(|| ChatError::Corrupt(format!("unexpected key `{key}`")))
+}
+
+/// A message as stored: everything but its `seq`, which the key or page position gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Record {
+    role: Role,
+    created_ms: u64,
+    id: String,
+    content: String,
+    client_id: Option<String>,
+}
+
+impl Record {
+    fn encode(&self) -> Result<Vec<u8>, ChatError> {
+        let role = self.role.storage_code();
+        let encoded = match &self.client_id {
+            None => serde_json::to_vec(&(role, self.created_ms, &self.id, &self.content)),
+            Some(cid) => serde_json::to_vec(&(role, self.created_ms, &self.id, &self.content, cid)),
+        };
+        encoded.map_err(|e| ChatError::Corrupt(format!("cannot encode a message record: {e}")))
+    }
+
+    fn from_value(value: Value, seq: u64) -> Result<Record, ChatError> {
+        let bad = || ChatError::Corrupt(format!("message {seq} has a malformed record"));
+        let Value::Array(fields) = value else {
+            return Err(bad());
+        };
+        let mut fields = fields.into_iter();
+        let next_string = |fields: &mut std::vec::IntoIter<Value>| match fields.next() {
+            Some(Value::String(s)) => Ok(s),
+            _ => Err(bad()),
+        };
+        let role = Role::from_storage_code(&next_string(&mut fields)?).ok_or_else(bad)?;
+        let created_ms = fields.next().and_then(|v| v.as_u64()).ok_or_else(bad)?;
+        let id = next_string(&mut fields)?;
+        let content = next_string(&mut fields)?;
+        let client_id = match fields.next() {
+            None => None,
+            Some(Value::String(cid)) => Some(cid),
+            Some(_) => return Err(bad()),
+        };
+        if fields.next().is_some() {
+            return Err(bad());
+        }
+        Ok(Record {
+            role,
+            created_ms,
+            id,
+            content,
+            client_id,
+        })
+    }
+
+    fn decode(bytes: &[u8], seq: u64) -> Result<Record, ChatError> {
+        let value = serde_json::from_slice(bytes)
+            .map_err(|_| ChatError::Corrupt(format!("message {seq} is not valid JSON")))?;
+        Record::from_value(value, seq)
+    }
+
+    fn into_message(self, seq: u64) -> Message {
+        Message {
+            id: self.id,
+            seq,
+            role: self.role,
+            content: self.content,
+            created_at: format_rfc3339_ms(self.created_ms),
+            client_id: self.client_id,
+        }
+    }
+}
+
+/// Decodes page `first` into `(seq, record)` pairs.
+fn decode_page(first: u64, bytes: &[u8]) -> Result<Vec<(u64, Record)>, ChatError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|_| ChatError::Corrupt(format!("page {first} is not valid JSON")))?;
+    let Value::Array(records) = value else {
+        return Err(ChatError::Corrupt(format!("page {first} is not an array")));
+    };
+    let mut out = Vec::with_capacity(records.len());
+    for (seq, record) in (first..).zip(records) {
+        out.push((seq, Record::from_value(record, seq)?));
+    }
+    Ok(out)
+}
+
+/// The small record under `m`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Meta {
+    /// Last `seq` compacted into a committed page (0 before the first flush).
+    through: u64,
+    /// Flushes completed.
+    flushes: u64,
+    /// When the last flush completed, ms since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_flush_ms: Option<u64>,
+}
+
+fn read_meta(store: &impl KvStore) -> Result<Meta, ChatError> {
+    match store.get(META_KEY)? {
+        None => Ok(Meta::default()),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|_| ChatError::Corrupt("the tab's meta record is malformed".into())),
+    }
+}
+
+/// Pending messages (`seq > through`) found in log entries and orphan pages, with their keys.
+#[derive(Debug, Default)]
+struct PendingSet {
+    records: BTreeMap<u64, Record>,
+    log_keys: Vec<String>,
+    orphan_page_keys: Vec<String>,
+}
+
+/// Reads the pending messages with `from <= seq <= upto` (`upto = None`: no upper bound).
+/// Orphan pages are scanned from `through + 1` because one may start before `from`.
+fn read_pending(
+    store: &impl KvStore,
+    through: u64,
+    from: u64,
+    upto: Option<u64>,
+) -> Result<PendingSet, ChatError> {
+    let from = from.max(through + 1);
+    let in_range = |seq: u64| seq >= from && upto.is_none_or(|u| seq <= u);
+    let end = |prefix: &str| match upto {
+        Some(u) => seq_key(prefix, u + 1),
+        None => prefix_end(prefix),
+    };
+    let mut set = PendingSet::default();
+    for (key, bytes) in store.range(
+        &seq_key(PAGE_PREFIX, through + 1),
+        &end(PAGE_PREFIX),
+        false,
+        usize::MAX,
+    )? {
+        let first = parse_seq_key(PAGE_PREFIX, &key)?;
+        for (seq, record) in decode_page(first, &bytes)? {
+            if in_range(seq) {
+                set.records.insert(seq, record);
+            }
+        }
+        set.orphan_page_keys.push(key);
+    }
+    for (key, bytes) in store.range(
+        &seq_key(LOG_PREFIX, from),
+        &end(LOG_PREFIX),
+        false,
+        usize::MAX,
+    )? {
+        let seq = parse_seq_key(LOG_PREFIX, &key)?;
+        // The log entry is the original write; an orphan page holds a copy of it.
+        set.records.insert(seq, Record::decode(&bytes, seq)?);
+        set.log_keys.push(key);
+    }
+    Ok(set)
+}
+
+/// Fails unless `records` holds exactly the seqs `lo, lo+1, ...` in order.
+fn check_dense<'a>(lo: u64, seqs: impl Iterator<Item = &'a u64>) -> Result<u64, ChatError> {
+    let mut expected = lo;
+    for &seq in seqs {
+        if seq != expected {
+            return Err(ChatError::Corrupt(format!(
+                "message {expected} is missing from storage"
+            )));
+        }
+        expected += 1;
+    }
+    Ok(expected)
+}
+
+/// Result of [`TabLog::append`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// The message was stored (answer 201).
+    Created(Message),
+    /// A message with the same `client_id` exists; nothing was stored (answer 200 with it).
+    Existing(Message),
+}
+
+impl AppendOutcome {
+    /// The message to return, whichever way it came.
+    pub fn message(&self) -> &Message {
+        match self {
+            Self::Created(m) | Self::Existing(m) => m,
+        }
+    }
+}
+
+/// Result of [`TabLog::flush`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FlushReport {
+    /// Messages this flush compacted, ascending `seq` (feed them to the history index). After a
+    /// crashed flush, the retry reports them again.
+    pub flushed: Vec<Message>,
+    /// Pages written.
+    pub pages_written: u64,
+    /// Messages in the tab after the flush (for the tab directory).
+    pub message_count: u64,
+}
+
+/// The in-memory summary of one tab's log; all messages live in the store.
+///
+/// Build it with [`TabLog::load`] whenever the object starts; keep it for the object's lifetime
+/// and route every write to the same store through it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TabLog {
+    meta: Meta,
+    next_seq: u64,
+    pending: u64,
+    first_pending_at_ms: Option<u64>,
+}
+
+impl TabLog {
+    /// Reconstructs the summary from storage (an empty store is an empty tab).
+    ///
+    /// Reads the meta record and the pending part only: O(pending + 1), never the transcript.
+    /// Errors: `Storage`, or `Corrupt` when a record is malformed or the pending log has a hole.
+    pub fn load(store: &impl KvStore) -> Result<TabLog, ChatError> {
+        let meta = read_meta(store)?;
+        let pending = read_pending(store, meta.through, meta.through + 1, None)?;
+        let next_seq = check_dense(meta.through + 1, pending.records.keys())?;
+        Ok(TabLog {
+            meta,
+            next_seq,
+            pending: pending.records.len() as u64,
+            first_pending_at_ms: pending.records.values().next().map(|r| r.created_ms),
+        })
+    }
+
+    /// Messages in the tab, flushed or not.
+    pub fn message_count(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// Messages appended since the last completed flush.
+    pub fn pending(&self) -> u64 {
+        self.pending
+    }
+
+    /// When the oldest pending message was appended (ms since the epoch); `None` if none pending.
+    pub fn first_pending_at_ms(&self) -> Option<u64> {
+        self.first_pending_at_ms
+    }
+
+    /// Flushes completed since the tab was created.
+    pub fn flushes(&self) -> u64 {
+        self.meta.flushes
+    }
+
+    /// When the last flush completed (ms since the epoch).
+    pub fn last_flush_at_ms(&self) -> Option<u64> {
+        self.meta.last_flush_ms
+    }
+
+    /// Stores `new` as the next message, created at `now_ms` with id `message_id`.
+    ///
+    /// With a `client_id` already used in this tab, returns [`AppendOutcome::Existing`] with the
+    /// original message and writes nothing. Otherwise writes O(message) bytes — the record, plus a
+    /// small index entry with a `client_id` — and returns [`AppendOutcome::Created`] once they are
+    /// written (durable at the edge). Errors: `Storage` (nothing acknowledged; a retry with the
+    /// same `client_id` is safe), `TabFull`, `Corrupt`.
+    pub fn append(
+        &mut self,
+        store: &mut impl KvStore,
+        new: NewMessage,
+        now_ms: u64,
+        message_id: String,
+    ) -> Result<AppendOutcome, ChatError> {
+        if let Some(cid) = &new.client_id {
+            if let Some(existing) = self.find_by_client_id(store, cid)? {
+                return Ok(AppendOutcome::Existing(existing));
+            }
+        }
+        let seq = self.next_seq;
+        if seq > MAX_SEQ {
+            return Err(ChatError::TabFull { max: MAX_SEQ });
+        }
+        let record = Record {
+            role: new.role,
+            created_ms: now_ms,
+            id: message_id,
+            content: new.content,
+            client_id: new.client_id,
+        };
+        let encoded = record.encode()?;
+        // Index first: a crash in between leaves an index entry without its message, which the
+        // lookup recognises; the other order could leave a message a retry would duplicate.
+        if let Some(cid) = &record.client_id {
+            store.put(&client_key(cid), seq.to_string().as_bytes())?;
+        }
+        store.put(&seq_key(LOG_PREFIX, seq), &encoded)?;
+        self.next_seq += 1;
+        self.pending += 1;
+        self.first_pending_at_ms.get_or_insert(now_ms);
+        Ok(AppendOutcome::Created(record.into_message(seq)))
+    }
+
+    /// The message first stored with `client_id`, if any.
+    fn find_by_client_id(
+        &self,
+        store: &impl KvStore,
+        client_id: &str,
+    ) -> Result<Option<Message>, ChatError> {
+        let Some(bytes) = store.get(&client_key(client_id))? else {
+            return Ok(None);
+        };
+        // A malformed index entry is treated like a stale one: the message check below decides.
+        let Some(seq) = std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|s| s.parse().ok())
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .message(store, seq)?
+            .filter(|m| m.client_id.as_deref() == Some(client_id)))
+    }
+
+    /// The message with `seq`, flushed or not; `None` outside `1..=message_count`.
+    pub fn message(&self, store: &impl KvStore, seq: u64) -> Result<Option<Message>, ChatError> {
+        if seq == 0 || seq >= self.next_seq {
+            return Ok(None);
+        }
+        Ok(self.read_range(store, seq, seq)?.into_iter().next())
+    }
+
+    /// A page of messages in ascending `seq` (see [`PageQuery`]); pending messages included.
+    ///
+    /// `After(n)`: the first `limit` messages with `seq > n`. `Before(n)`: the last `limit`
+    /// messages with `seq < n`. `next_after` is the last returned `seq` while newer messages exist.
+    pub fn read(&self, store: &impl KvStore, query: PageQuery) -> Result<MessagePage, ChatError> {
+        let last = self.message_count();
+        let limit = u64::from(query.limit);
+        let range = match query.cursor {
+            _ if limit == 0 || last == 0 => None,
+            PageCursor::After(after) if after >= last => None,
+            PageCursor::After(after) => Some((after + 1, last.min(after.saturating_add(limit)))),
+            PageCursor::Before(before) if before <= 1 => None,
+            PageCursor::Before(before) => {
+                let hi = last.min(before - 1);
+                Some((hi.saturating_sub(limit - 1).max(1), hi))
+            }
+        };
+        let Some((lo, hi)) = range else {
+            return Ok(MessagePage {
+                messages: Vec::new(),
+                next_after: None,
+            });
+        };
+        Ok(MessagePage {
+            messages: self.read_range(store, lo, hi)?,
+            next_after: (hi < last).then_some(hi),
+        })
+    }
+
+    /// Messages `lo..=hi`, which must lie within `1..=message_count`.
+    fn read_range(
+        &self,
+        store: &impl KvStore,
+        lo: u64,
+        hi: u64,
+    ) -> Result<Vec<Message>, ChatError> {
+        let through = self.meta.through;
+        let mut records: Vec<(u64, Record)> = Vec::new();
+        if lo <= through {
+            let top = hi.min(through);
+            // The page holding `lo` is the last one starting at or before it; later pages follow.
+            let mut pages = store.range(PAGE_PREFIX, &seq_key(PAGE_PREFIX, lo + 1), true, 1)?;
+            pages.extend(store.range(
+                &seq_key(PAGE_PREFIX, lo + 1),
+                &seq_key(PAGE_PREFIX, top + 1),
+                false,
+                usize::MAX,
+            )?);
+            for (key, bytes) in pages {
+                let first = parse_seq_key(PAGE_PREFIX, &key)?;
+                records.extend(
+                    decode_page(first, &bytes)?
+                        .into_iter()
+                        .filter(|(seq, _)| (lo..=top).contains(seq)),
+                );
+            }
+        }
+        if hi > through {
+            let pending = read_pending(store, through, lo, Some(hi))?;
+            records.extend(pending.records);
+        }
+        let end = check_dense(lo, records.iter().map(|(seq, _)| seq))?;
+        if end != hi + 1 {
+            return Err(ChatError::Corrupt(format!(
+                "message {end} is missing from storage"
+            )));
+        }
+        Ok(records
+            .into_iter()
+            .map(|(seq, record)| record.into_message(seq))
+            .collect())
+    }
+
+    /// Messages not yet flushed, ascending (the history index also searches these).
+    pub fn pending_messages(&self, store: &impl KvStore) -> Result<Vec<Message>, ChatError> {
+        let through = self.meta.through;
+        let pending = read_pending(store, through, through + 1, None)?;
+        Ok(pending
+            .records
+            .into_iter()
+            .map(|(seq, record)| record.into_message(seq))
+            .collect())
+    }
+
+    /// Compacts every pending message into pages, completed at `now_ms`.
+    ///
+    /// Idempotent: with nothing pending it writes nothing and reports nothing. Crash-safe: if it
+    /// fails or the process dies between any two writes, `load` + `flush` later completes the
+    /// work and reports the messages again (see the module docs). Errors: `Storage`, `Corrupt`.
+    pub fn flush(
+        &mut self,
+        store: &mut impl KvStore,
+        now_ms: u64,
+    ) -> Result<FlushReport, ChatError> {
+        let through = self.meta.through;
+        let pending = read_pending(store, through, through + 1, None)?;
+        if pending.records.is_empty() {
+            return Ok(FlushReport {
+                message_count: self.message_count(),
+                ..FlushReport::default()
+            });
+        }
+        let next_seq = check_dense(through + 1, pending.records.keys())?;
+
+        // Greedy pages: close one at PAGE_MAX_MESSAGES records or before PAGE_MAX_BYTES.
+        let mut pages: Vec<(u64, Vec<u8>, usize)> = Vec::new();
+        for (&seq, record) in &pending.records {
+            let encoded = record.encode()?;
+            let fits = pages.last().is_some_and(|(_, bytes, count)| {
+                *count < PAGE_MAX_MESSAGES && bytes.len() + encoded.len() + 2 <= PAGE_MAX_BYTES
+            });
+            match pages.last_mut() {
+                Some((_, bytes, count)) if fits => {
+                    bytes.push(b',');
+                    bytes.extend_from_slice(&encoded);
+                    *count += 1;
+                }
+                _ => {
+                    let mut bytes = Vec::with_capacity(encoded.len() + 2);
+                    bytes.push(b'[');
+                    bytes.extend_from_slice(&encoded);
+                    pages.push((seq, bytes, 1));
+                }
+            }
+        }
+        let mut page_keys = Vec::with_capacity(pages.len());
+        for (first, mut bytes, _) in pages {
+            bytes.push(b']');
+            let key = seq_key(PAGE_PREFIX, first);
+            store.put(&key, &bytes)?;
+            page_keys.push(key);
+        }
+        for key in &pending.orphan_page_keys {
+            if !page_keys.contains(key) {
+                store.delete(key)?;
+            }
+        }
+        for key in &pending.log_keys {
+            store.delete(key)?;
+        }
+        let meta = Meta {
+            through: next_seq - 1,
+            flushes: self.meta.flushes + 1,
+            last_flush_ms: Some(now_ms),
+        };
+        let meta_bytes = serde_json::to_vec(&meta)
+            .map_err(|e| ChatError::Corrupt(format!("cannot encode the meta record: {e}")))?;
+        // The commit point: only now do the compacted messages stop being pending.
+        store.put(META_KEY, &meta_bytes)?;
+
+        self.meta = meta;
+        self.next_seq = next_seq;
+        self.pending = 0;
+        self.first_pending_at_ms = None;
+        Ok(FlushReport {
+            flushed: pending
+                .records
+                .into_iter()
+                .map(|(seq, record)| record.into_message(seq))
+                .collect(),
+            pages_written: page_keys.len() as u64,
+            message_count: self.message_count(),
+        })
+    }
+
+    /// The contract's stats; `storage` is the store's cumulative write counters.
+    pub fn stats(&self, store: &impl KvStore) -> TabStats {
+        TabStats {
+            message_count: self.message_count(),
+            pending: self.pending,
+            flushes: self.meta.flushes,
+            last_flush_at: self.meta.last_flush_ms.map(format_rfc3339_ms),
+            storage: store.write_stats(),
+        }
+    }
+
+    /// Removes every message, page, index entry and the meta record; the log is empty afterwards.
+    /// The meta record goes last, so an interrupted delete can simply be repeated.
+    pub fn delete_all(&mut self, store: &mut impl KvStore) -> Result<(), ChatError> {
+        for prefix in [CLIENT_PREFIX, LOG_PREFIX, PAGE_PREFIX] {
+            store.delete_prefix(prefix)?;
+        }
+        store.delete(META_KEY)?;
+        *self = TabLog {
+            meta: Meta::default(),
+            next_seq: 1,
+            pending: 0,
+            first_pending_at_ms: None,
+        };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,843 @@
+//! Host tests of the tab log: batching with a fake clock, paging, idempotency keys, write cost,
+//! crash safety at every write, and a property test over random operation sequences.
+
+use std::cell::Cell;
+use std::collections::{BTreeSet, HashMap};
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::api::{ErrorCode, HasErrorCode};
+use crate::chat::batch::{AfterFlush, AlarmDecision, AppendDecision, Batcher, FlushPolicy};
+use crate::storage::{MemoryStore, StorageError, WriteStats};
+
+/// A [`MemoryStore`] that can "crash" (fail every write after the next `k`), and counts how many
+/// entries reads returned.
+#[derive(Default)]
+struct TestStore {
+    inner: MemoryStore,
+    writes_left: Option<usize>,
+    entries_read: Cell<u64>,
+}
+
+impl TestStore {
+    fn crash_after(&mut self, writes: usize) {
+        self.writes_left = Some(writes);
+    }
+
+    fn restart(&mut self) {
+        self.writes_left = None;
+    }
+
+    fn write(&mut self) -> Result<(), StorageError> {
+        match &mut self.writes_left {
+            Some(0) => Err(StorageError("simulated crash".into())),
+            Some(n) => {
+                *n -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        self.inner
+            .range(prefix, &prefix_end(prefix), false, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+}
+
+impl KvStore for TestStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let value = self.inner.get(key)?;
+        self.entries_read.set(self.entries_read.get() + 1);
+        Ok(value)
+    }
+    fn put(&mut self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.write()?;
+        self.inner.put(key, value)
+    }
+    fn delete(&mut self, key: &str) -> Result<(), StorageError> {
+        self.write()?;
+        self.inner.delete(key)
+    }
+    fn range(
+        &self,
+        start: &str,
+        end: &str,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let entries = self.inner.range(start, end, reverse, limit)?;
+        self.entries_read
+            .set(self.entries_read.get() + 1 + entries.len() as u64);
+        Ok(entries)
+    }
+    fn delete_prefix(&mut self, prefix: &str) -> Result<u64, StorageError> {
+        self.write()?;
+        self.inner.delete_prefix(prefix)
+    }
+    fn write_stats(&self) -> WriteStats {
+        self.inner.write_stats()
+    }
+}
+
+fn new_msg(content: &str, client_id: Option<&str>) -> NewMessage {
+    NewMessage {
+        role: Role::User,
+        content: content.to_owned(),
+        client_id: client_id.map(str::to_owned),
+    }
+}
+
+fn append(log: &mut TabLog, store: &mut impl KvStore, content: &str, now_ms: u64) -> Message {
+    let id = format!("m{}", log.message_count() + 1);
+    match log
+        .append(store, new_msg(content, None), now_ms, id)
+        .unwrap()
+    {
+        AppendOutcome::Created(m) => m,
+        AppendOutcome::Existing(m) => panic!("unexpected existing {m:?}"),
+    }
+}
+
+fn page(
+    log: &TabLog,
+    store: &impl KvStore,
+    cursor: PageCursor,
+    limit: u32,
+) -> (Vec<u64>, Option<u64>) {
+    let page = log.read(store, PageQuery { cursor, limit }).unwrap();
+    (
+        page.messages.iter().map(|m| m.seq).collect(),
+        page.next_after,
+    )
+}
+
+/// Every message, by walking `after` pages of 200.
+fn read_all(log: &TabLog, store: &impl KvStore) -> Vec<Message> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = log
+            .read(
+                store,
+                PageQuery {
+                    cursor: PageCursor::After(after),
+                    limit: 200,
+                },
+            )
+            .unwrap();
+        all.extend(page.messages);
+        match page.next_after {
+            Some(next) => after = next,
+            None => return all,
+        }
+    }
+}
+
+/// A tab as its Durable Object drives it: log + batcher + one alarm slot + a fake clock.
+struct SimulatedTab {
+    store: TestStore,
+    log: TabLog,
+    batcher: Batcher,
+    alarm: Option<u64>,
+    now_ms: u64,
+}
+
+impl SimulatedTab {
+    fn new() -> Self {
+        let store = TestStore::default();
+        let log = TabLog::load(&store).unwrap();
+        Self {
+            store,
+            log,
+            batcher: Batcher::new(FlushPolicy::default(), None),
+            alarm: None,
+            now_ms: 1_000_000,
+        }
+    }
+
+    fn append(&mut self, content: &str) -> Message {
+        let message = append(&mut self.log, &mut self.store, content, self.now_ms);
+        let first = self.log.first_pending_at_ms().unwrap();
+        match self
+            .batcher
+            .after_append(self.log.pending(), first, self.now_ms)
+        {
+            AppendDecision::FlushNow => self.flush(),
+            AppendDecision::SetAlarm { at_ms } => {
+                assert_eq!(self.alarm, None, "the batcher asked for a second alarm");
+                self.alarm = Some(at_ms);
+            }
+            AppendDecision::Nothing => {}
+        }
+        message
+    }
+
+    fn flush(&mut self) {
+        self.log.flush(&mut self.store, self.now_ms).unwrap();
+        if self.batcher.after_flush() == AfterFlush::DeleteAlarm {
+            self.alarm = None;
+        }
+    }
+
+    /// Moves the clock, firing the alarm if it comes due.
+    fn advance(&mut self, ms: u64) {
+        self.now_ms += ms;
+        if self.alarm.is_some_and(|at| at <= self.now_ms) {
+            self.alarm = None;
+            let decision = self.batcher.on_alarm(
+                self.log.pending(),
+                self.log.first_pending_at_ms(),
+                self.now_ms,
+            );
+            match decision {
+                AlarmDecision::Flush => self.flush(),
+                AlarmDecision::Reschedule { at_ms } => self.alarm = Some(at_ms),
+                AlarmDecision::Idle => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn appended_messages_are_readable_before_any_flush() {
+    let mut store = TestStore::default();
+    let mut log = TabLog::load(&store).unwrap();
+    let first = append(&mut log, &mut store, "hello", 1_795_785_966_123);
+    assert_eq!(
+        first,
+        Message {
+            id: "m1".into(),
+            seq: 1,
+            role: Role::User,
+            content: "hello".into(),
+            created_at: "2026-11-27T13:26:06.123Z".into(),
+            client_id: None,
+        }
+    );
+    append(&mut log, &mut store, "world", 1_795_785_966_500);
+    assert_eq!(log.pending(), 2);
+    assert_eq!(log.first_pending_at_ms(), Some(1_795_785_966_123));
+    let all = read_all(&log, &store);
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0], first);
+    assert_eq!(all[1].content, "world");
+    assert_eq!(all[1].seq, 2);
+}
+
+#[test]
+fn an_append_writes_one_small_record_whatever_the_transcript_length() {
+    let mut store = TestStore::default();
+    let mut log = TabLog::load(&store).unwrap();
+    let before = store.write_stats();
+    log.append(&mut store, new_msg("hello", None), 1000, "m1".into())
+        .unwrap();
+    // key `l/0000000001` (12 bytes) + record `["u",1000,"m1","hello"]` (23 bytes).
+    let one = store.write_stats();
+    assert_eq!(one.write_ops - before.write_ops, 1);
+    assert_eq!(one.bytes_written - before.bytes_written, 12 + 23);
+
+    for i in 2..=500 {
+        append(&mut log, &mut store, "some earlier message", 1000 + i);
+        if i % 10 == 0 {
+            log.flush(&mut store, 1000 + i).unwrap();
+        }
+    }
+    let before = store.write_stats();
+    log.append(&mut store, new_msg("hello", Some("k1")), 1000, "m1".into())
+        .unwrap();
+    let after = store.write_stats();
+    // index `c/k1` → `501` (4 + 3 bytes) + key (12) + `["u",1000,"m1","hello","k1"]` (28 bytes).
+    assert_eq!(after.write_ops - before.write_ops, 2);
+    assert_eq!(after.bytes_written - before.bytes_written, 7 + 12 + 28);
+}
+
+#[test]
+fn threshold_flush_then_timer_flush_with_a_fake_clock() {
+    let mut tab = SimulatedTab::new();
+    let t0 = tab.now_ms;
+    for i in 1..=25u64 {
+        tab.append(&format!("message {i}"));
+        tab.advance(100);
+    }
+    // Flushes after appends 10 and 20; 21..=25 pending with one alarm from append 21.
+    assert_eq!(tab.log.flushes(), 2);
+    assert_eq!(tab.log.pending(), 5);
+    assert_eq!(tab.store.keys("p/"), ["p/0000000001", "p/0000000011"]);
+    let first_pending = t0 + 20 * 100;
+    assert_eq!(tab.log.first_pending_at_ms(), Some(first_pending));
+    assert_eq!(tab.alarm, Some(first_pending + 5000));
+
+    // Nothing happens until the interval has passed since the first pending append.
+    tab.advance(first_pending + 4999 - tab.now_ms);
+    assert_eq!(tab.log.pending(), 5);
+    tab.advance(1);
+    assert_eq!(tab.log.pending(), 0);
+    assert_eq!(tab.log.flushes(), 3);
+    assert_eq!(tab.log.last_flush_at_ms(), Some(first_pending + 5000));
+    assert_eq!(tab.alarm, None);
+    assert_eq!(
+        tab.store.keys("p/"),
+        ["p/0000000001", "p/0000000011", "p/0000000021"]
+    );
+    assert!(tab.store.keys("l/").is_empty());
+    let seqs: Vec<u64> = read_all(&tab.log, &tab.store)
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(seqs, (1..=25).collect::<Vec<_>>());
+}
+
+#[test]
+fn flushing_twice_is_a_no_op_the_second_time() {
+    let mut store = TestStore::default();
+    let mut log = TabLog::load(&store).unwrap();
+    for i in 0..3 {
+        append(&mut log, &mut store, "x", i);
+    }
+    let first = log.flush(&mut store, 50).unwrap();
+    assert_eq!(
+        first.flushed.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(first.pages_written, 1);
+    assert_eq!(first.message_count, 3);
+    let stats = store.write_stats();
+    let second = log.flush(&mut store, 60).unwrap();
+    assert_eq!(
+        second,
+        FlushReport {
+            flushed: vec![],
+            pages_written: 0,
+            message_count: 3
+        }
+    );
+    assert_eq!(store.write_stats(), stats);
+    assert_eq!(log.flushes(), 1);
+    assert_eq!(log.last_flush_at_ms(), Some(50));
+    // Same after a restart (an alarm redelivered to a fresh object).
+    let mut reloaded = TabLog::load(&store).unwrap();
+    assert_eq!(reloaded.flush(&mut store, 70).unwrap().flushed, vec![]);
+    assert_eq!(store.write_stats(), stats);
+}
+
+#[test]
+fn paging_across_page_and_pending_boundaries() {
+    let mut store = TestStore::default();
+    let mut log = TabLog::load(&store).unwrap();
+    // Pages 1..=10, 11..=20, 21..=25 and pending 26..=28.
+    for i in 1..=28u64 {
+        append(&mut log, &mut store, &format!("c{i}"), i);
+        if i == 10 || i == 20 || i == 25 {
+            log.flush(&mut store, i).unwrap();
+        }
+    }
+    assert_eq!(
+        store.keys("p/"),
+        ["p/0000000001", "p/0000000011", "p/0000000021"]
+    );
+    assert_eq!(store.keys("l/").len(), 3);
+    use PageCursor::{After, Before};
+    assert_eq!(page(&log, &store, After(0), 3), (vec![1, 2, 3], Some(3)));
+    assert_eq!(
+        page(&log, &store, After(9), 3),
+        (vec![10, 11, 12], Some(12))
+    );
+    assert_eq!(
+        page(&log, &store, After(10), 10),
+        ((11..=20).collect(), Some(20))
+    );
+    assert_eq!(
+        page(&log, &store, After(23), 4),
+        ((24..=27).collect(), Some(27))
+    );
+    assert_eq!(
+        page(&log, &store, After(20), 50),
+        ((21..=28).collect(), None)
+    );
+    assert_eq!(page(&log, &store, After(28), 5), (vec![], None));
+    assert_eq!(page(&log, &store, After(1000), 5), (vec![], None));
+    assert_eq!(
+        page(&log, &store, Before(11), 3),
+        (vec![8, 9, 10], Some(10))
+    );
+    assert_eq!(
+        page(&log, &store, Before(26), 10),
+        ((16..=25).collect(), Some(25))
+    );
+    assert_eq!(page(&log, &store, Before(29), 2), (vec![27, 28], None));
+    assert_eq!(
+        page(&log, &store, Before(1000), 3),
+        (vec![26, 27, 28], None)
+    );
+    assert_eq!(page(&log, &store, Before(3), 50), (vec![1, 2], Some(2)));
+    assert_eq!(page(&log, &store, Before(1), 50), (vec![], None));
+    assert_eq!(page(&log, &store, Before(0), 50), (vec![], None));
+    let contents: Vec<String> = log
+        .read(
+            &store,
+            PageQuery {
+                cursor: After(19),
+                limit: 8,
+            },
+        )
+        .unwrap()
+        .messages
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(
+        contents,
+        ["c20", "c21", "c22", "c23", "c24", "c25", "c26", "c27"]
+    );
+    assert_eq!(log.message(&store, 21).unwrap().unwrap().content, "c21");
+    assert_eq!(log.message(&store, 27).unwrap().unwrap().content, "c27");
+    assert_eq!(log.message(&store, 29).unwrap(), None);
+    assert_eq!(log.message(&store, 0).unwrap(), None);
+}
+
+#[test]
+fn large_backlogs_are_split_into_bounded_pages() {
+    let mut store = TestStore::default();
+    let mut log = TabLog::load(&store).unwrap();
+    for i in 0..250 {
+        append(&mut log, &mut store, "x", i);
+    }
+    assert_eq!(log.flush(&mut store, 1).unwrap().pages_written, 3);
+    assert_eq!(
+        store.keys("p/"),
+        ["p/0000000001", "p/0000000101", "p/0000000201"]
+    );
+    // 50 KB messages: two fit under PAGE_MAX_BYTES (128 KiB), a third does not.
+    let big = "y".repeat(50_000);
+    for i in 0..5 {
+        append(&mut log, &mut store, &big, i);
+    }
+    assert_eq!(log.flush(&mut store, 2).unwrap().pages_written, 3);
+    assert_eq!(
+        store.keys("p/")[3..],
+        ["p/0000000251", "p/0000000253", "p/0000000255"]
+    );
+    assert_eq!(read_all(&log, &store).len(), 255);
+}
+
+#[test]
+fn client_ids_make_appends_idempotent() {
+    let mut store = TestStore::default();
+    let mut log = TabLog::load(&store).unwrap();
+    let original = log
+        .append(
+            &mut store,
+            new_msg("first", Some("retry-1")),
+            10,
+            "a".into(),
+        )
+        .unwrap();
+    let AppendOutcome::Created(original) = original else {
+        panic!("first append must create")
+    };
+    let stats = store.write_stats();
+    let again = log
+        .append(
+            &mut store,
+            new_msg("first (resent)", Some("retry-1")),
+            20,
+            "b".into(),
+        )
+        .unwrap();
+    assert_eq!(again, AppendOutcome::Existing(original.clone()));
+    assert_eq!(store.write_stats(), stats, "a retry stores nothing");
+    assert_eq!(log.message_count(), 1);
+
+    // Still recognised once flushed into a page and after a restart.
+    append(&mut log, &mut store, "other", 30);
+    log.flush(&mut store, 40).unwrap();
+    let mut log = TabLog::load(&store).unwrap();
+    let again = log
+        .append(&mut store, new_msg("x", Some("retry-1")), 50, "c".into())
+        .unwrap();
+    assert_eq!(again.message(), &original);
+    // A different key is a different message.
+    let other = log
+        .append(&mut store, new_msg("x", Some("retry-2")), 60, "d".into())
+        .unwrap();
+    assert!(matches!(other, AppendOutcome::Created(ref m) if m.seq == 3));
+    assert_eq!(read_all(&log, &store).len(), 3);
+}
+
+#[test]
+fn a_thousand_appends_page_back_in_order() {
+    let mut tab = SimulatedTab::new();
+    for i in 1..=1000 {
+        tab.append(&format!("message number {i}"));
+        tab.advance(37);
+    }
+    let all = read_all(&tab.log, &tab.store);
+    assert_eq!(all.len(), 1000);
+    for (i, message) in all.iter().enumerate() {
+        assert_eq!(message.seq, i as u64 + 1);
+        assert_eq!(message.content, format!("message number {}", i + 1));
+    }
+    assert!(all.windows(2).all(|w| w[0].created_at <= w[1].created_at));
+    // Walking backwards with `before` gives the same messages.
+    let mut backwards = Vec::new();
+    let mut before = 1001;
+    loop {
+        let page = tab
+            .log
+            .read(
+                &tab.store,
+                PageQuery {
+                    cursor: PageCursor::Before(before),
+                    limit: 64,
+                },
+            )
+            .unwrap();
+        let Some(first) = page.messages.first() else {
+            break;
+        };
+        before = first.seq;
+        backwards.splice(0..0, page.messages);
+    }
+    assert_eq!(backwards, all);
+    assert_eq!(tab.log.flushes(), 100);
+}
+
+#[test]
+fn loading_reads_only_the_pending_part() {
+    let mut store = TestStore::default();
+    let mut log = TabLog::load(&store).unwrap();
+    for i in 1..=1003u64 {
+        append(&mut log, &mut store, "text", i);
+        if i % 10 == 0 {
+            log.flush(&mut store, i).unwrap();
+        }
+    }
+    store.entries_read.set(0);
+    let reloaded = TabLog::load(&store).unwrap();
+    // One meta get, two range calls, three pending log entries.
+    assert_eq!(store.entries_read.get(), 1 + 2 + 3);
+    assert_eq!(reloaded, log);
+    assert_eq!(reloaded.message_count(), 1003);
+    assert_eq!(reloaded.pending(), 3);
+}
+
+/// Builds 12 flushed + 7 pending messages (two with client ids), then returns the store.
+fn tab_with_pending() -> (TestStore, TabLog) {
+    let mut store = TestStore::default();
+    let mut log = TabLog::load(&store).unwrap();
+    for i in 1..=19u64 {
+        let cid = (i % 9 == 0).then(|| format!("cid-{i}"));
+        log.append(
+            &mut store,
+            new_msg(&format!("c{i}"), cid.as_deref()),
+            i * 10,
+            format!("m{i}"),
+        )
+        .unwrap();
+        if i == 12 {
+            log.flush(&mut store, 125).unwrap();
+        }
+    }
+    (store, log)
+}
+
+#[test]
+fn a_crash_at_any_write_of_a_flush_loses_and_duplicates_nothing() {
+    let (mut reference_store, mut reference) = tab_with_pending();
+    let expected = read_all(&reference, &reference_store);
+    let before = reference_store.write_stats().write_ops;
+    reference.flush(&mut reference_store, 999).unwrap();
+    let flush_writes = (reference_store.write_stats().write_ops - before) as usize;
+    assert_eq!(
+        flush_writes,
+        1 + 7 + 1,
+        "one page, seven log deletes, one meta put"
+    );
+
+    for crash_at in 0..flush_writes {
+        let (mut store, mut log) = tab_with_pending();
+        store.crash_after(crash_at);
+        let error = log.flush(&mut store, 999).unwrap_err();
+        assert_eq!(error.error_code(), ErrorCode::Internal);
+        store.restart();
+
+        // The restarted object sees every message exactly once, still pending.
+        let mut log = TabLog::load(&store).unwrap();
+        assert_eq!(log.pending(), 7, "crash after {crash_at} writes");
+        assert_eq!(
+            read_all(&log, &store),
+            expected,
+            "crash after {crash_at} writes"
+        );
+        // Appends keep working in between.
+        let extra = append(&mut log, &mut store, "after the crash", 1000);
+        assert_eq!(extra.seq, 20);
+        // The retry reports everything the crashed flush did not, and completes the compaction.
+        let report = log.flush(&mut store, 1001).unwrap();
+        assert_eq!(
+            report.flushed.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            (13..=20).collect::<Vec<_>>()
+        );
+        assert_eq!(log.pending(), 0);
+        assert!(store.keys("l/").is_empty());
+        assert_eq!(store.keys("p/"), ["p/0000000001", "p/0000000013"]);
+        let mut all = read_all(&log, &store);
+        assert_eq!(all.pop().unwrap().content, "after the crash");
+        assert_eq!(all, expected);
+        // The client ids still resolve.
+        let retry = log.append(&mut store, new_msg("dup", Some("cid-18")), 2000, "z".into());
+        assert_eq!(retry.unwrap().message().seq, 18);
+    }
+}
+
+#[test]
+fn a_crash_at_any_write_of_an_append_never_duplicates_a_retry() {
+    for crash_at in 0..2 {
+        let (mut store, mut log) = tab_with_pending();
+        store.crash_after(crash_at);
+        assert!(log
+            .append(
+                &mut store,
+                new_msg("new", Some("retry-me")),
+                500,
+                "n1".into()
+            )
+            .is_err());
+        store.restart();
+        let mut log = TabLog::load(&store).unwrap();
+        // Unacknowledged, so it may or may not be there; here both writes were needed for it.
+        assert_eq!(log.message_count(), 19);
+        // An append without a client id takes seq 20, leaving the stale index entry dangling.
+        append(&mut log, &mut store, "someone else", 510);
+        let retried = log
+            .append(
+                &mut store,
+                new_msg("new", Some("retry-me")),
+                520,
+                "n2".into(),
+            )
+            .unwrap();
+        assert!(matches!(retried, AppendOutcome::Created(ref m) if m.seq == 21));
+        let again = log
+            .append(
+                &mut store,
+                new_msg("new", Some("retry-me")),
+                530,
+                "n3".into(),
+            )
+            .unwrap();
+        assert!(matches!(again, AppendOutcome::Existing(ref m) if m.seq == 21 && m.id == "n2"));
+        assert_eq!(read_all(&log, &store).len(), 21);
+    }
+}
+
+#[test]
+fn corrupt_storage_is_an_internal_error_not_a_panic() {
+    let (mut store, _) = tab_with_pending();
+    store.inner.put("l/0000000015", b"{not json").unwrap();
+    let err = TabLog::load(&store).unwrap_err();
+    assert_eq!(err.error_code(), ErrorCode::Internal);
+    assert!(err.to_string().contains("message 15"), "{err}");
+
+    let (mut store, _) = tab_with_pending();
+    store.inner.delete("l/0000000015").unwrap();
+    let err = TabLog::load(&store).unwrap_err();
+    assert!(err.to_string().contains("message 15 is missing"), "{err}");
+
+    let (mut store, log) = tab_with_pending();
+    store
+        .inner
+        .put("p/0000000001", br#"[["u",1,"a","b"]]"#)
+        .unwrap();
+    let err = log
+        .read(
+            &store,
+            PageQuery {
+                cursor: PageCursor::After(0),
+                limit: 20,
+            },
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("message 2 is missing"), "{err}");
+
+    let (mut store, _) = tab_with_pending();
+    store.inner.put("m", b"[]").unwrap();
+    assert!(TabLog::load(&store)
+        .unwrap_err()
+        .to_string()
+        .contains("meta"));
+
+    for bad in [
+        r#"["x",1,"a","b"]"#,
+        r#"["u",-1,"a","b"]"#,
+        r#"["u",1,"a"]"#,
+        r#"["u",1,"a","b",2]"#,
+        r#"["u",1,"a","b","c","d"]"#,
+        "{}",
+    ] {
+        let (mut store, _) = tab_with_pending();
+        store.inner.put("l/0000000016", bad.as_bytes()).unwrap();
+        assert_eq!(
+            TabLog::load(&store).unwrap_err().error_code(),
+            ErrorCode::Internal,
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn delete_all_leaves_an_empty_tab() {
+    let (mut store, mut log) = tab_with_pending();
+    store.inner.put("x/edge-owned", b"kept").unwrap();
+    log.delete_all(&mut store).unwrap();
+    assert_eq!(log.message_count(), 0);
+    assert_eq!(
+        store.inner.len(),
+        1,
+        "only keys outside the log's prefixes remain"
+    );
+    assert_eq!(TabLog::load(&store).unwrap(), log);
+    assert_eq!(append(&mut log, &mut store, "fresh", 1).seq, 1);
+}
+
+#[test]
+fn stats_report_counts_and_storage_writes() {
+    let (store, log) = tab_with_pending();
+    let stats = log.stats(&store);
+    assert_eq!(stats.message_count, 19);
+    assert_eq!(stats.pending, 7);
+    assert_eq!(stats.flushes, 1);
+    assert_eq!(
+        stats.last_flush_at.as_deref(),
+        Some("1970-01-01T00:00:00.125Z")
+    );
+    assert_eq!(stats.storage, store.write_stats());
+    assert!(stats.storage.write_ops > 19);
+    let pending: Vec<u64> = log
+        .pending_messages(&store)
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(pending, (13..=19).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_full_tab_refuses_appends() {
+    let mut store = TestStore::default();
+    store
+        .inner
+        .put(
+            "m",
+            format!(r#"{{"through":{MAX_SEQ},"flushes":1}}"#).as_bytes(),
+        )
+        .unwrap();
+    let mut log = TabLog::load(&store).unwrap();
+    let err = log
+        .append(&mut store, new_msg("x", None), 1, "m".into())
+        .unwrap_err();
+    assert_eq!(err.error_code(), ErrorCode::LimitExceeded);
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append { client_id: Option<u8>, len: usize },
+    Flush,
+    Reload,
+    CrashFlush { after_writes: usize },
+    ReadAfter { after: u64, limit: u32 },
+    ReadBefore { before: u64, limit: u32 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (proptest::option::weighted(0.3, 0u8..6), 1usize..40)
+            .prop_map(|(client_id, len)| Op::Append { client_id, len }),
+        2 => Just(Op::Flush),
+        1 => Just(Op::Reload),
+        1 => (0usize..12).prop_map(|after_writes| Op::CrashFlush { after_writes }),
+        1 => (0u64..60, 1u32..30).prop_map(|(after, limit)| Op::ReadAfter { after, limit }),
+        1 => (0u64..60, 1u32..30).prop_map(|(before, limit)| Op::ReadBefore { before, limit }),
+    ]
+}
+
+proptest! {
+    /// Random interleavings of appends, flushes (some crashing midway), restarts and reads never
+    /// lose, duplicate or reorder an acknowledged message, and every message is reported by some
+    /// successful flush.
+    #[test]
+    fn random_interleavings_keep_every_message_in_order(ops in proptest::collection::vec(op(), 1..60)) {
+        let mut store = TestStore::default();
+        let mut log = TabLog::load(&store).unwrap();
+        let mut model: Vec<(String, Option<String>)> = Vec::new();
+        let mut by_client: HashMap<String, u64> = HashMap::new();
+        let mut reported = BTreeSet::new();
+        let mut now = 0u64;
+        for op in ops {
+            now += 1;
+            match op {
+                Op::Append { client_id, len } => {
+                    let cid = client_id.map(|c| format!("c{c}"));
+                    let content = format!("{}{}", model.len() + 1, "x".repeat(len));
+                    let outcome = log
+                        .append(&mut store, new_msg(&content, cid.as_deref()), now, format!("id{now}"))
+                        .unwrap();
+                    match (cid.as_ref().and_then(|c| by_client.get(c)), outcome) {
+                        (Some(&seq), AppendOutcome::Existing(m)) => prop_assert_eq!(m.seq, seq),
+                        (None, AppendOutcome::Created(m)) => {
+                            model.push((content, cid.clone()));
+                            prop_assert_eq!(m.seq, model.len() as u64);
+                            if let Some(c) = cid {
+                                by_client.insert(c, m.seq);
+                            }
+                        }
+                        (expected, outcome) => prop_assert!(false, "expected {:?}, got {:?}", expected, outcome),
+                    }
+                }
+                Op::Flush => {
+                    let report = log.flush(&mut store, now).unwrap();
+                    reported.extend(report.flushed.iter().map(|m| m.seq));
+                    prop_assert_eq!(log.pending(), 0);
+                }
+                Op::Reload => log = TabLog::load(&store).unwrap(),
+                Op::CrashFlush { after_writes } => {
+                    store.crash_after(after_writes);
+                    if let Ok(report) = log.flush(&mut store, now) {
+                        reported.extend(report.flushed.iter().map(|m| m.seq));
+                    }
+                    store.restart();
+                    log = TabLog::load(&store).unwrap();
+                }
+                Op::ReadAfter { after, limit } => {
+                    let page = log.read(&store, PageQuery { cursor: PageCursor::After(after), limit }).unwrap();
+                    let n = model.len() as u64;
+                    let expected: Vec<u64> = (after + 1..=n.min(after + u64::from(limit))).collect();
+                    prop_assert_eq!(page.messages.iter().map(|m| m.seq).collect::<Vec<_>>(), expected);
+                }
+                Op::ReadBefore { before, limit } => {
+                    let page = log.read(&store, PageQuery { cursor: PageCursor::Before(before), limit }).unwrap();
+                    let hi = (model.len() as u64).min(before.saturating_sub(1));
+                    let lo = (hi + 1).saturating_sub(u64::from(limit)).max(1);
+                    let expected: Vec<u64> = (lo..=hi).collect();
+                    prop_assert_eq!(page.messages.iter().map(|m| m.seq).collect::<Vec<_>>(), expected);
+                }
+            }
+            let all = read_all(&log, &store);
+            let seen: Vec<(String, Option<String>)> =
+                all.iter().map(|m| (m.content.clone(), m.client_id.clone())).collect();
+            prop_assert_eq!(&seen, &model);
+            prop_assert!(all.iter().enumerate().all(|(i, m)| m.seq == i as u64 + 1));
+            prop_assert_eq!(log.message_count(), model.len() as u64);
+        }
+        let report = log.flush(&mut store, now + 1).unwrap();
+        reported.extend(report.flushed.iter().map(|m| m.seq));
+        prop_assert_eq!(reported, (1..=model.len() as u64).collect::<BTreeSet<_>>());
+        prop_assert!(store.keys("l/").is_empty());
+    }
+}
