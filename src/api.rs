@@ -61,6 +61,28 @@ impl ErrorCode {
         }
     }
 
+    /// The code for its snake_case name (used to pass errors from a Durable Object through the
+    /// worker unchanged); `None` for a name this version does not know.
+    pub fn from_name(name: &str) -> Option<Self> {
+        const ALL: [ErrorCode; 14] = [
+            ErrorCode::InvalidJson,
+            ErrorCode::InvalidField,
+            ErrorCode::UnknownField,
+            ErrorCode::LimitExceeded,
+            ErrorCode::Unauthorized,
+            ErrorCode::NotFound,
+            ErrorCode::MethodNotAllowed,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::UnsupportedMediaType,
+            ErrorCode::RateLimited,
+            ErrorCode::UpstreamError,
+            ErrorCode::UpstreamTimeout,
+            ErrorCode::NotConfigured,
+            ErrorCode::Internal,
+        ];
+        ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     /// The HTTP status that goes with the code.
     pub fn status(self) -> u16 {
         match self {
@@ -216,5 +238,7 @@ mod tests {
         assert_eq!(ErrorCode::NotConfigured.status(), 503);
         assert_eq!(ErrorCode::UpstreamTimeout.status(), 504);
         assert_eq!(ErrorCode::RateLimited.as_str(), "rate_limited");
+        assert_eq!(ErrorCode::from_name("not_found"), Some(ErrorCode::NotFound));
+        assert_eq!(ErrorCode::from_name("nope"), None);
     }
 }

@@ -163,6 +163,66 @@ impl KvStore for MemoryStore {
     }
 }
 
+/// A view of a [`KvStore`] under a key prefix, so two core components can share one Durable
+/// Object's storage without their key layouts colliding (e.g. the tab directory and the history
+/// index of a user). Writes are counted by the underlying store.
+pub struct Prefixed<'a, S: KvStore> {
+    inner: &'a mut S,
+    prefix: &'static str,
+}
+
+impl<'a, S: KvStore> Prefixed<'a, S> {
+    /// Keys `k` of the view are `prefix + k` in `inner`.
+    pub fn new(inner: &'a mut S, prefix: &'static str) -> Self {
+        Self { inner, prefix }
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+impl<S: KvStore> KvStore for Prefixed<'_, S> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.get(&self.key(key))
+    }
+
+    fn put(&mut self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        let key = self.key(key);
+        self.inner.put(&key, value)
+    }
+
+    fn delete(&mut self, key: &str) -> Result<(), StorageError> {
+        let key = self.key(key);
+        self.inner.delete(&key)
+    }
+
+    fn range(
+        &self,
+        start: &str,
+        end: &str,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let rows = self
+            .inner
+            .range(&self.key(start), &self.key(end), reverse, limit)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(k, v)| k.strip_prefix(self.prefix).map(|k| (k.to_owned(), v)))
+            .collect())
+    }
+
+    fn delete_prefix(&mut self, prefix: &str) -> Result<u64, StorageError> {
+        let key = self.key(prefix);
+        self.inner.delete_prefix(&key)
+    }
+
+    fn write_stats(&self) -> WriteStats {
+        self.inner.write_stats()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +259,19 @@ mod tests {
         );
         assert_eq!(keys(store.range("a/2", "a/3", false, 10).unwrap()), ["a/2"]);
         assert!(store.range("b", "a", false, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn prefixed_views_do_not_see_each_other() {
+        let mut store = MemoryStore::new();
+        Prefixed::new(&mut store, "a:").put("k", b"1").unwrap();
+        Prefixed::new(&mut store, "b:").put("k", b"2").unwrap();
+        let a = Prefixed::new(&mut store, "a:");
+        assert_eq!(a.get("k").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(a.range("", &prefix_end(""), false, 10).unwrap().len(), 1);
+        Prefixed::new(&mut store, "a:").delete_prefix("").unwrap();
+        assert_eq!(store.get("b:k").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(store.len(), 1);
     }
 
     #[test]

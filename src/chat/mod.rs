@@ -3,6 +3,7 @@
 //! - [`model`]: the API types (`Message`, `Role`, `TabMeta`, stats) and strict request parsing.
 //! - [`time`]: RFC 3339 formatting of the millisecond clock the edge passes in.
 //! - [`batch`]: *when* to flush (threshold or alarm), as a small state machine with an injected clock.
+//! - [`directory`]: a user's tab list (in the user's Durable Object), most recently updated first.
 //! - [`tab_log`]: *what* a tab stores and how a flush compacts it, over any [`crate::storage::KvStore`].
 //!
 //! The Durable Object only does I/O: it reads `Date.now()`, hands the store and the clock to these
@@ -10,6 +11,7 @@
 //! history index. Every error of this module is a [`ChatError`].
 
 pub mod batch;
+pub mod directory;
 mod error;
 pub mod model;
 pub mod tab_log;
