@@ -175,11 +175,19 @@ struct Meta {
 }
 
 fn read_meta(store: &impl KvStore) -> Result<Meta, ChatError> {
-    match store.get(META_KEY)? {
-        None => Ok(Meta::default()),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|_| ChatError::Corrupt("the tab's meta record is malformed".into())),
+    let Some(bytes) = store.get(META_KEY)? else {
+        return Ok(Meta::default());
+    };
+    let meta: Meta = serde_json::from_slice(&bytes)
+        .map_err(|_| ChatError::Corrupt("the tab's meta record is malformed".into()))?;
+    // Bounding `through` keeps every `through + 1` below free of overflow.
+    if meta.through > MAX_SEQ {
+        return Err(ChatError::Corrupt(format!(
+            "the tab's meta record claims {} flushed messages",
+            meta.through
+        )));
     }
+    Ok(meta)
 }
 
 /// Pending messages (`seq > through`) found in log entries and orphan pages, with their keys.

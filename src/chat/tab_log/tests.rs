@@ -672,6 +672,17 @@ fn corrupt_storage_is_an_internal_error_not_a_panic() {
         .unwrap_err()
         .to_string()
         .contains("meta"));
+    store
+        .inner
+        .put(
+            "m",
+            format!(r#"{{"through":{},"flushes":1}}"#, u64::MAX).as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(
+        TabLog::load(&store).unwrap_err().error_code(),
+        ErrorCode::Internal
+    );
 
     for bad in [
         r#"["x",1,"a","b"]"#,
