@@ -40,6 +40,12 @@ impl WriteStats {
 #[error("storage failed: {0}")]
 pub struct StorageError(pub String);
 
+impl crate::api::HasErrorCode for StorageError {
+    fn error_code(&self) -> crate::api::ErrorCode {
+        crate::api::ErrorCode::Internal
+    }
+}
+
 /// A synchronous, ordered key–value store.
 ///
 /// Writes are visible to subsequent reads of the same store immediately. Durability is the

@@ -6,16 +6,21 @@
 //! [`ApiError`], and writes one JSON log line per request. Handlers live in one file per area
 //! and only parse, call the core, and map errors; Durable Objects only do I/O.
 
+mod chat;
 mod config;
 mod context;
 mod error;
 mod http;
 mod log;
+mod objects;
 mod router;
+mod storage;
+mod tab_object;
+mod user_object;
 
 use worker::{event, Context, Date, Env, Request, Response};
 
-pub use error::ApiError;
+
 
 #[event(start)]
 fn start() {

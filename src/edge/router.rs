@@ -6,6 +6,7 @@ use crate::api::ErrorCode;
 use crate::auth;
 use crate::routes::{self, Method, Route, RouteError};
 
+use super::chat;
 use super::config;
 use super::context::RequestCtx;
 use super::error::ApiError;
@@ -121,13 +122,21 @@ pub async fn handle_api(
 }
 
 async fn dispatch(route: Route, req: Request, ctx: &mut RequestCtx) -> Result<Response, ApiError> {
-    let _ = (&req, &ctx.exec, &ctx.request_id, ctx.now_ms);
     match route {
         Route::Health => http::json(
             200,
             &serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }),
         ),
         Route::OpenApi => http::json(200, &crate::openapi::document()),
+        Route::CreateTab => chat::create_tab(req, ctx).await,
+        Route::ListTabs => chat::list_tabs(req, ctx).await,
+        Route::GetTab(id) => chat::get_tab(&id, ctx).await,
+        Route::RenameTab(id) => chat::rename_tab(req, &id, ctx).await,
+        Route::DeleteTab(id) => chat::delete_tab(&id, ctx).await,
+        Route::AppendMessage(id) => chat::append_message(req, &id, ctx).await,
+        Route::ListMessages(id) => chat::list_messages(req, &id, ctx).await,
+        Route::TabStats(id) => chat::tab_stats(&id, ctx).await,
+        Route::FlushTab(id) => chat::flush_tab(&id, ctx).await,
         other => Err(ApiError::new(
             ErrorCode::NotFound,
             format!("route {} is not available in this build", other.name()),

@@ -76,7 +76,9 @@ impl SqlKv {
     /// Deletes every table's rows (the object's data is gone; counters restart at zero).
     pub fn wipe(&mut self) -> Result<(), StorageError> {
         self.sql.exec("DELETE FROM kv", None).map_err(err)?;
-        self.sql.exec("DELETE FROM write_stats", None).map_err(err)?;
+        self.sql
+            .exec("DELETE FROM write_stats", None)
+            .map_err(err)?;
         self.stats = WriteStats::default();
         self.saved = self.stats;
         Ok(())
@@ -152,7 +154,7 @@ impl KvStore for SqlKv {
                 vec![
                     start.into(),
                     end.into(),
-                    SqlStorageValue::Integer(limit.min(1 << 53) as i64),
+                    SqlStorageValue::Integer((limit as u64).min(1 << 53) as i64),
                 ],
             )
             .map_err(err)?;

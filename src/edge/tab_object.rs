@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, State};
 
 use crate::api::ErrorCode;
-use crate::chat::{self, AppendDecision, AppendOutcome, Batcher, FlushPolicy, PageCursor, PageQuery, TabLog};
+use crate::chat::{
+    self, AppendDecision, AppendOutcome, Batcher, FlushPolicy, PageCursor, PageQuery, TabLog,
+};
 use crate::storage::KvStore;
 
 use super::config;
@@ -153,7 +155,9 @@ impl TabObject {
                 http::no_content()
             }
             (Method::Post, "/append") => {
-                let now = header("x-now-ms").and_then(|v| v.parse().ok()).unwrap_or_else(now_ms);
+                let now = header("x-now-ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(now_ms);
                 let id = header("x-message-id").unwrap_or_default();
                 let body = req.bytes().await?;
                 let (appended, decision) = self.owned(|l| {
@@ -297,7 +301,10 @@ impl TabObject {
             }
             let through = batch.indexed_through;
             let stub = objects::stub(&self.env, "USER", &user)?;
-            Call::new(Method::Post, "/index").json(&batch)?.send(&stub).await?;
+            Call::new(Method::Post, "/index")
+                .json(&batch)?
+                .send(&stub)
+                .await?;
             self.with(|l| {
                 l.indexed_through = through;
                 l.kv.put(INDEXED_KEY, through.to_string().as_bytes())?;
@@ -317,10 +324,13 @@ impl TabObject {
             if pending >= u64::from(l.batcher.policy().max_pending) {
                 return Ok(chat::AlarmDecision::Flush);
             }
-            Ok(l.batcher.on_alarm(pending, l.log.first_pending_at_ms(), now))
+            Ok(l.batcher
+                .on_alarm(pending, l.log.first_pending_at_ms(), now))
         })?;
         match decision {
-            chat::AlarmDecision::Flush | chat::AlarmDecision::Idle => self.flush_and_index(now).await,
+            chat::AlarmDecision::Flush | chat::AlarmDecision::Idle => {
+                self.flush_and_index(now).await
+            }
             chat::AlarmDecision::Reschedule { at_ms } => self.set_alarm(at_ms).await,
         }
     }
@@ -349,9 +359,15 @@ impl DurableObject for TabObject {
                     serde_json::json!({ "message": err.message, "detail": err.detail }),
                 );
                 if let Err(e) = self.set_alarm(now_ms() + 1000).await {
-                    log::event("tab_alarm_reschedule_failed", serde_json::json!({ "error": e.message }));
+                    log::event(
+                        "tab_alarm_reschedule_failed",
+                        serde_json::json!({ "error": e.message }),
+                    );
                 }
-                Err(worker::Error::RustError(format!("flush failed: {}", err.message)))
+                Err(worker::Error::RustError(format!(
+                    "flush failed: {}",
+                    err.message
+                )))
             }
         }
     }
