@@ -162,7 +162,9 @@ fn throughput(baseline: Option<&BTreeMap<String, BTreeMap<usize, f64>>>) {
 
 fn kernels() {
     println!("### Dynamics kernel only: fused `Zip` over rows vs whole-array column ops\n");
-    println!("| num_envs | fused rows (env-steps/s) | column ops (env-steps/s) | fused ÷ columns |");
+    println!(
+        "| num_envs | fused rows (env-steps/s) | column ops (env-steps/s) | fused ÷ columns |"
+    );
     println!("|---:|---:|---:|---:|");
     for n in ENV_COUNTS {
         let mut rng = SeededRng::new(3);
@@ -304,6 +306,10 @@ fn dump(path: &str) {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--kernels-only") {
+        kernels();
+        return;
+    }
     let args: Vec<String> = std::env::args().collect();
     let value_of = |flag: &str| {
         args.iter()

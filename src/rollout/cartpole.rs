@@ -59,8 +59,7 @@ pub const REWARD_PER_STEP: f64 = 1.0;
 pub fn step_state(state: [f64; 4], action: u8) -> ([f64; 4], bool) {
     let [x, x_dot, theta, theta_dot] = state;
     let force = if action == 1 { FORCE_MAG } else { -FORCE_MAG };
-    let costheta = theta.cos();
-    let sintheta = theta.sin();
+    let (sintheta, costheta) = sin_cos(theta);
     let temp = (force + POLEMASS_LENGTH * (theta_dot * theta_dot) * sintheta) / TOTAL_MASS;
     let thetaacc = (GRAVITY * sintheta - costheta * temp)
         / (LENGTH * (4.0 / 3.0 - MASS_POLE * (costheta * costheta) / TOTAL_MASS));
@@ -75,6 +74,58 @@ pub fn step_state(state: [f64; 4], action: u8) -> ([f64; 4], bool) {
     let terminated = !(-X_THRESHOLD..=X_THRESHOLD).contains(&x)
         || !(-THETA_THRESHOLD_RADIANS..=THETA_THRESHOLD_RADIANS).contains(&theta);
     ([x, x_dot, theta, theta_dot], terminated)
+}
+
+/// `(sin x, cos x)`: fdlibm's polynomial kernels (as in musl, which Rust's wasm32 std uses) for
+/// |x| < π/4, which covers every in-bounds pole angle (|theta| ≤ 12° ≈ 0.21 rad), and the
+/// platform's `sin`/`cos` elsewhere.
+///
+/// Why: the kernels are a dozen multiply-adds instead of two library calls, which makes the step
+/// about twice as fast natively, and they give the same bits on the host and in the worker (musl
+/// returns exactly these polynomials for |x| < π/4). Both are within 1 ulp of the true value, like
+/// numpy's `sin`/`cos` used by gymnasium, so results agree with gymnasium to ~1e-16.
+#[inline(always)]
+pub fn sin_cos(x: f64) -> (f64, f64) {
+    // fdlibm / musl __sin and __cos coefficients (k_sin.c, k_cos.c), for the tail y = 0.
+    const S1: f64 = -1.666_666_666_666_663_243_48e-01;
+    const S2: f64 = 8.333_333_333_322_489_461_24e-03;
+    const S3: f64 = -1.984_126_982_985_794_931_34e-04;
+    const S4: f64 = 2.755_731_370_707_006_767_89e-06;
+    const S5: f64 = -2.505_076_025_340_686_341_95e-08;
+    const S6: f64 = 1.589_690_995_211_550_102_21e-10;
+    const C1: f64 = 4.166_666_666_666_660_190_37e-02;
+    const C2: f64 = -1.388_888_888_887_410_957_49e-03;
+    const C3: f64 = 2.480_158_728_947_672_941_78e-05;
+    const C4: f64 = -2.755_731_435_139_066_330_35e-07;
+    const C5: f64 = 2.087_572_321_298_174_827_90e-09;
+    const C6: f64 = -1.135_964_755_778_819_482_65e-11;
+    // musl switches to argument reduction above 0x3fe921fb_xxxxxxxx (≈ π/4); stay below it.
+    const KERNEL_LIMIT: f64 = 0.785_398_163_397_448_2;
+    // Below these, musl returns x (sin) and 1 (cos) directly; the polynomials would too, up to
+    // the rounding of terms far below an ulp, so follow musl exactly.
+    const SIN_TINY: f64 = 1.490_116_119_384_765_6e-8; // 2^-26
+    const COS_TINY: f64 = 1.053_671_212_772_350_9e-8; // high word 0x3e46a09e
+    let ax = x.abs();
+    if ax >= KERNEL_LIMIT || ax.is_nan() {
+        return (x.sin(), x.cos());
+    }
+    let z = x * x;
+    let w = z * z;
+    let sin = if ax < SIN_TINY {
+        x
+    } else {
+        let r = S2 + z * (S3 + z * S4) + z * w * (S5 + z * S6);
+        x + z * x * (S1 + z * r)
+    };
+    let cos = if ax < COS_TINY {
+        1.0
+    } else {
+        let r = z * (C1 + z * (C2 + z * C3)) + w * w * (C4 + z * (C5 + z * C6));
+        let hz = 0.5 * z;
+        let one_minus_hz = 1.0 - hz;
+        one_minus_hz + (((1.0 - one_minus_hz) - hz) + z * r)
+    };
+    (sin, cos)
 }
 
 fn check_batch_shapes(states: usize, width: usize, others: &[usize]) -> Result<(), RolloutError> {
@@ -127,8 +178,8 @@ pub fn step_dynamics_columns(
     let theta = states.column(2).to_owned();
     let theta_dot = states.column(3).to_owned();
     let force = actions.mapv(|a| if a == 1 { FORCE_MAG } else { -FORCE_MAG });
-    let costheta = theta.mapv(f64::cos);
-    let sintheta = theta.mapv(f64::sin);
+    let costheta = theta.mapv(|t| sin_cos(t).1);
+    let sintheta = theta.mapv(|t| sin_cos(t).0);
     let temp = (&force + &(theta_dot.mapv(|v| POLEMASS_LENGTH * (v * v)) * &sintheta)) / TOTAL_MASS;
     let thetaacc = (sintheta.mapv(|s| GRAVITY * s) - &costheta * &temp)
         / costheta.mapv(|c| LENGTH * (4.0 / 3.0 - MASS_POLE * (c * c) / TOTAL_MASS));
@@ -168,6 +219,8 @@ pub struct EpisodeTally {
     /// Sum of those episodes' undiscounted returns (rewards since their reset, which may lie in an
     /// earlier request of a stateful run).
     pub return_sum: f64,
+    /// Sum of all rewards of the steps (finished episodes or not).
+    pub reward_sum: f64,
 }
 
 /// Per-step outputs, one entry per env, written by [`CartPoleBatch::step`].
@@ -262,17 +315,33 @@ impl CartPoleBatch {
             mut truncated,
         } = out;
         let n = self.num_envs();
-        check_batch_shapes(n, 4, &[rewards.len(), truncated.len()])?;
-        step_dynamics(self.states.view_mut(), actions, terminated.view_mut())?;
-        rewards.fill(REWARD_PER_STEP);
-        Zip::from(&mut self.episode_steps)
-            .and(&mut self.episode_returns)
+        check_batch_shapes(
+            n,
+            4,
+            &[
+                actions.len(),
+                rewards.len(),
+                terminated.len(),
+                truncated.len(),
+            ],
+        )?;
+        // One fused pass: dynamics, termination, episode counters and truncation per row.
+        Zip::from(self.states.rows_mut())
+            .and(&actions)
+            .and(&mut terminated)
             .and(&mut truncated)
-            .for_each(|steps, ret, trunc| {
+            .and(&mut self.episode_steps)
+            .and(&mut self.episode_returns)
+            .for_each(|mut row, &action, term, trunc, steps, ret| {
+                let (next, t) = step_state([row[0], row[1], row[2], row[3]], action);
+                row.assign(&ArrayView1::from(&next));
+                *term = t;
                 *steps += 1;
                 *ret += REWARD_PER_STEP;
                 *trunc = *steps >= MAX_EPISODE_STEPS;
             });
+        rewards.fill(REWARD_PER_STEP);
+        tally.reward_sum += REWARD_PER_STEP * n as f64;
         // Resets draw from the shared RNG, so they run in env order, after the vectorized step.
         for (i, (&term, &trunc)) in terminated.iter().zip(truncated.iter()).enumerate() {
             if term || trunc {
@@ -365,6 +434,33 @@ mod tests {
     }
 
     #[test]
+    fn fast_sin_cos_is_within_an_ulp_of_the_platform() {
+        let mut rng = SeededRng::new(12);
+        let mut exact = 0;
+        let total = 20_000;
+        for k in 0..total {
+            // Mostly pole angles, some tiny and some beyond the kernel range.
+            let x = match k % 4 {
+                0 => (rng.next_unit() - 0.5) * 0.5,
+                1 => (rng.next_unit() - 0.5) * 1.6,
+                2 => (rng.next_unit() - 0.5) * 1e-7,
+                _ => (rng.next_unit() - 0.5) * 10.0,
+            };
+            let (s, c) = sin_cos(x);
+            let ulp = |v: f64| (v.abs() * f64::EPSILON).max(f64::MIN_POSITIVE);
+            assert!((s - x.sin()).abs() <= ulp(x.sin()), "sin({x})");
+            assert!((c - x.cos()).abs() <= ulp(x.cos()), "cos({x})");
+            exact += usize::from(s == x.sin() && c == x.cos());
+        }
+        // glibc agrees to the bit ~98% of the time (musl, used in the worker, 100%).
+        assert!(
+            exact * 100 >= total * 95,
+            "{exact} of {total} bit-identical"
+        );
+        assert_eq!(sin_cos(0.1), (0.09983341664682815, 0.9950041652780258));
+    }
+
+    #[test]
     fn mismatched_shapes_are_errors_not_panics() {
         let mut states = Array2::zeros((3, 4));
         let actions = array![0u8, 1];
@@ -437,7 +533,8 @@ mod tests {
             tally,
             EpisodeTally {
                 finished: 1,
-                return_sum: 1.0
+                return_sum: 1.0,
+                reward_sum: 2.0
             }
         );
         let mut expected_rng = SeededRng::new(3);

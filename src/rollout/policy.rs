@@ -7,7 +7,8 @@
 //! `p(1) = sigmoid(d)` where `d = logit1 − logit0`, and the log-probabilities are computed as
 //! `log p(1) = −softplus(−d)`, `log p(0) = −softplus(d)` with
 //! `softplus(z) = max(z, 0) + ln(1 + e^(−|z|))`: no exponential of a large number is ever taken, so
-//! they stay finite and accurate for any finite logits (the stable form of log-softmax).
+//! they stay finite and accurate for any finite logits (the stable form of log-softmax), and
+//! both need only one `exp(−|d|)` and one `ln_1p`.
 //! Sampling draws one unit float `u` per env (env order) and picks action 1 when `u < p(1)`.
 //! Random policy: one draw per env, action = top bit; its log-probability is `ln 0.5`.
 //!
@@ -48,12 +49,6 @@ pub enum Policy {
 /// `ln(1/2)`: the log-probability of either action under the random policy.
 pub const LN_HALF: f64 = -std::f64::consts::LN_2;
 
-/// `ln(1 + e^z)` without overflow for any finite `z`.
-#[inline]
-fn softplus(z: f64) -> f64 {
-    z.max(0.0) + (-z.abs()).exp().ln_1p()
-}
-
 impl LinearPolicy {
     /// `logit1 − logit0` for one observation.
     #[inline]
@@ -71,8 +66,23 @@ impl LinearPolicy {
     /// `(log p(0), log p(1))` for one observation.
     #[inline]
     pub fn log_probs(&self, obs: ArrayView1<f64>) -> (f64, f64) {
+        let (lp0, lp1, _) = self.log_probs_and_p1(obs);
+        (lp0, lp1)
+    }
+
+    /// `(log p(0), log p(1), p(1))` with one `exp` and one `ln_1p`: with `d = logit1 − logit0`
+    /// and `e = exp(−|d|) ≤ 1`, the likelier action has log-probability `−ln(1 + e)` and the
+    /// other `−|d| − ln(1 + e)` (the softplus form of the module docs, computed once).
+    #[inline]
+    pub fn log_probs_and_p1(&self, obs: ArrayView1<f64>) -> (f64, f64, f64) {
         let d = self.logit_gap(obs);
-        (-softplus(d), -softplus(-d))
+        let e = (-d.abs()).exp();
+        let l = e.ln_1p();
+        if d >= 0.0 {
+            (-d - l, -l, 1.0 / (1.0 + e))
+        } else {
+            (-l, d - l, e / (1.0 + e))
+        }
     }
 
     /// The value head's estimate for one observation (0 without a value head).
@@ -126,8 +136,8 @@ impl Policy {
                     .and(&mut actions)
                     .and(&mut log_probs)
                     .for_each(|o, a, lp| {
-                        let (lp0, lp1) = p.log_probs(o);
-                        let take_one = rng.next_unit() < lp1.exp();
+                        let (lp0, lp1, p1) = p.log_probs_and_p1(o);
+                        let take_one = rng.next_unit() < p1;
                         *a = u8::from(take_one);
                         *lp = if take_one { lp1 } else { lp0 };
                     });

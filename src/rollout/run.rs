@@ -18,7 +18,8 @@ use super::rng::SeededRng;
 use super::RolloutError;
 
 /// What [`advance`] records per step; arrays are `(steps, num_envs)` (observations
-/// `(steps, num_envs, 4)`).
+/// `(steps, num_envs, 4)`) when recording, else `(1, num_envs)` holding the last step only (a
+/// summary needs no history, and reusing one row avoids megabytes of allocation per request).
 #[derive(Debug, Clone)]
 pub struct StepRecord {
     /// Observation before each step, when recording was asked for.
@@ -63,24 +64,30 @@ pub fn advance(
     }
     let mut observations = record_observations.then(|| Array3::<f64>::zeros((steps, n, 4)));
     let mut values = record_values.then(|| Array2::<f64>::zeros((steps, n)));
-    let mut actions = Array2::<u8>::zeros((steps, n));
-    let mut log_probs = Array2::<f64>::zeros((steps, n));
-    let mut rewards = Array2::<f64>::zeros((steps, n));
-    let mut terminated = Array2::from_elem((steps, n), false);
-    let mut truncated = Array2::from_elem((steps, n), false);
+    let rows = if record_observations || record_values {
+        steps
+    } else {
+        1
+    };
+    let mut actions = Array2::<u8>::zeros((rows, n));
+    let mut log_probs = Array2::<f64>::zeros((rows, n));
+    let mut rewards = Array2::<f64>::zeros((rows, n));
+    let mut terminated = Array2::from_elem((rows, n), false);
+    let mut truncated = Array2::from_elem((rows, n), false);
     let mut tally = EpisodeTally::default();
-    for t in 0..steps {
+    for step in 0..steps {
+        let t = step.min(rows - 1);
         let obs = batch.states();
         if let Some(o) = observations.as_mut() {
-            o.index_axis_mut(Axis(0), t).assign(&obs);
+            o.index_axis_mut(Axis(0), step).assign(&obs);
         }
         if let Some(v) = values.as_mut() {
-            policy.values(obs, v.row_mut(t))?;
+            policy.values(obs, v.row_mut(step))?;
         }
         match &explicit_actions {
             Some(all) => {
-                actions.row_mut(t).assign(&all.row(t));
-                policy.log_probs_of(obs, all.row(t), log_probs.row_mut(t))?;
+                actions.row_mut(t).assign(&all.row(step));
+                policy.log_probs_of(obs, all.row(step), log_probs.row_mut(t))?;
             }
             None => policy.sample(obs, rng, actions.row_mut(t), log_probs.row_mut(t))?,
         }
@@ -111,7 +118,7 @@ fn summary(num_envs: usize, steps: usize, seed: u64, record: &StepRecord) -> Rol
         seed,
         episodes_finished: tally.finished,
         mean_episode_return: (tally.finished > 0).then(|| tally.return_sum / tally.finished as f64),
-        reward_sum: record.rewards.sum(),
+        reward_sum: tally.reward_sum,
     }
 }
 
