@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs the Python baselines (numpy-vectorized CartPole, gymnasium's CartPoleVectorEnv) and the
+# Rust rollout benchmark one after the other on this machine, and prints one set of tables with
+# the core's speed-up over each baseline.
+#
+#   bench/rollout_compare.sh            # from the repository root
+#
+# numpy and gymnasium are installed with pip into ${XDG_CACHE_HOME:-$HOME/.cache}/edge-assistant/venv
+# (gymnasium is optional: without it that baseline is skipped).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${XDG_CACHE_HOME:-$HOME/.cache}/edge-assistant/venv"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -c "import numpy" 2>/dev/null || "$VENV/bin/pip" install -q numpy
+"$VENV/bin/python" -c "import gymnasium" 2>/dev/null || "$VENV/bin/pip" install -q gymnasium \
+  || echo "gymnasium could not be installed; its baseline is skipped" >&2
+OUT="$(mktemp -t rollout_baseline.XXXXXX)"
+trap 'rm -f "$OUT"' EXIT
+"$VENV/bin/python" bench/rollout_numpy.py > "$OUT"
+cargo bench --bench rollout -- --baseline "$OUT" 2>/dev/null
