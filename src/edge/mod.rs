@@ -13,14 +13,16 @@ mod error;
 mod http;
 mod log;
 mod objects;
+mod rollout;
 mod router;
+mod run_object;
+mod search;
 mod storage;
 mod tab_object;
 mod user_object;
+mod web;
 
 use worker::{event, Context, Date, Env, Request, Response};
-
-
 
 #[event(start)]
 fn start() {

@@ -7,7 +7,6 @@ use worker::{Method, Request, Response};
 
 use crate::api::{query_int, ErrorCode, InputError};
 use crate::routes::valid_id;
-use crate::search::history::HistoryResults;
 
 use super::chat::user_stub;
 use super::context::RequestCtx;
@@ -46,11 +45,20 @@ fn parse(url: &worker::Url) -> Result<SearchQuery, ApiError> {
             .into())
         }
     };
-    let limit = query_int("limit", http::query_param(url, "limit").as_deref(), 1, 50, 10)? as usize;
+    let limit = query_int(
+        "limit",
+        http::query_param(url, "limit").as_deref(),
+        1,
+        50,
+        10,
+    )? as usize;
     let tab = http::query_param(url, "tab");
     if let Some(tab) = &tab {
         if web {
-            return Err(InputError::invalid("query parameter `tab` is only allowed with `source=history`").into());
+            return Err(InputError::invalid(
+                "query parameter `tab` is only allowed with `source=history`",
+            )
+            .into());
         }
         if !valid_id(tab) {
             return Err(ApiError::not_found("tab"));
@@ -63,8 +71,9 @@ fn parse(url: &worker::Url) -> Result<SearchQuery, ApiError> {
 struct HistoryResponse {
     query: String,
     source: &'static str,
+    /// `total` and `results` as the user's object ranked them.
     #[serde(flatten)]
-    results: HistoryResults,
+    results: serde_json::Value,
 }
 
 pub async fn search(req: Request, ctx: &RequestCtx) -> Result<Response, ApiError> {
@@ -73,14 +82,14 @@ pub async fn search(req: Request, ctx: &RequestCtx) -> Result<Response, ApiError
     if query.web {
         return super::web::search(query, ctx).await;
     }
-    let mut path = url::form_urlencoded::Serializer::new("/search?".to_owned());
+    let mut path = worker::url::form_urlencoded::Serializer::new("/search?".to_owned());
     path.append_pair("q", &query.q)
         .append_pair("limit", &query.limit.to_string())
         .append_pair("user", &ctx.user);
     if let Some(tab) = &query.tab {
         path.append_pair("tab", tab);
     }
-    let (_, results): (u16, HistoryResults) = Call::new(Method::Get, path.finish())
+    let (_, results): (u16, serde_json::Value) = Call::new(Method::Get, path.finish())
         .send_json(&user_stub(ctx)?)
         .await?;
     http::json(
