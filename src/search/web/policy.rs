@@ -43,8 +43,8 @@
 //!   changed; then the sketch is aged three extra times (counts ÷ 8) and the protected segment is
 //!   demoted to probation, so the dead formerly-hot keys stop out-voting the new ones. Without it,
 //!   a 10,000-entry shard needed 22% of the benchmark trace to recover LRU's hit ratio after a
-//!   shift; with it, 6%. Caffeine's hill climbing of the window size was tried instead: it cost up
-//!   to 0.6 points on stationary Zipf traces and barely helped the shift (docs/bench).
+//!   shift; with it, 6%. Caffeine's hill climbing of the window size was tried instead: it cost
+//!   0.1 to 1.1 points on stationary Zipf traces and barely helped the shift (docs/bench).
 //!
 //! Both bounds hold after every public operation (property-tested).
 
