@@ -1,0 +1,1032 @@
+//! The W-TinyLFU admission and eviction policy of one web-cache shard, bounded in entries and
+//! bytes.
+//!
+//! # How the edge uses it
+//!
+//! Workers KV holds the cached values (fast global reads) but has no capacity bound, so the bound
+//! is kept here. The key space is split into shards by [`super::normalize::shard_of`]; each shard
+//! is a Durable Object that owns one `CachePolicy` with its share of `CACHE_MAX_ENTRIES` and
+//! `CACHE_MAX_BYTES` (see [`PolicyConfig::for_shard`]) and is the single writer of its keys:
+//!
+//! 1. An isolate misses (L1 and KV), calls the upstream, and sends `(hash, value)` to the shard.
+//! 2. The shard calls [`CachePolicy::insert`]; it deletes every hash in `Admission::evicted` from KV
+//!    (key [`super::normalize::kv_key_for_hash`]) *first*, then writes the value when `admitted`.
+//!    Deleting before writing means KV never holds more than the bound, even mid-operation.
+//! 3. Hits never wait on the shard: the isolate pushes the hash into its lossy
+//!    [`super::read_buffer::ReadBuffer`] and now and then sends the batch, which the shard applies
+//!    with [`CachePolicy::record_hits`] (recency and frequency only; losing some is harmless).
+//! 4. The shard persists [`CachePolicy::snapshot`] periodically (an alarm) and on startup
+//!    [`CachePolicy::restore`]s it. Because the resident set changes only on inserts/removals, the
+//!    shard should persist after every call that returned a non-empty change (an insert that was
+//!    admitted or evicted something, a removal, an expiry) before it touches KV, and may batch the
+//!    rest: then after a restart the resident set is exactly what KV holds. Hits lost in a crash
+//!    only cost a little recency/frequency information.
+//!
+//! # The algorithm (after Caffeine's W-TinyLFU)
+//!
+//! - **Admission window** (an LRU, [`PolicyConfig::window_permille`] of the capacity, 1% by
+//!   default): every new entry lands here, so a burst of new keys gets a chance to prove itself
+//!   without flushing the main space (this is what moka's TinyLFU lacks).
+//! - **Main space**, a segmented LRU: *probation* (about 20%) for entries seen once in main, and
+//!   *protected* (80%, [`PolicyConfig::protected_permille`]) for entries hit while on probation.
+//!   A protected overflow demotes its LRU entry back to probation's MRU end.
+//! - **TinyLFU admission**: when the window overflows, its LRU entry becomes a *candidate* for
+//!   main. While the shard is over either bound the candidate is compared with probation's LRU
+//!   entry (the *victim*) by the [`FrequencySketch`] estimate: the candidate enters only when
+//!   strictly more frequent, else it is evicted. As in Caffeine, a candidate of frequency ≥ 6
+//!   that loses is still admitted with probability 1/128 (a seeded deterministic generator), which
+//!   stops an attacker from pinning a victim by inflating its count (hash flooding).
+//! - **Bytes**: a large candidate may need several victims; each is compared in turn. An entry
+//!   larger than the byte capacity is rejected outright.
+//! - **Shift detection** (this crate's addition): every `2 × capacity` requests the sample's hit
+//!   ratio is compared with the previous sample's. A drop of 5 points or more means the popular set
+//!   changed; then the sketch is aged three extra times (counts ÷ 8) and the protected segment is
+//!   demoted to probation, so the dead formerly-hot keys stop out-voting the new ones. Without it,
+//!   a 10,000-entry shard needed 22% of the benchmark trace to recover LRU's hit ratio after a
+//!   shift; with it, 6%. Caffeine's hill climbing of the window size was tried instead: it cost
+//!   0.1 to 1.1 points on stationary Zipf traces and barely helped the shift (docs/bench).
+//!
+//! Both bounds hold after every public operation (property-tested).
+
+use std::collections::VecDeque;
+
+use lru::LruCache;
+use serde::Serialize;
+
+use super::sketch::FrequencySketch;
+use super::WebSearchError;
+
+/// Default admission window, in thousandths of the capacity (1%).
+pub const DEFAULT_WINDOW_PERMILLE: u32 = 10;
+/// Default protected segment, in thousandths of the main space (80%).
+pub const DEFAULT_PROTECTED_PERMILLE: u32 = 800;
+/// A losing candidate at least this frequent is admitted with probability 1/128.
+const HASH_DOS_THRESHOLD: u8 = 6;
+/// Shift detection: a sample hit-ratio drop of at least this much (0..1) signals a shift.
+const SHIFT_DROP_THRESHOLD: f64 = 0.05;
+/// Shift detection: extra agings (halvings) of the sketch on a detected shift.
+const SHIFT_EXTRA_AGINGS: u32 = 3;
+/// Snapshot magic and format version.
+const SNAPSHOT_MAGIC: &[u8; 4] = b"WTLF";
+const SNAPSHOT_VERSION: u8 = 1;
+
+/// Sizing and tuning of one shard's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyConfig {
+    /// Most entries resident at once (≥ 1 to cache anything).
+    pub capacity_entries: u64,
+    /// Most value bytes resident at once, as reported to [`CachePolicy::insert`].
+    pub capacity_bytes: u64,
+    /// Admission window, thousandths of `capacity_entries` (default 10 = 1%; at least 1 entry).
+    pub window_permille: u32,
+    /// Protected segment, thousandths of the main space (default 800 = 80%).
+    pub protected_permille: u32,
+    /// Requests per shift-detection sample, as a multiple of `capacity_entries` (default 2;
+    /// 0 disables shift detection).
+    pub shift_sample_factor: u32,
+    /// Sketch additions between agings (halvings), as a multiple of `capacity_entries`
+    /// (default 10, as in the TinyLFU paper and Caffeine).
+    pub aging_factor: u32,
+}
+
+impl PolicyConfig {
+    /// A config with the given bounds and the default tuning.
+    pub fn new(capacity_entries: u64, capacity_bytes: u64) -> Self {
+        Self {
+            capacity_entries,
+            capacity_bytes,
+            window_permille: DEFAULT_WINDOW_PERMILLE,
+            protected_permille: DEFAULT_PROTECTED_PERMILLE,
+            shift_sample_factor: 2,
+            aging_factor: 10,
+        }
+    }
+
+    /// The config of one of `shards` shards sharing `total_entries` and `total_bytes`: each gets
+    /// the floor of its share, so the shards together never exceed the totals. `shards == 0` is
+    /// treated as 1.
+    pub fn for_shard(total_entries: u64, total_bytes: u64, shards: u32) -> Self {
+        let shards = u64::from(shards.max(1));
+        Self::new(total_entries / shards, total_bytes / shards)
+    }
+}
+
+/// Counters of one shard, as `GET /api/search/cache/stats` reports them (summed over shards).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PolicyStats {
+    /// Resident entries (≤ `capacity_entries`).
+    pub entries: u64,
+    /// Resident bytes (≤ `capacity_bytes`).
+    pub bytes: u64,
+    /// Entry bound.
+    pub capacity_entries: u64,
+    /// Byte bound.
+    pub capacity_bytes: u64,
+    /// Requests answered from the cache (fresh or stale), as recorded.
+    pub hits: u64,
+    /// Requests that found nothing usable.
+    pub misses: u64,
+    /// Hits that served a stale value (also counted in `hits`).
+    pub stale_hits: u64,
+    /// Resident entries removed to make room (not explicit removals or expiries).
+    pub evictions: u64,
+    /// Inserts that did not become resident (too large, or lost admission at once).
+    pub rejected: u64,
+}
+
+/// Outcome of [`CachePolicy::insert`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admission {
+    /// The inserted key is resident now: write its value to KV.
+    pub admitted: bool,
+    /// Keys that were resident before the call and are not any more: delete them from KV
+    /// (before writing the new value). May include the inserted key itself when an update
+    /// of a resident key lost its place.
+    pub evicted: Vec<u64>,
+}
+
+/// Per-entry bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Meta {
+    /// Value size in bytes.
+    size: u64,
+    /// When the value was (last) inserted, ms since the epoch.
+    inserted_at_ms: u64,
+}
+
+/// One LRU segment and its byte total.
+struct Segment {
+    /// Unbounded LRU (the policy enforces the bounds); iteration is MRU → LRU.
+    lru: LruCache<u64, Meta>,
+    /// Sum of `size` of its entries.
+    bytes: u64,
+}
+
+impl Segment {
+    fn new() -> Self {
+        Self {
+            lru: LruCache::unbounded(),
+            bytes: 0,
+        }
+    }
+
+    fn push_mru(&mut self, hash: u64, meta: Meta) {
+        self.bytes += meta.size;
+        self.lru.put(hash, meta);
+    }
+
+    fn pop_lru(&mut self) -> Option<(u64, Meta)> {
+        let popped = self.lru.pop_lru();
+        if let Some((_, meta)) = popped {
+            self.bytes -= meta.size;
+        }
+        popped
+    }
+
+    fn remove(&mut self, hash: u64) -> Option<Meta> {
+        let meta = self.lru.pop(&hash);
+        if let Some(meta) = meta {
+            self.bytes -= meta.size;
+        }
+        meta
+    }
+
+    fn len(&self) -> u64 {
+        self.lru.len() as u64
+    }
+
+    /// Entries LRU → MRU.
+    fn lru_to_mru(&self) -> impl Iterator<Item = (u64, Meta)> + '_ {
+        self.lru.iter().rev().map(|(h, m)| (*h, *m))
+    }
+}
+
+/// Which segment holds a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Window,
+    Probation,
+    Protected,
+}
+
+/// State of the popularity-shift detector.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ShiftDetector {
+    /// Hits in the current sample.
+    hits: u64,
+    /// Misses in the current sample.
+    misses: u64,
+    /// Hit ratio of the previous sample (0..1; negative before the first sample).
+    previous_hit_rate: f64,
+}
+
+/// The W-TinyLFU policy of one cache shard (see the module docs).
+pub struct CachePolicy {
+    config: PolicyConfig,
+    /// Window bound in entries.
+    window_max: u64,
+    window: Segment,
+    probation: Segment,
+    protected: Segment,
+    sketch: FrequencySketch,
+    stats: PolicyStats,
+    detector: ShiftDetector,
+    /// xorshift64 state for the 1/128 hash-flooding admission.
+    rng: u64,
+}
+
+impl std::fmt::Debug for CachePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachePolicy")
+            .field("config", &self.config)
+            .field("window_max", &self.window_max)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CachePolicy {
+    /// An empty policy. The sketch gets 16 counters per entry of capacity (8 bytes per entry).
+    pub fn new(config: PolicyConfig) -> Self {
+        let mut policy = Self {
+            config,
+            window_max: 1,
+            window: Segment::new(),
+            probation: Segment::new(),
+            protected: Segment::new(),
+            sketch: FrequencySketch::with_sample_size(
+                usize::try_from(config.capacity_entries).unwrap_or(usize::MAX),
+                config
+                    .capacity_entries
+                    .max(1)
+                    .saturating_mul(u64::from(config.aging_factor)),
+            ),
+            stats: PolicyStats::default(),
+            detector: ShiftDetector {
+                hits: 0,
+                misses: 0,
+                previous_hit_rate: -1.0,
+            },
+            rng: 0x9e37_79b9_7f4a_7c15,
+        };
+        policy.window_max = policy.initial_window_max();
+        policy
+    }
+
+    /// The configuration (capacities as last set).
+    pub fn config(&self) -> PolicyConfig {
+        self.config
+    }
+
+    /// Number of resident entries.
+    pub fn len(&self) -> u64 {
+        self.window.len() + self.probation.len() + self.protected.len()
+    }
+
+    /// True when nothing is resident.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sum of the sizes of the resident entries, in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.window.bytes + self.probation.bytes + self.protected.bytes
+    }
+
+    /// True when `hash` is resident.
+    pub fn contains(&self, hash: u64) -> bool {
+        self.place_of(hash).is_some()
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> PolicyStats {
+        PolicyStats {
+            entries: self.len(),
+            bytes: self.bytes(),
+            capacity_entries: self.config.capacity_entries,
+            capacity_bytes: self.config.capacity_bytes,
+            ..self.stats
+        }
+    }
+
+    /// Admission-window bound, in entries.
+    pub fn window_max_entries(&self) -> u64 {
+        self.window_max
+    }
+
+    /// Records a cache hit on `hash`: counts it, bumps its frequency, and refreshes its recency
+    /// (a probation entry is promoted to protected). Hits on keys that are not resident (the shard
+    /// evicted them since the isolate read them) still count and bump the frequency.
+    pub fn record_hit(&mut self, hash: u64) {
+        self.stats.hits += 1;
+        self.detector.hits += 1;
+        self.on_access(hash);
+        self.detect_shift();
+    }
+
+    /// Records a batch of hits drained from an isolate's read buffer, in order.
+    pub fn record_hits(&mut self, hashes: &[u64]) {
+        for &hash in hashes {
+            self.record_hit(hash);
+        }
+    }
+
+    /// Records a hit that served a stale value (counted as a hit and as a stale hit).
+    pub fn record_stale_hit(&mut self, hash: u64) {
+        self.stats.stale_hits += 1;
+        self.record_hit(hash);
+    }
+
+    /// Records a miss. It does not bump the frequency: the [`insert`](Self::insert) that follows a
+    /// successful upstream call does (one access, one increment).
+    pub fn record_miss(&mut self) {
+        self.stats.misses += 1;
+        self.detector.misses += 1;
+        self.detect_shift();
+    }
+
+    /// Offers `hash` with a value of `size_bytes` bytes fetched at `now_ms`.
+    ///
+    /// A new key enters the admission window; window overflow then runs TinyLFU admission against
+    /// probation until both bounds hold. A resident key is updated in place (new size and time,
+    /// counts as an access). An entry larger than `capacity_bytes` (or any entry when
+    /// `capacity_entries` is 0) is rejected and a resident copy removed.
+    pub fn insert(&mut self, hash: u64, size_bytes: u64, now_ms: u64) -> Admission {
+        let meta = Meta {
+            size: size_bytes,
+            inserted_at_ms: now_ms,
+        };
+        let was_resident = self.contains(hash);
+        if size_bytes > self.config.capacity_bytes || self.config.capacity_entries == 0 {
+            self.stats.rejected += 1;
+            let mut evicted = Vec::new();
+            if self.remove(hash) {
+                evicted.push(hash);
+            }
+            return Admission {
+                admitted: false,
+                evicted,
+            };
+        }
+        self.sketch.increment(hash);
+        match self.place_of(hash) {
+            Some(place) => {
+                // Update in place, then treat it like a hit for recency.
+                self.segment_mut(place).remove(hash);
+                self.segment_mut(place).push_mru(hash, meta);
+                self.touch(hash, place);
+            }
+            None => self.window.push_mru(hash, meta),
+        }
+        let mut evicted = Vec::new();
+        self.evict(&mut evicted);
+        let admitted = self.contains(hash);
+        if !admitted && !was_resident {
+            // It never reached KV: not an eviction the edge must act on.
+            evicted.retain(|&h| h != hash);
+            self.stats.evictions = self.stats.evictions.saturating_sub(1);
+            self.stats.rejected += 1;
+        }
+        Admission { admitted, evicted }
+    }
+
+    /// Removes `hash` (e.g. its KV value turned out corrupt); true when it was resident.
+    pub fn remove(&mut self, hash: u64) -> bool {
+        match self.place_of(hash) {
+            Some(place) => self.segment_mut(place).remove(hash).is_some(),
+            None => false,
+        }
+    }
+
+    /// Removes every entry inserted at or before `now_ms - max_age_ms` (KV will have expired its
+    /// value by then) and returns their hashes. O(entries); run it from a periodic alarm.
+    pub fn expire(&mut self, now_ms: u64, max_age_ms: u64) -> Vec<u64> {
+        let expired: Vec<u64> = [&self.window, &self.probation, &self.protected]
+            .iter()
+            .flat_map(|s| s.lru_to_mru())
+            .filter(|(_, m)| now_ms.saturating_sub(m.inserted_at_ms) >= max_age_ms)
+            .map(|(h, _)| h)
+            .collect();
+        for &hash in &expired {
+            self.remove(hash);
+        }
+        expired
+    }
+
+    /// Changes the capacities (e.g. the settings changed between deployments) and evicts until
+    /// the new bounds hold; returns the evicted hashes. The sketch keeps its size.
+    pub fn set_capacity(&mut self, capacity_entries: u64, capacity_bytes: u64) -> Vec<u64> {
+        self.config.capacity_entries = capacity_entries;
+        self.config.capacity_bytes = capacity_bytes;
+        self.window_max = self.initial_window_max();
+        let mut evicted = Vec::new();
+        self.evict(&mut evicted);
+        evicted
+    }
+
+    fn place_of(&self, hash: u64) -> Option<Place> {
+        if self.window.lru.contains(&hash) {
+            Some(Place::Window)
+        } else if self.probation.lru.contains(&hash) {
+            Some(Place::Probation)
+        } else if self.protected.lru.contains(&hash) {
+            Some(Place::Protected)
+        } else {
+            None
+        }
+    }
+
+    fn segment_mut(&mut self, place: Place) -> &mut Segment {
+        match place {
+            Place::Window => &mut self.window,
+            Place::Probation => &mut self.probation,
+            Place::Protected => &mut self.protected,
+        }
+    }
+
+    fn on_access(&mut self, hash: u64) {
+        self.sketch.increment(hash);
+        if let Some(place) = self.place_of(hash) {
+            self.touch(hash, place);
+        }
+    }
+
+    /// Recency update of a resident key: MRU in its segment, probation → protected.
+    fn touch(&mut self, hash: u64, place: Place) {
+        match place {
+            Place::Window => {
+                self.window.lru.promote(&hash);
+            }
+            Place::Protected => {
+                self.protected.lru.promote(&hash);
+            }
+            Place::Probation => {
+                if let Some(meta) = self.probation.remove(hash) {
+                    self.protected.push_mru(hash, meta);
+                    self.demote_protected_overflow();
+                }
+            }
+        }
+    }
+
+    fn demote_protected_overflow(&mut self) {
+        let (max_entries, max_bytes) = self.protected_max();
+        while self.protected.len() > max_entries || self.protected.bytes > max_bytes {
+            match self.protected.pop_lru() {
+                Some((h, m)) => self.probation.push_mru(h, m),
+                None => break,
+            }
+        }
+    }
+
+    fn initial_window_max(&self) -> u64 {
+        (self.config.capacity_entries * u64::from(self.config.window_permille) / 1000).max(1)
+    }
+
+    fn window_max_bytes(&self) -> u64 {
+        let cap = self.config.capacity_entries.max(1);
+        let share =
+            u128::from(self.config.capacity_bytes) * u128::from(self.window_max) / u128::from(cap);
+        u64::try_from(share).unwrap_or(u64::MAX)
+    }
+
+    /// Bounds of the protected segment: its share of the main space, entries and bytes.
+    fn protected_max(&self) -> (u64, u64) {
+        let permille = u128::from(self.config.protected_permille.min(1000));
+        let main_entries = self.config.capacity_entries.saturating_sub(self.window_max);
+        let main_bytes = self
+            .config
+            .capacity_bytes
+            .saturating_sub(self.window_max_bytes());
+        let share = |v: u64| u64::try_from(u128::from(v) * permille / 1000).unwrap_or(u64::MAX);
+        (share(main_entries), share(main_bytes))
+    }
+
+    fn over_capacity(&self, extra_entries: u64, extra_bytes: u64) -> bool {
+        self.len() + extra_entries > self.config.capacity_entries
+            || self.bytes() + extra_bytes > self.config.capacity_bytes
+    }
+
+    /// Moves window overflow into main through TinyLFU admission and evicts until both bounds
+    /// hold. Appends evicted (previously resident) hashes to `evicted`.
+    fn evict(&mut self, evicted: &mut Vec<u64>) {
+        // Candidates leave the window oldest first but stay resident until decided, so they are
+        // counted on top of the segments.
+        let mut candidates: VecDeque<(u64, Meta)> = VecDeque::new();
+        let (mut cand_entries, mut cand_bytes) = (0u64, 0u64);
+        let window_max_bytes = self.window_max_bytes();
+        while self.window.len() > self.window_max || self.window.bytes > window_max_bytes {
+            match self.window.pop_lru() {
+                Some((h, m)) => {
+                    cand_entries += 1;
+                    cand_bytes += m.size;
+                    candidates.push_back((h, m));
+                }
+                None => break,
+            }
+        }
+        while self.over_capacity(cand_entries, cand_bytes) {
+            let victim = self.probation.lru.peek_lru().map(|(h, _)| *h);
+            match (candidates.front().copied(), victim) {
+                (Some((cand, meta)), Some(victim)) => {
+                    if self.admit(cand, victim) {
+                        self.probation.remove(victim);
+                        evicted.push(victim);
+                    } else {
+                        candidates.pop_front();
+                        cand_entries -= 1;
+                        cand_bytes -= meta.size;
+                        evicted.push(cand);
+                    }
+                }
+                (Some((cand, meta)), None) => {
+                    candidates.pop_front();
+                    cand_entries -= 1;
+                    cand_bytes -= meta.size;
+                    evicted.push(cand);
+                }
+                (None, Some(victim)) => {
+                    self.probation.remove(victim);
+                    evicted.push(victim);
+                }
+                (None, None) => {
+                    // Only protected and window entries left (e.g. after shrinking capacity).
+                    let popped = self.protected.pop_lru().or_else(|| self.window.pop_lru());
+                    match popped {
+                        Some((h, _)) => evicted.push(h),
+                        None => break,
+                    }
+                }
+            }
+            self.stats.evictions += 1;
+        }
+        for (h, m) in candidates {
+            self.probation.push_mru(h, m);
+        }
+    }
+
+    /// TinyLFU: admit the candidate when it is strictly more frequent than the victim; a frequent
+    /// loser still gets in with probability 1/128 (defeats hash flooding of the victim).
+    fn admit(&mut self, candidate: u64, victim: u64) -> bool {
+        let candidate_freq = self.sketch.frequency(candidate);
+        let victim_freq = self.sketch.frequency(victim);
+        if candidate_freq > victim_freq {
+            return true;
+        }
+        if candidate_freq < HASH_DOS_THRESHOLD {
+            return false;
+        }
+        // xorshift64: deterministic and persisted, so a restored policy behaves the same.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng & 127 == 0
+    }
+
+    /// Once per sample of `shift_sample_factor × capacity` requests: on a hit-ratio drop of
+    /// [`SHIFT_DROP_THRESHOLD`] or more, age the sketch [`SHIFT_EXTRA_AGINGS`] extra times and
+    /// demote the protected segment to probation (see the module docs).
+    fn detect_shift(&mut self) {
+        let factor = u64::from(self.config.shift_sample_factor);
+        if factor == 0 {
+            return;
+        }
+        let sample = self.detector.hits + self.detector.misses;
+        if sample < self.config.capacity_entries.max(1).saturating_mul(factor) {
+            return;
+        }
+        let hit_rate = self.detector.hits as f64 / sample as f64;
+        let previous = self.detector.previous_hit_rate;
+        self.detector = ShiftDetector {
+            hits: 0,
+            misses: 0,
+            previous_hit_rate: hit_rate,
+        };
+        if previous >= 0.0 && previous - hit_rate >= SHIFT_DROP_THRESHOLD {
+            for _ in 0..SHIFT_EXTRA_AGINGS {
+                self.sketch.reset();
+            }
+            // Protected's LRU end goes first, so probation keeps the recency order.
+            while let Some((h, m)) = self.protected.pop_lru() {
+                self.probation.push_mru(h, m);
+            }
+        }
+    }
+
+    /// Serializes the whole policy state (config, resident entries in segment order, sketch,
+    /// counters, shift detector) into a compact little-endian binary blob: about 24 bytes per resident
+    /// entry plus 8 bytes per entry of capacity for the sketch.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(128 + 24 * self.len() as usize + 8 * self.sketch.table().len());
+        out.extend_from_slice(SNAPSHOT_MAGIC);
+        out.push(SNAPSHOT_VERSION);
+        let s = &self.stats;
+        for v in [
+            self.config.capacity_entries,
+            self.config.capacity_bytes,
+            u64::from(self.config.window_permille),
+            u64::from(self.config.protected_permille),
+            u64::from(self.config.shift_sample_factor),
+            u64::from(self.config.aging_factor),
+            s.hits,
+            s.misses,
+            s.stale_hits,
+            s.evictions,
+            s.rejected,
+            self.detector.hits,
+            self.detector.misses,
+            self.detector.previous_hit_rate.to_bits(),
+            self.rng,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for segment in [&self.window, &self.probation, &self.protected] {
+            out.extend_from_slice(&segment.len().to_le_bytes());
+            for (h, m) in segment.lru_to_mru() {
+                out.extend_from_slice(&h.to_le_bytes());
+                out.extend_from_slice(&m.size.to_le_bytes());
+                out.extend_from_slice(&m.inserted_at_ms.to_le_bytes());
+            }
+        }
+        out.extend_from_slice(&self.sketch.sample_size().to_le_bytes());
+        out.extend_from_slice(&self.sketch.additions().to_le_bytes());
+        out.extend_from_slice(&(self.sketch.table().len() as u64).to_le_bytes());
+        for w in self.sketch.table() {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out
+    }
+
+    /// Rebuilds a policy from [`snapshot`](Self::snapshot) bytes: the same resident entries in the
+    /// same order, the same sketch, counters and config.
+    ///
+    /// Errors: [`WebSearchError::Corrupt`] when the bytes are truncated, of another format, hold a
+    /// key twice, or violate the bounds they declare. The shard should then start empty (and may
+    /// clear its KV prefix) rather than fail requests.
+    pub fn restore(bytes: &[u8]) -> Result<Self, WebSearchError> {
+        let corrupt = |what: &str| WebSearchError::Corrupt(format!("policy snapshot: {what}"));
+        let mut r = Reader { bytes, pos: 0 };
+        if r.take(4)? != SNAPSHOT_MAGIC {
+            return Err(corrupt("bad magic"));
+        }
+        if r.take(1)? != [SNAPSHOT_VERSION] {
+            return Err(corrupt("unknown version"));
+        }
+        let mut v = [0u64; 15];
+        for slot in &mut v {
+            *slot = r.u64()?;
+        }
+        let [cap_entries, cap_bytes, window_permille, protected_permille, shift_factor, aging_factor, hits, misses, stale_hits, evictions, rejected, d_hits, d_misses, d_prev, rng] =
+            v;
+        let config = PolicyConfig {
+            capacity_entries: cap_entries,
+            capacity_bytes: cap_bytes,
+            window_permille: u32::try_from(window_permille).map_err(|_| corrupt("window"))?,
+            protected_permille: u32::try_from(protected_permille)
+                .map_err(|_| corrupt("protected"))?,
+            shift_sample_factor: u32::try_from(shift_factor).map_err(|_| corrupt("shift"))?,
+            aging_factor: u32::try_from(aging_factor).map_err(|_| corrupt("aging"))?,
+        };
+        let mut policy = Self::new(config);
+        policy.stats = PolicyStats {
+            hits,
+            misses,
+            stale_hits,
+            evictions,
+            rejected,
+            ..PolicyStats::default()
+        };
+        policy.detector = ShiftDetector {
+            hits: d_hits,
+            misses: d_misses,
+            previous_hit_rate: f64::from_bits(d_prev),
+        };
+        policy.rng = if rng == 0 { 0x9e37_79b9_7f4a_7c15 } else { rng };
+        for place in [Place::Window, Place::Probation, Place::Protected] {
+            let count = r.u64()?;
+            if count > cap_entries || count > (bytes.len() / 24) as u64 {
+                return Err(corrupt("segment larger than the capacity"));
+            }
+            for _ in 0..count {
+                let (h, size, at) = (r.u64()?, r.u64()?, r.u64()?);
+                if policy.contains(h) {
+                    return Err(corrupt("a key appears twice"));
+                }
+                policy.segment_mut(place).push_mru(
+                    h,
+                    Meta {
+                        size,
+                        inserted_at_ms: at,
+                    },
+                );
+            }
+        }
+        if policy.over_capacity(0, 0) {
+            return Err(corrupt("resident entries exceed the capacity"));
+        }
+        let sample_size = r.u64()?;
+        let additions = r.u64()?;
+        let words = usize::try_from(r.u64()?).map_err(|_| corrupt("sketch size"))?;
+        if words > r.remaining() / 8 {
+            return Err(corrupt("truncated sketch"));
+        }
+        let table = (0..words).map(|_| r.u64()).collect::<Result<Vec<_>, _>>()?;
+        policy.sketch = FrequencySketch::from_parts(table, additions, sample_size)
+            .ok_or_else(|| corrupt("invalid sketch"))?;
+        if r.remaining() != 0 {
+            return Err(corrupt("trailing bytes"));
+        }
+        Ok(policy)
+    }
+}
+
+/// Little-endian cursor over snapshot bytes; every read is bounds-checked.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WebSearchError> {
+        let end = self.pos.checked_add(n);
+        let slice = end.and_then(|end| self.bytes.get(self.pos..end));
+        match slice {
+            Some(s) => {
+                self.pos += n;
+                Ok(s)
+            }
+            None => Err(WebSearchError::Corrupt("policy snapshot: truncated".into())),
+        }
+    }
+
+    fn u64(&mut self) -> Result<u64, WebSearchError> {
+        let mut buf = [0u8; 8];
+        buf.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(buf))
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len().saturating_sub(self.pos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn policy(entries: u64, bytes: u64) -> CachePolicy {
+        CachePolicy::new(PolicyConfig::new(entries, bytes))
+    }
+
+    /// Resident keys in segment order (window, probation, protected), each LRU → MRU.
+    fn layout(p: &CachePolicy) -> [Vec<u64>; 3] {
+        [&p.window, &p.probation, &p.protected].map(|s| s.lru_to_mru().map(|(h, _)| h).collect())
+    }
+
+    #[test]
+    fn one_hit_wonders_do_not_displace_and_frequent_keys_get_in() {
+        // 4 entries: window 1, main 3 (protected up to 2).
+        let mut p = policy(4, 1_000);
+        for k in 1..=4 {
+            assert_eq!(
+                p.insert(k, 10, 0),
+                Admission {
+                    admitted: true,
+                    evicted: vec![]
+                }
+            );
+        }
+        assert_eq!(layout(&p), [vec![4], vec![1, 2, 3], vec![]]);
+        // 5 is new: 4 leaves the window as candidate, ties with victim 1 (both seen once): 4 goes.
+        assert_eq!(
+            p.insert(5, 10, 0),
+            Admission {
+                admitted: true,
+                evicted: vec![4]
+            }
+        );
+        // A hit on probation promotes to protected.
+        p.record_hit(1);
+        assert_eq!(layout(&p), [vec![5], vec![2, 3], vec![1]]);
+        // Key 7 is requested often (hits recorded while another isolate still had it).
+        for _ in 0..3 {
+            p.record_hit(7);
+        }
+        assert_eq!(p.insert(6, 10, 0).evicted, vec![5]); // candidate 5 (1) vs victim 2 (1)
+        assert_eq!(p.insert(7, 10, 0).evicted, vec![6]); // candidate 6 (1) vs victim 2 (1)
+                                                         // Candidate 7 (frequency 4) beats victim 2 (1): 2 is evicted, 7 enters probation.
+        assert_eq!(
+            p.insert(8, 10, 0),
+            Admission {
+                admitted: true,
+                evicted: vec![2]
+            }
+        );
+        assert_eq!(layout(&p), [vec![8], vec![3, 7], vec![1]]);
+        let s = p.stats();
+        assert_eq!(
+            (s.entries, s.bytes, s.evictions, s.rejected, s.hits),
+            (4, 40, 4, 0, 4)
+        );
+    }
+
+    #[test]
+    fn protected_overflow_demotes_its_lru_to_probation() {
+        let mut p = policy(4, 1_000); // protected holds at most 2
+        for k in 1..=4 {
+            p.insert(k, 1, 0);
+        }
+        for k in [1, 2, 3] {
+            p.record_hit(k);
+        }
+        assert_eq!(layout(&p), [vec![4], vec![1], vec![2, 3]]);
+    }
+
+    #[test]
+    fn byte_bound_rejects_oversized_and_evicts_several_victims() {
+        let mut p = policy(100, 100); // window = 1 entry / 1 byte: every entry goes to main
+        assert_eq!(
+            p.insert(1, 101, 0),
+            Admission {
+                admitted: false,
+                evicted: vec![]
+            }
+        );
+        assert_eq!(p.stats().rejected, 1);
+        for k in 2..=5 {
+            assert!(p.insert(k, 25, 0).admitted);
+        }
+        assert_eq!(p.bytes(), 100);
+        // A frequent 60-byte entry needs three 25-byte victims.
+        for _ in 0..5 {
+            p.record_hit(9);
+        }
+        let a = p.insert(9, 60, 0);
+        assert!(a.admitted);
+        assert_eq!(a.evicted, vec![2, 3, 4]);
+        assert_eq!((p.len(), p.bytes()), (2, 85));
+        // A resident key growing past the bound is updated in place, evicting others.
+        let a = p.insert(5, 40, 0);
+        assert!(a.admitted && p.bytes() <= 100);
+        // Updating to more than the whole capacity removes the resident copy: the edge deletes it.
+        assert_eq!(
+            p.insert(5, 500, 0),
+            Admission {
+                admitted: false,
+                evicted: vec![5]
+            }
+        );
+        assert!(!p.contains(5));
+    }
+
+    #[test]
+    fn expiry_follows_a_fake_clock_and_capacity_can_shrink() {
+        let mut p = policy(10, 1_000);
+        p.insert(1, 10, 1_000);
+        p.insert(2, 10, 5_000);
+        p.insert(3, 10, 9_000);
+        assert_eq!(p.expire(10_999, 10_000), Vec::<u64>::new());
+        assert_eq!(p.expire(11_000, 10_000), vec![1]);
+        let mut rest = p.expire(20_000, 10_000);
+        rest.sort_unstable();
+        assert_eq!(rest, vec![2, 3]);
+        assert!(p.is_empty());
+        for k in 1..=10 {
+            p.insert(k, 10, 0);
+        }
+        let evicted = p.set_capacity(4, 30);
+        assert_eq!(evicted.len(), 7);
+        assert!(p.len() <= 3 && p.bytes() <= 30);
+    }
+
+    #[test]
+    fn snapshot_restore_round_trips_exactly() {
+        let mut p = policy(50, 5_000);
+        for k in 0..200u64 {
+            p.insert(k % 70, 10 + k % 30, k);
+            if k % 3 == 0 {
+                p.record_hits(&[k % 11, k % 7]);
+            }
+            p.record_miss();
+        }
+        p.record_stale_hit(3);
+        let bytes = p.snapshot();
+        let q = CachePolicy::restore(&bytes).unwrap();
+        assert_eq!(layout(&q), layout(&p));
+        assert_eq!(q.stats(), p.stats());
+        assert_eq!(q.sketch, p.sketch);
+        assert_eq!(q.config(), p.config());
+        assert_eq!(q.snapshot(), bytes);
+        // The same future: identical decisions after restore.
+        let (mut p, mut q) = (p, q);
+        for k in 100..150 {
+            assert_eq!(p.insert(k, 20, 0), q.insert(k, 20, 0));
+        }
+    }
+
+    #[test]
+    fn corrupt_snapshots_are_internal_errors_not_panics() {
+        use crate::api::HasErrorCode;
+        let mut p = policy(8, 800);
+        for k in 0..8 {
+            p.insert(k, 10, 0);
+        }
+        let good = p.snapshot();
+        for cut in [0, 3, 5, 40, good.len() - 1] {
+            let err = CachePolicy::restore(&good[..cut]).unwrap_err();
+            assert_eq!(err.error_code().status(), 500);
+        }
+        let mut extra = good.clone();
+        extra.push(0);
+        assert!(CachePolicy::restore(&extra).is_err());
+        let mut wrong_magic = good.clone();
+        wrong_magic[0] = b'X';
+        assert!(CachePolicy::restore(&wrong_magic).is_err());
+    }
+
+    #[test]
+    fn a_popularity_shift_ages_old_favourites() {
+        let mut p = policy(10, 1_000);
+        // 20 samples of 20 requests all hitting key 1: hit ratio 100%, key 1 at frequency 15.
+        p.insert(1, 1, 0);
+        for _ in 0..40 {
+            p.record_hit(1);
+        }
+        assert_eq!(p.sketch.frequency(1), 15);
+        // Then 20 misses: the sample's hit ratio drops to 0 → aged 3 extra times.
+        for k in 100..120 {
+            p.record_miss();
+            p.insert(k, 1, 0);
+        }
+        assert_eq!(p.sketch.frequency(1), 1, "15 halved three times");
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u64, u64),
+        Hit(u64),
+        Miss,
+        Remove(u64),
+        Expire(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u64..40, 0u64..400).prop_map(|(k, s)| Op::Insert(k, s)),
+            3 => (0u64..40).prop_map(Op::Hit),
+            1 => Just(Op::Miss),
+            1 => (0u64..40).prop_map(Op::Remove),
+            1 => (0u64..50).prop_map(Op::Expire),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn bounds_and_stats_hold_under_random_operations(
+            cap_entries in 0u64..20,
+            cap_bytes in 0u64..2_000,
+            ops in proptest::collection::vec(op(), 1..300),
+        ) {
+            let mut p = policy(cap_entries, cap_bytes);
+            let mut resident = std::collections::HashMap::new();
+            for (t, op) in ops.into_iter().enumerate() {
+                let now = t as u64;
+                match op {
+                    Op::Insert(k, size) => {
+                        let a = p.insert(k, size, now);
+                        for h in &a.evicted {
+                            prop_assert!(resident.remove(h).is_some(), "evicted {h} was not resident");
+                        }
+                        if a.admitted {
+                            resident.insert(k, size);
+                        } else {
+                            prop_assert!(!resident.contains_key(&k));
+                        }
+                    }
+                    Op::Hit(k) => p.record_hit(k),
+                    Op::Miss => p.record_miss(),
+                    Op::Remove(k) => {
+                        prop_assert_eq!(p.remove(k), resident.remove(&k).is_some());
+                    }
+                    Op::Expire(age) => {
+                        for h in p.expire(now, age) {
+                            prop_assert!(resident.remove(&h).is_some());
+                        }
+                    }
+                }
+                let s = p.stats();
+                prop_assert!(s.entries <= cap_entries && s.bytes <= cap_bytes, "{s:?}");
+                prop_assert_eq!(s.entries, resident.len() as u64);
+                prop_assert_eq!(s.bytes, resident.values().sum::<u64>());
+                for k in resident.keys() {
+                    prop_assert!(p.contains(*k));
+                }
+            }
+            let q = CachePolicy::restore(&p.snapshot()).unwrap();
+            prop_assert_eq!(layout(&q), layout(&p));
+            prop_assert_eq!(q.stats(), p.stats());
+        }
+    }
+}
