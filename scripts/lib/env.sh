@@ -28,3 +28,7 @@ export WRANGLER_SEND_METRICS=false
 export WRANGLER_LOG_PATH="$ROOT/.wrangler/logs"
 
 log() { printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0")" "$*" >&2; }
+
+# Python venv for the gymnasium cross-check and the comparison benchmarks (PyPI only).
+VENV="$CACHE_HOME/venv"
+export EDGE_PYTHON="$VENV/bin/python"

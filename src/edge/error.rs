@@ -87,3 +87,9 @@ impl From<worker::Error> for ApiError {
         Self::internal(format!("platform: {err}"))
     }
 }
+
+impl From<worker::KvError> for ApiError {
+    fn from(err: worker::KvError) -> Self {
+        Self::internal(format!("kv: {err}"))
+    }
+}

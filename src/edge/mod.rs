@@ -6,6 +6,7 @@
 //! [`ApiError`], and writes one JSON log line per request. Handlers live in one file per area
 //! and only parse, call the core, and map errors; Durable Objects only do I/O.
 
+mod cache_shard;
 mod chat;
 mod config;
 mod context;

@@ -13,6 +13,7 @@ use super::error::ApiError;
 use super::http;
 use super::rollout;
 use super::search;
+use super::web;
 
 /// A handled request: the response plus what the log line needs.
 pub struct Handled {
@@ -140,15 +141,12 @@ async fn dispatch(route: Route, req: Request, ctx: &mut RequestCtx) -> Result<Re
         Route::TabStats(id) => chat::tab_stats(&id, ctx).await,
         Route::FlushTab(id) => chat::flush_tab(&id, ctx).await,
         Route::Search => search::search(req, ctx).await,
+        Route::SearchCacheStats => web::cache_stats(ctx).await,
         Route::Rollout => rollout::rollout(req, ctx).await,
         Route::CreateRun => rollout::create_run(req, ctx).await,
         Route::GetRun(id) => rollout::get_run(&id, ctx).await,
         Route::StepRun(id) => rollout::step_run(req, &id, ctx).await,
         Route::RunBuffer(id) => rollout::run_buffer(req, &id, ctx).await,
         Route::DeleteRun(id) => rollout::delete_run(&id, ctx).await,
-        other => Err(ApiError::new(
-            ErrorCode::NotFound,
-            format!("route {} is not available in this build", other.name()),
-        )),
     }
 }

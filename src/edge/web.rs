@@ -1,14 +1,404 @@
-//! Web search through the SearXNG-compatible upstream behind the two-level cache.
+//! Web search through the SearXNG-compatible upstream behind the two-level cache:
+//! L1 in this isolate ([`L1Cache`], bounded by bytes), L2 in Workers KV bounded by the sharded
+//! policy objects ([`super::cache_shard`]).
+//!
+//! - Hit (L1 or fresh KV value): answered without waiting on any object; the hit goes into this
+//!   isolate's lossy read buffer, drained to the shard in batches in `wait_until`.
+//! - Stale (past TTL, within the stale-while-revalidate window): answered at once, refreshed in
+//!   `wait_until`.
+//! - Miss: concurrent identical misses in this isolate share one upstream call (single-flight);
+//!   the result is admitted (or not) by the shard, which evicts first; then the value goes to KV.
+//! - Upstream failure or timeout: a stored value up to `MAX_STALE_ON_ERROR_MS` old is served as
+//!   `stale` (stale-if-error); otherwise 502/504. Nothing is cached from a failed call.
 
-use worker::Response;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use serde::Serialize;
+use worker::{AbortController, Delay, Env, Fetch, Method, Request, RequestInit, Response};
+
+use crate::config::Config;
+use crate::search::web::l1::L1Cache;
+use crate::search::web::normalize::{key_hash, kv_key_for_hash, normalize_query, shard_of};
+use crate::search::web::read_buffer::ReadBuffer;
+use crate::search::web::upstream::{
+    build_upstream_url, parse_searxng, CachedResults, Freshness, WebResult, MAX_CACHED_RESULTS,
+    MAX_UPSTREAM_BODY_BYTES,
+};
+use crate::search::web::WebSearchError;
 
 use super::context::RequestCtx;
 use super::error::ApiError;
+use super::http;
+use super::log;
+use super::objects::{stub, Call};
 use super::search::{not_configured, SearchQuery};
 
-pub async fn search(_query: SearchQuery, ctx: &RequestCtx) -> Result<Response, ApiError> {
+/// The KV namespace binding holding cached values.
+pub const KV_BINDING: &str = "SEARCH_CACHE";
+/// Upstream call budget (connect + body), ms.
+pub const UPSTREAM_TIMEOUT_MS: u64 = 4000;
+/// A stored value this old may still be served when the upstream fails.
+pub const MAX_STALE_ON_ERROR_MS: u64 = 24 * 3600 * 1000;
+/// Bytes of results the isolate keeps in L1 (an isolate has 128 MB).
+pub const L1_MAX_BYTES: usize = 8 * 1024 * 1024;
+/// Hits buffered per shard before a batch goes to the shard (and the buffer's hard size).
+const READ_BUFFER_DRAIN_AT: usize = 64;
+const READ_BUFFER_CAPACITY: usize = 1024;
+const READ_BUFFER_MAX_AGE_MS: u64 = 2000;
+
+/// Policy shards for a configuration: one per 1000 entries, 1 to 16. One shard object serves on
+/// the order of a thousand admissions per second; hits never reach it one by one.
+pub fn shard_count(config: &Config) -> u32 {
+    (config.cache_max_entries / 1000).clamp(1, 16) as u32
+}
+
+/// A miss being fetched by one request of this isolate. Workers does not let one request await
+/// a promise driven by another request's I/O, so followers poll the flight on their own timer
+/// instead of sharing the leader's future.
+enum Flight {
+    Pending,
+    Done(Result<CachedResults, ApiError>),
+}
+
+/// How often a follower checks the leader's flight, ms.
+const FLIGHT_POLL_MS: u64 = 15;
+
+thread_local! {
+    static L1: RefCell<Option<L1Cache>> = const { RefCell::new(None) };
+    static READ_BUFFERS: RefCell<HashMap<u32, ReadBuffer>> = RefCell::new(HashMap::new());
+    static IN_FLIGHT: RefCell<HashMap<u64, (Flight, usize)>> = RefCell::new(HashMap::new());
+}
+
+fn l1_get(key: &str, now_ms: u64, ttl_ms: u64) -> Option<CachedResults> {
+    L1.with(|l1| {
+        let mut l1 = l1.borrow_mut();
+        let cache = l1.get_or_insert_with(|| L1Cache::new(L1_MAX_BYTES, ttl_ms));
+        cache.get(key, now_ms).cloned()
+    })
+}
+
+fn l1_put(key: &str, value: CachedResults, ttl_ms: u64) {
+    L1.with(|l1| {
+        let mut l1 = l1.borrow_mut();
+        let cache = l1.get_or_insert_with(|| L1Cache::new(L1_MAX_BYTES, ttl_ms));
+        cache.put(key, value);
+    })
+}
+
+#[derive(Serialize)]
+struct WebResponse<'a> {
+    query: &'a str,
+    source: &'static str,
+    cache: &'static str,
+    results: &'a [WebResult],
+}
+
+fn answer(
+    query: &SearchQuery,
+    cache: &'static str,
+    value: &CachedResults,
+) -> Result<Response, ApiError> {
+    let results = &value.results[..value.results.len().min(query.limit)];
+    http::json(
+        200,
+        &WebResponse {
+            query: &query.q,
+            source: "web",
+            cache,
+            results,
+        },
+    )
+}
+
+/// Records a hit in the isolate's read buffer; a full batch goes to the shard in the background.
+fn record_hit(ctx: &RequestCtx, shard: u32, hash: u64, stale: bool) {
+    let batch = READ_BUFFERS.with(|buffers| {
+        let mut buffers = buffers.borrow_mut();
+        let buffer = buffers.entry(shard).or_insert_with(|| {
+            ReadBuffer::new(
+                READ_BUFFER_CAPACITY,
+                READ_BUFFER_DRAIN_AT,
+                READ_BUFFER_MAX_AGE_MS,
+            )
+        });
+        // Stale hits count as hits for frequency; they are also reported as stale below.
+        buffer.push(hash, ctx.now_ms);
+        buffer.should_drain(ctx.now_ms).then(|| buffer.drain())
+    });
+    let stale_hits = if stale { vec![hash] } else { Vec::new() };
+    if batch.is_none() && stale_hits.is_empty() {
+        return;
+    }
+    let hits = batch.unwrap_or_default();
+    let env = ctx.env.clone();
+    ctx.exec.wait_until(async move {
+        let body = serde_json::json!({ "hits": hits, "stale_hits": stale_hits });
+        let sent = async {
+            Call::new(Method::Post, "/hits")
+                .json(&body)?
+                .send(&stub(&env, "CACHE", &format!("shard-{shard}"))?)
+                .await
+        };
+        if let Err(err) = sent.await {
+            log::event(
+                "cache_hits_flush_failed",
+                serde_json::json!({ "message": err.message }),
+            );
+        }
+    });
+}
+
+/// Fetches from the upstream within the timeout and parses the answer.
+async fn fetch_upstream(base: &str, normalized: &str) -> Result<Vec<WebResult>, ApiError> {
+    let url = build_upstream_url(base, normalized)?;
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let call = async {
+        let mut init = RequestInit::new();
+        init.with_method(Method::Get);
+        let headers = worker::Headers::new();
+        headers.set("accept", "application/json")?;
+        init.with_headers(headers);
+        let request = Request::new_with_init(&url, &init)?;
+        let mut res = Fetch::Request(request)
+            .send_with_signal(&signal)
+            .await
+            .map_err(|e| WebSearchError::Upstream(format!("upstream unreachable: {e}")))?;
+        if !(200..300).contains(&res.status_code()) {
+            return Err(WebSearchError::Upstream(format!(
+                "upstream answered HTTP {}",
+                res.status_code()
+            ))
+            .into());
+        }
+        if let Some(length) = res
+            .headers()
+            .get("content-length")?
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            if length > MAX_UPSTREAM_BODY_BYTES {
+                return Err(WebSearchError::Upstream(format!(
+                    "upstream body of {length} bytes is too large"
+                ))
+                .into());
+            }
+        }
+        let body = res
+            .bytes()
+            .await
+            .map_err(|e| WebSearchError::Upstream(format!("upstream body unreadable: {e}")))?;
+        Ok::<_, ApiError>(parse_searxng(&body, MAX_CACHED_RESULTS)?)
+    };
+    let timeout = Delay::from(Duration::from_millis(UPSTREAM_TIMEOUT_MS));
+    let outcome = match select(Box::pin(call), timeout).await {
+        Either::Left((result, _)) => result,
+        Either::Right(_) => {
+            controller.abort();
+            Err(WebSearchError::UpstreamTimeout {
+                timeout_ms: UPSTREAM_TIMEOUT_MS,
+            }
+            .into())
+        }
+    };
+    outcome
+}
+
+/// Upstream fetch, admission by the shard, then the KV write (only when admitted).
+async fn fetch_and_store(
+    env: Env,
+    config: Rc<Config>,
+    normalized: String,
+    hash: u64,
+    now_ms: u64,
+    miss: bool,
+) -> Result<CachedResults, ApiError> {
+    let base = config
+        .search_upstream_url
+        .clone()
+        .ok_or_else(not_configured)?;
+    let results = fetch_upstream(&base, &normalized).await?;
+    let value = CachedResults {
+        query: normalized,
+        results,
+        fetched_at_ms: now_ms,
+    };
+    let bytes = value.encode();
+    let shard = shard_of(hash, shard_count(&config));
+    let (_, admission): (u16, serde_json::Value) = Call::new(Method::Post, "/admit")
+        .json(&serde_json::json!({ "hash": hash, "size": bytes.len(), "now_ms": now_ms, "miss": miss }))?
+        .send_json(&stub(&env, "CACHE", &format!("shard-{shard}"))?)
+        .await?;
+    let key = kv_key_for_hash(hash);
+    if admission["admitted"].as_bool() == Some(true) {
+        // KV also expires the value on its own once even stale-if-error could not use it.
+        let ttl_secs = (config.cache_ttl_seconds + MAX_STALE_ON_ERROR_MS / 1000).max(60);
+        env.kv(KV_BINDING)?
+            .put_bytes(&key, &bytes)?
+            .expiration_ttl(ttl_secs)
+            .execute()
+            .await?;
+    }
+    l1_put(&key, value.clone(), config.cache_ttl_seconds * 1000);
+    Ok(value)
+}
+
+/// One upstream call per key at a time in this isolate; later callers wait for the first's result.
+async fn single_flight(ctx: &RequestCtx, normalized: &str, hash: u64, miss: bool) -> Result<CachedResults, ApiError> {
+    let leader = IN_FLIGHT.with(|f| {
+        let mut flights = f.borrow_mut();
+        match flights.get_mut(&hash) {
+            Some((_, waiters)) => {
+                *waiters += 1;
+                false
+            }
+            None => {
+                flights.insert(hash, (Flight::Pending, 0));
+                true
+            }
+        }
+    });
+    if leader {
+        let result = fetch_and_store(ctx.env.clone(), ctx.config.clone(), normalized.to_owned(), hash, ctx.now_ms, miss).await;
+        IN_FLIGHT.with(|f| {
+            let mut flights = f.borrow_mut();
+            match flights.get(&hash) {
+                Some((_, 0)) | None => {
+                    flights.remove(&hash);
+                }
+                Some((_, waiters)) => {
+                    let waiters = *waiters;
+                    flights.insert(hash, (Flight::Done(result.clone()), waiters));
+                }
+            }
+        });
+        return result;
+    }
+    let deadline = worker::Date::now().as_millis() + UPSTREAM_TIMEOUT_MS + 2000;
+    loop {
+        Delay::from(Duration::from_millis(FLIGHT_POLL_MS)).await;
+        let done = IN_FLIGHT.with(|f| {
+            let mut flights = f.borrow_mut();
+            let (result, last) = match flights.get_mut(&hash) {
+                Some((Flight::Done(result), waiters)) => {
+                    *waiters -= 1;
+                    (Some(result.clone()), *waiters == 0)
+                }
+                Some((Flight::Pending, _)) => (None, false),
+                // The flight vanished (should not happen): fetch ourselves.
+                None => (Some(Err(ApiError::new(crate::api::ErrorCode::UpstreamError, "retry"))), false),
+            };
+            if last {
+                flights.remove(&hash);
+            }
+            result
+        });
+        if let Some(result) = done {
+            return result;
+        }
+        if worker::Date::now().as_millis() > deadline {
+            return Err(WebSearchError::UpstreamTimeout { timeout_ms: UPSTREAM_TIMEOUT_MS }.into());
+        }
+    }
+}
+
+pub async fn search(query: SearchQuery, ctx: &RequestCtx) -> Result<Response, ApiError> {
     if ctx.config.search_upstream_url.is_none() {
         return Err(not_configured());
     }
-    Err(not_configured())
+    let normalized = normalize_query(&query.q)?;
+    let hash = key_hash(&normalized);
+    let key = kv_key_for_hash(hash);
+    let shard = shard_of(hash, shard_count(&ctx.config));
+    let ttl_ms = ctx.config.cache_ttl_seconds * 1000;
+    // Stale-while-revalidate window: one more TTL.
+    let stale_ms = ttl_ms;
+
+    if let Some(value) = l1_get(&key, ctx.now_ms, ttl_ms) {
+        if value.matches(&normalized)
+            && Freshness::of(ctx.now_ms, value.fetched_at_ms, ttl_ms, stale_ms) == Freshness::Fresh
+        {
+            record_hit(ctx, shard, hash, false);
+            return answer(&query, "hit", &value);
+        }
+    }
+    let stored = ctx
+        .env
+        .kv(KV_BINDING)?
+        .get(&key)
+        .bytes()
+        .await?
+        .and_then(|bytes| CachedResults::decode(&bytes).ok())
+        .filter(|value| value.matches(&normalized));
+    if let Some(value) = &stored {
+        match Freshness::of(ctx.now_ms, value.fetched_at_ms, ttl_ms, stale_ms) {
+            Freshness::Fresh => {
+                l1_put(&key, value.clone(), ttl_ms);
+                record_hit(ctx, shard, hash, false);
+                return answer(&query, "hit", value);
+            }
+            Freshness::Stale => {
+                record_hit(ctx, shard, hash, true);
+                let refresh = fetch_and_store(
+                    ctx.env.clone(),
+                    ctx.config.clone(),
+                    normalized.clone(),
+                    hash,
+                    ctx.now_ms,
+                    false,
+                );
+                ctx.exec.wait_until(async move {
+                    if let Err(err) = refresh.await {
+                        log::event(
+                            "cache_refresh_failed",
+                            serde_json::json!({ "message": err.message }),
+                        );
+                    }
+                });
+                return answer(&query, "stale", value);
+            }
+            Freshness::Expired => {}
+        }
+    }
+    match single_flight(ctx, &normalized, hash, true).await {
+        Ok(value) => answer(&query, "miss", &value),
+        Err(err) => match stored {
+            Some(value)
+                if Freshness::usable_on_error(
+                    ctx.now_ms,
+                    value.fetched_at_ms,
+                    ttl_ms,
+                    MAX_STALE_ON_ERROR_MS,
+                ) =>
+            {
+                log::event(
+                    "cache_stale_if_error",
+                    serde_json::json!({ "message": err.message }),
+                );
+                answer(&query, "stale", &value)
+            }
+            _ => Err(err),
+        },
+    }
+}
+
+/// `GET /api/search/cache/stats`: the shards' counters summed.
+pub async fn cache_stats(ctx: &RequestCtx) -> Result<Response, ApiError> {
+    let mut total: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+    for shard in 0..shard_count(&ctx.config) {
+        let (_, stats): (u16, serde_json::Value) = Call::new(Method::Get, "/stats")
+            .send_json(&stub(&ctx.env, "CACHE", &format!("shard-{shard}"))?)
+            .await?;
+        if let Some(fields) = stats.as_object() {
+            for (name, value) in fields {
+                let sum = total.get(name).and_then(|v| v.as_u64()).unwrap_or(0)
+                    + value.as_u64().unwrap_or(0);
+                total.insert(name.clone(), sum.into());
+            }
+        }
+    }
+    http::json(200, &total)
 }

@@ -62,6 +62,12 @@ describe("foundation", () => {
     }
   });
 
+  test("web search without an upstream answers 503 not_configured", async () => {
+    const res = await call(base(), "GET", "/api/search?q=rust", { token: tokenFor("alice") });
+    assert.equal(res.status, 503);
+    assert.equal(res.body.error.code, "not_configured");
+  });
+
   test("a valid token passes authentication", async () => {
     const res = await call(base(), "GET", "/api/tabs", { token: tokenFor("alice") });
     assert.notEqual(res.status, 401);

@@ -1,0 +1,85 @@
+// Rollout end-to-end tests against workerd: the stateless route, limits, stateful runs across
+// requests with a bounded buffer, tenant isolation, and the gymnasium cross-check.
+import { describe, test, before, after, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { useWorker, call, tokenFor, ROOT } from "./harness.mjs";
+
+describe("rollouts", () => {
+  const h = useWorker({ before, after, afterEach });
+  const alice = tokenFor("alice");
+  const post = (path, body, token = alice) => call(h.worker.base, "POST", path, { token, body });
+
+  test("a rollout returns the summary; the same seed gives the same rollout; trajectory on request", async () => {
+    const body = { env: "CartPole-v1", num_envs: 8, steps: 64, seed: 42 };
+    const a = await post("/api/rollout", body);
+    assert.equal(a.status, 200, JSON.stringify(a.body));
+    assert.equal(a.body.num_envs, 8);
+    assert.equal(a.body.seed, 42);
+    assert.equal(a.body.reward_sum, 8 * 64);
+    assert.equal(a.body.trajectory, undefined);
+    const b = await post("/api/rollout", { ...body, include: ["trajectory"] });
+    assert.equal(b.body.episodes_finished, a.body.episodes_finished);
+    const t = b.body.trajectory;
+    assert.equal(t.observations.length, 64);
+    assert.equal(t.observations[0].length, 8);
+    assert.equal(t.observations[0][0].length, 4);
+    for (const key of ["actions", "rewards", "terminated", "truncated", "values", "advantages", "returns"]) {
+      assert.equal(t[key].length, 64, key);
+      assert.equal(t[key][0].length, 8, key);
+    }
+    const noSeed = await post("/api/rollout", { env: "CartPole-v1", num_envs: 2, steps: 4 });
+    assert.equal(typeof noSeed.body.seed, "number");
+  });
+
+  test("limits and bad shapes are clear 400s", async () => {
+    const cases = [
+      [{ env: "CartPole-v1", num_envs: 2000, steps: 1 }, "limit_exceeded"],
+      [{ env: "CartPole-v1", num_envs: 1024, steps: 512 }, "limit_exceeded"],
+      [{ env: "CartPole-v1", num_envs: 2, steps: 1, actions: [[0, 2]] }, "invalid_field"],
+      [{ env: "CartPole-v1", num_envs: 2, steps: 1, initial_state: [[0, 0, 0, 0]] }, "invalid_field"],
+      [{ env: "CartPole-v1", num_envs: 1, steps: 1, gamma: 1.5 }, "invalid_field"],
+      [{ env: "CartPole-v1", num_envs: 1, steps: 1, policy: { weights: [[1, 2]], bias: [0, 0] } }, "invalid_field"],
+      [{ env: "Pendulum-v1", num_envs: 1, steps: 1 }, "invalid_field"],
+      [{ env: "CartPole-v1", num_envs: 1, steps: 1, nope: true }, "unknown_field"],
+    ];
+    for (const [body, code] of cases) {
+      const res = await post("/api/rollout", body);
+      assert.equal(res.status, 400, JSON.stringify(body));
+      assert.equal(res.body.error.code, code, JSON.stringify(body));
+    }
+  });
+
+  test("a stateful run continues where it stopped, keeps a bounded buffer, and is private", async () => {
+    const created = await post("/api/rollout/runs", { num_envs: 4, seed: 7, buffer_capacity: 50 });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const id = created.body.id;
+    const s1 = await post(`/api/rollout/runs/${id}/step`, { steps: 10 });
+    assert.equal(s1.status, 200, JSON.stringify(s1.body));
+    assert.equal(s1.body.reward_sum, 40);
+    await post(`/api/rollout/runs/${id}/step`, { steps: 10 });
+    const info = await call(h.worker.base, "GET", `/api/rollout/runs/${id}`, { token: alice });
+    assert.equal(info.body.total_steps, 20);
+    const buffer = await call(h.worker.base, "GET", `/api/rollout/runs/${id}/buffer?limit=1000`, { token: alice });
+    assert.equal(buffer.status, 200);
+    assert.equal(buffer.body.transitions.length, 50, "oldest dropped beyond capacity");
+    const bob = tokenFor("bob");
+    assert.equal((await post(`/api/rollout/runs/${id}/step`, { steps: 1 }, bob)).status, 404);
+    assert.equal((await call(h.worker.base, "GET", `/api/rollout/runs/${id}/buffer`, { token: bob })).status, 404);
+    assert.equal((await call(h.worker.base, "DELETE", `/api/rollout/runs/${id}`, { token: bob })).status, 404);
+    assert.equal((await call(h.worker.base, "DELETE", `/api/rollout/runs/${id}`, { token: alice })).status, 204);
+    assert.equal((await post(`/api/rollout/runs/${id}/step`, { steps: 1 })).status, 404);
+  });
+
+  test("the route matches gymnasium's CartPole-v1 within 1e-9 (tests/gym/crosscheck.py)", async (t) => {
+    const python = process.env.EDGE_PYTHON ?? "python3";
+    const run = spawnSync(python, [join(ROOT, "tests/gym/crosscheck.py")], {
+      env: { ...process.env, BASE_URL: h.worker.base, TOKEN: alice }, encoding: "utf8", timeout: 300_000,
+    });
+    const output = `${run.stdout}\n${run.stderr}`;
+    if (/SKIP/.test(run.stdout)) { t.skip(run.stdout.trim()); return; }
+    assert.equal(run.status, 0, output);
+    assert.match(output, /match|ok|OK|passed/i);
+  });
+});
