@@ -161,7 +161,7 @@ fn throughput(baseline: Option<&BTreeMap<String, BTreeMap<usize, f64>>>) {
 }
 
 fn kernels() {
-    println!("### Dynamics kernel only: fused `Zip` over rows vs whole-array column ops\n");
+    println!("### Dynamics kernel only: blocked `Zip` (8 rows as SIMD lanes) vs whole-array column ops\n");
     println!(
         "| num_envs | fused rows (env-steps/s) | column ops (env-steps/s) | fused ÷ columns |"
     );
@@ -306,6 +306,21 @@ fn dump(path: &str) {
 }
 
 fn main() {
+    // `--profile-loop ENVS TRAJ(0|1) LINEAR(0|1)`: repeat one case for a profiler.
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(i) = argv.iter().position(|a| a == "--profile-loop") {
+        let arg = |k: usize| {
+            argv.get(i + k)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(64)
+        };
+        let req = RolloutRequest::parse(body(arg(1), STEPS, arg(3) == 1, arg(2) == 1).as_bytes())
+            .unwrap();
+        for _ in 0..2000 {
+            black_box(rollout(&req, 1).unwrap());
+        }
+        return;
+    }
     if std::env::args().any(|a| a == "--kernels-only") {
         kernels();
         return;
