@@ -4,6 +4,8 @@
 - `numpy-vectorized`: the same equations as the Rust core (gymnasium's CartPole, float64, Euler),
   written with numpy array operations over a (4, num_envs) state, random actions, per-env
   500-step truncation and same-step reset of finished envs.
+- `numpy-vectorized + trajectory + GAE`: the same, also recording observations, actions, rewards
+  and dones per step and computing GAE(0.99, 0.95) as CleanRL's ppo.py (values zero).
 - `gymnasium CartPoleVectorEnv`: gymnasium's own vectorized CartPole (if gymnasium is installed).
 
 Each measured call is what one rollout request does: reset all envs, then 128 steps.
@@ -33,12 +35,21 @@ X_THRESHOLD = 2.4
 MAX_STEPS = 500
 
 
-def numpy_rollout(num_envs, steps, rng):
+def numpy_rollout(num_envs, steps, rng, record=False, gamma=0.99, lam=0.95):
     state = rng.uniform(-0.05, 0.05, size=(4, num_envs))
     episode_steps = np.zeros(num_envs, dtype=np.int32)
     reward_sum = 0.0
-    for _ in range(steps):
+    if record:
+        observations = np.zeros((steps, num_envs, 4))
+        actions = np.zeros((steps, num_envs), dtype=np.int64)
+        rewards = np.zeros((steps, num_envs))
+        dones = np.zeros((steps, num_envs), dtype=bool)
+        values = np.zeros((steps, num_envs))
+    for t in range(steps):
         action = rng.integers(0, 2, size=num_envs)
+        if record:
+            observations[t] = state.T
+            actions[t] = action
         x, x_dot, theta, theta_dot = state
         force = np.where(action == 1, FORCE_MAG, -FORCE_MAG)
         costheta = np.cos(theta)
@@ -57,10 +68,25 @@ def numpy_rollout(num_envs, steps, rng):
         truncated = episode_steps >= MAX_STEPS
         reward_sum += num_envs
         done = terminated | truncated
+        if record:
+            rewards[t] = 1.0
+            dones[t] = done
         if done.any():
             k = int(done.sum())
             state[:, done] = rng.uniform(-0.05, 0.05, size=(4, k))
             episode_steps[done] = 0
+    if record:
+        # GAE as CleanRL's ppo.py, vectorized across envs (values are zeros: no value head).
+        next_value = np.zeros(num_envs)
+        advantages = np.zeros_like(rewards)
+        lastgaelam = 0.0
+        for t in reversed(range(steps)):
+            nextnonterminal = 1.0 - dones[t]
+            nextvalues = next_value if t == steps - 1 else values[t + 1]
+            delta = rewards[t] + gamma * nextvalues * nextnonterminal - values[t]
+            advantages[t] = lastgaelam = delta + gamma * lam * nextnonterminal * lastgaelam
+        returns = advantages + values
+        return returns
     return reward_sum
 
 
@@ -99,6 +125,9 @@ def main():
     rng = np.random.default_rng(1)
     for n in ENV_COUNTS:
         emit(f"numpy-vectorized (numpy {np.__version__})", n, median_rate(lambda: numpy_rollout(n, STEPS, rng), n))
+    for n in ENV_COUNTS:
+        emit("numpy-vectorized + trajectory + GAE", n,
+             median_rate(lambda: numpy_rollout(n, STEPS, rng, record=True), n))
     try:
         import gymnasium
         from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv

@@ -146,24 +146,32 @@ fn throughput(baseline: Option<&BTreeMap<String, BTreeMap<usize, f64>>>) {
     println!();
     println!("|---|{}", "---:|".repeat(ENV_COUNTS.len()));
     for (base_name, by_n) in baseline {
-        for (core_name, rates) in rows.iter().filter(|(n, _)| !n.contains("linear")) {
-            print!("| {core_name} ÷ {base_name} |");
-            for (n, r) in ENV_COUNTS.iter().zip(rates) {
-                match by_n.get(n) {
-                    Some(b) if *b > 0.0 => print!(" {:.1}× |", r / b),
-                    _ => print!(" – |"),
-                }
+        // Like for like: a baseline that records a trajectory is compared with the core's
+        // trajectory variant, the others with the summary-only one.
+        let core_name = if base_name.contains("trajectory") {
+            "core, random, trajectory + GAE"
+        } else {
+            "core, random, summary only"
+        };
+        let Some((_, rates)) = rows.iter().find(|(n, _)| n == core_name) else {
+            continue;
+        };
+        print!("| {core_name} ÷ {base_name} |");
+        for (n, r) in ENV_COUNTS.iter().zip(rates) {
+            match by_n.get(n) {
+                Some(b) if *b > 0.0 => print!(" {:.1}× |", r / b),
+                _ => print!(" – |"),
             }
-            println!();
         }
+        println!();
     }
     println!();
 }
 
 fn kernels() {
-    println!("### Dynamics kernel only: fused `Zip` over rows vs whole-array column ops\n");
+    println!("### Dynamics kernel only: blocked `Zip` (8 rows as SIMD lanes) vs whole-array column ops\n");
     println!(
-        "| num_envs | fused rows (env-steps/s) | column ops (env-steps/s) | fused ÷ columns |"
+        "| num_envs | blocked Zip (env-steps/s) | column ops (env-steps/s) | blocked ÷ columns |"
     );
     println!("|---:|---:|---:|---:|");
     for n in ENV_COUNTS {
@@ -306,6 +314,21 @@ fn dump(path: &str) {
 }
 
 fn main() {
+    // `--profile-loop ENVS TRAJ(0|1) LINEAR(0|1)`: repeat one case for a profiler.
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(i) = argv.iter().position(|a| a == "--profile-loop") {
+        let arg = |k: usize| {
+            argv.get(i + k)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(64)
+        };
+        let req = RolloutRequest::parse(body(arg(1), STEPS, arg(3) == 1, arg(2) == 1).as_bytes())
+            .unwrap();
+        for _ in 0..2000 {
+            black_box(rollout(&req, 1).unwrap());
+        }
+        return;
+    }
     if std::env::args().any(|a| a == "--kernels-only") {
         kernels();
         return;

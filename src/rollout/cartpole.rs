@@ -8,16 +8,18 @@
 //! an ulp). `TimeLimit(max_episode_steps=500)` of the registered `CartPole-v1` is reproduced by a
 //! per-env episode step counter.
 //!
-//! Hot path: [`step_dynamics`] is one `ndarray::Zip` over the contiguous rows, computing each row
-//! with the scalar kernel [`step_state`]. A whole-array version built from column operations
-//! ([`step_dynamics_columns`]) is kept as a cross-check and for the benchmark: it computes the same
-//! bits but allocates a dozen temporaries per step and is several times slower (docs/bench/rollout.md).
+//! Hot path: [`step_dynamics`] is an `ndarray::Zip` over blocks of 8 contiguous rows; each block
+//! is transposed into 8 lanes so that the sin/cos polynomials ([`sin_cos`]) and the arithmetic
+//! compile to SIMD across envs, each lane doing exactly [`step_state`]'s operations. A version
+//! built from whole-array column operations ([`step_dynamics_columns`]) is kept as a bit-for-bit
+//! cross-check and for the benchmark, which measured it (and a plain per-row `Zip`) slower:
+//! it makes a dozen passes with temporaries per step (docs/bench/rollout.md).
 //!
 //! Resets: an env that terminates or truncates at step `t` gets a fresh state for step `t + 1`,
 //! drawn from the rollout's RNG in env order, four draws per env in component order
 //! (`rng.rs` documents the mapping to `[-0.05, 0.05)`).
 
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip};
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip};
 
 use super::rng::SeededRng;
 use super::RolloutError;
@@ -57,9 +59,15 @@ pub const REWARD_PER_STEP: f64 = 1.0;
 /// operation order copies gymnasium's Python expression by expression so the float64 results match.
 #[inline(always)]
 pub fn step_state(state: [f64; 4], action: u8) -> ([f64; 4], bool) {
+    let (sintheta, costheta) = sin_cos(state[2]);
+    step_with_trig(state, action, sintheta, costheta)
+}
+
+/// [`step_state`] with `sin(theta)` and `cos(theta)` already computed.
+#[inline(always)]
+fn step_with_trig(state: [f64; 4], action: u8, sintheta: f64, costheta: f64) -> ([f64; 4], bool) {
     let [x, x_dot, theta, theta_dot] = state;
     let force = if action == 1 { FORCE_MAG } else { -FORCE_MAG };
-    let (sintheta, costheta) = sin_cos(theta);
     let temp = (force + POLEMASS_LENGTH * (theta_dot * theta_dot) * sintheta) / TOTAL_MASS;
     let thetaacc = (GRAVITY * sintheta - costheta * temp)
         / (LENGTH * (4.0 / 3.0 - MASS_POLE * (costheta * costheta) / TOTAL_MASS));
@@ -86,6 +94,22 @@ pub fn step_state(state: [f64; 4], action: u8) -> ([f64; 4], bool) {
 /// numpy's `sin`/`cos` used by gymnasium, so results agree with gymnasium to ~1e-16.
 #[inline(always)]
 pub fn sin_cos(x: f64) -> (f64, f64) {
+    if x.abs() < KERNEL_LIMIT {
+        sin_cos_kernel(x)
+    } else {
+        (x.sin(), x.cos())
+    }
+}
+
+/// |x| below which [`sin_cos_kernel`] applies (musl switches to argument reduction at ≈ π/4).
+const KERNEL_LIMIT: f64 = 0.785_398_163_397_448_2;
+
+/// The polynomial part of [`sin_cos`], valid for |x| < [`KERNEL_LIMIT`]. Branch-free (selects
+/// only), so a loop over lanes of it vectorizes.
+// The coefficients are fdlibm's, digit for digit, so they carry more digits than an f64 holds.
+#[allow(clippy::excessive_precision)]
+#[inline(always)]
+fn sin_cos_kernel(x: f64) -> (f64, f64) {
     // fdlibm / musl __sin and __cos coefficients (k_sin.c, k_cos.c), for the tail y = 0.
     const S1: f64 = -1.666_666_666_666_663_243_48e-01;
     const S2: f64 = 8.333_333_333_322_489_461_24e-03;
@@ -99,33 +123,132 @@ pub fn sin_cos(x: f64) -> (f64, f64) {
     const C4: f64 = -2.755_731_435_139_066_330_35e-07;
     const C5: f64 = 2.087_572_321_298_174_827_90e-09;
     const C6: f64 = -1.135_964_755_778_819_482_65e-11;
-    // musl switches to argument reduction above 0x3fe921fb_xxxxxxxx (≈ π/4); stay below it.
-    const KERNEL_LIMIT: f64 = 0.785_398_163_397_448_2;
     // Below these, musl returns x (sin) and 1 (cos) directly; the polynomials would too, up to
     // the rounding of terms far below an ulp, so follow musl exactly.
     const SIN_TINY: f64 = 1.490_116_119_384_765_6e-8; // 2^-26
-    const COS_TINY: f64 = 1.053_671_212_772_350_9e-8; // high word 0x3e46a09e
+    const COS_TINY: f64 = 1.053_670_928_286_010_2e-8; // bits 0x3e46a09e_00000000
     let ax = x.abs();
-    if ax >= KERNEL_LIMIT || ax.is_nan() {
-        return (x.sin(), x.cos());
-    }
     let z = x * x;
     let w = z * z;
-    let sin = if ax < SIN_TINY {
-        x
-    } else {
-        let r = S2 + z * (S3 + z * S4) + z * w * (S5 + z * S6);
-        x + z * x * (S1 + z * r)
-    };
-    let cos = if ax < COS_TINY {
-        1.0
-    } else {
-        let r = z * (C1 + z * (C2 + z * C3)) + w * w * (C4 + z * (C5 + z * C6));
-        let hz = 0.5 * z;
-        let one_minus_hz = 1.0 - hz;
-        one_minus_hz + (((1.0 - one_minus_hz) - hz) + z * r)
-    };
+    let r = S2 + z * (S3 + z * S4) + z * w * (S5 + z * S6);
+    let sin_poly = x + z * x * (S1 + z * r);
+    let r = z * (C1 + z * (C2 + z * C3)) + w * w * (C4 + z * (C5 + z * C6));
+    let hz = 0.5 * z;
+    let one_minus_hz = 1.0 - hz;
+    let cos_poly = one_minus_hz + (((1.0 - one_minus_hz) - hz) + z * r);
+    let sin = if ax < SIN_TINY { x } else { sin_poly };
+    let cos = if ax < COS_TINY { 1.0 } else { cos_poly };
     (sin, cos)
+}
+
+/// Rows per block of the blocked kernel: 8 f64 lanes fill two AVX2 (or one AVX-512) registers.
+const BLOCK: usize = 8;
+
+/// Steps `BLOCK` contiguous rows (`block` = 4 × BLOCK values, row-major) at once. The rows are
+/// transposed into lanes so that sin/cos polynomials and the arithmetic run as SIMD over
+/// envs; each lane performs exactly [`step_state`]'s operations, so the bits are the same.
+#[inline(always)]
+fn step_block(block: &mut [f64], actions: &[u8], terminated: &mut [bool]) {
+    if block.len() != 4 * BLOCK || actions.len() != BLOCK || terminated.len() != BLOCK {
+        return step_rows_scalar(block, actions, terminated);
+    }
+    let mut theta = [0.0; BLOCK];
+    for (t, row) in theta.iter_mut().zip(block.chunks_exact(4)) {
+        *t = row[2];
+    }
+    let mut sin = [0.0; BLOCK];
+    let mut cos = [0.0; BLOCK];
+    if theta.iter().all(|t| t.abs() < KERNEL_LIMIT) {
+        for ((s, c), &t) in sin.iter_mut().zip(cos.iter_mut()).zip(&theta) {
+            (*s, *c) = sin_cos_kernel(t);
+        }
+    } else {
+        for ((s, c), &t) in sin.iter_mut().zip(cos.iter_mut()).zip(&theta) {
+            (*s, *c) = sin_cos(t);
+        }
+    }
+    for ((((row, &a), done), &s), &c) in block
+        .chunks_exact_mut(4)
+        .zip(actions)
+        .zip(terminated.iter_mut())
+        .zip(&sin)
+        .zip(&cos)
+    {
+        let (next, term) = step_with_trig([row[0], row[1], row[2], row[3]], a, s, c);
+        row.copy_from_slice(&next);
+        *done = term;
+    }
+}
+
+/// The row-at-a-time fallback of [`step_block`] (ragged tails, non-contiguous views).
+fn step_rows_scalar(rows: &mut [f64], actions: &[u8], terminated: &mut [bool]) {
+    for ((row, &a), done) in rows
+        .chunks_exact_mut(4)
+        .zip(actions)
+        .zip(terminated.iter_mut())
+    {
+        let (next, term) = step_state([row[0], row[1], row[2], row[3]], a);
+        row.copy_from_slice(&next);
+        *done = term;
+    }
+}
+
+/// The hot loop: `Zip` over blocks of [`BLOCK`] contiguous rows, then the remaining rows one
+/// by one (also the path for non-contiguous views). Shapes are checked by the callers.
+fn step_rows(
+    mut states: ArrayViewMut2<f64>,
+    actions: ArrayView1<u8>,
+    mut terminated: ArrayViewMut1<bool>,
+) {
+    let n = states.nrows();
+    let blocks = n / BLOCK;
+    let full = blocks * BLOCK;
+    let blocked = if blocks == 0 {
+        0
+    } else {
+        let state_blocks = states
+            .slice_mut(s![..full, ..])
+            .into_shape_with_order((blocks, BLOCK * 4));
+        let action_blocks = actions
+            .slice(s![..full])
+            .into_shape_with_order((blocks, BLOCK));
+        let term_blocks = terminated
+            .slice_mut(s![..full])
+            .into_shape_with_order((blocks, BLOCK));
+        match (state_blocks, action_blocks, term_blocks) {
+            (Ok(mut st), Ok(ac), Ok(mut te)) => {
+                Zip::from(st.rows_mut())
+                    .and(ac.rows())
+                    .and(te.rows_mut())
+                    .for_each(|mut block, acts, mut terms| {
+                        match (block.as_slice_mut(), acts.as_slice(), terms.as_slice_mut()) {
+                            (Some(b), Some(a), Some(t)) => step_block(b, a, t),
+                            // Rows of a reshaped view are contiguous; this copy is only a guard.
+                            _ => {
+                                let mut buf = [0.0; BLOCK * 4];
+                                let mut a = [0u8; BLOCK];
+                                let mut t = [false; BLOCK];
+                                buf.iter_mut().zip(block.iter()).for_each(|(d, v)| *d = *v);
+                                a.iter_mut().zip(acts.iter()).for_each(|(d, v)| *d = *v);
+                                step_block(&mut buf, &a, &mut t);
+                                block.iter_mut().zip(buf).for_each(|(d, v)| *d = v);
+                                terms.iter_mut().zip(t).for_each(|(d, v)| *d = v);
+                            }
+                        }
+                    });
+                full
+            }
+            _ => 0,
+        }
+    };
+    Zip::from(states.slice_mut(s![blocked.., ..]).rows_mut())
+        .and(actions.slice(s![blocked..]))
+        .and(terminated.slice_mut(s![blocked..]))
+        .for_each(|mut row, &a, done| {
+            let (next, term) = step_state([row[0], row[1], row[2], row[3]], a);
+            row.assign(&ArrayView1::from(&next));
+            *done = term;
+        });
 }
 
 fn check_batch_shapes(states: usize, width: usize, others: &[usize]) -> Result<(), RolloutError> {
@@ -150,14 +273,7 @@ pub fn step_dynamics(
         states.ncols(),
         &[actions.len(), terminated.len()],
     )?;
-    Zip::from(states.rows_mut())
-        .and(&actions)
-        .and(&mut terminated)
-        .for_each(|mut row, &action, done| {
-            let (next, term) = step_state([row[0], row[1], row[2], row[3]], action);
-            row.assign(&ArrayView1::from(&next));
-            *done = term;
-        });
+    step_rows(states.view_mut(), actions, terminated.view_mut());
     Ok(())
 }
 
@@ -262,6 +378,12 @@ impl CartPoleBatch {
         episode_steps: Option<Array1<u32>>,
         episode_returns: Option<Array1<f64>>,
     ) -> Self {
+        // The blocked kernel wants contiguous rows; a transposed input is copied once here.
+        let states = if states.is_standard_layout() {
+            states
+        } else {
+            states.as_standard_layout().into_owned()
+        };
         let n = states.nrows();
         let episode_steps = episode_steps
             .filter(|a| a.len() == n)
@@ -325,17 +447,11 @@ impl CartPoleBatch {
                 truncated.len(),
             ],
         )?;
-        // One fused pass: dynamics, termination, episode counters and truncation per row.
-        Zip::from(self.states.rows_mut())
-            .and(&actions)
-            .and(&mut terminated)
-            .and(&mut truncated)
+        step_rows(self.states.view_mut(), actions, terminated.view_mut());
+        Zip::from(&mut truncated)
             .and(&mut self.episode_steps)
             .and(&mut self.episode_returns)
-            .for_each(|mut row, &action, term, trunc, steps, ret| {
-                let (next, t) = step_state([row[0], row[1], row[2], row[3]], action);
-                row.assign(&ArrayView1::from(&next));
-                *term = t;
+            .for_each(|trunc, steps, ret| {
                 *steps += 1;
                 *ret += REWARD_PER_STEP;
                 *trunc = *steps >= MAX_EPISODE_STEPS;
@@ -418,7 +534,7 @@ mod tests {
     }
 
     #[test]
-    fn array_and_column_versions_agree_bit_for_bit() {
+    fn blocked_column_and_scalar_versions_agree_bit_for_bit() {
         let mut rng = SeededRng::new(7);
         let mut a = Array2::from_shape_fn((33, 4), |_| (rng.next_unit() - 0.5) * 3.0);
         let mut b = a.clone();
@@ -426,10 +542,21 @@ mod tests {
         let mut ta = Array1::from_elem(33, false);
         let mut tb = Array1::from_elem(33, true);
         for _ in 0..20 {
+            // Per-env reference: the scalar kernel, row by row.
+            let expected: Vec<([f64; 4], bool)> = a
+                .rows()
+                .into_iter()
+                .zip(actions.iter())
+                .map(|(r, &act)| step_state([r[0], r[1], r[2], r[3]], act))
+                .collect();
             step_dynamics(a.view_mut(), actions.view(), ta.view_mut()).unwrap();
             step_dynamics_columns(b.view_mut(), actions.view(), tb.view_mut()).unwrap();
             assert_eq!(a, b);
             assert_eq!(ta, tb);
+            for (i, (state, term)) in expected.iter().enumerate() {
+                assert_eq!(a.row(i).to_vec(), state.to_vec(), "env {i}");
+                assert_eq!(ta[i], *term);
+            }
         }
     }
 

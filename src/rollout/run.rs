@@ -4,7 +4,7 @@
 //! Both share [`advance`]: per step, record the observations (when asked), compute values (when
 //! asked), choose actions (policy sample or explicit), step the batch (which resets finished envs).
 
-use ndarray::{s, Array1, Array2, Array3, ArrayView2, Axis};
+use ndarray::{s, Array1, Array2, Array3, ArrayView2, Axis, Zip};
 use serde::Serialize;
 
 use super::buffer::{ExperienceBuffer, Transition};
@@ -168,9 +168,9 @@ pub fn rollout(req: &RolloutRequest, seed: u64) -> Result<RolloutResponse, Rollo
         let values = values.unwrap_or_else(|| Array2::zeros((req.steps, req.num_envs)));
         let mut last_values = Array1::zeros(req.num_envs);
         req.policy.values(batch.states(), last_values.view_mut())?;
-        let dones = Array2::from_shape_fn(terminated.raw_dim(), |(t, i)| {
-            terminated[[t, i]] | truncated[[t, i]]
-        });
+        let dones = Zip::from(&terminated)
+            .and(&truncated)
+            .map_collect(|&term, &trunc| term | trunc);
         let adv = gae(
             rewards.view(),
             values.view(),
