@@ -59,7 +59,7 @@ pub async fn handle_api(
     now_ms: u64,
 ) -> Result<Handled, Failed> {
     let config = config::load(&env).map_err(ApiError::from)?;
-    let method = Method::parse(&req.method().to_string());
+    let method = Method::parse(req.method().as_ref());
     if method == Method::Options {
         let origin = req.headers().get("origin").ok().flatten();
         return Ok(Handled {

@@ -247,7 +247,12 @@ async fn fetch_and_store(
 }
 
 /// One upstream call per key at a time in this isolate; later callers wait for the first's result.
-async fn single_flight(ctx: &RequestCtx, normalized: &str, hash: u64, miss: bool) -> Result<CachedResults, ApiError> {
+async fn single_flight(
+    ctx: &RequestCtx,
+    normalized: &str,
+    hash: u64,
+    miss: bool,
+) -> Result<CachedResults, ApiError> {
     let leader = IN_FLIGHT.with(|f| {
         let mut flights = f.borrow_mut();
         match flights.get_mut(&hash) {
@@ -262,7 +267,15 @@ async fn single_flight(ctx: &RequestCtx, normalized: &str, hash: u64, miss: bool
         }
     });
     if leader {
-        let result = fetch_and_store(ctx.env.clone(), ctx.config.clone(), normalized.to_owned(), hash, ctx.now_ms, miss).await;
+        let result = fetch_and_store(
+            ctx.env.clone(),
+            ctx.config.clone(),
+            normalized.to_owned(),
+            hash,
+            ctx.now_ms,
+            miss,
+        )
+        .await;
         IN_FLIGHT.with(|f| {
             let mut flights = f.borrow_mut();
             match flights.get(&hash) {
@@ -289,7 +302,13 @@ async fn single_flight(ctx: &RequestCtx, normalized: &str, hash: u64, miss: bool
                 }
                 Some((Flight::Pending, _)) => (None, false),
                 // The flight vanished (should not happen): fetch ourselves.
-                None => (Some(Err(ApiError::new(crate::api::ErrorCode::UpstreamError, "retry"))), false),
+                None => (
+                    Some(Err(ApiError::new(
+                        crate::api::ErrorCode::UpstreamError,
+                        "retry",
+                    ))),
+                    false,
+                ),
             };
             if last {
                 flights.remove(&hash);
@@ -300,7 +319,10 @@ async fn single_flight(ctx: &RequestCtx, normalized: &str, hash: u64, miss: bool
             return result;
         }
         if worker::Date::now().as_millis() > deadline {
-            return Err(WebSearchError::UpstreamTimeout { timeout_ms: UPSTREAM_TIMEOUT_MS }.into());
+            return Err(WebSearchError::UpstreamTimeout {
+                timeout_ms: UPSTREAM_TIMEOUT_MS,
+            }
+            .into());
         }
     }
 }
