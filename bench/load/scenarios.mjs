@@ -2,10 +2,83 @@
 // HTTP), path(prepared), lua(ctx, prepared) (a wrk script setting method, headers and body).
 const auth = (token) => `wrk.headers["authorization"] = "Bearer ${token}"\n`;
 
+async function createTab(ctx, token, title) {
+  const res = await fetch(`${ctx.base}/api/tabs`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ title }),
+  });
+  if (res.status !== 201) throw new Error(`create tab: ${res.status} ${await res.text()}`);
+  return (await res.json()).id;
+}
+
+const appendLua = (token) => `${auth(token)}
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+wrk.body = '{"role":"user","content":"${"load test message ".repeat(11).trim()}"}'
+`;
+
 export const scenarios = [
   {
     name: "noop",
     path: () => "/api/health",
     lua: () => "",
+  },
+  {
+    name: "append-1-tab",
+    prepare: async (ctx) => ({ tab: await createTab(ctx, ctx.token, "load one tab") }),
+    path: (p) => `/api/tabs/${p.tab}/messages`,
+    lua: (ctx) => appendLua(ctx.token),
+  },
+  {
+    // 64 tabs of 64 users: each wrk connection picks one tab by its thread-local counter.
+    name: "append-64-tabs",
+    prepare: async (ctx) => {
+      const tabs = [];
+      for (let i = 0; i < 64; i++) {
+        const token = ctx.tokenFor(`load-${i}`);
+        tabs.push({ token, tab: await createTab(ctx, token, `load ${i}`) });
+      }
+      return { tabs };
+    },
+    path: (p) => `/api/tabs/${p.tabs[0].tab}/messages`,
+    lua: (ctx, p) => `
+local tabs = { ${p.tabs.map((t) => `{ "${t.tab}", "${t.token}" }`).join(", ")} }
+local n = 0
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+wrk.body = '{"role":"user","content":"${"load test message ".repeat(11).trim()}"}'
+request = function()
+  n = n + 1
+  local t = tabs[(n % #tabs) + 1]
+  wrk.headers["authorization"] = "Bearer " .. t[2]
+  return wrk.format(nil, "/api/tabs/" .. t[1] .. "/messages")
+end
+`,
+  },
+  {
+    name: "page-messages",
+    prepare: async (ctx) => {
+      const tab = await createTab(ctx, ctx.token, "load paging");
+      for (let i = 0; i < 100; i++) {
+        await fetch(`${ctx.base}/api/tabs/${tab}/messages`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${ctx.token}`, "content-type": "application/json" },
+          body: JSON.stringify({ role: "user", content: `paging message ${i}` }),
+        });
+      }
+      return { tab };
+    },
+    path: (p) => `/api/tabs/${p.tab}/messages?after=0&limit=50`,
+    lua: (ctx) => auth(ctx.token),
+  },
+  {
+    name: "rollout-64x128",
+    path: () => "/api/rollout",
+    lua: (ctx) => `${auth(ctx.token)}
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+wrk.body = '{"env":"CartPole-v1","num_envs":64,"steps":128,"seed":1}'
+`,
   },
 ];
