@@ -10,6 +10,7 @@ pub mod chat;
 pub mod config;
 pub mod ids;
 pub mod openapi;
+pub mod ratelimit;
 pub mod rollout;
 pub mod routes;
 pub mod search;

@@ -4,6 +4,7 @@ use worker::{Context, Env, Request, Response};
 
 use crate::api::ErrorCode;
 use crate::auth;
+use crate::ratelimit::{RateLimiter, DEFAULT_MAX_KEYS};
 use crate::routes::{self, Method, Route, RouteError};
 
 use super::chat;
@@ -101,6 +102,24 @@ pub async fn handle_api(
     } else {
         String::new()
     };
+    if route.requires_auth() {
+        if let Err(retry_after) = rate_limit(&config, &user, now_ms) {
+            return Err(Failed {
+                error: ApiError {
+                    retry_after_secs: Some(retry_after),
+                    ..ApiError::new(
+                        ErrorCode::RateLimited,
+                        format!(
+                            "more than {} requests per minute; retry after {retry_after} s",
+                            config.rate_limit_per_minute
+                        ),
+                    )
+                },
+                route: route_name,
+                user: Some(user),
+            });
+        }
+    }
     let mut ctx = RequestCtx {
         env,
         config,
@@ -122,6 +141,25 @@ pub async fn handle_api(
             user: user_for_log,
         }),
     }
+}
+
+thread_local! {
+    static LIMITER: std::cell::RefCell<Option<RateLimiter>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Takes a token from the user's bucket in this isolate (see [`crate::ratelimit`]).
+fn rate_limit(config: &crate::config::Config, user: &str, now_ms: u64) -> Result<(), u64> {
+    LIMITER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let limiter = match slot.as_mut() {
+            Some(l) if l.per_minute() == config.rate_limit_per_minute => l,
+            _ => slot.insert(RateLimiter::new(
+                config.rate_limit_per_minute,
+                DEFAULT_MAX_KEYS,
+            )),
+        };
+        limiter.check(user, now_ms)
+    })
 }
 
 async fn dispatch(route: Route, req: Request, ctx: &mut RequestCtx) -> Result<Response, ApiError> {

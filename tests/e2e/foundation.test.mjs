@@ -7,7 +7,7 @@ import { useWorker, startWorker, call, tokenFor, signToken, devSecret } from "./
 const hooks = { before, after, afterEach };
 
 describe("foundation", () => {
-  const h = useWorker(hooks, { vars: { ALLOWED_ORIGINS: "https://app.example" } });
+  const h = useWorker(hooks, { vars: { ALLOWED_ORIGINS: "https://app.example", RATE_LIMIT_PER_MINUTE: "30" } });
   const base = () => h.worker.base;
 
   test("health answers 200 with the crate version", async () => {
@@ -66,6 +66,19 @@ describe("foundation", () => {
     const res = await call(base(), "GET", "/api/search?q=rust", { token: tokenFor("alice") });
     assert.equal(res.status, 503);
     assert.equal(res.body.error.code, "not_configured");
+  });
+
+  test("per-user rate limit: 429 with retry-after past RATE_LIMIT_PER_MINUTE, other users unaffected", async () => {
+    const token = tokenFor("rate-limited");
+    const statuses = [];
+    for (let i = 0; i < 31; i++) statuses.push((await call(base(), "GET", "/api/tabs", { token })).status);
+    assert.deepEqual(statuses.slice(0, 30), Array(30).fill(200));
+    const limited = await call(base(), "GET", "/api/tabs", { token });
+    assert.equal(limited.status, 429);
+    assert.equal(limited.body.error.code, "rate_limited");
+    assert.ok(Number(limited.headers.get("retry-after")) >= 1);
+    const other = await call(base(), "GET", "/api/tabs", { token: tokenFor("someone-else") });
+    assert.equal(other.status, 200);
   });
 
   test("a valid token passes authentication", async () => {
