@@ -1,0 +1,111 @@
+// The API client: bearer token from localStorage, JSON in and out, and for every call the
+// client round-trip time (performance.now) and the server's x-request-id, so panels can show them.
+
+const TOKEN_KEY = "edge-assistant.token";
+
+/** An API call that did not succeed. status 0 means the request never got an answer. */
+export class ApiError extends Error {
+  constructor(status, code, message, info = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.requestId = info.requestId ?? null;
+    this.ms = info.ms ?? null;
+  }
+  /** Network failures, 429 and 5xx may succeed when sent again; other 4xx will not. */
+  get retryable() {
+    return this.status === 0 || this.status === 429 || this.status >= 500;
+  }
+}
+
+let unauthorizedHandler = () => {};
+
+/** Registers what to do when a call answers 401 (show the sign-in form with the message). */
+export function onUnauthorized(handler) {
+  unauthorizedHandler = handler;
+}
+
+export function getToken() {
+  try { return localStorage.getItem(TOKEN_KEY) ?? ""; } catch { return ""; }
+}
+
+export function setToken(token) {
+  try {
+    if (token) localStorage.setItem(TOKEN_KEY, token);
+    else localStorage.removeItem(TOKEN_KEY);
+  } catch { /* storage disabled: the token lives for this page only */ }
+}
+
+/** The `sub` claim of a JWT, for display only (the server verifies the token). */
+export function tokenSubject(token) {
+  try {
+    const payload = token.split(".")[1];
+    const json = atob(payload.replace(/-/g, "+").replace(/_/g, "/"));
+    const sub = JSON.parse(json).sub;
+    return typeof sub === "string" ? sub : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The `app` duration of a Server-Timing header in ms, or null when the server sends none. */
+function serverTime(headers) {
+  const value = headers.get("server-timing");
+  if (!value) return null;
+  const match = /(?:^|,)\s*app\s*;[^,]*dur=([0-9.]+)/.exec(value);
+  return match ? Number(match[1]) : null;
+}
+
+/**
+ * Calls the API. Resolves to { status, body, requestId, ms, serverMs } for 2xx answers; rejects
+ * with ApiError otherwise (status 0 when the network failed). A 401 also calls the
+ * onUnauthorized handler.
+ */
+export async function api(method, path, { body, auth = true } = {}) {
+  const headers = { accept: "application/json" };
+  if (auth) headers.authorization = `Bearer ${getToken()}`;
+  const init = { method, headers, cache: "no-store" };
+  if (body !== undefined) {
+    headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const started = performance.now();
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (err) {
+    const ms = performance.now() - started;
+    throw new ApiError(0, "network_error",
+      `Could not reach the server (${err?.message ?? "network error"}). Check your connection and retry.`, { ms });
+  }
+  const text = await response.text().catch(() => "");
+  const ms = performance.now() - started;
+  const requestId = response.headers.get("x-request-id");
+  let parsed = null;
+  if (text) {
+    try { parsed = JSON.parse(text); } catch { parsed = text; }
+  }
+  if (!response.ok) {
+    const err = parsed && typeof parsed === "object" ? parsed.error : null;
+    const code = err?.code ?? `http_${response.status}`;
+    let message = err?.message ?? `The server answered ${response.status} ${response.statusText}.`;
+    if (response.status === 429) {
+      const after = response.headers.get("retry-after");
+      if (after) message += ` Retry after ${after} s.`;
+    }
+    const error = new ApiError(response.status, code, message, { requestId, ms });
+    if (response.status === 401) unauthorizedHandler(error);
+    throw error;
+  }
+  return { status: response.status, body: parsed, requestId, ms, serverMs: serverTime(response.headers) };
+}
+
+/** "12.3 ms round trip · request abc" (plus server time when the server reports it). */
+export function timingText(result) {
+  const parts = [];
+  if (result.ms != null) parts.push(`${result.ms.toFixed(1)} ms round trip`);
+  if (result.serverMs != null) parts.push(`${result.serverMs.toFixed(1)} ms in the worker`);
+  if (result.requestId) parts.push(`x-request-id ${result.requestId}`);
+  return parts.join(" · ");
+}
