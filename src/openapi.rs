@@ -74,6 +74,11 @@ fn with_body(mut op: Value, schema: Value) -> Value {
     op
 }
 
+fn with_ok(mut op: Value, status: &str, response: Value) -> Value {
+    op["responses"][status] = response;
+    op
+}
+
 fn with_params(mut op: Value, params: Value) -> Value {
     op["parameters"] = params;
     op
@@ -260,13 +265,19 @@ pub fn document() -> Value {
     let messages_list = json!({ "type": "object", "required": ["messages", "next_after"], "properties": {
         "messages": { "type": "array", "items": schema_ref("Message") },
         "next_after": { "type": ["integer", "null"] } } });
+    // Titles: at most 200 characters, no control characters; a rename needs a non-blank one.
+    let title = json!({ "type": "string", "maxLength": 200, "not": { "pattern": "[\\u0000-\\u001F\\u007F]" } });
     let title_body = json!({ "type": "object", "additionalProperties": false,
-        "properties": { "title": { "type": "string", "maxLength": 200 } } });
+        "properties": { "title": title.clone() } });
+    let mut rename_title = title.clone();
+    rename_title["pattern"] = json!("\\S");
+    let rename_body = json!({ "type": "object", "additionalProperties": false, "required": ["title"],
+        "properties": { "title": rename_title } });
     let append_body = json!({ "type": "object", "additionalProperties": false, "required": ["role", "content"],
         "properties": {
             "role": { "type": "string", "enum": ["user", "assistant", "system", "tool"] },
             "content": { "type": "string", "minLength": 1 },
-            "client_id": { "type": "string", "maxLength": 64 } } });
+            "client_id": { "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$" } } });
     let search_params = json!([
         query(
             "q",
@@ -322,21 +333,21 @@ pub fn document() -> Value {
             "post": with_body(operation("Create a tab", "201", ok_json("The new tab", schema_ref("Tab")), &[]), title_body.clone()),
             "get": with_params(operation("List tabs, most recently updated first", "200", ok_json("A page of tabs", tabs_list), &[]), json!([
                 query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 100 }), "Default 20"),
-                query("cursor", json!({ "type": "string" }), "next_cursor of the previous page"),
+                query("cursor", json!({ "type": "string", "pattern": "^[0-9]{1,20}\\.[A-Za-z0-9_-]{1,64}$" }), "next_cursor of the previous page"),
             ])),
         },
         "/api/tabs/{id}": {
             "get": with_params(operation("Get a tab", "200", ok_json("The tab", schema_ref("Tab")), &[]), json!([tab_id()])),
-            "patch": with_params(with_body(operation("Rename a tab", "200", ok_json("The tab", schema_ref("Tab")), &[]), title_body), json!([tab_id()])),
+            "patch": with_params(with_body(operation("Rename a tab", "200", ok_json("The tab", schema_ref("Tab")), &[]), rename_body), json!([tab_id()])),
             "delete": with_params(operation("Delete a tab, its messages and its search entries", "204", no_content("Deleted"), &[]), json!([tab_id()])),
         },
         "/api/tabs/{id}/messages": {
-            "post": with_params(with_body(operation("Append a message (201 once durable; 200 for a client_id retry)", "201",
-                ok_json("The stored message", schema_ref("Message")), &[("200", "Retry with a known client_id: the original message")]), append_body), json!([tab_id()])),
+            "post": with_params(with_body(with_ok(operation("Append a message (201 once durable; 200 for a client_id retry)", "201",
+                ok_json("The stored message, durable", schema_ref("Message")), &[]), "200", ok_json("A retry with a known client_id: the original message", schema_ref("Message"))), append_body), json!([tab_id()])),
             "get": with_params(operation("Page through messages in ascending seq", "200", ok_json("A page of messages", messages_list), &[]), json!([
                 tab_id(),
                 query("after", json!({ "type": "integer", "minimum": 0 }), "Messages with seq > after"),
-                query("before", json!({ "type": "integer", "minimum": 1 }), "The latest messages with seq < before"),
+                query("before", json!({ "type": "integer", "minimum": 0 }), "The latest messages with seq < before; with `after` too, the messages between them"),
                 query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 200 }), "Default 50"),
             ])),
         },

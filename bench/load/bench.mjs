@@ -3,7 +3,8 @@
 // (/api/health) in the same run as the baseline. Prints a markdown table.
 // Usage: node bench/load/bench.mjs [--duration 10s] [--connections 64] [--only name,name]
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,8 +27,17 @@ execFileSync(join(ROOT, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "
   cwd: ROOT, stdio: ["ignore", "ignore", "inherit"],
 });
 
+// A SearXNG-compatible fixture upstream on loopback, for the web-search scenarios.
+const fixture = createServer((req, res) => {
+  const q = new URL(req.url, "http://fixture").searchParams.get("q");
+  res.writeHead(200, { "content-type": "application/json" });
+  res.end(JSON.stringify({ results: [{ url: `https://example.com/${encodeURIComponent(q)}`, title: q, content: `About ${q}`, engine: "fixture" }] }));
+});
+await new Promise((r) => fixture.listen(0, "127.0.0.1", r));
+const fixtureUrl = `http://127.0.0.1:${fixture.address().port}`;
+
 const server = spawn(process.execPath, [join(ROOT, "bench/load/serve.mjs"), bundle, "--persist", join(work, "state"),
-  "--var", "RATE_LIMIT_PER_MINUTE=1000000"], { stdio: ["ignore", "pipe", "inherit"] });
+  "--var", "RATE_LIMIT_PER_MINUTE=1000000", "--var", `SEARCH_UPSTREAM_URL=${fixtureUrl}`], { stdio: ["ignore", "pipe", "inherit"] });
 const base = await new Promise((resolve, reject) => {
   let out = "";
   server.stdout.on("data", (d) => {
@@ -55,8 +65,25 @@ function wrk(url, luaScript) {
   return { rps, p50: pct(50), p99: pct(99), errors: Number(errors), socketErrors };
 }
 
+// Resident memory of the workerd processes serving the worker (children of serve.mjs).
+function workerdRssKiB() {
+  let total = 0;
+  const out = execFileSync("ps", ["-e", "-o", "pid=,ppid=,rss=,comm="], { encoding: "utf8" });
+  const procs = out.trim().split("\n").map((l) => l.trim().split(/\s+/));
+  const children = new Set([String(server.pid)]);
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const [pid, ppid] of procs) if (children.has(ppid) && !children.has(pid)) { children.add(pid); changed = true; }
+  }
+  for (const [pid, , rss, comm] of procs) if (children.has(pid) && /workerd/.test(comm ?? "")) total += Number(rss);
+  return total;
+}
+
 const rows = [];
+let rssStart = 0;
+let rssEnd = 0;
 try {
+  rssStart = workerdRssKiB();
   const ctx = { base, token: tokenFor("load-user"), tokenFor, connections };
   const list = scenarios.filter((s) => s.name === "noop" || !only?.length || only.includes(s.name));
   let baseline;
@@ -66,12 +93,14 @@ try {
     if (scenario.name === "noop") baseline = r.rps;
     rows.push({ name: scenario.name, ...r, ratio: r.rps / baseline });
   }
+  rssEnd = workerdRssKiB();
 } finally {
+  fixture.close();
   server.kill("SIGTERM");
   await new Promise((r) => setTimeout(r, 500));
   rmSync(work, { recursive: true, force: true });
 }
-console.log(`\nLoad: wrk -t2 -c${connections} -d${duration}, workerd via Miniflare on loopback\n`);
+console.log(`\nLoad: wrk -t2 -c${connections} -d${duration}, workerd via Miniflare on loopback; workerd RSS ${(rssStart / 1024).toFixed(0)} MiB at start, ${(rssEnd / 1024).toFixed(0)} MiB at the end\n`);
 console.log("| scenario | requests/s | vs no-op | p50 ms | p99 ms | non-2xx | socket errors |");
 console.log("|---|---:|---:|---:|---:|---:|---|");
 for (const r of rows) {

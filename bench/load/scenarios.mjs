@@ -2,6 +2,19 @@
 // HTTP), path(prepared), lua(ctx, prepared) (a wrk script setting method, headers and body).
 const auth = (token) => `wrk.headers["authorization"] = "Bearer ${token}"\n`;
 
+// Fixture set-up right after a wrk run can meet a keep-alive socket the server already closed:
+// retry network errors a few times.
+async function fetch(url, init) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await globalThis.fetch(url, init);
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+}
+
 async function createTab(ctx, token, title) {
   const res = await fetch(`${ctx.base}/api/tabs`, {
     method: "POST",
@@ -71,6 +84,34 @@ end
     },
     path: (p) => `/api/tabs/${p.tab}/messages?after=0&limit=50`,
     lua: (ctx) => auth(ctx.token),
+  },
+  {
+    name: "search-web-hit",
+    prepare: async (ctx) => {
+      const res = await fetch(`${ctx.base}/api/search?q=load+test`, { headers: { authorization: `Bearer ${ctx.token}` } });
+      if (res.status !== 200) throw new Error(`warm search: ${res.status} ${await res.text()}`);
+      return {};
+    },
+    path: () => "/api/search?q=load+test",
+    lua: (ctx) => auth(ctx.token),
+  },
+  {
+    name: "search-history",
+    prepare: async (ctx) => {
+      const token = ctx.tokenFor("load-history");
+      const tab = await createTab(ctx, token, "history");
+      for (let i = 0; i < 200; i++) {
+        await fetch(`${ctx.base}/api/tabs/${tab}/messages`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          body: JSON.stringify({ role: "user", content: `note ${i} about topic${i % 17} and the durable objects` }),
+        });
+      }
+      await fetch(`${ctx.base}/api/tabs/${tab}/flush`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+      return { token };
+    },
+    path: () => "/api/search?source=history&q=durable+topic3",
+    lua: (ctx, p) => auth(p.token),
   },
   {
     name: "rollout-64x128",

@@ -275,6 +275,8 @@ pub enum PageCursor {
     After(u64),
     /// The latest messages with `seq < n`, still returned oldest first.
     Before(u64),
+    /// Messages with `after < seq < before`, oldest first (both query parameters given).
+    Between(u64, u64),
 }
 
 /// A validated `GET /api/tabs/{id}/messages` query.
@@ -314,12 +316,7 @@ pub fn parse_page_query(
     // query_int enforced 1..=200, so the conversion cannot fail; keep a defined fallback anyway.
     let limit = u32::try_from(limit).unwrap_or(DEFAULT_PAGE_LIMIT);
     let cursor = match (after, before) {
-        (Some(_), Some(_)) => {
-            return Err(InputError::invalid(
-                "query parameters `after` and `before` cannot be combined; send one of them",
-            )
-            .into())
-        }
+        (Some(a), Some(b)) => PageCursor::Between(parse_seq("after", a)?, parse_seq("before", b)?),
         (Some(raw), None) => PageCursor::After(parse_seq("after", raw)?),
         (None, Some(raw)) => PageCursor::Before(parse_seq("before", raw)?),
         (None, None) => PageCursor::After(0),
@@ -521,8 +518,8 @@ mod tests {
             );
         }
         assert_eq!(
-            code(parse_page_query(Some("1"), Some("5"), None)),
-            ErrorCode::InvalidField
+            parse_page_query(Some("1"), Some("5"), None).unwrap().cursor,
+            PageCursor::Between(1, 5)
         );
         for bad in ["0", "201", "x"] {
             assert_eq!(

@@ -418,17 +418,24 @@ impl TabLog {
     pub fn read(&self, store: &impl KvStore, query: PageQuery) -> Result<MessagePage, ChatError> {
         let last = self.message_count();
         let limit = u64::from(query.limit);
+        // (first, last) seqs of the page, and the highest seq the query can reach (for next_after).
         let range = match query.cursor {
             _ if limit == 0 || last == 0 => None,
             PageCursor::After(after) if after >= last => None,
-            PageCursor::After(after) => Some((after + 1, last.min(after.saturating_add(limit)))),
+            PageCursor::After(after) => {
+                Some((after + 1, last.min(after.saturating_add(limit)), last))
+            }
             PageCursor::Before(before) if before <= 1 => None,
             PageCursor::Before(before) => {
                 let hi = last.min(before - 1);
-                Some((hi.saturating_sub(limit - 1).max(1), hi))
+                Some((hi.saturating_sub(limit - 1).max(1), hi, last))
+            }
+            PageCursor::Between(after, before) => {
+                let top = last.min(before.saturating_sub(1));
+                (after < top).then(|| (after + 1, top.min(after.saturating_add(limit)), top))
             }
         };
-        let Some((lo, hi)) = range else {
+        let Some((lo, hi, top)) = range else {
             return Ok(MessagePage {
                 messages: Vec::new(),
                 next_after: None,
@@ -436,7 +443,7 @@ impl TabLog {
         };
         Ok(MessagePage {
             messages: self.read_range(store, lo, hi)?,
-            next_after: (hi < last).then_some(hi),
+            next_after: (hi < top).then_some(hi),
         })
     }
 

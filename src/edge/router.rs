@@ -60,7 +60,8 @@ pub async fn handle_api(
     now_ms: u64,
 ) -> Result<Handled, Failed> {
     let config = config::load(&env).map_err(ApiError::from)?;
-    let method = Method::parse(req.method().as_ref());
+    // The raw method: `worker::Method` maps names it does not know to GET.
+    let method = Method::parse(&req.inner().method());
     if method == Method::Options {
         let origin = req.headers().get("origin").ok().flatten();
         return Ok(Handled {

@@ -15,7 +15,7 @@ use worker::{durable_object, DurableObject, Env, Method, Request, Response, Stat
 use crate::api::ErrorCode;
 use crate::chat::directory::{self, TabRecord};
 use crate::chat::Message;
-use crate::search::history::{HistoryDoc, PersistentIndex};
+use crate::search::history::{HistoryDoc, HistoryError, HistoryResults, PersistentIndex};
 
 use super::error::ApiError;
 use super::http;
@@ -196,8 +196,16 @@ impl UserObject {
                         Err(err) => return Err(err),
                     }
                 }
-                let results =
-                    self.with(|l| Ok(l.index.search(&l.kv, &q, tab.as_deref(), limit, &extra)?))?;
+                let results = self.with(|l| {
+                    match l.index.search(&l.kv, &q, tab.as_deref(), limit, &extra) {
+                        // Punctuation-only queries match nothing rather than being an error.
+                        Err(HistoryError::NoSearchableWords) => Ok(HistoryResults {
+                            total: 0,
+                            results: Vec::new(),
+                        }),
+                        other => Ok(other?),
+                    }
+                })?;
                 http::json(200, &results)
             }
             _ => Err(ApiError::new(ErrorCode::NotFound, "no such user operation")),

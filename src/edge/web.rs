@@ -407,8 +407,23 @@ pub async fn search(query: SearchQuery, ctx: &RequestCtx) -> Result<Response, Ap
     }
 }
 
-/// `GET /api/search/cache/stats`: the shards' counters summed.
+/// `GET /api/search/cache/stats`: the shards' counters summed. This isolate's buffered hits are
+/// delivered first, so a client that just got a hit sees it counted.
 pub async fn cache_stats(ctx: &RequestCtx) -> Result<Response, ApiError> {
+    let pending: Vec<(u32, Vec<u64>)> = READ_BUFFERS.with(|buffers| {
+        buffers
+            .borrow_mut()
+            .iter_mut()
+            .filter(|(_, b)| !b.is_empty())
+            .map(|(shard, b)| (*shard, b.drain()))
+            .collect()
+    });
+    for (shard, hits) in pending {
+        Call::new(Method::Post, "/hits")
+            .json(&serde_json::json!({ "hits": hits, "stale_hits": [] }))?
+            .send(&stub(&ctx.env, "CACHE", &format!("shard-{shard}"))?)
+            .await?;
+    }
     let mut total: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
     for shard in 0..shard_count(&ctx.config) {
         let (_, stats): (u16, serde_json::Value) = Call::new(Method::Get, "/stats")

@@ -852,3 +852,39 @@ proptest! {
         prop_assert!(store.keys("l/").is_empty());
     }
 }
+
+#[test]
+fn between_reads_the_open_range_and_pages_within_it() {
+    let mut store = MemoryStore::new();
+    let mut log = TabLog::load(&store).unwrap();
+    for i in 1..=30u64 {
+        append(&mut log, &mut store, &format!("m{i}"), i);
+        if i == 12 {
+            log.flush(&mut store, 100).unwrap();
+        }
+    }
+    let between = |after, before, limit| {
+        log.read(
+            &store,
+            PageQuery {
+                cursor: PageCursor::Between(after, before),
+                limit,
+            },
+        )
+        .unwrap()
+    };
+    let first = between(5, 20, 10);
+    assert_eq!(
+        first.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (6..=15).collect::<Vec<_>>()
+    );
+    assert_eq!(first.next_after, Some(15));
+    let second = between(15, 20, 10);
+    assert_eq!(
+        second.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (16..=19).collect::<Vec<_>>()
+    );
+    assert_eq!(second.next_after, None);
+    assert!(between(19, 20, 10).messages.is_empty());
+    assert!(between(10, 5, 10).messages.is_empty());
+}
