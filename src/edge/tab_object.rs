@@ -76,6 +76,9 @@ pub struct TabObject {
     state: State,
     env: Env,
     loaded: RefCell<Option<Loaded>>,
+    /// Fault injection for the reliability tests: the first N alarm runs of this object fail as a
+    /// flush failure would (var `FAULT_FAIL_ALARMS`, unset = 0; never set it in production).
+    injected_alarm_failures: std::cell::Cell<u32>,
 }
 
 fn now_ms() -> u64 {
@@ -338,10 +341,16 @@ impl TabObject {
 
 impl DurableObject for TabObject {
     fn new(state: State, env: Env) -> Self {
+        let injected = env
+            .var("FAULT_FAIL_ALARMS")
+            .ok()
+            .and_then(|v| v.to_string().trim().parse().ok())
+            .unwrap_or(0);
         Self {
             state,
             env,
             loaded: RefCell::new(None),
+            injected_alarm_failures: std::cell::Cell::new(injected),
         }
     }
 
@@ -350,7 +359,14 @@ impl DurableObject for TabObject {
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
-        match self.run_alarm().await {
+        let outcome = match self.injected_alarm_failures.get() {
+            0 => self.run_alarm().await,
+            n => {
+                self.injected_alarm_failures.set(n - 1);
+                Err(ApiError::internal("injected alarm failure (FAULT_FAIL_ALARMS)"))
+            }
+        };
+        match outcome {
             Ok(()) => Response::ok("flushed"),
             Err(err) => {
                 // Failing the alarm makes the platform retry it (with backoff); log why.

@@ -13,6 +13,11 @@ const fixture = createServer(async (req, res) => {
   upstream.calls.set(q, (upstream.calls.get(q) ?? 0) + 1);
   if (upstream.delayMs) await new Promise((r) => setTimeout(r, upstream.delayMs));
   if (upstream.mode === "fail") { res.writeHead(500); res.end("boom"); return; }
+  if (upstream.mode === "huge") {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ results: [{ url: "https://example.com/x", title: "big", content: "x".repeat(3 * 1024 * 1024) }] }));
+    return;
+  }
   if (upstream.mode === "garbage") { res.writeHead(200, { "content-type": "application/json" }); res.end("<html>not json"); return; }
   res.writeHead(200, { "content-type": "application/json" });
   res.end(JSON.stringify({
@@ -85,6 +90,9 @@ describe("web search", () => {
     assert.equal(failed.body.error.code, "upstream_error");
     upstream.mode = "garbage";
     assert.equal((await search("garbage body")).status, 502);
+    upstream.mode = "huge";
+    const huge = await search("huge body");
+    assert.equal(huge.status, 502, "a 3 MiB upstream body is refused");
     upstream.mode = "ok";
     upstream.delayMs = 6000;
     const slow = await search("slow upstream");
