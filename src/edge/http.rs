@@ -101,7 +101,7 @@ pub fn check_query(url: &worker::Url, allowed: &[&str]) -> Result<(), ApiError> 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
-/// Adds the headers every response carries: `x-request-id`, security headers, and CORS headers
+/// Adds the headers every response carries: `x-request-id`, `server-timing`, security headers, and CORS headers
 /// when the request came from an allowed origin. Headers of asset responses are immutable in
 /// the runtime, so they are copied into a fresh set.
 pub fn finish(
@@ -109,6 +109,7 @@ pub fn finish(
     request_id: &str,
     origin: Option<&str>,
     config: Option<&Config>,
+    duration_ms: u64,
 ) -> Response {
     let status = response.status_code();
     let (builder_headers, body) = {
@@ -121,6 +122,8 @@ pub fn finish(
         let _ = headers.append(&name, &value);
     }
     let _ = headers.set("x-request-id", request_id);
+    // Time spent in the worker for this request (ms), for clients and browser dev tools.
+    let _ = headers.set("server-timing", &format!("app;dur={duration_ms}"));
     let _ = headers.set("x-content-type-options", "nosniff");
     let _ = headers.set("referrer-policy", "no-referrer");
     let is_html = headers
@@ -135,7 +138,10 @@ pub fn finish(
     if let (Some(origin), Some(config)) = (origin, config) {
         if config.origin_allowed(origin) {
             let _ = headers.set("access-control-allow-origin", origin);
-            let _ = headers.set("access-control-expose-headers", "x-request-id, retry-after");
+            let _ = headers.set(
+                "access-control-expose-headers",
+                "x-request-id, retry-after, server-timing, x-cache-tier",
+            );
             let _ = headers.append("vary", "Origin");
         }
     }

@@ -55,14 +55,21 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
         ),
     };
     let config = config::cached();
-    let response = http::finish(response, &request_id, origin.as_deref(), config.as_deref());
+    let duration_ms = Date::now().as_millis().saturating_sub(started_ms);
+    let response = http::finish(
+        response,
+        &request_id,
+        origin.as_deref(),
+        config.as_deref(),
+        duration_ms,
+    );
     log::request_line(&log::RequestLog {
         request_id: &request_id,
         method: &method,
         path: &path,
         route,
         status: response.status_code(),
-        duration_ms: Date::now().as_millis().saturating_sub(started_ms),
+        duration_ms,
         user: user.as_deref(),
         error: error_detail.as_deref(),
     });

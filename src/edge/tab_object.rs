@@ -363,7 +363,9 @@ impl DurableObject for TabObject {
             0 => self.run_alarm().await,
             n => {
                 self.injected_alarm_failures.set(n - 1);
-                Err(ApiError::internal("injected alarm failure (FAULT_FAIL_ALARMS)"))
+                Err(ApiError::internal(
+                    "injected alarm failure (FAULT_FAIL_ALARMS)",
+                ))
             }
         };
         match outcome {

@@ -73,19 +73,20 @@ thread_local! {
     static IN_FLIGHT: RefCell<HashMap<u64, (Flight, usize)>> = RefCell::new(HashMap::new());
 }
 
-fn l1_get(key: &str, now_ms: u64, ttl_ms: u64) -> Option<CachedResults> {
+/// L1 is keyed by the normalized query itself (it checks each value's query against its key).
+fn l1_get(normalized: &str, now_ms: u64, ttl_ms: u64) -> Option<CachedResults> {
     L1.with(|l1| {
         let mut l1 = l1.borrow_mut();
         let cache = l1.get_or_insert_with(|| L1Cache::new(L1_MAX_BYTES, ttl_ms));
-        cache.get(key, now_ms).cloned()
+        cache.get(normalized, now_ms).cloned()
     })
 }
 
-fn l1_put(key: &str, value: CachedResults, ttl_ms: u64) {
+fn l1_put(normalized: &str, value: CachedResults, ttl_ms: u64) {
     L1.with(|l1| {
         let mut l1 = l1.borrow_mut();
         let cache = l1.get_or_insert_with(|| L1Cache::new(L1_MAX_BYTES, ttl_ms));
-        cache.put(key, value);
+        cache.put(normalized, value);
     })
 }
 
@@ -97,13 +98,15 @@ struct WebResponse<'a> {
     results: &'a [WebResult],
 }
 
+/// The answer; `tier` (`l1`, `kv` or `upstream`) goes into `x-cache-tier` for operators.
 fn answer(
     query: &SearchQuery,
     cache: &'static str,
+    tier: &str,
     value: &CachedResults,
 ) -> Result<Response, ApiError> {
     let results = &value.results[..value.results.len().min(query.limit)];
-    http::json(
+    let response = http::json(
         200,
         &WebResponse {
             query: &query.q,
@@ -111,7 +114,9 @@ fn answer(
             cache,
             results,
         },
-    )
+    )?;
+    response.headers().set("x-cache-tier", tier)?;
+    Ok(response)
 }
 
 /// Records a hit in the isolate's read buffer; a full batch goes to the shard in the background.
@@ -242,7 +247,7 @@ async fn fetch_and_store(
             .execute()
             .await?;
     }
-    l1_put(&key, value.clone(), config.cache_ttl_seconds * 1000);
+    l1_put(&value.query, value.clone(), config.cache_ttl_seconds * 1000);
     Ok(value)
 }
 
@@ -339,12 +344,12 @@ pub async fn search(query: SearchQuery, ctx: &RequestCtx) -> Result<Response, Ap
     // Stale-while-revalidate window: one more TTL.
     let stale_ms = ttl_ms;
 
-    if let Some(value) = l1_get(&key, ctx.now_ms, ttl_ms) {
+    if let Some(value) = l1_get(&normalized, ctx.now_ms, ttl_ms) {
         if value.matches(&normalized)
             && Freshness::of(ctx.now_ms, value.fetched_at_ms, ttl_ms, stale_ms) == Freshness::Fresh
         {
             record_hit(ctx, shard, hash, false);
-            return answer(&query, "hit", &value);
+            return answer(&query, "hit", "l1", &value);
         }
     }
     let stored = ctx
@@ -358,9 +363,9 @@ pub async fn search(query: SearchQuery, ctx: &RequestCtx) -> Result<Response, Ap
     if let Some(value) = &stored {
         match Freshness::of(ctx.now_ms, value.fetched_at_ms, ttl_ms, stale_ms) {
             Freshness::Fresh => {
-                l1_put(&key, value.clone(), ttl_ms);
+                l1_put(&normalized, value.clone(), ttl_ms);
                 record_hit(ctx, shard, hash, false);
-                return answer(&query, "hit", value);
+                return answer(&query, "hit", "kv", value);
             }
             Freshness::Stale => {
                 record_hit(ctx, shard, hash, true);
@@ -380,13 +385,13 @@ pub async fn search(query: SearchQuery, ctx: &RequestCtx) -> Result<Response, Ap
                         );
                     }
                 });
-                return answer(&query, "stale", value);
+                return answer(&query, "stale", "kv", value);
             }
             Freshness::Expired => {}
         }
     }
     match single_flight(ctx, &normalized, hash, true).await {
-        Ok(value) => answer(&query, "miss", &value),
+        Ok(value) => answer(&query, "miss", "upstream", &value),
         Err(err) => match stored {
             Some(value)
                 if Freshness::usable_on_error(
@@ -400,7 +405,7 @@ pub async fn search(query: SearchQuery, ctx: &RequestCtx) -> Result<Response, Ap
                     "cache_stale_if_error",
                     serde_json::json!({ "message": err.message }),
                 );
-                answer(&query, "stale", &value)
+                answer(&query, "stale", "kv", &value)
             }
             _ => Err(err),
         },

@@ -51,6 +51,7 @@ describe("web search", () => {
     assert.deepEqual(Object.keys(first.body.results[0]).sort(), ["engine", "snippet", "title", "url"]);
     const second = await search("rust workers");
     assert.equal(second.body.cache, "hit");
+    assert.equal(second.headers.get("x-cache-tier"), "l1", "served from the isolate's L1");
     assert.deepEqual(second.body.results, first.body.results);
     assert.equal(upstream.calls.get("rust workers"), 1);
     const limited = await search("rust workers", "&limit=1");
