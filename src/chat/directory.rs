@@ -14,6 +14,8 @@
 //! which is fine for the hundreds of tabs a person keeps; the cursor is the sort key of the last
 //! tab returned, so paging stays stable while tabs are updated.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::model::TabMeta;
@@ -66,6 +68,37 @@ impl TabRecord {
 pub struct TabList {
     pub tabs: Vec<TabMeta>,
     pub next_cursor: Option<String>,
+}
+
+/// Soft updates from appends, kept in the user's object memory only: each append tells the
+/// directory the tab's new count and time, which must order the tab list at once
+/// (read-your-writes) but need not cost a durable write per message — the tab's next flush writes
+/// the same facts durably (`touch` with `indexed_through`). If the object restarts before that
+/// flush, the list shows the last flushed state until the flush (at most `FLUSH_INTERVAL_MS`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Touches(HashMap<String, (u64, u64)>);
+
+impl Touches {
+    /// Records that tab `id` holds `message_count` messages, last written at `updated_ms`.
+    pub fn record(&mut self, id: &str, message_count: u64, updated_ms: u64) {
+        let entry = self.0.entry(id.to_owned()).or_insert((0, 0));
+        entry.0 = entry.0.max(message_count);
+        entry.1 = entry.1.max(updated_ms);
+    }
+
+    /// Forgets tab `id` (deleted).
+    pub fn forget(&mut self, id: &str) {
+        self.0.remove(id);
+    }
+
+    /// The record with the soft updates applied (counts and times only move forward).
+    pub fn apply(&self, mut record: TabRecord) -> TabRecord {
+        if let Some((count, updated_ms)) = self.0.get(&record.id) {
+            record.message_count = record.message_count.max(*count);
+            record.updated_ms = record.updated_ms.max(*updated_ms);
+        }
+        record
+    }
 }
 
 /// Parses `limit` and `cursor` of `GET /api/tabs`.
@@ -184,13 +217,14 @@ pub fn all(store: &impl KvStore) -> Result<Vec<TabRecord>, ChatError> {
         .collect()
 }
 
-/// A page of tabs, most recently updated first, starting after `cursor`.
+/// A page of tabs, most recently updated first, starting after `cursor`, with `touches` applied.
 pub fn list(
     store: &impl KvStore,
     limit: u32,
     cursor: Option<(u64, String)>,
+    touches: &Touches,
 ) -> Result<TabList, ChatError> {
-    let mut records = all(store)?;
+    let mut records: Vec<TabRecord> = all(store)?.into_iter().map(|r| touches.apply(r)).collect();
     // Newest first; ties broken by id so the order (and the cursor) is total.
     records.sort_by(|a, b| b.updated_ms.cmp(&a.updated_ms).then(a.id.cmp(&b.id)));
     let start = match &cursor {
@@ -235,13 +269,13 @@ mod tests {
         for (id, ms) in [("a", 10), ("b", 30), ("c", 20), ("d", 30)] {
             put(&mut store, &record(id, ms)).unwrap();
         }
-        let first = list(&store, 2, None).unwrap();
+        let first = list(&store, 2, None, &Touches::default()).unwrap();
         let ids: Vec<_> = first.tabs.iter().map(|t| t.id.as_str()).collect();
         assert_eq!(ids, ["b", "d"]);
         let cursor = parse_list_query(None, first.next_cursor.as_deref())
             .unwrap()
             .1;
-        let second = list(&store, 2, cursor).unwrap();
+        let second = list(&store, 2, cursor, &Touches::default()).unwrap();
         let ids: Vec<_> = second.tabs.iter().map(|t| t.id.as_str()).collect();
         assert_eq!(ids, ["c", "a"]);
         assert_eq!(second.next_cursor, None);
@@ -253,7 +287,10 @@ mod tests {
         put(&mut store, &record("a", 10)).unwrap();
         put(&mut store, &record("b", 20)).unwrap();
         touch(&mut store, "a", 3, 25, None).unwrap();
-        assert_eq!(list(&store, 10, None).unwrap().tabs[0].id, "a");
+        assert_eq!(
+            list(&store, 10, None, &Touches::default()).unwrap().tabs[0].id,
+            "a"
+        );
         let stale = touch(&mut store, "a", 1, 5, Some(2)).unwrap().unwrap();
         assert_eq!(
             (stale.message_count, stale.updated_ms, stale.indexed_through),
@@ -261,6 +298,23 @@ mod tests {
         );
         assert!(stale.has_unindexed());
         assert_eq!(touch(&mut store, "zz", 1, 1, None).unwrap(), None);
+    }
+
+    #[test]
+    fn soft_touches_reorder_the_list_without_writing() {
+        let mut store = MemoryStore::new();
+        put(&mut store, &record("a", 10)).unwrap();
+        put(&mut store, &record("b", 20)).unwrap();
+        let writes = store.write_stats();
+        let mut touches = Touches::default();
+        touches.record("a", 4, 30);
+        touches.record("a", 2, 15);
+        let listed = list(&store, 10, None, &touches).unwrap();
+        assert_eq!(listed.tabs[0].id, "a");
+        assert_eq!(listed.tabs[0].message_count, 4);
+        assert_eq!(store.write_stats(), writes, "touches are memory only");
+        touches.forget("a");
+        assert_eq!(list(&store, 10, None, &touches).unwrap().tabs[0].id, "b");
     }
 
     #[test]

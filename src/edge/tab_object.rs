@@ -69,6 +69,8 @@ struct Loaded {
     batcher: Batcher,
     owner: Option<Owner>,
     indexed_through: u64,
+    /// An immediate flush alarm is already set (so later appends need not set it again).
+    flush_requested: bool,
 }
 
 #[durable_object]
@@ -112,6 +114,7 @@ impl TabObject {
                 batcher: Batcher::new(policy, None),
                 owner,
                 indexed_through,
+                flush_requested: false,
             });
         }
         match slot.as_mut() {
@@ -176,6 +179,15 @@ impl TabObject {
                         ),
                         AppendOutcome::Existing(_) => AppendDecision::Nothing,
                     };
+                    // One immediate alarm per batch is enough.
+                    let decision = match decision {
+                        AppendDecision::FlushNow if l.flush_requested => AppendDecision::Nothing,
+                        AppendDecision::FlushNow => {
+                            l.flush_requested = true;
+                            AppendDecision::FlushNow
+                        }
+                        other => other,
+                    };
                     let created = matches!(outcome, AppendOutcome::Created(_));
                     Ok((
                         Appended {
@@ -236,6 +248,7 @@ impl TabObject {
                         batcher: Batcher::new(l.batcher.policy(), None),
                         owner: None,
                         indexed_through: 0,
+                        flush_requested: false,
                     };
                     Ok(())
                 })?;
@@ -249,6 +262,7 @@ impl TabObject {
     /// Compacts pending messages, then brings the user's history index up to date.
     async fn flush_and_index(&self, now: u64) -> Result<(), ApiError> {
         let after = self.with(|l| {
+            l.flush_requested = false;
             if l.log.pending() > 0 {
                 l.log.flush(&mut l.kv, now)?;
                 l.kv.save_stats()?;

@@ -45,6 +45,8 @@ pub struct UserObject {
     state: State,
     env: Env,
     loaded: RefCell<Option<Loaded>>,
+    /// Appends' soft directory updates (see [`directory::Touches`]).
+    touches: RefCell<directory::Touches>,
 }
 
 fn doc(tab_id: &str, m: &Message) -> HistoryDoc {
@@ -90,13 +92,14 @@ impl UserObject {
                 let q = |name| http::query_param(&url, name);
                 let (limit, cursor) =
                     directory::parse_list_query(q("limit").as_deref(), q("cursor").as_deref())?;
-                let list = self.with(|l| Ok(directory::list(&l.kv, limit, cursor)?))?;
+                let touches = self.touches.borrow().clone();
+                let list = self.with(|l| Ok(directory::list(&l.kv, limit, cursor, &touches)?))?;
                 http::json(200, &list)
             }
             (Method::Get, ["tabs", id]) => {
                 let record = self.with(|l| Ok(directory::get(&l.kv, id)?))?;
                 let record = record.ok_or_else(|| ApiError::not_found("tab"))?;
-                http::json(200, &record.meta())
+                http::json(200, &self.touches.borrow().apply(record).meta())
             }
             (Method::Patch, ["tabs", id]) => {
                 let rename: Rename = serde_json::from_slice(&req.bytes().await?)
@@ -110,23 +113,18 @@ impl UserObject {
                 http::json(200, &record.meta())
             }
             (Method::Post, ["tabs", id, "touch"]) => {
+                // Memory only: no durable write on the append's path (the flush writes it).
                 let touch: Touch = serde_json::from_slice(&req.bytes().await?)
                     .map_err(|e| ApiError::internal(format!("touch body: {e}")))?;
-                let record = self.with(|l| {
-                    let r = directory::touch(
-                        &mut l.kv,
-                        id,
-                        touch.message_count,
-                        touch.updated_ms,
-                        None,
-                    )?;
-                    l.kv.save_stats()?;
-                    Ok(r)
-                })?;
-                record.ok_or_else(|| ApiError::not_found("tab"))?;
+                self.with(|l| Ok(directory::get(&l.kv, id)?))?
+                    .ok_or_else(|| ApiError::not_found("tab"))?;
+                self.touches
+                    .borrow_mut()
+                    .record(id, touch.message_count, touch.updated_ms);
                 http::no_content()
             }
             (Method::Delete, ["tabs", id]) => {
+                self.touches.borrow_mut().forget(id);
                 self.with(|l| {
                     directory::remove(&mut l.kv, id)?;
                     l.index.remove_tab(&mut l.kv, id)?;
@@ -174,8 +172,10 @@ impl UserObject {
                 }
                 // Messages the index does not hold yet, from the tabs that are ahead of it.
                 let behind: Vec<String> = self.with(|l| {
+                    let touches = self.touches.borrow();
                     Ok(directory::all(&l.kv)?
                         .into_iter()
+                        .map(|r| touches.apply(r))
                         .filter(|r| r.has_unindexed())
                         .filter(|r| tab.as_deref().is_none_or(|t| t == r.id))
                         .map(|r| r.id)
@@ -219,6 +219,7 @@ impl DurableObject for UserObject {
             state,
             env,
             loaded: RefCell::new(None),
+            touches: RefCell::new(directory::Touches::default()),
         }
     }
 
