@@ -4,7 +4,9 @@
 import { describe, test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { useWorker, call, tokenFor, freePort } from "./harness.mjs";
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { useWorker, call, tokenFor, freePort, ROOT } from "./harness.mjs";
 
 const upstream = { mode: "ok", delayMs: 0, calls: new Map() };
 const fixture = createServer(async (req, res) => {
@@ -113,6 +115,13 @@ describe("web search", () => {
     assert.ok(stats.body.bytes <= stats.body.capacity_bytes);
     assert.equal(stats.body.capacity_entries, 5);
     assert.ok(stats.body.misses >= 15);
+    // The namespace itself, listed from the local persistence folder: never more than capacity.
+    const listed = JSON.parse(execFileSync(join(ROOT, "node_modules/.bin/wrangler"),
+      ["kv", "key", "list", "--binding", "SEARCH_CACHE", "--local", "--persist-to", h.worker.persistDir],
+      { cwd: ROOT, encoding: "utf8", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } }));
+    const keys = listed.map((k) => k.name).filter((name) => name.startsWith("w1:"));
+    assert.ok(keys.length <= 5, `KV holds ${keys.length} cached queries, capacity 5`);
+    assert.ok(keys.length >= 1);
   });
 
   test("bad queries are 400", async () => {
