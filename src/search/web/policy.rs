@@ -480,7 +480,11 @@ impl CachePolicy {
     }
 
     fn initial_window_max(&self) -> u64 {
-        (self.config.capacity_entries * u64::from(self.config.window_permille) / 1000).max(1)
+        // u128: a restored snapshot may declare any capacity (the product must not overflow).
+        let share = u128::from(self.config.capacity_entries)
+            * u128::from(self.config.window_permille.min(1000))
+            / 1000;
+        u64::try_from(share).unwrap_or(u64::MAX).max(1)
     }
 
     fn window_max_bytes(&self) -> u64 {
@@ -703,6 +707,7 @@ impl CachePolicy {
             previous_hit_rate: f64::from_bits(d_prev),
         };
         policy.rng = if rng == 0 { 0x9e37_79b9_7f4a_7c15 } else { rng };
+        let mut resident_bytes: u64 = 0;
         for place in [Place::Window, Place::Probation, Place::Protected] {
             let count = r.u64()?;
             if count > cap_entries || count > (bytes.len() / 24) as u64 {
@@ -713,6 +718,11 @@ impl CachePolicy {
                 if policy.contains(h) {
                     return Err(corrupt("a key appears twice"));
                 }
+                // Checked before push_mru adds it: the declared sizes may sum past u64::MAX.
+                resident_bytes = resident_bytes
+                    .checked_add(size)
+                    .filter(|&total| total <= cap_bytes)
+                    .ok_or_else(|| corrupt("resident entries exceed the byte capacity"))?;
                 policy.segment_mut(place).push_mru(
                     h,
                     Meta {
@@ -783,6 +793,27 @@ mod tests {
     /// Resident keys in segment order (window, probation, protected), each LRU → MRU.
     fn layout(p: &CachePolicy) -> [Vec<u64>; 3] {
         [&p.window, &p.probation, &p.protected].map(|s| s.lru_to_mru().map(|(h, _)| h).collect())
+    }
+
+    #[test]
+    fn restore_of_a_corrupt_snapshot_never_overflows() {
+        // Found by fuzz/fuzz_targets/binary_decoders.rs (fuzz/regressions/binary_decoders/).
+        // A declared capacity of u64::MAX entries: the window bound must not overflow.
+        let mut snap = policy(4, 100).snapshot();
+        snap[5..13].copy_from_slice(&u64::MAX.to_le_bytes());
+        let restored = CachePolicy::restore(&snap).unwrap();
+        assert_eq!(restored.window_max_entries(), u64::MAX / 100);
+        // Two resident sizes summing past u64::MAX under a 10-byte bound: corrupt, not wrapped.
+        let mut p = policy(2, 10);
+        p.insert(1, 5, 0);
+        p.insert(2, 5, 0);
+        let mut snap = p.snapshot();
+        let first_size = 5 + 15 * 8 + 8 + 8; // header, 15 u64 fields, window count, first hash
+        snap[first_size..first_size + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(
+            CachePolicy::restore(&snap),
+            Err(WebSearchError::Corrupt(_))
+        ));
     }
 
     #[test]
