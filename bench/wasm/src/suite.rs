@@ -148,7 +148,10 @@ fn history(
         .collect();
     let queries: Vec<&str> = queries.lines().collect();
 
-    log(&format!("history: building the in-memory index of {} docs", docs.len()));
+    log(&format!(
+        "history: building the in-memory index of {} docs",
+        docs.len()
+    ));
     let t = clock();
     let mut index = HistoryIndex::new();
     for batch in docs.chunks(10) {
@@ -286,8 +289,12 @@ fn rollouts(opts: &Options, clock: &dyn Fn() -> f64, log: &dyn Fn(&str)) -> Valu
             let ser_ms = median_ms(opts, clock, || {
                 black_box(serde_json::to_vec(black_box(&resp)).ok());
             });
-            rows.push(json!({"case": "rollout only", "variant": name, "num_envs": n, "ms": run_ms}));
-            rows.push(json!({"case": "serialize only", "variant": name, "num_envs": n, "ms": ser_ms}));
+            rows.push(
+                json!({"case": "rollout only", "variant": name, "num_envs": n, "ms": run_ms}),
+            );
+            rows.push(
+                json!({"case": "serialize only", "variant": name, "num_envs": n, "ms": ser_ms}),
+            );
         }
         // The dynamics kernel alone (one step of every env: sin/cos + arithmetic).
         let mut rng = SeededRng::new(3);
