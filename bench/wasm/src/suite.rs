@@ -33,6 +33,9 @@ pub struct Options {
     pub samples: usize,
     /// Minimum duration of one sample, in ms (short calls are repeated to fill it).
     pub min_sample_ms: f64,
+    /// When non-zero, also return (as `"dump"`) the response JSON of the linear-policy
+    /// trajectory request with this many envs, to diff native against wasm.
+    pub dump_linear_trajectory: usize,
 }
 
 impl Default for Options {
@@ -45,6 +48,7 @@ impl Default for Options {
             num_envs: vec![64, 256, 1024],
             samples: 7,
             min_sample_ms: 40.0,
+            dump_linear_trajectory: 0,
         }
     }
 }
@@ -328,6 +332,11 @@ pub fn run_suite(
     }
     if opts.rollout {
         out["rollout"] = rollouts(opts, clock, log);
+    }
+    if opts.dump_linear_trajectory > 0 {
+        let body = rollout_body(opts.dump_linear_trajectory, true, true);
+        out["dump"] =
+            json!(handle(body.as_bytes()).map(|b| String::from_utf8_lossy(&b).into_owned()));
     }
     out
 }
