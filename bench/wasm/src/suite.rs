@@ -1,0 +1,342 @@
+//! The measured workloads: history search (in-memory and warm persistent BM25 index, the full
+//! search path incl. validation, prefix expansion, ranking and snippets) and rollout requests as
+//! `POST /api/rollout` does them (parse body → rollout → `serde_json::to_vec`), plus a few parts
+//! measured alone (rollout only, serialize only, the dynamics kernel) to say what dominates.
+
+use std::hint::black_box;
+
+use edge_assistant::rollout::cartpole::step_dynamics;
+use edge_assistant::rollout::rng::SeededRng;
+use edge_assistant::rollout::{rollout, RolloutRequest};
+use edge_assistant::search::history::{HistoryDoc, HistoryIndex, PersistentIndex};
+use edge_assistant::storage::MemoryStore;
+use ndarray::{Array1, Array2};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// What to run; every field has a default so `{}` is a full run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Options {
+    /// Run the history search part (needs a corpus and queries).
+    pub history: bool,
+    /// Also build the persistent index (MemoryStore) and time warm searches through it; this is
+    /// the path the UserObject takes, but building it costs ~4× the in-memory build.
+    pub persistent: bool,
+    /// Timed passes over all queries; the reported p50/p99/mean are medians over passes.
+    pub passes: usize,
+    /// Run the rollout part.
+    pub rollout: bool,
+    /// Env counts of the rollout requests (128 steps each).
+    pub num_envs: Vec<usize>,
+    /// Samples per rollout figure (the median is reported).
+    pub samples: usize,
+    /// Minimum duration of one sample, in ms (short calls are repeated to fill it).
+    pub min_sample_ms: f64,
+    /// When non-zero, also return (as `"dump"`) the response JSON of the linear-policy
+    /// trajectory request with this many envs, to diff native against wasm.
+    pub dump_linear_trajectory: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            history: true,
+            persistent: true,
+            passes: 3,
+            rollout: true,
+            num_envs: vec![64, 256, 1024],
+            samples: 7,
+            min_sample_ms: 40.0,
+            dump_linear_trajectory: 0,
+        }
+    }
+}
+
+const STEPS: usize = 128;
+
+/// FNV-1a, to compare outputs across the two builds without shipping them.
+fn fnv(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted.get(i).copied().unwrap_or(f64::NAN)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    percentile(&v, 0.5)
+}
+
+/// Median ms per call of `f` over `samples` samples, each repeating `f` enough times to last
+/// about `min_sample_ms` (the same scheme as `benches/rollout.rs`).
+fn median_ms(opts: &Options, clock: &dyn Fn() -> f64, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut iters = 1u32;
+    loop {
+        let start = clock();
+        for _ in 0..iters {
+            f();
+        }
+        if clock() - start >= opts.min_sample_ms / 4.0 || iters >= 1 << 20 {
+            break;
+        }
+        iters *= 2;
+    }
+    let iters = iters * 4;
+    let samples = (0..opts.samples.max(1))
+        .map(|_| {
+            let start = clock();
+            for _ in 0..iters {
+                f();
+            }
+            (clock() - start) / f64::from(iters)
+        })
+        .collect();
+    median(samples)
+}
+
+/// Per-query latencies of one pass, summarised: `(p50 µs, p99 µs, mean µs)`.
+fn summarize(mut us: Vec<f64>) -> (f64, f64, f64) {
+    let mean = us.iter().sum::<f64>() / us.len().max(1) as f64;
+    us.sort_by(f64::total_cmp);
+    (percentile(&us, 0.5), percentile(&us, 0.99), mean)
+}
+
+fn pass_stats(passes: Vec<(f64, f64, f64)>, checksum: u64, errors: usize) -> Value {
+    json!({
+        "p50_us": median(passes.iter().map(|p| p.0).collect()),
+        "p99_us": median(passes.iter().map(|p| p.1).collect()),
+        "mean_us": median(passes.iter().map(|p| p.2).collect()),
+        "passes": passes.len(),
+        "checksum": format!("{checksum:016x}"),
+        "errors": errors,
+    })
+}
+
+/// Hash of what a search returned: total and (seq, snippet) of each hit. Scores are left out
+/// because `ln` may differ in the last bit between the platform libm and wasm's.
+fn hash_results(hash: u64, results: &edge_assistant::search::history::HistoryResults) -> u64 {
+    let mut h = fnv(hash, &results.total.to_le_bytes());
+    for hit in &results.results {
+        h = fnv(h, &hit.seq.to_le_bytes());
+        h = fnv(h, hit.snippet.as_bytes());
+    }
+    h
+}
+
+fn history(
+    corpus: &str,
+    queries: &str,
+    opts: &Options,
+    clock: &dyn Fn() -> f64,
+    log: &dyn Fn(&str),
+) -> Value {
+    let docs: Vec<HistoryDoc> = corpus
+        .lines()
+        .enumerate()
+        .map(|(i, t)| HistoryDoc {
+            tab_id: "bench".into(),
+            seq: i as u64 + 1,
+            role: "user".into(),
+            text: t.to_owned(),
+        })
+        .collect();
+    let queries: Vec<&str> = queries.lines().collect();
+
+    log(&format!(
+        "history: building the in-memory index of {} docs",
+        docs.len()
+    ));
+    let t = clock();
+    let mut index = HistoryIndex::new();
+    for batch in docs.chunks(10) {
+        if let Err(e) = index.add(batch) {
+            return json!({"error": format!("index add: {e}")});
+        }
+    }
+    let build_ms = clock() - t;
+
+    let mut out = json!({
+        "docs": docs.len(),
+        "queries": queries.len(),
+        "build_ms": build_ms,
+        "terms": index.term_count(),
+    });
+
+    // Untimed warm-up pass, then timed passes; every query timed alone.
+    let mut checksum = FNV_START;
+    let mut errors = 0;
+    for q in &queries {
+        match index.search(q, None, 10, &[]) {
+            Ok(r) => checksum = hash_results(checksum, &r),
+            Err(_) => errors += 1,
+        }
+    }
+    let mut passes = Vec::new();
+    for _ in 0..opts.passes.max(1) {
+        let mut us = Vec::with_capacity(queries.len());
+        for q in &queries {
+            let t = clock();
+            let r = index.search(q, None, 10, &[]);
+            us.push((clock() - t) * 1e3);
+            black_box(&r);
+        }
+        passes.push(summarize(us));
+    }
+    out["in_memory"] = pass_stats(passes, checksum, errors);
+    drop(index);
+
+    if opts.persistent {
+        log("history: building the persistent index (MemoryStore)");
+        let mut store = MemoryStore::new();
+        let t = clock();
+        let mut persistent = match PersistentIndex::open(&store) {
+            Ok(p) => p,
+            Err(e) => return json!({"error": format!("open: {e}")}),
+        };
+        for batch in docs.chunks(10) {
+            if let Err(e) = persistent.add(&mut store, batch) {
+                return json!({"error": format!("persist: {e}")});
+            }
+        }
+        out["persist_ms"] = json!(clock() - t);
+        let mut checksum = FNV_START;
+        let mut errors = 0;
+        for q in &queries {
+            match persistent.search(&store, q, None, 10, &[]) {
+                Ok(r) => checksum = hash_results(checksum, &r),
+                Err(_) => errors += 1,
+            }
+        }
+        let mut passes = Vec::new();
+        for _ in 0..opts.passes.max(1) {
+            let mut us = Vec::with_capacity(queries.len());
+            for q in &queries {
+                let t = clock();
+                let r = persistent.search(&store, q, None, 10, &[]);
+                us.push((clock() - t) * 1e3);
+                black_box(&r);
+            }
+            passes.push(summarize(us));
+        }
+        out["persistent_warm"] = pass_stats(passes, checksum, errors);
+    }
+    out
+}
+
+fn rollout_body(num_envs: usize, linear: bool, trajectory: bool) -> String {
+    let mut b = json!({"env": "CartPole-v1", "num_envs": num_envs, "steps": STEPS, "seed": 1});
+    if linear {
+        b["policy"] = json!({
+            "weights": [[0.0, 0.1], [0.0, 0.5], [0.0, 8.0], [0.0, 1.5]],
+            "bias": [0.0, 0.0],
+            "value_weights": [0.1, 0.2, 0.3, 0.4],
+            "value_bias": 20.0
+        });
+    }
+    if trajectory {
+        b["include"] = json!(["trajectory"]);
+    }
+    b.to_string()
+}
+
+/// The route's work for one body: parse, roll out (seed given in the body), encode the JSON.
+fn handle(body: &[u8]) -> Option<Vec<u8>> {
+    let req = RolloutRequest::parse(body).ok()?;
+    let resp = rollout(&req, req.seed.unwrap_or(1)).ok()?;
+    serde_json::to_vec(&resp).ok()
+}
+
+const VARIANTS: [(&str, bool, bool); 4] = [
+    ("random, summary only", false, false),
+    ("random, trajectory + GAE", false, true),
+    ("linear + value head, summary only", true, false),
+    ("linear + value head, trajectory + GAE", true, true),
+];
+
+fn rollouts(opts: &Options, clock: &dyn Fn() -> f64, log: &dyn Fn(&str)) -> Value {
+    let mut rows = Vec::new();
+    for &n in &opts.num_envs {
+        for (name, linear, traj) in VARIANTS {
+            log(&format!("rollout: {n} envs, {name}"));
+            let body = rollout_body(n, linear, traj);
+            let Some(response) = handle(body.as_bytes()) else {
+                rows.push(json!({"case": "request", "variant": name, "num_envs": n, "error": "request failed"}));
+                continue;
+            };
+            let ms = median_ms(opts, clock, || {
+                black_box(handle(black_box(body.as_bytes())));
+            });
+            rows.push(json!({
+                "case": "request", "variant": name, "num_envs": n, "ms": ms,
+                "bytes": response.len(), "hash": format!("{:016x}", fnv(FNV_START, &response)),
+            }));
+            // Parts, to see what dominates: the rollout alone and the JSON encoding alone.
+            let (Ok(req), true) = (RolloutRequest::parse(body.as_bytes()), traj || n == 64) else {
+                continue;
+            };
+            let Ok(resp) = rollout(&req, 1) else {
+                continue;
+            };
+            let run_ms = median_ms(opts, clock, || {
+                black_box(rollout(black_box(&req), 1).ok());
+            });
+            let ser_ms = median_ms(opts, clock, || {
+                black_box(serde_json::to_vec(black_box(&resp)).ok());
+            });
+            rows.push(
+                json!({"case": "rollout only", "variant": name, "num_envs": n, "ms": run_ms}),
+            );
+            rows.push(
+                json!({"case": "serialize only", "variant": name, "num_envs": n, "ms": ser_ms}),
+            );
+        }
+        // The dynamics kernel alone (one step of every env: sin/cos + arithmetic).
+        let mut rng = SeededRng::new(3);
+        let start = Array2::from_shape_fn((n, 4), |_| (rng.next_unit() - 0.5) * 0.1);
+        let actions = Array1::from_shape_fn(n, |i| (i % 2) as u8);
+        let mut term = Array1::from_elem(n, false);
+        let mut state = start.clone();
+        let ms = median_ms(opts, clock, || {
+            state.assign(&start);
+            black_box(step_dynamics(state.view_mut(), actions.view(), term.view_mut()).ok());
+            black_box(&state);
+        });
+        rows.push(json!({"case": "kernel: one step_dynamics call", "variant": "", "num_envs": n, "ms": ms}));
+    }
+    Value::Array(rows)
+}
+
+/// Runs the selected workloads. `corpus` and `queries` hold one document / query per line;
+/// `clock` returns milliseconds from any fixed origin; `log` receives progress lines.
+/// Returns `{"history": {...}, "rollout": [...]}`; failures appear as `"error"` fields.
+pub fn run_suite(
+    corpus: &str,
+    queries: &str,
+    opts: &Options,
+    clock: &dyn Fn() -> f64,
+    log: &dyn Fn(&str),
+) -> Value {
+    let mut out = json!({});
+    if opts.history {
+        out["history"] = history(corpus, queries, opts, clock, log);
+    }
+    if opts.rollout {
+        out["rollout"] = rollouts(opts, clock, log);
+    }
+    if opts.dump_linear_trajectory > 0 {
+        let body = rollout_body(opts.dump_linear_trajectory, true, true);
+        out["dump"] =
+            json!(handle(body.as_bytes()).map(|b| String::from_utf8_lossy(&b).into_owned()));
+    }
+    out
+}
