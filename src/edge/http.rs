@@ -22,7 +22,10 @@ pub fn request_id(req: &Request) -> String {
 
 /// A JSON response with `status`.
 pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
-    let bytes = serde_json::to_vec(body).map_err(|e| ApiError::internal(format!("encode: {e}")))?;
+    // One growing buffer with a head start: large bodies (rollout trajectories) grow it less.
+    let mut bytes = Vec::with_capacity(4096);
+    serde_json::to_writer(&mut bytes, body)
+        .map_err(|e| ApiError::internal(format!("encode: {e}")))?;
     let headers = Headers::new();
     headers.set("content-type", "application/json; charset=utf-8")?;
     Ok(Response::from_bytes(bytes)?
