@@ -1,0 +1,304 @@
+//! Fuzzes `chat::TabLog` over `storage::MemoryStore` with arbitrary sequences of append (with
+//! and without idempotency keys), flush, reload (a restarted object), page reads, single reads,
+//! delete_all, and injected storage failures that stop an append or flush after N writes (the
+//! object then restarts and reloads, as after a crash).
+//!
+//! Checked against a model (the list of acknowledged messages): no acknowledged message is ever
+//! lost, changed, duplicated or reordered; a repeated `client_id` returns the original; counts
+//! (`message_count`, `pending`) match; paging forward and backward sees exactly the model.
+#![no_main]
+
+use arbitrary::Arbitrary;
+use edge_assistant::chat::{
+    AppendOutcome, Message, NewMessage, PageCursor, PageQuery, Role, TabLog,
+};
+use edge_assistant::storage::{KvStore, MemoryStore, StorageError, WriteStats};
+use libfuzzer_sys::fuzz_target;
+
+/// A MemoryStore whose writes start failing (without effect) after a budget runs out.
+struct FaultyStore {
+    inner: MemoryStore,
+    writes_left: Option<u32>,
+}
+
+impl FaultyStore {
+    fn spend(&mut self) -> Result<(), StorageError> {
+        match &mut self.writes_left {
+            Some(0) => Err(StorageError("injected failure".into())),
+            Some(n) => {
+                *n -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl KvStore for FaultyStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.get(key)
+    }
+    fn put(&mut self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.spend()?;
+        self.inner.put(key, value)
+    }
+    fn delete(&mut self, key: &str) -> Result<(), StorageError> {
+        self.spend()?;
+        self.inner.delete(key)
+    }
+    fn range(
+        &self,
+        start: &str,
+        end: &str,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        self.inner.range(start, end, reverse, limit)
+    }
+    fn delete_prefix(&mut self, prefix: &str) -> Result<u64, StorageError> {
+        self.spend()?;
+        self.inner.delete_prefix(prefix)
+    }
+    fn write_stats(&self) -> WriteStats {
+        self.inner.write_stats()
+    }
+}
+
+#[derive(Debug, Arbitrary)]
+enum Op {
+    Append {
+        role: u8,
+        content: String,
+        client_id: Option<u8>,
+        big: bool,
+    },
+    Flush,
+    Reload,
+    ReadAfter {
+        after: u8,
+        limit: u8,
+    },
+    ReadBefore {
+        before: u8,
+        limit: u8,
+    },
+    Message {
+        seq: u8,
+    },
+    DeleteAll,
+    /// The next append, flush or delete_all fails after this many writes; the object restarts.
+    FailNext {
+        writes: u8,
+    },
+}
+
+fn same(stored: &Message, expected: &Message) {
+    assert_eq!(
+        (
+            &stored.id,
+            stored.seq,
+            stored.role,
+            &stored.content,
+            &stored.created_at,
+            &stored.client_id
+        ),
+        (
+            &expected.id,
+            expected.seq,
+            expected.role,
+            &expected.content,
+            &expected.created_at,
+            &expected.client_id
+        ),
+    );
+}
+
+fn check_all(log: &TabLog, store: &FaultyStore, model: &[Message]) {
+    assert_eq!(log.message_count(), model.len() as u64);
+    let mut after = 0;
+    let mut seen = Vec::new();
+    loop {
+        let page = log
+            .read(
+                &store.inner,
+                PageQuery {
+                    cursor: PageCursor::After(after),
+                    limit: 7,
+                },
+            )
+            .expect("reading acknowledged messages failed");
+        seen.extend(page.messages);
+        match page.next_after {
+            Some(next) => {
+                assert!(next > after, "paging does not advance");
+                after = next;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), model.len(), "messages lost or duplicated");
+    for (s, m) in seen.iter().zip(model) {
+        same(s, m);
+    }
+}
+
+fuzz_target!(|ops: Vec<Op>| {
+    let mut store = FaultyStore {
+        inner: MemoryStore::new(),
+        writes_left: None,
+    };
+    let mut log = TabLog::load(&store).expect("empty store");
+    let mut model: Vec<Message> = Vec::new();
+    let mut flushed_through = 0usize;
+    let mut now_ms: u64 = 1_700_000_000_000;
+    let mut ids = 0u64;
+    for op in ops.iter().take(128) {
+        now_ms += 7;
+        match op {
+            Op::Append {
+                role,
+                content,
+                client_id,
+                big,
+            } => {
+                let mut content = if content.is_empty() {
+                    "x".to_owned()
+                } else {
+                    content.clone()
+                };
+                if *big {
+                    // Messages near the page byte limit exercise page splitting.
+                    content = content.repeat(4096 / content.len() + 1);
+                }
+                let role = Role::ALL[usize::from(*role) % Role::ALL.len()];
+                let client_id = client_id.map(|c| format!("c-{}", c % 16));
+                ids += 1;
+                let new = NewMessage {
+                    role,
+                    content,
+                    client_id: client_id.clone(),
+                };
+                let earlier = client_id
+                    .as_ref()
+                    .and_then(|cid| model.iter().find(|m| m.client_id.as_ref() == Some(cid)));
+                let result = log.append(&mut store, new.clone(), now_ms, format!("m{ids}"));
+                match (result, earlier) {
+                    (Ok(AppendOutcome::Existing(m)), Some(e)) => same(&m, e),
+                    (Ok(AppendOutcome::Created(m)), None) => {
+                        assert_eq!(m.seq, model.len() as u64 + 1);
+                        assert_eq!(
+                            (m.role, &m.content, &m.client_id),
+                            (role, &new.content, &new.client_id)
+                        );
+                        model.push(m);
+                    }
+                    (Ok(other), earlier) => {
+                        panic!("append gave {other:?} with earlier {earlier:?}")
+                    }
+                    (Err(_), _) => {
+                        assert!(store.writes_left.is_some(), "append failed without a fault");
+                        log = TabLog::load(&store).expect("reload after a failed append");
+                    }
+                }
+                store.writes_left = None;
+            }
+            Op::Flush => {
+                match log.flush(&mut store, now_ms) {
+                    Ok(report) => {
+                        assert_eq!(report.message_count, model.len() as u64);
+                        let expected = model.get(flushed_through..).unwrap_or_default();
+                        // A flush after a crashed one reports the messages again.
+                        assert!(report.flushed.len() >= expected.len());
+                        let tail = &report.flushed[report.flushed.len() - expected.len()..];
+                        for (f, m) in tail.iter().zip(expected) {
+                            same(f, m);
+                        }
+                        flushed_through = model.len();
+                        assert_eq!(log.pending(), 0);
+                    }
+                    Err(_) => {
+                        assert!(store.writes_left.is_some(), "flush failed without a fault");
+                        log = TabLog::load(&store).expect("reload after a failed flush");
+                    }
+                }
+                store.writes_left = None;
+            }
+            Op::Reload => {
+                let reloaded = TabLog::load(&store).expect("reload");
+                assert_eq!(reloaded, log, "a reloaded log differs from the live one");
+                log = reloaded;
+            }
+            Op::ReadAfter { after, limit } => {
+                let q = PageQuery {
+                    cursor: PageCursor::After(u64::from(*after)),
+                    limit: u32::from(*limit),
+                };
+                let page = log.read(&store.inner, q).expect("read");
+                let lo = usize::from(*after).min(model.len());
+                let hi = (lo + usize::from(*limit)).min(model.len());
+                let expected = if *limit == 0 {
+                    &model[..0]
+                } else {
+                    &model[lo..hi]
+                };
+                assert_eq!(page.messages.len(), expected.len());
+                for (s, m) in page.messages.iter().zip(expected) {
+                    same(s, m);
+                }
+            }
+            Op::ReadBefore { before, limit } => {
+                let q = PageQuery {
+                    cursor: PageCursor::Before(u64::from(*before)),
+                    limit: u32::from(*limit),
+                };
+                let page = log.read(&store.inner, q).expect("read");
+                let hi = usize::from(*before).saturating_sub(1).min(model.len());
+                let lo = hi.saturating_sub(usize::from(*limit));
+                let expected = if *limit == 0 {
+                    &model[..0]
+                } else {
+                    &model[lo..hi]
+                };
+                assert_eq!(page.messages.len(), expected.len());
+                for (s, m) in page.messages.iter().zip(expected) {
+                    same(s, m);
+                }
+            }
+            Op::Message { seq } => {
+                let got = log.message(&store.inner, u64::from(*seq)).expect("message");
+                let expected = usize::from(*seq).checked_sub(1).and_then(|i| model.get(i));
+                match (got, expected) {
+                    (Some(g), Some(e)) => same(&g, e),
+                    (None, None) => {}
+                    (g, e) => panic!("message({seq}) = {g:?}, expected {e:?}"),
+                }
+            }
+            Op::DeleteAll => {
+                if log.delete_all(&mut store).is_err() {
+                    // Interrupted: restart and repeat, as the edge does.
+                    assert!(
+                        store.writes_left.is_some(),
+                        "delete_all failed without a fault"
+                    );
+                    store.writes_left = None;
+                    log = TabLog::load(&store).expect("reload after a failed delete_all");
+                    log.delete_all(&mut store).expect("repeated delete_all");
+                }
+                store.writes_left = None;
+                assert!(store.inner.is_empty(), "delete_all left keys behind");
+                model.clear();
+                flushed_through = 0;
+            }
+            Op::FailNext { writes } => store.writes_left = Some(u32::from(*writes % 8)),
+        }
+        assert_eq!(log.message_count(), model.len() as u64);
+        assert_eq!(
+            log.pending() as usize,
+            model.len() - flushed_through.min(model.len())
+        );
+    }
+    store.writes_left = None;
+    check_all(&log, &store, &model);
+    let reloaded = TabLog::load(&store).expect("final reload");
+    check_all(&reloaded, &store, &model);
+});
