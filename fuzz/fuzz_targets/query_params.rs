@@ -28,9 +28,14 @@ struct Input<'a> {
 fuzz_target!(|input: Input<'_>| {
     if let Ok(q) = parse_page_query(input.after, input.before, input.limit) {
         assert!((1..=MAX_PAGE_LIMIT).contains(&q.limit));
-        assert!(input.after.is_none() || input.before.is_none());
-        if let (PageCursor::Before(_), None) = (q.cursor, input.before) {
-            panic!("a Before cursor without `before`");
+        // The cursor kind follows exactly which of `after` / `before` were given.
+        match (q.cursor, input.after, input.before) {
+            (PageCursor::After(_), _, None) => {}
+            (PageCursor::Before(_), None, Some(_)) => {}
+            (PageCursor::Between(_, _), Some(_), Some(_)) => {}
+            (cursor, after, before) => {
+                panic!("cursor {cursor:?} for after={after:?} before={before:?}")
+            }
         }
     }
     if let Ok((limit, cursor)) = parse_list_query(input.limit, input.cursor) {

@@ -82,6 +82,11 @@ enum Op {
         before: u8,
         limit: u8,
     },
+    ReadBetween {
+        after: u8,
+        before: u8,
+        limit: u8,
+    },
     Message {
         seq: u8,
     },
@@ -263,6 +268,32 @@ fuzz_target!(|ops: Vec<Op>| {
                 for (s, m) in page.messages.iter().zip(expected) {
                     same(s, m);
                 }
+            }
+            Op::ReadBetween {
+                after,
+                before,
+                limit,
+            } => {
+                let q = PageQuery {
+                    cursor: PageCursor::Between(u64::from(*after), u64::from(*before)),
+                    limit: u32::from(*limit),
+                };
+                let page = log.read(&store.inner, q).expect("read");
+                // seqs after < seq < before, i.e. model indices after..before-1, first `limit`.
+                let top = usize::from(*before).saturating_sub(1).min(model.len());
+                let lo = usize::from(*after).min(top);
+                let hi = (lo + usize::from(*limit)).min(top);
+                let expected = if *limit == 0 {
+                    &model[..0]
+                } else {
+                    &model[lo..hi]
+                };
+                assert_eq!(page.messages.len(), expected.len());
+                for (s, m) in page.messages.iter().zip(expected) {
+                    same(s, m);
+                }
+                let more = hi < top;
+                assert_eq!(page.next_after.is_some(), more && !expected.is_empty());
             }
             Op::Message { seq } => {
                 let got = log.message(&store.inner, u64::from(*seq)).expect("message");
