@@ -56,6 +56,11 @@ impl Transition {
             Some(f32::from_le_bytes(bytes))
         };
         let flags = *record.get(20)?;
+        // Unknown flag bits mean the bytes are not a record this version wrote: refuse them
+        // (a corrupt value must not decode into something that re-encodes differently).
+        if flags & !(FLAG_ACTION | FLAG_TERMINATED | FLAG_TRUNCATED) != 0 {
+            return None;
+        }
         Some(Self {
             obs: [f(0)?, f(1)?, f(2)?, f(3)?],
             reward: f(4)?,
@@ -188,6 +193,23 @@ impl ExperienceBuffer {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn records_with_unknown_flag_bits_are_corrupt() {
+        let mut buffer = ExperienceBuffer::new(4).unwrap();
+        buffer.push(Transition {
+            obs: [0.0; 4],
+            action: 1,
+            reward: 1.0,
+            terminated: false,
+            truncated: false,
+        });
+        let mut bytes = buffer.encode();
+        let last = bytes.len() - 1;
+        bytes[last] |= 8;
+        assert!(ExperienceBuffer::decode(&bytes).is_err());
+    }
+
     use super::*;
 
     fn transition(i: usize) -> Transition {
