@@ -210,7 +210,7 @@ describe("browser UI", () => {
     assert.deepEqual(titles, ["A guide to durable objects", "durable objects reference", "Running code at the edge"]);
     assert.equal(await page.getAttribute("#search-results .web-result a", "href"), "https://example.com/durable%20objects/guide");
     assert.match(await page.locator("#search-results .web-result .snippet").nth(1).innerText(), /<b>with markup<\/b>/);
-    assert.match(await page.locator("#search-meta").innerText(), /ms round trip · x-request-id /);
+    assert.match(await page.locator("#search-meta").innerText(), /ms round trip · [\d.]+ ms in the worker · x-request-id /);
     await page.click("#search-form button[type=submit]");
     await page.locator('#search-meta [data-cache="hit"]').waitFor();
     assert.equal(upstreamCalls.get("durable objects"), 1, "the second search came from the cache");
@@ -262,7 +262,7 @@ describe("browser UI", () => {
     await page.fill("#ro-seed", "7");
     await page.click("#ro-run");
     await page.locator("#ro-summary dt", { hasText: "episodes finished" }).waitFor();
-    assert.match(await page.locator("#ro-meta").innerText(), /ms round trip · x-request-id \S+/);
+    assert.match(await page.locator("#ro-meta").innerText(), /ms round trip · [\d.]+ ms in the worker · x-request-id \S+/);
     const episodes = Number(await page.getAttribute("#ro-canvas", "data-episodes"));
     assert.ok(episodes > 0, "16 envs × 200 random steps end some episodes");
     // Non-empty plot: count pixels in the series colours (orange dots, blue line).
@@ -288,7 +288,7 @@ describe("browser UI", () => {
       await page.click("#run-step");
       await page.waitForFunction((n) => document.getElementById("run-canvas").dataset.points === String(n), i);
     }
-    assert.match(await page.locator("#run-meta").innerText(), /^Step 3: \+100 steps, \d+ episodes finished · [\d.]+ ms round trip · x-request-id \S+/);
+    assert.match(await page.locator("#run-meta").innerText(), /^Step 3: \+100 steps, \d+ episodes finished · [\d.]+ ms round trip · [\d.]+ ms in the worker · x-request-id \S+/);
     const runPixels = await page.$eval("#run-canvas", (canvas) => {
       const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
       let purple = 0;
