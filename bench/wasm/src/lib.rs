@@ -7,7 +7,8 @@
 //! repeated samples taken inside one process. Output hashes let the driver check that both sides
 //! did the identical work (same search hits, same rollout JSON bytes).
 
-pub mod corpus;
+/// The shared synthetic corpus (one generator for every benchmark).
+pub use edge_assistant::search::history::synthetic as corpus;
 pub mod suite;
 
 #[cfg(target_arch = "wasm32")]

@@ -15,6 +15,7 @@
 pub mod bm25;
 pub mod index;
 pub mod persist;
+pub mod synthetic;
 pub mod tokenize;
 
 use std::cmp::Ordering;

@@ -1,6 +1,7 @@
-//! The synthetic history corpus and queries of `benches/history_search.rs`, copied verbatim
-//! (same seed, same generator) so this crate can produce the identical files without running
-//! that benchmark. `run.sh` checks the files against the root bench's output when it has one.
+//! A deterministic synthetic chat-history corpus for benchmarks: messages of Zipf(1.0)-distributed
+//! made-up words and 1–3 word queries, from a fixed seed, so every benchmark (native
+//! `benches/history_search.rs`, the wasm comparison in `bench/wasm`, the bm25s agreement script)
+//! sees the same data. Not used by the worker itself (LTO drops it from the `.wasm`).
 
 use rand_core::{RngCore, SeedableRng};
 
@@ -47,7 +48,7 @@ fn vocabulary(rng: &mut impl RngCore) -> Vec<String> {
 }
 
 /// `(documents, queries)`: `docs` messages of 4–33 Zipf(1.0) words and `num_queries` queries of
-/// 1–3 words (skipping the 50 most frequent), exactly as `benches/history_search.rs` makes them.
+/// 1–3 words (skipping the 50 most frequent words), always the same for the same arguments.
 pub fn synthetic(docs: usize, num_queries: usize) -> (Vec<String>, Vec<String>) {
     let mut rng = rand_pcg::Pcg64::seed_from_u64(SEED);
     let vocab = vocabulary(&mut rng);
