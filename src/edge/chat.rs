@@ -17,8 +17,9 @@ use super::http;
 use super::objects::{stub, Call};
 use super::tab_object::{Appended, Owner};
 
-/// Largest tab create/rename body: a 200-char title escaped as `\uXXXX` pairs is under 3 KiB,
-/// so anything larger is not a title; the margin keeps over-long titles a 400, not a 413.
+/// Largest tab create/rename body: a 200-char title written entirely as JSON `\u` escapes
+/// (12 bytes per astral char) is under 3 KiB, so anything larger is not a title; the margin keeps
+/// over-long titles a 400, not a 413.
 const SMALL_BODY_BYTES: usize = 64 * 1024;
 
 pub fn user_stub(ctx: &RequestCtx) -> Result<Stub, ApiError> {
@@ -29,8 +30,8 @@ pub fn tab_stub(ctx: &RequestCtx, tab_id: &str) -> Result<Stub, ApiError> {
     stub(&ctx.env, "TAB", &format!("{}/{tab_id}", ctx.user))
 }
 
-/// Largest append body: the content limit with room for JSON escaping (a `\uXXXX` escape turns
-/// one byte into six) and the other fields.
+/// Largest append body: the content limit with room for JSON escaping (a `\u` escape turns one
+/// byte into six) and the other fields.
 fn append_body_limit(max_message_bytes: usize) -> usize {
     max_message_bytes * 6 + 1024
 }
