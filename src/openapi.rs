@@ -17,6 +17,18 @@ fn ok_json(description: &str, schema: Value) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": schema } } })
 }
 
+/// The 200 of `POST /api/rollout`: JSON, or a safetensors file for `Accept: application/octet-stream`.
+fn rollout_ok() -> Value {
+    json!({
+        "description": "Summary and optional trajectory. With `Accept: application/octet-stream`: the same answer as a safetensors file (8-byte little-endian header length, JSON header, raw little-endian tensors), the summary fields as JSON text in `__metadata__`, the trajectory arrays as tensors of the same names",
+        "headers": { "vary": { "schema": { "type": "string" } } },
+        "content": {
+            "application/json": { "schema": schema_ref("RolloutSummary") },
+            "application/octet-stream": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } }
+        }
+    })
+}
+
 /// Standard error responses for an authenticated operation.
 fn errors(extra: &[(&str, &str)]) -> Map<String, Value> {
     let mut map = Map::new();
@@ -364,7 +376,11 @@ pub fn document() -> Value {
             "get": operation("Web-search cache statistics", "200", ok_json("Stats", schema_ref("CacheStats")), &[]),
         },
         "/api/rollout": {
-            "post": with_body(operation("Vectorized CartPole-v1 rollout with GAE", "200", ok_json("Summary and optional trajectory", schema_ref("RolloutSummary")), &[]), schema_ref("RolloutRequest")),
+            "post": with_params(with_body(operation("Vectorized CartPole-v1 rollout with GAE", "200", rollout_ok(), &[]), schema_ref("RolloutRequest")), json!([{
+                "name": "accept", "in": "header", "required": false,
+                "description": "application/octet-stream (ranked above application/json) selects the safetensors answer; anything else, or nothing, gives JSON",
+                "schema": { "type": "string" }
+            }])),
         },
         "/api/rollout/runs": {
             "post": with_body(operation("Create a stateful rollout run", "201", ok_json("The run", schema_ref("Run")), &[]), run_create),

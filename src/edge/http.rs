@@ -33,6 +33,15 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
         .with_headers(headers))
 }
 
+/// Builds a response with a binary body of `content_type`.
+pub fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    headers.set("content-type", content_type)?;
+    Ok(Response::from_bytes(body)?
+        .with_status(status)
+        .with_headers(headers))
+}
+
 /// An empty 204 response.
 pub fn no_content() -> Result<Response, ApiError> {
     Ok(Response::empty()?.with_status(204))

@@ -5,8 +5,9 @@ use serde::Serialize;
 use worker::{Method, Request, Response, Stub};
 
 use crate::ids;
+use crate::rollout::encoding::SAFETENSORS_MEDIA_TYPE;
 use crate::rollout::request::seed_from_entropy;
-use crate::rollout::{self, RolloutRequest, RunCreateRequest, RunStepRequest};
+use crate::rollout::{self, ResponseFormat, RolloutRequest, RunCreateRequest, RunStepRequest};
 
 use super::context::RequestCtx;
 use super::error::ApiError;
@@ -29,12 +30,25 @@ fn run_stub(ctx: &RequestCtx, run_id: &str) -> Result<Stub, ApiError> {
     stub(&ctx.env, "RUN", &format!("{}/{run_id}", ctx.user))
 }
 
+/// `POST /api/rollout`: JSON by default, a safetensors file for `Accept: application/octet-stream`
+/// (see [`ResponseFormat::negotiate`]). Errors are JSON either way.
 pub async fn rollout(mut req: Request, _ctx: &RequestCtx) -> Result<Response, ApiError> {
+    let format = ResponseFormat::negotiate(req.headers().get("accept")?.as_deref());
     let body = http::json_body(&mut req, ROLLOUT_BODY_BYTES).await?;
     let request = RolloutRequest::parse(&body)?;
     let seed = pick_seed(request.seed)?;
     let response = rollout::rollout(&request, seed)?;
-    http::json(200, &response)
+    let answer = match format {
+        ResponseFormat::Json => http::json(200, &response)?,
+        ResponseFormat::Safetensors => http::bytes(
+            200,
+            SAFETENSORS_MEDIA_TYPE,
+            rollout::encode_safetensors(&response)?,
+        )?,
+    };
+    // The representation depends on `Accept`: tell caches.
+    answer.headers().set("vary", "Accept")?;
+    Ok(answer)
 }
 
 /// What the run object stores at creation (validated by the worker).

@@ -6,6 +6,7 @@
 //! - [`gae`]: GAE(gamma, lambda) and returns as CleanRL's PPO computes them.
 //! - [`buffer`]: the bounded experience ring of a stateful run, with a compact byte encoding.
 //! - [`request`]: request parsing/validation and response types.
+//! - [`encoding`]: the answer as JSON or as a safetensors file, picked from `Accept`.
 //! - [`run`]: [`rollout`] (one request) and [`RunState`] (a run carried between requests).
 //! - [`rng`]: the seeded generator and its documented mappings from draws to numbers.
 //!
@@ -17,6 +18,7 @@
 
 pub mod buffer;
 pub mod cartpole;
+pub mod encoding;
 pub mod gae;
 pub mod policy;
 pub mod request;
@@ -24,6 +26,7 @@ pub mod rng;
 pub mod run;
 
 pub use buffer::{ExperienceBuffer, Transition};
+pub use encoding::{encode_safetensors, ResponseFormat};
 pub use policy::{LinearPolicy, Policy};
 pub use request::{
     RolloutRequest, RolloutResponse, RolloutSummary, RunCreateRequest, RunStepRequest, Trajectory,
@@ -46,6 +49,11 @@ pub enum RolloutError {
     /// A stored run state or buffer cannot be decoded. Maps to 500 `internal`.
     #[error("the stored rollout run is corrupt ({0}); delete the run and create a new one")]
     CorruptState(String),
+    /// The safetensors writer rejected the answer it was given: a bug. Maps to 500 `internal`.
+    #[error(
+        "internal error: the binary rollout answer could not be written ({0}); please report this"
+    )]
+    Encode(String),
 }
 
 impl RolloutError {
@@ -64,7 +72,7 @@ impl HasErrorCode for RolloutError {
     fn error_code(&self) -> ErrorCode {
         match self {
             Self::Input(e) => e.code,
-            Self::ShapeMismatch(_) | Self::CorruptState(_) => ErrorCode::Internal,
+            Self::ShapeMismatch(_) | Self::CorruptState(_) | Self::Encode(_) => ErrorCode::Internal,
         }
     }
 }

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { useWorker, call, tokenFor, ROOT } from "./harness.mjs";
+import { readRolloutAnswer } from "../../static/js/safetensors.js";
 
 describe("rollouts", () => {
   const h = useWorker({ before, after, afterEach });
@@ -31,6 +32,53 @@ describe("rollouts", () => {
     }
     const noSeed = await post("/api/rollout", { env: "CartPole-v1", num_envs: 2, steps: 4 });
     assert.equal(typeof noSeed.body.seed, "number");
+  });
+
+  test("Accept: application/octet-stream gives the same rollout as a safetensors file, bit for bit", async () => {
+    const body = {
+      env: "CartPole-v1", num_envs: 16, steps: 96, seed: 5, include: ["trajectory"],
+      policy: { weights: [[0.1, -0.1], [0.3, -0.2], [-2, 2], [0.4, -0.4]], bias: [0, 0.05], value_weights: [0.5, 1, -3, 0.2], value_bias: 10 },
+    };
+    const json = await post("/api/rollout", body);
+    assert.equal(json.status, 200, JSON.stringify(json.body));
+    assert.equal(json.headers.get("vary")?.split(/,\s*/)[0], "Accept");
+    const res = await fetch(`${h.worker.base}/api/rollout`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${alice}`, "content-type": "application/json", accept: "application/octet-stream" },
+      body: JSON.stringify(body),
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "application/octet-stream");
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    assert.ok(bytes.length * 2 < json.text.length, `${bytes.length} binary vs ${json.text.length} JSON bytes`);
+    const { summary, trajectory } = readRolloutAnswer(bytes);
+    const { trajectory: want, ...wantSummary } = json.body;
+    assert.deepEqual(summary, wantSummary);
+    assert.ok(want.terminated.flat().includes(true), "some episode ends inside the horizon");
+    for (const [name, rows] of Object.entries(want)) {
+      const tensor = trajectory[name];
+      assert.ok(tensor, name);
+      const flat = rows.flat(2).map((v) => (typeof v === "boolean" ? Number(v) : v));
+      assert.deepEqual(tensor.shape, name === "observations" ? [96, 16, 4] : [96, 16], name);
+      assert.equal(tensor.data.length, flat.length, name);
+      // Object.is: exact, so every digit of the JSON number is the same f64 (and -0 stays -0).
+      const first = flat.findIndex((v, k) => !Object.is(v, Number(tensor.data[k])));
+      assert.equal(first, -1, `${name}[${first}]: JSON ${flat[first]} vs binary ${tensor.data[first]}`);
+    }
+    assert.deepEqual(Object.keys(trajectory).sort(), Object.keys(want).sort());
+
+    // Without the trajectory: the summary alone; errors stay JSON whatever the client accepts.
+    const summaryOnly = await call(h.worker.base, "POST", "/api/rollout", {
+      token: alice, headers: { accept: "application/octet-stream" }, body: { ...body, include: undefined },
+    });
+    assert.equal(summaryOnly.status, 200);
+    assert.ok(summaryOnly.text.length < 1024);
+    const bad = await call(h.worker.base, "POST", "/api/rollout", {
+      token: alice, headers: { accept: "application/octet-stream" }, body: { ...body, gamma: 2 },
+    });
+    assert.equal(bad.status, 400);
+    assert.match(bad.headers.get("content-type"), /^application\/json/);
+    assert.equal(bad.body.error.code, "invalid_field");
   });
 
   test("limits and bad shapes are clear 400s", async () => {

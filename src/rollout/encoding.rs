@@ -1,0 +1,339 @@
+//! The two representations of a `POST /api/rollout` answer, and how a client picks one.
+//!
+//! JSON (the default) prints every float with full round-trip precision: at 64 envs × 128 steps
+//! a trajectory is ~1.3 MB of text, and printing it is ~90% of the request's CPU time. A client
+//! that sends `Accept: application/octet-stream` gets the same answer as a
+//! [safetensors](https://huggingface.co/docs/safetensors) file instead: the trajectory arrays as
+//! raw little-endian tensors (bit-identical to the JSON numbers), the summary fields in the
+//! header's `__metadata__`. It is about half the bytes and is written with memory copies, so the
+//! whole request stays within a couple of milliseconds of Worker CPU. Any safetensors reader
+//! loads it (`safetensors.numpy.load(body)` in Python); the layout is simple enough to read by
+//! hand in a browser (see `docs/ROLLOUTS.md`).
+
+use std::borrow::Cow;
+
+use ndarray::{ArrayBase, Data, Dimension};
+use safetensors::{Dtype, View};
+
+use super::request::{RolloutResponse, RolloutSummary};
+use super::RolloutError;
+
+/// The media type of the binary answer (safetensors has no registered one; the Hugging Face Hub
+/// serves `.safetensors` files as `application/octet-stream` too).
+pub const SAFETENSORS_MEDIA_TYPE: &str = "application/octet-stream";
+
+/// How a rollout answer is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseFormat {
+    /// `application/json`: the documented JSON object (the default).
+    Json,
+    /// `application/octet-stream`: a safetensors file ([`encode_safetensors`]).
+    Safetensors,
+}
+
+impl ResponseFormat {
+    /// Picks the format from an `Accept` header: safetensors only when the client lists
+    /// `application/octet-stream` with a q-value above 0 and ranks it above `application/json`
+    /// (wildcards such as `*/*` or `application/*` count for JSON, so browsers, curl and clients
+    /// that send nothing keep getting JSON). Malformed parts are ignored.
+    pub fn negotiate(accept: Option<&str>) -> Self {
+        let Some(accept) = accept else {
+            return Self::Json;
+        };
+        let mut binary_q: f32 = 0.0;
+        let mut json_q: f32 = 0.0;
+        for range in accept.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| {
+                    let (k, v) = p.split_once('=')?;
+                    (k.trim().eq_ignore_ascii_case("q")).then(|| v.trim().parse::<f32>().ok())?
+                })
+                .next()
+                .filter(|q| q.is_finite())
+                .unwrap_or(1.0)
+                .clamp(0.0, 1.0);
+            match media.as_str() {
+                "application/octet-stream" => binary_q = binary_q.max(q),
+                "application/json" | "application/*" | "*/*" => json_q = json_q.max(q),
+                _ => {}
+            }
+        }
+        if binary_q > 0.0 && binary_q > json_q {
+            Self::Safetensors
+        } else {
+            Self::Json
+        }
+    }
+}
+
+/// One tensor, already in little-endian bytes.
+struct Tensor {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl View for Tensor {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// Elements that have a safetensors dtype, written little-endian.
+trait Element: Copy {
+    const DTYPE: Dtype;
+    const SIZE: usize;
+    fn put(self, out: &mut Vec<u8>);
+}
+
+impl Element for f64 {
+    const DTYPE: Dtype = Dtype::F64;
+    const SIZE: usize = 8;
+    fn put(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl Element for u8 {
+    const DTYPE: Dtype = Dtype::U8;
+    const SIZE: usize = 1;
+    fn put(self, out: &mut Vec<u8>) {
+        out.push(self);
+    }
+}
+
+impl Element for bool {
+    const DTYPE: Dtype = Dtype::BOOL;
+    const SIZE: usize = 1;
+    fn put(self, out: &mut Vec<u8>) {
+        out.push(u8::from(self));
+    }
+}
+
+/// Row-major (C order) bytes of `array`, whatever its memory layout.
+fn tensor<T: Element, S: Data<Elem = T>, D: Dimension>(array: &ArrayBase<S, D>) -> Tensor {
+    let mut bytes = Vec::with_capacity(array.len() * T::SIZE);
+    match array.as_slice() {
+        Some(slice) => slice.iter().for_each(|v| v.put(&mut bytes)),
+        None => array.iter().for_each(|v| v.put(&mut bytes)),
+    }
+    Tensor {
+        dtype: T::DTYPE,
+        shape: array.shape().to_vec(),
+        bytes,
+    }
+}
+
+/// The summary fields as safetensors metadata: each value is the JSON text the JSON answer has
+/// for that field (`"64"`, `"21.5"`, `"null"`), so a client parses both the same way.
+fn summary_metadata(
+    summary: &RolloutSummary,
+) -> Result<hashbrown::HashMap<String, String>, RolloutError> {
+    let serde_json::Value::Object(fields) =
+        serde_json::to_value(summary).map_err(|e| RolloutError::Encode(format!("summary: {e}")))?
+    else {
+        return Err(RolloutError::Encode("summary is not an object".into()));
+    };
+    Ok(fields
+        .into_iter()
+        .map(|(name, value)| (name, value.to_string()))
+        .collect())
+}
+
+/// Writes `response` as a safetensors file: the summary in `__metadata__`, and, when the request
+/// asked for the trajectory, one tensor per trajectory array with the JSON answer's names,
+/// indexed `[t][i]` like the JSON (`observations` is `(steps, num_envs, 4)` F64; `actions` U8;
+/// `terminated` and `truncated` BOOL; `rewards`, `values`, `advantages`, `returns`, `log_probs`
+/// F64, all `(steps, num_envs)`). Without the trajectory the file has no tensors.
+///
+/// Errors: `Encode` only if the writer rejects its own input (a bug).
+pub fn encode_safetensors(response: &RolloutResponse) -> Result<Vec<u8>, RolloutError> {
+    let metadata = summary_metadata(&response.summary)?;
+    let tensors: Vec<(&str, Tensor)> = match &response.trajectory {
+        None => Vec::new(),
+        Some(t) => vec![
+            ("observations", tensor(&t.observations)),
+            ("actions", tensor(&t.actions)),
+            ("rewards", tensor(&t.rewards)),
+            ("terminated", tensor(&t.terminated)),
+            ("truncated", tensor(&t.truncated)),
+            ("values", tensor(&t.values)),
+            ("advantages", tensor(&t.advantages)),
+            ("returns", tensor(&t.returns)),
+            ("log_probs", tensor(&t.log_probs)),
+        ],
+    };
+    safetensors::serialize(tensors, Some(metadata))
+        .map_err(|e| RolloutError::Encode(format!("safetensors: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollout::{rollout, RolloutRequest};
+    use safetensors::SafeTensors;
+
+    fn response(body: &str) -> RolloutResponse {
+        let request = RolloutRequest::parse(body.as_bytes()).unwrap();
+        rollout(&request, 7).unwrap()
+    }
+
+    fn f64s(bytes: &[u8]) -> Vec<f64> {
+        bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn json_stays_the_default_for_browsers_curl_and_wildcards() {
+        for accept in [
+            None,
+            Some(""),
+            Some("*/*"),
+            Some("application/json"),
+            Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+            Some("application/octet-stream;q=0"),
+            Some("application/json, application/octet-stream"),
+            Some("application/octet-stream;q=0.5, application/*"),
+            Some("application/octet-stream;q=nonsense, */*"),
+        ] {
+            assert_eq!(
+                ResponseFormat::negotiate(accept),
+                ResponseFormat::Json,
+                "{accept:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn octet_stream_ranked_first_selects_safetensors() {
+        for accept in [
+            "application/octet-stream",
+            "Application/Octet-Stream",
+            "application/octet-stream, application/json;q=0.5",
+            "application/json;q=0.1, application/octet-stream;q=0.2",
+            " application/octet-stream ; q=1 , */*;q=0.1",
+        ] {
+            assert_eq!(
+                ResponseFormat::negotiate(Some(accept)),
+                ResponseFormat::Safetensors,
+                "{accept}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_trajectory_round_trips_bit_for_bit_through_the_reference_reader() {
+        let r = response(
+            r#"{"env":"CartPole-v1","num_envs":3,"steps":40,"include":["trajectory"],
+                "policy":{"weights":[[0.1,-0.1],[0.2,0.3],[-1,1],[0.5,-0.5]],"bias":[0,0.1],
+                          "value_weights":[1,2,3,4],"value_bias":0.5}}"#,
+        );
+        let t = r.trajectory.as_ref().unwrap();
+        let bytes = encode_safetensors(&r).unwrap();
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(file.len(), 9);
+
+        let obs = file.tensor("observations").unwrap();
+        assert_eq!((obs.dtype(), obs.shape()), (Dtype::F64, &[40, 3, 4][..]));
+        assert_eq!(
+            f64s(obs.data()),
+            t.observations.iter().copied().collect::<Vec<_>>()
+        );
+        for (name, array) in [
+            ("rewards", &t.rewards),
+            ("values", &t.values),
+            ("advantages", &t.advantages),
+            ("returns", &t.returns),
+            ("log_probs", &t.log_probs),
+        ] {
+            let view = file.tensor(name).unwrap();
+            assert_eq!(
+                (view.dtype(), view.shape()),
+                (Dtype::F64, &[40, 3][..]),
+                "{name}"
+            );
+            let got = f64s(view.data());
+            let want: Vec<f64> = array.iter().copied().collect();
+            // Bit-for-bit, so -0.0 and every last digit survive.
+            assert!(
+                got.iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits())
+                    && got.len() == want.len(),
+                "{name}"
+            );
+        }
+        let actions = file.tensor("actions").unwrap();
+        assert_eq!(actions.dtype(), Dtype::U8);
+        assert_eq!(
+            actions.data(),
+            t.actions.iter().copied().collect::<Vec<u8>>()
+        );
+        let terminated = file.tensor("terminated").unwrap();
+        assert_eq!(terminated.dtype(), Dtype::BOOL);
+        assert_eq!(
+            terminated.data(),
+            t.terminated
+                .iter()
+                .map(|&b| u8::from(b))
+                .collect::<Vec<u8>>()
+        );
+        // Some episode ended inside the horizon, so the BOOL tensor is not trivially all zero.
+        assert!(terminated.data().contains(&1));
+        assert_eq!(file.tensor("truncated").unwrap().shape(), &[40, 3]);
+    }
+
+    #[test]
+    fn the_summary_is_in_the_metadata_as_json_text() {
+        let r = response(r#"{"env":"CartPole-v1","num_envs":2,"steps":30}"#);
+        let bytes = encode_safetensors(&r).unwrap();
+        let (_, metadata) = SafeTensors::read_metadata(&bytes).unwrap();
+        let fields = metadata.metadata().clone().unwrap();
+        let json = serde_json::to_value(&r.summary).unwrap();
+        assert_eq!(fields.len(), json.as_object().unwrap().len());
+        for (name, value) in json.as_object().unwrap() {
+            assert_eq!(fields[name.as_str()], value.to_string(), "{name}");
+        }
+        assert_eq!(fields["seed"], "7");
+        assert_eq!(fields["num_envs"], "2");
+        // Without `include: ["trajectory"]` there are no tensors, only the header.
+        assert!(SafeTensors::deserialize(&bytes).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_summary_with_no_finished_episode_says_null() {
+        let r = response(r#"{"env":"CartPole-v1","num_envs":1,"steps":1}"#);
+        let bytes = encode_safetensors(&r).unwrap();
+        let (_, metadata) = SafeTensors::read_metadata(&bytes).unwrap();
+        assert_eq!(
+            metadata.metadata().as_ref().unwrap()["mean_episode_return"],
+            "null"
+        );
+    }
+
+    #[test]
+    fn the_binary_answer_is_much_smaller_than_the_json_one() {
+        let r =
+            response(r#"{"env":"CartPole-v1","num_envs":64,"steps":128,"include":["trajectory"]}"#);
+        let binary = encode_safetensors(&r).unwrap().len();
+        let json = serde_json::to_vec(&r).unwrap().len();
+        // 8192 steps × (5 f64 + 4 observation f64 + 3 bytes) ≈ 600 kB vs ≈ 1.3 MB of JSON.
+        assert!(binary < 620_000 && json > 2 * binary, "{binary} vs {json}");
+    }
+}
