@@ -67,7 +67,7 @@ if (h) {
 
 const rollout = runs[0].result.rollout;
 if (rollout) {
-  console.log("### Rollout, 128 steps: one `POST /api/rollout` body (parse → rollout → JSON), and parts\n");
+  console.log("### Rollout, 128 steps: one `POST /api/rollout` body (parse → rollout → encode), and parts\n");
   let hdr = header("case", "ms").split("\n");
   console.log(`${hdr[0]} response bytes |\n${hdr[1]}---:|`);
   const mismatched = [];

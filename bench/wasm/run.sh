@@ -10,11 +10,12 @@
 #   DOCS=10000 bench/wasm/run.sh         # smaller synthetic corpus
 #   CORPUS=FILE QUERIES=FILE bench/wasm/run.sh                             # your own data
 #   WASM_SIMD=1 bench/wasm/run.sh        # adds an opt-level 3 + simd128 wasm build (own target dir)
-#   WASM_MIXED=1 bench/wasm/run.sh       # adds "s" with edge-assistant/serde_json/zmij/itoa/ndarray at 3
 #
-# Wasm builds: "wasm s" = what the worker ships (opt-level "s", fat LTO, 1 CGU, then worker-build's
-# `wasm-opt -O` with the same feature flags); "wasm O3" = opt-level 3, same wasm-opt. Native =
-# opt-level 3, fat LTO, 1 CGU (profile release-o3). Outputs land in bench/wasm/out/ (ignored).
+# Wasm builds: "wasm shipped" = what the worker ships (this crate's [profile.release] mirrors the
+# root one: opt-level "s" with the hot crates at 3, fat LTO, 1 CGU, then worker-build's
+# `wasm-opt -O` with the same feature flags); "wasm O3+simd128" = opt-level 3 everywhere with
+# `-C target-feature=+simd128`. Native = opt-level 3, fat LTO, 1 CGU (profile release-o3).
+# Outputs land in bench/wasm/out/ (ignored).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 source "$HERE/../../scripts/lib/env.sh"
@@ -58,14 +59,8 @@ build_wasm() {
 }
 SIDES=()
 EXTRA_OPT_FLAGS=()
-PROFILE_DIR=release build_wasm s "$HERE/target" --release
-SIDES+=("wasm s")
-PROFILE_DIR=release-o3 build_wasm o3 "$HERE/target" --profile release-o3
-SIDES+=("wasm O3")
-if [ -n "${WASM_MIXED:-}" ]; then
-  PROFILE_DIR=release-mixed build_wasm mixed "$HERE/target" --profile release-mixed
-  SIDES+=("wasm s+core O3")
-fi
+PROFILE_DIR=release build_wasm shipped "$HERE/target" --release
+SIDES+=("wasm shipped")
 if [ -n "${WASM_SIMD:-}" ]; then
   EXTRA_OPT_FLAGS=(--enable-simd)
   RUSTFLAGS="-C target-feature=+simd128" CARGO_TARGET_DIR="$HERE/target/simd" \
@@ -74,9 +69,7 @@ if [ -n "${WASM_SIMD:-}" ]; then
 fi
 pkg_of() {
   case "$1" in
-    "wasm s") echo pkg/s ;;
-    "wasm O3") echo pkg/o3 ;;
-    "wasm s+core O3") echo pkg/mixed ;;
+    "wasm shipped") echo pkg/shipped ;;
     *) echo pkg/o3-simd ;;
   esac
 }

@@ -8,7 +8,7 @@
 //! header's `__metadata__`. It is about half the bytes and is written with memory copies, so the
 //! whole request stays within a couple of milliseconds of Worker CPU. Any safetensors reader
 //! loads it (`safetensors.numpy.load(body)` in Python); the layout is simple enough to read by
-//! hand in a browser (see `docs/ROLLOUTS.md`).
+//! hand in a browser (`static/js/safetensors.js`; README, "Binary rollout answers").
 
 use std::borrow::Cow;
 

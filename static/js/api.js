@@ -58,12 +58,13 @@ function serverTime(headers) {
 }
 
 /**
- * Calls the API. Resolves to { status, body, requestId, ms, serverMs } for 2xx answers; rejects
- * with ApiError otherwise (status 0 when the network failed). A 401 also calls the
- * onUnauthorized handler.
+ * Calls the API. Resolves to { status, body, bytes, requestId, ms, serverMs } for 2xx answers;
+ * rejects with ApiError otherwise (status 0 when the network failed). A 401 also calls the
+ * onUnauthorized handler. With `binary`, the request prefers application/octet-stream and a
+ * binary 2xx body is returned as a Uint8Array (errors are JSON either way).
  */
-export async function api(method, path, { body, auth = true } = {}) {
-  const headers = { accept: "application/json" };
+export async function api(method, path, { body, auth = true, binary = false } = {}) {
+  const headers = { accept: binary ? "application/octet-stream, application/json;q=0.5" : "application/json" };
   if (auth) headers.authorization = `Bearer ${getToken()}`;
   const init = { method, headers, cache: "no-store" };
   if (body !== undefined) {
@@ -79,11 +80,15 @@ export async function api(method, path, { body, auth = true } = {}) {
     throw new ApiError(0, "network_error",
       `Could not reach the server (${err?.message ?? "network error"}). Check your connection and retry.`, { ms });
   }
-  const text = await response.text().catch(() => "");
+  const raw = new Uint8Array(await response.arrayBuffer().catch(() => new ArrayBuffer(0)));
   const ms = performance.now() - started;
   const requestId = response.headers.get("x-request-id");
+  const isBinary = (response.headers.get("content-type") ?? "").startsWith("application/octet-stream");
   let parsed = null;
-  if (text) {
+  if (response.ok && isBinary) {
+    parsed = raw;
+  } else if (raw.length) {
+    const text = new TextDecoder().decode(raw);
     try { parsed = JSON.parse(text); } catch { parsed = text; }
   }
   if (!response.ok) {
@@ -98,7 +103,7 @@ export async function api(method, path, { body, auth = true } = {}) {
     if (response.status === 401) unauthorizedHandler(error);
     throw error;
   }
-  return { status: response.status, body: parsed, requestId, ms, serverMs: serverTime(response.headers) };
+  return { status: response.status, body: parsed, bytes: raw.length, requestId, ms, serverMs: serverTime(response.headers) };
 }
 
 /** "12.3 ms round trip · request abc" (plus server time when the server reports it). */

@@ -4,26 +4,30 @@
 import { api, timingText } from "./api.js";
 import { $, announce, fillFacts, showError } from "./dom.js";
 import { plot, COLORS } from "./plot.js";
+import { readRolloutAnswer } from "./safetensors.js";
 
 const MAX_ENV_STEPS = 131072;
 
-/** Per-episode returns and the per-step mean advantage from a trajectory (arrays indexed [t][i]). */
+/**
+ * Per-episode returns and the per-step mean advantage from a trajectory of the binary answer:
+ * tensors {shape: [steps, envs], data} in row-major order (element [t][i] at t * envs + i).
+ */
 export function summarizeTrajectory(trajectory) {
   const { rewards, terminated, truncated, advantages } = trajectory;
-  const steps = rewards.length;
-  const envs = steps ? rewards[0].length : 0;
+  const [steps, envs] = rewards.shape;
   const running = new Array(envs).fill(0);
   const episodes = [];
   const meanAdvantage = [];
   for (let t = 0; t < steps; t++) {
     let sum = 0;
     for (let i = 0; i < envs; i++) {
-      running[i] += rewards[t][i];
-      if (terminated[t][i] || truncated[t][i]) {
+      const k = t * envs + i;
+      running[i] += rewards.data[k];
+      if (terminated.data[k] || truncated.data[k]) {
         episodes.push([t + 1, running[i]]);
         running[i] = 0;
       }
-      sum += advantages[t][i];
+      sum += advantages.data[k];
     }
     meanAdvantage.push([t + 1, envs ? sum / envs : 0]);
   }
@@ -111,11 +115,13 @@ export function initRollouts() {
     button.disabled = true;
     form.setAttribute("aria-busy", "true");
     try {
+      // The binary (safetensors) answer: half the bytes of the JSON one and no 1-20 MB JSON.parse.
       const result = await api("POST", "/api/rollout", {
         body: { env: "CartPole-v1", ...values, include: ["trajectory"] },
+        binary: true,
       });
-      const body = result.body;
-      const summary = summarizeTrajectory(body.trajectory);
+      const { summary: body, trajectory } = readRolloutAnswer(result.body);
+      const summary = summarizeTrajectory(trajectory);
       drawRollout(canvas, summary);
       canvas.dataset.episodes = String(summary.episodes.length);
       canvas.setAttribute("aria-label",
@@ -130,7 +136,7 @@ export function initRollouts() {
       ]);
       const meta = $("ro-meta");
       meta.hidden = false;
-      meta.textContent = `Rollout: ${timingText(result)}`;
+      meta.textContent = `Rollout: ${(result.bytes / 1000).toFixed(1)} kB safetensors · ${timingText(result)}`;
       announce(`Rollout done: ${body.episodes_finished} episodes finished.`);
     } catch (err) {
       showError($("ro-error"), err.message);

@@ -262,7 +262,8 @@ describe("browser UI", () => {
     await page.fill("#ro-seed", "7");
     await page.click("#ro-run");
     await page.locator("#ro-summary dt", { hasText: "episodes finished" }).waitFor();
-    assert.match(await page.locator("#ro-meta").innerText(), /ms round trip · [\d.]+ ms in the worker · x-request-id \S+/);
+    // The panel asks for the binary (safetensors) answer: 16 envs × 200 steps ≈ 240 kB.
+    assert.match(await page.locator("#ro-meta").innerText(), /^Rollout: [\d.]+ kB safetensors · [\d.]+ ms round trip · [\d.]+ ms in the worker · x-request-id \S+/);
     const episodes = Number(await page.getAttribute("#ro-canvas", "data-episodes"));
     assert.ok(episodes > 0, "16 envs × 200 random steps end some episodes");
     // Non-empty plot: count pixels in the series colours (orange dots, blue line).

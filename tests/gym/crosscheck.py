@@ -16,6 +16,10 @@ Modes:
       compare against JSON lines {"case", "request", "response"} written by
       `cargo bench --bench rollout -- --dump-trajectory FILE` (no worker needed).
 
+In BASE_URL mode each case is also requested with `Accept: application/octet-stream` and read
+with the `safetensors` package (Hugging Face's reference reader), when installed: every tensor
+must equal the JSON answer's array exactly, and the metadata its summary fields.
+
 Exits 0 when everything matches, 1 on a mismatch, 0 with a SKIP message when gymnasium is not
 installed (install it with `pip install gymnasium` into the project venv; see bench/rollout_compare.sh),
 2 on usage or connection errors.
@@ -40,6 +44,13 @@ try:
 except ImportError:  # pragma: no cover - depends on the machine
     print("SKIP: gymnasium is not installed (pip install gymnasium); cross-check not run")
     sys.exit(0)
+
+try:
+    import numpy
+    import safetensors
+    from safetensors.numpy import load as load_safetensors
+except ImportError:  # pragma: no cover - depends on the machine
+    safetensors = None
 
 
 def gym_reference(initial_state, actions):
@@ -123,15 +134,48 @@ def generated_cases():
     return cases
 
 
-def post_rollout(base_url, token, body):
+def post_rollout(base_url, token, body, binary=False):
+    """The route's answer: parsed JSON, or the raw bytes of the safetensors answer."""
+    headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
+    if binary:
+        headers["accept"] = "application/octet-stream"
     req = urllib.request.Request(
         base_url.rstrip("/") + "/api/rollout",
         data=json.dumps(body).encode(),
-        headers={"content-type": "application/json", "authorization": f"Bearer {token}"},
+        headers=headers,
         method="POST",
     )
     with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())
+        raw = resp.read()
+        if binary:
+            if resp.headers.get("content-type") != "application/octet-stream":
+                raise ValueError(f"binary answer has content-type {resp.headers.get('content-type')}")
+            return raw
+        return json.loads(raw)
+
+
+def compare_binary(case, raw, response):
+    """The safetensors answer, read by the reference reader, against the JSON answer: exact."""
+    problems = []
+    arrays = load_safetensors(raw)
+    trajectory = response["trajectory"]
+    if sorted(arrays) != sorted(trajectory):
+        return [f"{case}: safetensors tensors {sorted(arrays)} != JSON arrays {sorted(trajectory)}"]
+    for name, array in arrays.items():
+        want = numpy.array(trajectory[name], dtype=array.dtype)
+        # Bitwise for floats (views as integers), so even -0.0 and the last digit must agree.
+        same = array.shape == want.shape and (
+            numpy.array_equal(array.view(numpy.uint64), want.view(numpy.uint64))
+            if array.dtype == numpy.float64 else numpy.array_equal(array, want))
+        if not same:
+            problems.append(f"{case}: safetensors {name} {array.dtype}{array.shape} differs from the JSON")
+    header_len = int.from_bytes(raw[:8], "little")
+    metadata = json.loads(raw[8:8 + header_len])["__metadata__"]
+    summary = {k: json.loads(v) for k, v in metadata.items()}
+    want_summary = {k: v for k, v in response.items() if k != "trajectory"}
+    if summary != want_summary:
+        problems.append(f"{case}: safetensors metadata {summary} != JSON summary {want_summary}")
+    return problems
 
 
 def main(argv):
@@ -152,15 +196,25 @@ def main(argv):
             print("set BASE_URL and TOKEN (or use --local FILE)")
             return 2
         print(f"cross-check ({base_url}) against gymnasium {gymnasium.__version__}")
+        binary_cases = 0
         for name, initial, actions in generated_cases():
             body = {"env": "CartPole-v1", "num_envs": len(initial), "steps": len(actions), "seed": 1,
                     "initial_state": initial, "actions": actions, "include": ["trajectory"]}
             try:
                 response = post_rollout(base_url, token, body)
-            except (urllib.error.URLError, OSError) as e:
+                raw = post_rollout(base_url, token, body, binary=True) if safetensors else None
+            except (urllib.error.URLError, OSError, ValueError) as e:
                 print(f"request failed for {name}: {e}")
                 return 2
             problems += compare(name, body, response)
+            if raw is not None:
+                problems += compare_binary(name, raw, response)
+                binary_cases += 1
+        if safetensors:
+            print(f"  safetensors answers read with safetensors {safetensors.__version__}: "
+                  f"{binary_cases} cases compared bit for bit with the JSON answers")
+        else:
+            print("  binary answers not checked: the safetensors package is not installed")
     if problems:
         print("MISMATCH:")
         for p in problems[:20]:

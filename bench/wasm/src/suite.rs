@@ -1,13 +1,14 @@
 //! The measured workloads: history search (in-memory and warm persistent BM25 index, the full
 //! search path incl. validation, prefix expansion, ranking and snippets) and rollout requests as
-//! `POST /api/rollout` does them (parse body → rollout → `serde_json::to_vec`), plus a few parts
-//! measured alone (rollout only, serialize only, the dynamics kernel) to say what dominates.
+//! `POST /api/rollout` does them (parse body → rollout → encode: `serde_json::to_vec`, or the
+//! safetensors writer for `Accept: application/octet-stream`), plus a few parts measured alone
+//! (rollout only, serialize only, the dynamics kernel) to say what dominates.
 
 use std::hint::black_box;
 
 use edge_assistant::rollout::cartpole::step_dynamics;
 use edge_assistant::rollout::rng::SeededRng;
-use edge_assistant::rollout::{rollout, RolloutRequest};
+use edge_assistant::rollout::{encode_safetensors, rollout, RolloutRequest, RolloutResponse};
 use edge_assistant::search::history::{HistoryDoc, HistoryIndex, PersistentIndex};
 use edge_assistant::storage::MemoryStore;
 use ndarray::{Array1, Array2};
@@ -249,38 +250,55 @@ fn rollout_body(num_envs: usize, linear: bool, trajectory: bool) -> String {
     b.to_string()
 }
 
-/// The route's work for one body: parse, roll out (seed given in the body), encode the JSON.
-fn handle(body: &[u8]) -> Option<Vec<u8>> {
-    let req = RolloutRequest::parse(body).ok()?;
-    let resp = rollout(&req, req.seed.unwrap_or(1)).ok()?;
-    serde_json::to_vec(&resp).ok()
+/// The answer's encoding, as the route picks it from `Accept`.
+#[derive(Clone, Copy)]
+enum Encoding {
+    Json,
+    Safetensors,
 }
 
-const VARIANTS: [(&str, bool, bool); 4] = [
-    ("random, summary only", false, false),
-    ("random, trajectory + GAE", false, true),
-    ("linear + value head, summary only", true, false),
-    ("linear + value head, trajectory + GAE", true, true),
+fn encode(resp: &RolloutResponse, encoding: Encoding) -> Option<Vec<u8>> {
+    match encoding {
+        Encoding::Json => serde_json::to_vec(resp).ok(),
+        Encoding::Safetensors => encode_safetensors(resp).ok(),
+    }
+}
+
+/// The route's work for one body: parse, roll out (seed given in the body), encode the answer.
+fn handle(body: &[u8], encoding: Encoding) -> Option<Vec<u8>> {
+    let req = RolloutRequest::parse(body).ok()?;
+    let resp = rollout(&req, req.seed.unwrap_or(1)).ok()?;
+    encode(&resp, encoding)
+}
+
+/// (name, linear policy + value head, trajectory, encoding).
+const VARIANTS: [(&str, bool, bool, Encoding); 6] = [
+    ("random, summary only", false, false, Encoding::Json),
+    ("random, trajectory + GAE, JSON", false, true, Encoding::Json),
+    ("random, trajectory + GAE, safetensors", false, true, Encoding::Safetensors),
+    ("linear + value head, summary only", true, false, Encoding::Json),
+    ("linear + value head, trajectory + GAE, JSON", true, true, Encoding::Json),
+    ("linear + value head, trajectory + GAE, safetensors", true, true, Encoding::Safetensors),
 ];
 
 fn rollouts(opts: &Options, clock: &dyn Fn() -> f64, log: &dyn Fn(&str)) -> Value {
     let mut rows = Vec::new();
     for &n in &opts.num_envs {
-        for (name, linear, traj) in VARIANTS {
+        for (name, linear, traj, encoding) in VARIANTS {
             log(&format!("rollout: {n} envs, {name}"));
             let body = rollout_body(n, linear, traj);
-            let Some(response) = handle(body.as_bytes()) else {
+            let Some(response) = handle(body.as_bytes(), encoding) else {
                 rows.push(json!({"case": "request", "variant": name, "num_envs": n, "error": "request failed"}));
                 continue;
             };
             let ms = median_ms(opts, clock, || {
-                black_box(handle(black_box(body.as_bytes())));
+                black_box(handle(black_box(body.as_bytes()), encoding));
             });
             rows.push(json!({
                 "case": "request", "variant": name, "num_envs": n, "ms": ms,
                 "bytes": response.len(), "hash": format!("{:016x}", fnv(FNV_START, &response)),
             }));
-            // Parts, to see what dominates: the rollout alone and the JSON encoding alone.
+            // Parts, to see what dominates: the rollout alone and the encoding alone.
             let (Ok(req), true) = (RolloutRequest::parse(body.as_bytes()), traj || n == 64) else {
                 continue;
             };
@@ -291,7 +309,7 @@ fn rollouts(opts: &Options, clock: &dyn Fn() -> f64, log: &dyn Fn(&str)) -> Valu
                 black_box(rollout(black_box(&req), 1).ok());
             });
             let ser_ms = median_ms(opts, clock, || {
-                black_box(serde_json::to_vec(black_box(&resp)).ok());
+                black_box(encode(black_box(&resp), encoding));
             });
             rows.push(
                 json!({"case": "rollout only", "variant": name, "num_envs": n, "ms": run_ms}),
@@ -336,7 +354,8 @@ pub fn run_suite(
     if opts.dump_linear_trajectory > 0 {
         let body = rollout_body(opts.dump_linear_trajectory, true, true);
         out["dump"] =
-            json!(handle(body.as_bytes()).map(|b| String::from_utf8_lossy(&b).into_owned()));
+            json!(handle(body.as_bytes(), Encoding::Json)
+                .map(|b| String::from_utf8_lossy(&b).into_owned()));
     }
     out
 }
