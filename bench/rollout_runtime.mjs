@@ -6,14 +6,10 @@
 // resolution: median and mean), the client round trip (median, p90), the round trip minus the
 // no-op's, and the response size. Prints a markdown table.
 // Usage: node bench/rollout_runtime.mjs [--rounds 200] [--envs 64] [--steps 128]
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
 import { tokenFor } from "../scripts/lib/token.mjs";
+import { startBundledWorker } from "./load/bundled.mjs";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
   const i = args.indexOf(`--${name}`);
@@ -23,29 +19,10 @@ const rounds = opt("rounds", 200);
 const numEnvs = opt("envs", 64);
 const steps = opt("steps", 128);
 
-const work = mkdtempSync(join(tmpdir(), "edge-assistant-rollout-"));
-const bundle = join(work, "bundle");
-execFileSync(join(ROOT, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--outdir", bundle], {
-  cwd: ROOT, stdio: ["ignore", "ignore", "inherit"],
-});
-const server = spawn(process.execPath, [join(ROOT, "bench/load/serve.mjs"), bundle, "--persist", join(work, "state"),
-  "--var", "RATE_LIMIT_PER_MINUTE=1000000"], { stdio: ["ignore", "pipe", "inherit"] });
-const stop = () => {
-  try { process.kill(server.pid, "SIGTERM"); } catch { /* already gone */ }
-  rmSync(work, { recursive: true, force: true });
-};
-process.on("SIGINT", () => { stop(); process.exit(130); });
-
+const server = await startBundledWorker({ RATE_LIMIT_PER_MINUTE: 1000000 });
+process.on("SIGINT", async () => { await server.stop(); process.exit(130); });
 try {
-  const base = await new Promise((resolve, reject) => {
-    let out = "";
-    server.stdout.on("data", (d) => {
-      out += d;
-      const m = out.match(/READY (\S+)/);
-      if (m) resolve(m[1]);
-    });
-    server.on("exit", (code) => reject(new Error(`server exited ${code}`)));
-  });
+  const base = server.base;
   const token = tokenFor("bench-rollout");
   const rollout = { env: "CartPole-v1", num_envs: numEnvs, steps, seed: 1 };
   const linear = { ...rollout, policy: { weights: [[0.1, -0.1], [0.3, -0.2], [-2, 2], [0.4, -0.4]], bias: [0, 0.05], value_weights: [0.5, 1, -3, 0.2], value_bias: 10 } };
@@ -89,7 +66,7 @@ try {
   const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const baseline = quantile(samples[0].client, 0.5);
   console.log(`POST /api/rollout, ${numEnvs} envs × ${steps} steps, ${rounds} sequential requests per kind (interleaved), workerd via Miniflare`);
-  console.log(`load average at the end: ${execFileSync("cat", ["/proc/loadavg"], { encoding: "utf8" }).split(" ").slice(0, 3).join(" ")}\n`);
+  console.log(`load average at the end: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}\n`);
   console.log("| request | server-timing median ms | server-timing mean ms | round trip median ms | round trip p90 ms | round trip − no-op ms | response bytes |");
   console.log("|---|---:|---:|---:|---:|---:|---:|");
   for (const [k, [name]] of kinds.entries()) {
@@ -98,5 +75,5 @@ try {
     console.log(`| ${name} | ${quantile(s.server, 0.5)} | ${mean(s.server).toFixed(2)} | ${p50.toFixed(2)} | ${quantile(s.client, 0.9).toFixed(2)} | ${k === 0 ? "—" : (p50 - baseline).toFixed(2)} | ${s.bytes.toLocaleString("en-US")} |`);
   }
 } finally {
-  stop();
+  await server.stop();
 }

@@ -1,12 +1,13 @@
 //! Rollout benchmark: env-steps per second of the rollout core, natively, for 1–1024 envs × 128
 //! steps (random and linear policy, with and without trajectory + GAE), the dynamics kernel as a
 //! fused row loop vs whole-array column operations, and per-request time and response size for
-//! 64 envs × 128 steps. Prints markdown tables.
+//! 64 envs × 128 steps, JSON and safetensors answers. Prints markdown tables.
 //!
 //! ```text
 //! cargo bench --bench rollout                              # core only
 //! cargo bench --bench rollout -- --baseline FILE           # plus ratios vs bench/rollout_numpy.py output
 //! cargo bench --bench rollout -- --dump-trajectory FILE    # JSON lines for tests/gym/crosscheck.py --local
+//! cargo bench --bench rollout -- --requests-only           # only the per-request table (JSON vs safetensors)
 //! ```
 //! `bench/rollout_compare.sh` runs the Python baselines and this benchmark in one go.
 
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use edge_assistant::rollout::cartpole::{step_dynamics, step_dynamics_columns, step_state};
 use edge_assistant::rollout::rng::SeededRng;
-use edge_assistant::rollout::{rollout, RolloutRequest};
+use edge_assistant::rollout::{encode_safetensors, rollout, RolloutRequest, RolloutResponse};
 use ndarray::{Array1, Array2};
 use serde_json::{json, Value};
 
@@ -202,38 +203,64 @@ fn kernels() {
 }
 
 fn per_request() {
-    println!("### One request, 64 envs × 128 steps (parse body → rollout → JSON), median\n");
-    println!("| request | parse µs | rollout µs | serialize µs | total µs | response bytes |");
+    println!("### One request, 64 envs × 128 steps (parse body → rollout → encode), median\n");
+    println!("| request | parse µs | rollout µs | encode µs | total µs | response bytes |");
     println!("|---|---:|---:|---:|---:|---:|");
-    for (name, linear, traj) in [
-        ("random, summary only", false, false),
-        ("random, trajectory + GAE", false, true),
-        ("linear + value head, summary only", true, false),
-        ("linear + value head, trajectory + GAE", true, true),
-    ] {
+    let json = |r: &RolloutResponse| serde_json::to_vec(r).unwrap();
+    let binary = |r: &RolloutResponse| encode_safetensors(r).unwrap();
+    type Encode<'a> = &'a dyn Fn(&RolloutResponse) -> Vec<u8>;
+    let cases: [(&str, bool, bool, Encode); 6] = [
+        ("random, summary only (JSON)", false, false, &json),
+        ("random, trajectory + GAE, JSON", false, true, &json),
+        (
+            "random, trajectory + GAE, safetensors",
+            false,
+            true,
+            &binary,
+        ),
+        (
+            "linear + value head, summary only (JSON)",
+            true,
+            false,
+            &json,
+        ),
+        (
+            "linear + value head, trajectory + GAE, JSON",
+            true,
+            true,
+            &json,
+        ),
+        (
+            "linear + value head, trajectory + GAE, safetensors",
+            true,
+            true,
+            &binary,
+        ),
+    ];
+    for (name, linear, traj, encode) in cases {
         let b = body(64, 128, linear, traj);
         let req = RolloutRequest::parse(b.as_bytes()).unwrap();
         let resp = rollout(&req, 1).unwrap();
-        let bytes = serde_json::to_vec(&resp).unwrap().len();
+        let bytes = encode(&resp).len();
         let parse = median_secs(|| {
             black_box(RolloutRequest::parse(black_box(b.as_bytes())).unwrap());
         });
         let run = median_secs(|| {
             black_box(rollout(&req, 1).unwrap());
         });
-        let ser = median_secs(|| {
-            black_box(serde_json::to_vec(black_box(&resp)).unwrap());
+        let enc = median_secs(|| {
+            black_box(encode(black_box(&resp)));
         });
         let total = median_secs(|| {
             let r = RolloutRequest::parse(b.as_bytes()).unwrap();
             let out = rollout(&r, 1).unwrap();
-            black_box(serde_json::to_vec(&out).unwrap());
+            black_box(encode(&out));
         });
         println!(
             "| {name} | {:.0} | {:.0} | {:.0} | {:.0} | {bytes} |",
             parse * 1e6,
             run * 1e6,
-            ser * 1e6,
+            enc * 1e6,
             total * 1e6
         );
     }
@@ -331,6 +358,10 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--kernels-only") {
         kernels();
+        return;
+    }
+    if std::env::args().any(|a| a == "--requests-only") {
+        per_request();
         return;
     }
     let args: Vec<String> = std::env::args().collect();

@@ -20,7 +20,7 @@ fn ok_json(description: &str, schema: Value) -> Value {
 /// The 200 of `POST /api/rollout`: JSON, or a safetensors file for `Accept: application/octet-stream`.
 fn rollout_ok() -> Value {
     json!({
-        "description": "Summary and optional trajectory. With `Accept: application/octet-stream`: the same answer as a safetensors file (8-byte little-endian header length, JSON header, raw little-endian tensors), the summary fields as JSON text in `__metadata__`, the trajectory arrays as tensors of the same names",
+        "description": "Summary and optional trajectory. With `Accept: application/octet-stream`: the same answer as a safetensors file (8-byte little-endian header length, JSON header, raw little-endian tensors), the summary object as JSON text in `__metadata__.summary`, the trajectory arrays as tensors of the same names",
         "headers": { "vary": { "schema": { "type": "string" } } },
         "content": {
             "application/json": { "schema": schema_ref("RolloutSummary") },

@@ -2,16 +2,15 @@
 // see serve.mjs), and drives it with wrk on loopback, always measuring the no-op route
 // (/api/health) in the same run as the baseline. Prints a markdown table.
 // Usage: node bench/load/bench.mjs [--duration 10s] [--connections 64] [--only name,name]
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { tokenFor } from "../../scripts/lib/token.mjs";
+import { startBundledWorker } from "./bundled.mjs";
 import { scenarios } from "./scenarios.mjs";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
   const i = args.indexOf(`--${name}`);
@@ -20,12 +19,6 @@ const opt = (name, fallback) => {
 const duration = opt("duration", "10s");
 const connections = Number(opt("connections", "64"));
 const only = opt("only", "")?.split(",").filter(Boolean);
-
-const work = mkdtempSync(join(tmpdir(), "edge-assistant-load-"));
-const bundle = join(work, "bundle");
-execFileSync(join(ROOT, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--outdir", bundle], {
-  cwd: ROOT, stdio: ["ignore", "ignore", "inherit"],
-});
 
 // A SearXNG-compatible fixture upstream on loopback, for the web-search scenarios.
 const fixture = createServer((req, res) => {
@@ -36,17 +29,9 @@ const fixture = createServer((req, res) => {
 await new Promise((r) => fixture.listen(0, "127.0.0.1", r));
 const fixtureUrl = `http://127.0.0.1:${fixture.address().port}`;
 
-const server = spawn(process.execPath, [join(ROOT, "bench/load/serve.mjs"), bundle, "--persist", join(work, "state"),
-  "--var", "RATE_LIMIT_PER_MINUTE=1000000", "--var", `SEARCH_UPSTREAM_URL=${fixtureUrl}`], { stdio: ["ignore", "pipe", "inherit"] });
-const base = await new Promise((resolve, reject) => {
-  let out = "";
-  server.stdout.on("data", (d) => {
-    out += d;
-    const m = out.match(/READY (\S+)/);
-    if (m) resolve(m[1]);
-  });
-  server.on("exit", (code) => reject(new Error(`server exited ${code}`)));
-});
+const server = await startBundledWorker({ RATE_LIMIT_PER_MINUTE: 1000000, SEARCH_UPSTREAM_URL: fixtureUrl });
+const base = server.base;
+const work = mkdtempSync(join(tmpdir(), "edge-assistant-wrk-"));
 
 function wrk(url, luaScript) {
   const lua = join(work, `s${Math.random().toString(36).slice(2)}.lua`);
@@ -96,8 +81,7 @@ try {
   rssEnd = workerdRssKiB();
 } finally {
   fixture.close();
-  server.kill("SIGTERM");
-  await new Promise((r) => setTimeout(r, 500));
+  await server.stop();
   rmSync(work, { recursive: true, force: true });
 }
 console.log(`\nLoad: wrk -t2 -c${connections} -d${duration}, workerd via Miniflare on loopback; workerd RSS ${(rssStart / 1024).toFixed(0)} MiB at start, ${(rssEnd / 1024).toFixed(0)} MiB at the end\n`);

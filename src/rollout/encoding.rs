@@ -4,8 +4,8 @@
 //! a trajectory is ~1.3 MB of text, and printing it is ~90% of the request's CPU time. A client
 //! that sends `Accept: application/octet-stream` gets the same answer as a
 //! [safetensors](https://huggingface.co/docs/safetensors) file instead: the trajectory arrays as
-//! raw little-endian tensors (bit-identical to the JSON numbers), the summary fields in the
-//! header's `__metadata__`. It is about half the bytes and is written with memory copies, so the
+//! raw little-endian tensors (bit-identical to the JSON numbers), the summary object as JSON text
+//! in the header's `__metadata__["summary"]`. It is about half the bytes and is written with memory copies, so the
 //! whole request stays within a couple of milliseconds of Worker CPU. Any safetensors reader
 //! loads it (`safetensors.numpy.load(body)` in Python); the layout is simple enough to read by
 //! hand in a browser (`static/js/safetensors.js`; README, "Binary rollout answers").
@@ -138,23 +138,22 @@ fn tensor<T: Element, S: Data<Elem = T>, D: Dimension>(array: &ArrayBase<S, D>) 
     }
 }
 
-/// The summary fields as safetensors metadata: each value is the JSON text the JSON answer has
-/// for that field (`"64"`, `"21.5"`, `"null"`), so a client parses both the same way.
+/// The metadata key holding the summary.
+pub const SUMMARY_KEY: &str = "summary";
+
+/// The summary as safetensors metadata: one entry, [`SUMMARY_KEY`], whose value is the summary
+/// object in JSON, exactly the JSON answer's top-level fields. One entry rather than one per field
+/// because the writer's metadata map is a `HashMap`: several keys would come out in a different
+/// order per process, and the same rollout must give the same bytes.
 fn summary_metadata(
     summary: &RolloutSummary,
 ) -> Result<hashbrown::HashMap<String, String>, RolloutError> {
-    let serde_json::Value::Object(fields) =
-        serde_json::to_value(summary).map_err(|e| RolloutError::Encode(format!("summary: {e}")))?
-    else {
-        return Err(RolloutError::Encode("summary is not an object".into()));
-    };
-    Ok(fields
-        .into_iter()
-        .map(|(name, value)| (name, value.to_string()))
-        .collect())
+    let json = serde_json::to_string(summary)
+        .map_err(|e| RolloutError::Encode(format!("summary: {e}")))?;
+    Ok(hashbrown::HashMap::from([(SUMMARY_KEY.to_owned(), json)]))
 }
 
-/// Writes `response` as a safetensors file: the summary in `__metadata__`, and, when the request
+/// Writes `response` as a safetensors file: the summary in `__metadata__["summary"]`, and, when the request
 /// asked for the trajectory, one tensor per trajectory array with the JSON answer's names,
 /// indexed `[t][i]` like the JSON (`observations` is `(steps, num_envs, 4)` F64; `actions` U8;
 /// `terminated` and `truncated` BOOL; `rewards`, `values`, `advantages`, `returns`, `log_probs`
@@ -299,19 +298,23 @@ mod tests {
         assert_eq!(file.tensor("truncated").unwrap().shape(), &[40, 3]);
     }
 
+    fn metadata(bytes: &[u8]) -> hashbrown::HashMap<String, String> {
+        let (_, metadata) = SafeTensors::read_metadata(bytes).unwrap();
+        metadata.metadata().clone().unwrap()
+    }
+
     #[test]
     fn the_summary_is_in_the_metadata_as_json_text() {
         let r = response(r#"{"env":"CartPole-v1","num_envs":2,"steps":30}"#);
         let bytes = encode_safetensors(&r).unwrap();
-        let (_, metadata) = SafeTensors::read_metadata(&bytes).unwrap();
-        let fields = metadata.metadata().clone().unwrap();
-        let json = serde_json::to_value(&r.summary).unwrap();
-        assert_eq!(fields.len(), json.as_object().unwrap().len());
-        for (name, value) in json.as_object().unwrap() {
-            assert_eq!(fields[name.as_str()], value.to_string(), "{name}");
-        }
-        assert_eq!(fields["seed"], "7");
-        assert_eq!(fields["num_envs"], "2");
+        let fields = metadata(&bytes);
+        assert_eq!(fields.len(), 1);
+        let summary: serde_json::Value = serde_json::from_str(&fields[SUMMARY_KEY]).unwrap();
+        assert_eq!(summary, serde_json::to_value(&r.summary).unwrap());
+        assert_eq!(
+            (summary["seed"].as_u64(), summary["num_envs"].as_u64()),
+            (Some(7), Some(2))
+        );
         // Without `include: ["trajectory"]` there are no tensors, only the header.
         assert!(SafeTensors::deserialize(&bytes).unwrap().is_empty());
     }
@@ -319,11 +322,16 @@ mod tests {
     #[test]
     fn a_summary_with_no_finished_episode_says_null() {
         let r = response(r#"{"env":"CartPole-v1","num_envs":1,"steps":1}"#);
-        let bytes = encode_safetensors(&r).unwrap();
-        let (_, metadata) = SafeTensors::read_metadata(&bytes).unwrap();
+        let fields = metadata(&encode_safetensors(&r).unwrap());
+        assert!(fields[SUMMARY_KEY].contains(r#""mean_episode_return":null"#));
+    }
+
+    #[test]
+    fn the_same_rollout_gives_the_same_bytes() {
+        let body = r#"{"env":"CartPole-v1","num_envs":4,"steps":20,"include":["trajectory"]}"#;
         assert_eq!(
-            metadata.metadata().as_ref().unwrap()["mean_episode_return"],
-            "null"
+            encode_safetensors(&response(body)).unwrap(),
+            encode_safetensors(&response(body)).unwrap()
         );
     }
 

@@ -53,11 +53,11 @@ export function parseSafetensors(buffer) {
 }
 
 /**
- * A binary rollout answer as { summary, trajectory }: the summary fields parsed from the metadata
- * (each is JSON text, as in the JSON answer), the trajectory as {name: {shape, data}} or null.
+ * A binary rollout answer as { summary, trajectory }: the summary object (JSON text in the
+ * metadata entry "summary"), the trajectory as {name: {dtype, shape, data}} or null.
  */
 export function readRolloutAnswer(buffer) {
   const { metadata, tensors } = parseSafetensors(buffer);
-  const summary = Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, JSON.parse(v)]));
-  return { summary, trajectory: Object.keys(tensors).length ? tensors : null };
+  if (typeof metadata.summary !== "string") throw new Error("safetensors: no summary in the metadata");
+  return { summary: JSON.parse(metadata.summary), trajectory: Object.keys(tensors).length ? tensors : null };
 }

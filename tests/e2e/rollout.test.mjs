@@ -42,14 +42,17 @@ describe("rollouts", () => {
     const json = await post("/api/rollout", body);
     assert.equal(json.status, 200, JSON.stringify(json.body));
     assert.equal(json.headers.get("vary")?.split(/,\s*/)[0], "Accept");
-    const res = await fetch(`${h.worker.base}/api/rollout`, {
+    const binary = () => fetch(`${h.worker.base}/api/rollout`, {
       method: "POST",
       headers: { authorization: `Bearer ${alice}`, "content-type": "application/json", accept: "application/octet-stream" },
       body: JSON.stringify(body),
     });
+    const res = await binary();
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("content-type"), "application/octet-stream");
     const bytes = new Uint8Array(await res.arrayBuffer());
+    const again = new Uint8Array(await (await binary()).arrayBuffer());
+    assert.ok(Buffer.from(bytes).equals(Buffer.from(again)), "the same seed gives the same bytes");
     assert.ok(bytes.length * 2 < json.text.length, `${bytes.length} binary vs ${json.text.length} JSON bytes`);
     const { summary, trajectory } = readRolloutAnswer(bytes);
     const { trajectory: want, ...wantSummary } = json.body;

@@ -18,7 +18,7 @@ Modes:
 
 In BASE_URL mode each case is also requested with `Accept: application/octet-stream` and read
 with the `safetensors` package (Hugging Face's reference reader), when installed: every tensor
-must equal the JSON answer's array exactly, and the metadata its summary fields.
+must equal the JSON answer's array exactly, and the metadata's summary its summary fields.
 
 Exits 0 when everything matches, 1 on a mismatch, 0 with a SKIP message when gymnasium is not
 installed (install it with `pip install gymnasium` into the project venv; see bench/rollout_compare.sh),
@@ -170,8 +170,7 @@ def compare_binary(case, raw, response):
         if not same:
             problems.append(f"{case}: safetensors {name} {array.dtype}{array.shape} differs from the JSON")
     header_len = int.from_bytes(raw[:8], "little")
-    metadata = json.loads(raw[8:8 + header_len])["__metadata__"]
-    summary = {k: json.loads(v) for k, v in metadata.items()}
+    summary = json.loads(json.loads(raw[8:8 + header_len])["__metadata__"]["summary"])
     want_summary = {k: v for k, v in response.items() if k != "trajectory"}
     if summary != want_summary:
         problems.append(f"{case}: safetensors metadata {summary} != JSON summary {want_summary}")

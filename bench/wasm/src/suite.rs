@@ -274,11 +274,36 @@ fn handle(body: &[u8], encoding: Encoding) -> Option<Vec<u8>> {
 /// (name, linear policy + value head, trajectory, encoding).
 const VARIANTS: [(&str, bool, bool, Encoding); 6] = [
     ("random, summary only", false, false, Encoding::Json),
-    ("random, trajectory + GAE, JSON", false, true, Encoding::Json),
-    ("random, trajectory + GAE, safetensors", false, true, Encoding::Safetensors),
-    ("linear + value head, summary only", true, false, Encoding::Json),
-    ("linear + value head, trajectory + GAE, JSON", true, true, Encoding::Json),
-    ("linear + value head, trajectory + GAE, safetensors", true, true, Encoding::Safetensors),
+    (
+        "random, trajectory + GAE, JSON",
+        false,
+        true,
+        Encoding::Json,
+    ),
+    (
+        "random, trajectory + GAE, safetensors",
+        false,
+        true,
+        Encoding::Safetensors,
+    ),
+    (
+        "linear + value head, summary only",
+        true,
+        false,
+        Encoding::Json,
+    ),
+    (
+        "linear + value head, trajectory + GAE, JSON",
+        true,
+        true,
+        Encoding::Json,
+    ),
+    (
+        "linear + value head, trajectory + GAE, safetensors",
+        true,
+        true,
+        Encoding::Safetensors,
+    ),
 ];
 
 fn rollouts(opts: &Options, clock: &dyn Fn() -> f64, log: &dyn Fn(&str)) -> Value {
@@ -353,9 +378,8 @@ pub fn run_suite(
     }
     if opts.dump_linear_trajectory > 0 {
         let body = rollout_body(opts.dump_linear_trajectory, true, true);
-        out["dump"] =
-            json!(handle(body.as_bytes(), Encoding::Json)
-                .map(|b| String::from_utf8_lossy(&b).into_owned()));
+        out["dump"] = json!(handle(body.as_bytes(), Encoding::Json)
+            .map(|b| String::from_utf8_lossy(&b).into_owned()));
     }
     out
 }
