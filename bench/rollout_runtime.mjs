@@ -4,7 +4,9 @@
 // always with the no-op route (/api/health) as the baseline of the same run. Reports per kind:
 // the worker's own `server-timing: app;dur=` (whole request inside the worker, millisecond
 // resolution: median and mean), the client round trip (median, p90), the round trip minus the
-// no-op's, and the response size. Prints a markdown table.
+// no-op's, the response size (uncompressed) and the content-encoding the runtime applied (Node's
+// fetch asks for gzip like a browser; workerd then compresses JSON, after the worker returns, which
+// the round trip includes and server-timing does not). Prints a markdown table.
 // Usage: node bench/rollout_runtime.mjs [--rounds 200] [--envs 64] [--steps 128]
 import { readFileSync } from "node:fs";
 import { tokenFor } from "../scripts/lib/token.mjs";
@@ -40,7 +42,7 @@ try {
     ["linear + value head, trajectory + GAE, JSON", post({ ...linear, include: ["trajectory"] })],
     ["linear + value head, trajectory + GAE, safetensors", post({ ...linear, include: ["trajectory"] }, binary)],
   ];
-  const samples = kinds.map(() => ({ server: [], client: [], bytes: 0 }));
+  const samples = kinds.map(() => ({ server: [], client: [], bytes: 0, encoding: "" }));
   const once = async ({ method, path, headers, body }) => {
     const t0 = performance.now();
     const res = await fetch(base + path, { method, headers, body });
@@ -48,7 +50,7 @@ try {
     const client = performance.now() - t0;
     if (res.status !== 200) throw new Error(`${method} ${path}: ${res.status}`);
     const server = Number(res.headers.get("server-timing")?.match(/dur=([\d.]+)/)?.[1]);
-    return { client, server, bytes };
+    return { client, server, bytes, encoding: res.headers.get("content-encoding") ?? "none" };
   };
   for (const [, request] of kinds) for (let i = 0; i < 20; i++) await once(request); // warm-up
   for (let r = 0; r < rounds; r++) {
@@ -57,6 +59,7 @@ try {
       samples[k].server.push(s.server);
       samples[k].client.push(s.client);
       samples[k].bytes = s.bytes;
+      samples[k].encoding = s.encoding;
     }
   }
   const quantile = (xs, q) => {
@@ -67,12 +70,12 @@ try {
   const baseline = quantile(samples[0].client, 0.5);
   console.log(`POST /api/rollout, ${numEnvs} envs × ${steps} steps, ${rounds} sequential requests per kind (interleaved), workerd via Miniflare`);
   console.log(`load average at the end: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}\n`);
-  console.log("| request | server-timing median ms | server-timing mean ms | round trip median ms | round trip p90 ms | round trip − no-op ms | response bytes |");
-  console.log("|---|---:|---:|---:|---:|---:|---:|");
+  console.log("| request | server-timing median ms | server-timing mean ms | round trip median ms | round trip p90 ms | round trip − no-op ms | response bytes | content-encoding |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---|");
   for (const [k, [name]] of kinds.entries()) {
     const s = samples[k];
     const p50 = quantile(s.client, 0.5);
-    console.log(`| ${name} | ${quantile(s.server, 0.5)} | ${mean(s.server).toFixed(2)} | ${p50.toFixed(2)} | ${quantile(s.client, 0.9).toFixed(2)} | ${k === 0 ? "—" : (p50 - baseline).toFixed(2)} | ${s.bytes.toLocaleString("en-US")} |`);
+    console.log(`| ${name} | ${quantile(s.server, 0.5)} | ${mean(s.server).toFixed(2)} | ${p50.toFixed(2)} | ${quantile(s.client, 0.9).toFixed(2)} | ${k === 0 ? "—" : (p50 - baseline).toFixed(2)} | ${s.bytes.toLocaleString("en-US")} | ${s.encoding} |`);
   }
 } finally {
   await server.stop();
