@@ -379,7 +379,7 @@ pub fn document() -> Value {
             "post": with_params(with_body(operation("Vectorized CartPole-v1 rollout with GAE", "200", rollout_ok(), &[]), schema_ref("RolloutRequest")), json!([{
                 "name": "accept", "in": "header", "required": false,
                 "description": "application/octet-stream (ranked above application/json) selects the safetensors answer; anything else, or nothing, gives JSON",
-                "schema": { "type": "string" }
+                "schema": { "type": "string", "examples": ["application/octet-stream", "application/json"] }
             }])),
         },
         "/api/rollout/runs": {
