@@ -19,13 +19,23 @@ fn ok_json(description: &str, schema: Value) -> Value {
 
 /// The 200 of `POST /api/rollout`: JSON, or a safetensors file for `Accept: application/octet-stream`.
 fn rollout_ok() -> Value {
+    or_safetensors(ok_json("Summary and optional trajectory. With `Accept: application/octet-stream`: the same answer as a safetensors file (8-byte little-endian header length, JSON header, raw little-endian tensors), the summary object as JSON text in `__metadata__.summary`, the trajectory arrays as tensors of the same names", schema_ref("RolloutSummary")))
+}
+
+/// Adds the binary (safetensors) representation to a JSON 200, and the `vary` header.
+fn or_safetensors(mut ok: Value) -> Value {
+    ok["content"]["application/octet-stream"] =
+        json!({ "schema": { "type": "string", "contentMediaType": "application/octet-stream" } });
+    ok["headers"] = json!({ "vary": { "schema": { "type": "string" } } });
+    ok
+}
+
+/// The `Accept` header of the routes with a binary representation.
+fn accept_header() -> Value {
     json!({
-        "description": "Summary and optional trajectory. With `Accept: application/octet-stream`: the same answer as a safetensors file (8-byte little-endian header length, JSON header, raw little-endian tensors), the summary object as JSON text in `__metadata__.summary`, the trajectory arrays as tensors of the same names",
-        "headers": { "vary": { "schema": { "type": "string" } } },
-        "content": {
-            "application/json": { "schema": schema_ref("RolloutSummary") },
-            "application/octet-stream": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } }
-        }
+        "name": "accept", "in": "header", "required": false,
+        "description": "application/octet-stream (ranked above application/json) selects the safetensors answer; anything else, or nothing, gives JSON",
+        "schema": { "type": "string", "examples": ["application/octet-stream", "application/json"] }
     })
 }
 
@@ -376,11 +386,7 @@ pub fn document() -> Value {
             "get": operation("Web-search cache statistics", "200", ok_json("Stats", schema_ref("CacheStats")), &[]),
         },
         "/api/rollout": {
-            "post": with_params(with_body(operation("Vectorized CartPole-v1 rollout with GAE", "200", rollout_ok(), &[]), schema_ref("RolloutRequest")), json!([{
-                "name": "accept", "in": "header", "required": false,
-                "description": "application/octet-stream (ranked above application/json) selects the safetensors answer; anything else, or nothing, gives JSON",
-                "schema": { "type": "string", "examples": ["application/octet-stream", "application/json"] }
-            }])),
+            "post": with_params(with_body(operation("Vectorized CartPole-v1 rollout with GAE", "200", rollout_ok(), &[]), schema_ref("RolloutRequest")), json!([accept_header()])),
         },
         "/api/rollout/runs": {
             "post": with_body(operation("Create a stateful rollout run", "201", ok_json("The run", schema_ref("Run")), &[]), run_create),
@@ -393,8 +399,9 @@ pub fn document() -> Value {
             "post": with_params(with_body(operation("Advance a run", "200", ok_json("Summary of these steps", schema_ref("RolloutSummary")), &[]), run_step), json!([run_id()])),
         },
         "/api/rollout/runs/{id}/buffer": {
-            "get": with_params(operation("Latest transitions of the run's experience buffer", "200", ok_json("Transitions, oldest first", buffer), &[]), json!([
+            "get": with_params(operation("Latest transitions of the run's experience buffer", "200", or_safetensors(ok_json("Transitions, oldest first. With `Accept: application/octet-stream`: a safetensors file, tensors obs F32 (n, 4), action U8, reward F32, terminated and truncated BOOL (n), and {len, capacity} as JSON text in `__metadata__.summary`", buffer)), &[]), json!([
                 run_id(), query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 65536 }), "Default 100"),
+                accept_header(),
             ])),
         },
     });

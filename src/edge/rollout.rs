@@ -117,11 +117,19 @@ pub async fn run_buffer(
         rollout::buffer::MAX_BUFFER_CAPACITY as i64,
         100,
     )?;
-    let (_, buffer): (u16, serde_json::Value) =
-        Call::new(Method::Get, format!("/buffer?limit={limit}"))
-            .send_json(&run_stub(ctx, run_id)?)
-            .await?;
-    http::json(200, &buffer)
+    // The object encodes the answer in the representation the client asked for, and the worker
+    // passes its bytes through (up to 65,536 transitions: no second parse and print here).
+    let content_type = match ResponseFormat::negotiate(req.headers().get("accept")?.as_deref()) {
+        ResponseFormat::Json => "application/json; charset=utf-8",
+        ResponseFormat::Safetensors => SAFETENSORS_MEDIA_TYPE,
+    };
+    let mut res = Call::new(Method::Get, format!("/buffer?limit={limit}"))
+        .header("accept", content_type)
+        .send(&run_stub(ctx, run_id)?)
+        .await?;
+    let answer = http::bytes(200, content_type, res.bytes().await?)?;
+    answer.headers().set("vary", "Accept")?;
+    Ok(answer)
 }
 
 pub async fn delete_run(run_id: &str, ctx: &RequestCtx) -> Result<Response, ApiError> {

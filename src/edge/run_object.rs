@@ -5,11 +5,11 @@
 
 use std::cell::RefCell;
 
-use serde::Serialize;
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, State};
 
 use crate::api::ErrorCode;
-use crate::rollout::{RunState, RunStepRequest, Transition};
+use crate::rollout::encoding::SAFETENSORS_MEDIA_TYPE;
+use crate::rollout::{self, BufferView, ResponseFormat, RunState, RunStepRequest};
 use crate::storage::KvStore;
 
 use super::error::ApiError;
@@ -20,13 +20,6 @@ use super::storage::SqlKv;
 
 const ENVS_KEY: &str = "e";
 const BUFFER_KEY: &str = "b";
-
-#[derive(Serialize)]
-struct BufferView {
-    transitions: Vec<Transition>,
-    len: usize,
-    capacity: usize,
-}
 
 #[durable_object]
 pub struct RunObject {
@@ -107,7 +100,17 @@ impl RunObject {
                         capacity: run.buffer().capacity(),
                     })
                 })?;
-                http::json(200, &view)
+                // The worker forwards the client's `Accept`; the object encodes, so a large
+                // buffer crosses from the object to the worker once, in its final form.
+                let accept = req.headers().get("accept")?;
+                match ResponseFormat::negotiate(accept.as_deref()) {
+                    ResponseFormat::Json => http::json(200, &view),
+                    ResponseFormat::Safetensors => http::bytes(
+                        200,
+                        SAFETENSORS_MEDIA_TYPE,
+                        rollout::encode_buffer_safetensors(&view)?,
+                    ),
+                }
             }
             (Method::Delete, "/") => {
                 self.with(|_, _| Ok(()))?;

@@ -71,6 +71,18 @@ impl Transition {
     }
 }
 
+/// The answer of `GET /api/rollout/runs/{id}/buffer`: the newest transitions, oldest first, and
+/// the ring's fill and capacity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BufferView {
+    /// Up to `limit` of the newest transitions, oldest first.
+    pub transitions: Vec<Transition>,
+    /// Transitions held by the ring.
+    pub len: usize,
+    /// The ring's capacity.
+    pub capacity: usize,
+}
+
 /// A ring of at most `capacity` transitions; pushing into a full ring drops the oldest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExperienceBuffer {

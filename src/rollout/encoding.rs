@@ -1,4 +1,5 @@
-//! The two representations of a `POST /api/rollout` answer, and how a client picks one.
+//! The two representations of a `POST /api/rollout` answer (and of a run's experience buffer,
+//! `GET /api/rollout/runs/{id}/buffer`), and how a client picks one.
 //!
 //! JSON (the default) prints every float with full round-trip precision: at 64 envs × 128 steps
 //! a trajectory is ~1.3 MB of text, and printing it is ~90% of the request's CPU time. A client
@@ -12,10 +13,12 @@
 
 use std::borrow::Cow;
 
-use ndarray::{ArrayBase, Data, Dimension};
+use ndarray::{Array1, Array2, ArrayBase, Data, Dimension};
 use safetensors::{Dtype, View};
+use serde::Serialize;
 
-use super::request::{RolloutResponse, RolloutSummary};
+use super::buffer::BufferView;
+use super::request::RolloutResponse;
 use super::RolloutError;
 
 /// The media type of the binary answer (safetensors has no registered one; the Hugging Face Hub
@@ -108,6 +111,14 @@ impl Element for f64 {
     }
 }
 
+impl Element for f32 {
+    const DTYPE: Dtype = Dtype::F32;
+    const SIZE: usize = 4;
+    fn put(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
 impl Element for u8 {
     const DTYPE: Dtype = Dtype::U8;
     const SIZE: usize = 1;
@@ -142,11 +153,11 @@ fn tensor<T: Element, S: Data<Elem = T>, D: Dimension>(array: &ArrayBase<S, D>) 
 pub const SUMMARY_KEY: &str = "summary";
 
 /// The summary as safetensors metadata: one entry, [`SUMMARY_KEY`], whose value is the summary
-/// object in JSON, exactly the JSON answer's top-level fields. One entry rather than one per field
-/// because the writer's metadata map is a `HashMap`: several keys would come out in a different
-/// order per process, and the same rollout must give the same bytes.
+/// object in JSON, exactly the JSON answer's other (non-array) fields. One entry rather than one
+/// per field because the writer's metadata map is a `HashMap`: several keys would come out in a
+/// different order per process, and the same answer must give the same bytes.
 fn summary_metadata(
-    summary: &RolloutSummary,
+    summary: &impl Serialize,
 ) -> Result<hashbrown::HashMap<String, String>, RolloutError> {
     let json = serde_json::to_string(summary)
         .map_err(|e| RolloutError::Encode(format!("summary: {e}")))?;
@@ -176,6 +187,48 @@ pub fn encode_safetensors(response: &RolloutResponse) -> Result<Vec<u8>, Rollout
             ("log_probs", tensor(&t.log_probs)),
         ],
     };
+    safetensors::serialize(tensors, Some(metadata))
+        .map_err(|e| RolloutError::Encode(format!("safetensors: {e}")))
+}
+
+/// Writes a run's buffer answer as a safetensors file: `{"len", "capacity"}` in
+/// `__metadata__["summary"]`, and the transitions, oldest first, as tensors named like the JSON
+/// transition fields: `obs` F32 `(n, 4)`, `action` U8 `(n)`, `reward` F32 `(n)`, `terminated` and
+/// `truncated` BOOL `(n)`. The values are the stored ones (the buffer keeps f32), so they equal
+/// the JSON numbers exactly.
+///
+/// Errors: `Encode` only if the writer rejects its own input (a bug).
+pub fn encode_buffer_safetensors(view: &BufferView) -> Result<Vec<u8>, RolloutError> {
+    #[derive(Serialize)]
+    struct Summary {
+        len: usize,
+        capacity: usize,
+    }
+    let metadata = summary_metadata(&Summary {
+        len: view.len,
+        capacity: view.capacity,
+    })?;
+    let ts = &view.transitions;
+    let obs = Array2::from_shape_fn((ts.len(), 4), |(i, j)| ts[i].obs[j]);
+    let tensors = vec![
+        ("obs", tensor(&obs)),
+        (
+            "action",
+            tensor(&ts.iter().map(|t| t.action).collect::<Array1<u8>>()),
+        ),
+        (
+            "reward",
+            tensor(&ts.iter().map(|t| t.reward).collect::<Array1<f32>>()),
+        ),
+        (
+            "terminated",
+            tensor(&ts.iter().map(|t| t.terminated).collect::<Array1<bool>>()),
+        ),
+        (
+            "truncated",
+            tensor(&ts.iter().map(|t| t.truncated).collect::<Array1<bool>>()),
+        ),
+    ];
     safetensors::serialize(tensors, Some(metadata))
         .map_err(|e| RolloutError::Encode(format!("safetensors: {e}")))
 }
@@ -333,6 +386,54 @@ mod tests {
             encode_safetensors(&response(body)).unwrap(),
             encode_safetensors(&response(body)).unwrap()
         );
+    }
+
+    #[test]
+    fn a_run_buffer_round_trips_exactly() {
+        let mut run = crate::rollout::RunState::new(3, 9, 100).unwrap();
+        run.step(50, &crate::rollout::Policy::Random).unwrap();
+        let view = BufferView {
+            transitions: run.latest(80),
+            len: run.buffer().len(),
+            capacity: run.buffer().capacity(),
+        };
+        let bytes = encode_buffer_safetensors(&view).unwrap();
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        let obs = file.tensor("obs").unwrap();
+        assert_eq!((obs.dtype(), obs.shape()), (Dtype::F32, &[80, 4][..]));
+        let f32s: Vec<f32> = obs
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        let want: Vec<f32> = view.transitions.iter().flat_map(|t| t.obs).collect();
+        assert!(f32s
+            .iter()
+            .zip(&want)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        let actions: Vec<u8> = view.transitions.iter().map(|t| t.action).collect();
+        assert_eq!(file.tensor("action").unwrap().data(), &actions[..]);
+        let ends: Vec<u8> = view
+            .transitions
+            .iter()
+            .map(|t| u8::from(t.terminated))
+            .collect();
+        assert!(ends.contains(&1), "150 random steps end some episodes");
+        assert_eq!(file.tensor("terminated").unwrap().data(), &ends[..]);
+        assert_eq!(file.tensor("reward").unwrap().shape(), &[80]);
+        assert_eq!(
+            metadata(&bytes)[SUMMARY_KEY],
+            r#"{"len":100,"capacity":100}"#
+        );
+        // An empty buffer is a valid file with empty tensors.
+        let empty = BufferView {
+            transitions: Vec::new(),
+            len: 0,
+            capacity: 10,
+        };
+        let file_bytes = encode_buffer_safetensors(&empty).unwrap();
+        let file = SafeTensors::deserialize(&file_bytes).unwrap();
+        assert_eq!(file.tensor("obs").unwrap().shape(), &[0, 4]);
     }
 
     #[test]

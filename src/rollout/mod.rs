@@ -6,7 +6,7 @@
 //! - [`gae`]: GAE(gamma, lambda) and returns as CleanRL's PPO computes them.
 //! - [`buffer`]: the bounded experience ring of a stateful run, with a compact byte encoding.
 //! - [`request`]: request parsing/validation and response types.
-//! - [`encoding`]: the answer as JSON or as a safetensors file, picked from `Accept`.
+//! - [`encoding`]: rollout and buffer answers as JSON or as a safetensors file, picked from `Accept`.
 //! - [`run`]: [`rollout`] (one request) and [`RunState`] (a run carried between requests).
 //! - [`rng`]: the seeded generator and its documented mappings from draws to numbers.
 //!
@@ -25,8 +25,8 @@ pub mod request;
 pub mod rng;
 pub mod run;
 
-pub use buffer::{ExperienceBuffer, Transition};
-pub use encoding::{encode_safetensors, ResponseFormat};
+pub use buffer::{BufferView, ExperienceBuffer, Transition};
+pub use encoding::{encode_buffer_safetensors, encode_safetensors, ResponseFormat};
 pub use policy::{LinearPolicy, Policy};
 pub use request::{
     RolloutRequest, RolloutResponse, RolloutSummary, RunCreateRequest, RunStepRequest, Trajectory,

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { useWorker, call, tokenFor, ROOT } from "./harness.mjs";
-import { readRolloutAnswer } from "../../static/js/safetensors.js";
+import { parseSafetensors, readRolloutAnswer } from "../../static/js/safetensors.js";
 
 describe("rollouts", () => {
   const h = useWorker({ before, after, afterEach });
@@ -121,6 +121,38 @@ describe("rollouts", () => {
     assert.equal((await call(h.worker.base, "DELETE", `/api/rollout/runs/${id}`, { token: bob })).status, 404);
     assert.equal((await call(h.worker.base, "DELETE", `/api/rollout/runs/${id}`, { token: alice })).status, 204);
     assert.equal((await post(`/api/rollout/runs/${id}/step`, { steps: 1 })).status, 404);
+  });
+
+  test("a run's buffer comes as safetensors too, equal to the JSON transitions", async () => {
+    const created = await post("/api/rollout/runs", { num_envs: 4, seed: 3, buffer_capacity: 100 });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const id = created.body.id;
+    await post(`/api/rollout/runs/${id}/step`, { steps: 40 });
+    const path = `/api/rollout/runs/${id}/buffer?limit=90`;
+    const json = await call(h.worker.base, "GET", path, { token: alice });
+    assert.equal(json.status, 200);
+    const res = await fetch(h.worker.base + path, { headers: { authorization: `Bearer ${alice}`, accept: "application/octet-stream" } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "application/octet-stream");
+    assert.equal(res.headers.get("vary")?.split(/,\s*/)[0], "Accept");
+    const { metadata, tensors } = parseSafetensors(new Uint8Array(await res.arrayBuffer()));
+    assert.deepEqual(JSON.parse(metadata.summary), { len: 100, capacity: 100 });
+    const want = json.body.transitions;
+    assert.equal(want.length, 90);
+    assert.deepEqual(tensors.obs.shape, [90, 4]);
+    assert.equal(tensors.obs.dtype, "F32");
+    for (let k = 0; k < 90; k++) {
+      for (let j = 0; j < 4; j++) assert.ok(Object.is(Math.fround(want[k].obs[j]), tensors.obs.data[k * 4 + j]), `obs[${k}][${j}]`);
+      assert.equal(tensors.action.data[k], want[k].action);
+      assert.equal(tensors.reward.data[k], want[k].reward);
+      assert.equal(tensors.terminated.data[k], Number(want[k].terminated));
+      assert.equal(tensors.truncated.data[k], Number(want[k].truncated));
+    }
+    assert.ok(want.some((t) => t.terminated), "160 random steps end some episodes");
+    // Another user still gets 404, in either representation.
+    const bob = await fetch(h.worker.base + path, { headers: { authorization: `Bearer ${tokenFor("bob")}`, accept: "application/octet-stream" } });
+    assert.equal(bob.status, 404);
+    assert.match(bob.headers.get("content-type"), /^application\/json/);
   });
 
   test("the route matches gymnasium's CartPole-v1 within 1e-9, in JSON and safetensors (tests/gym/crosscheck.py)", async (t) => {
