@@ -1,5 +1,5 @@
 // Per-request cost of POST /api/rollout in the runtime (issue 5: 64 envs × 128 steps with GAE
-// within 2 ms of server time). Builds the bundle, serves it from workerd through Miniflare
+// within 2 ms of server time), and of reading a full run buffer, each as JSON and as safetensors. Builds the bundle, serves it from workerd through Miniflare
 // (bench/load/serve.mjs), and sends sequential requests of each kind, interleaved round by round,
 // always with the no-op route (/api/health) as the baseline of the same run. Reports per kind:
 // the worker's own `server-timing: app;dur=` (whole request inside the worker, millisecond
@@ -33,6 +33,21 @@ try {
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...(accept ? { accept } : {}) },
   });
   const binary = "application/octet-stream";
+  // A stateful run with a full experience buffer (1024 envs × 64 steps = 65,536 transitions).
+  const created = await fetch(`${base}/api/rollout/runs`, {
+    method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ num_envs: 1024, seed: 1, buffer_capacity: 65536 }),
+  });
+  const runId = (await created.json()).id;
+  const stepped = await fetch(`${base}/api/rollout/runs/${runId}/step`, {
+    method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ steps: 64 }),
+  });
+  if (stepped.status !== 200) throw new Error(`run step: ${stepped.status}`);
+  const buffer = (accept) => ({
+    method: "GET", path: `/api/rollout/runs/${runId}/buffer?limit=65536`,
+    headers: { authorization: `Bearer ${token}`, ...(accept ? { accept } : {}) },
+  });
   const kinds = [
     ["no-op (GET /api/health)", { method: "GET", path: "/api/health", headers: {} }],
     ["random, summary only", post(rollout)],
@@ -41,6 +56,8 @@ try {
     ["linear + value head, summary only", post(linear)],
     ["linear + value head, trajectory + GAE, JSON", post({ ...linear, include: ["trajectory"] })],
     ["linear + value head, trajectory + GAE, safetensors", post({ ...linear, include: ["trajectory"] }, binary)],
+    ["run buffer, 65,536 transitions, JSON", buffer()],
+    ["run buffer, 65,536 transitions, safetensors", buffer(binary)],
   ];
   const samples = kinds.map(() => ({ server: [], client: [], bytes: 0, encoding: "" }));
   const once = async ({ method, path, headers, body }) => {
@@ -68,7 +85,7 @@ try {
   };
   const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const baseline = quantile(samples[0].client, 0.5);
-  console.log(`POST /api/rollout, ${numEnvs} envs × ${steps} steps, ${rounds} sequential requests per kind (interleaved), workerd via Miniflare`);
+  console.log(`POST /api/rollout, ${numEnvs} envs × ${steps} steps, and GET .../buffer of a full run (65,536 transitions); ${rounds} sequential requests per kind (interleaved), workerd via Miniflare`);
   console.log(`load average at the end: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}\n`);
   console.log("| request | server-timing median ms | server-timing mean ms | round trip median ms | round trip p90 ms | round trip − no-op ms | response bytes | content-encoding |");
   console.log("|---|---:|---:|---:|---:|---:|---:|---|");
