@@ -289,6 +289,17 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any header value is answered, and binary only when the client named octet-stream.
+        #[test]
+        fn any_accept_header_is_negotiated_without_panicking(accept in "\\PC{0,80}") {
+            let format = ResponseFormat::negotiate(Some(&accept));
+            if !accept.to_ascii_lowercase().contains("application/octet-stream") {
+                proptest::prop_assert_eq!(format, ResponseFormat::Json);
+            }
+        }
+    }
+
     #[test]
     fn the_trajectory_round_trips_bit_for_bit_through_the_reference_reader() {
         let r = response(
