@@ -16,6 +16,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use edge_assistant::rollout::cartpole::{step_dynamics, step_dynamics_columns, step_state};
+use edge_assistant::rollout::request::benchmark_body;
 use edge_assistant::rollout::rng::SeededRng;
 use edge_assistant::rollout::{encode_safetensors, rollout, RolloutRequest, RolloutResponse};
 use ndarray::{Array1, Array2};
@@ -54,22 +55,6 @@ fn median_secs(mut f: impl FnMut()) -> f64 {
     samples[SAMPLES / 2]
 }
 
-fn body(num_envs: usize, steps: usize, linear: bool, trajectory: bool) -> String {
-    let mut b = json!({"env": "CartPole-v1", "num_envs": num_envs, "steps": steps, "seed": 1});
-    if linear {
-        b["policy"] = json!({
-            "weights": [[0.0, 0.1], [0.0, 0.5], [0.0, 8.0], [0.0, 1.5]],
-            "bias": [0.0, 0.0],
-            "value_weights": [0.1, 0.2, 0.3, 0.4],
-            "value_bias": 20.0
-        });
-    }
-    if trajectory {
-        b["include"] = json!(["trajectory"]);
-    }
-    b.to_string()
-}
-
 fn fmt_rate(r: f64) -> String {
     if r >= 1e6 {
         format!("{:.1}M", r / 1e6)
@@ -103,7 +88,8 @@ fn throughput(baseline: Option<&BTreeMap<String, BTreeMap<usize, f64>>>) {
     for (name, linear, traj) in variants {
         let mut rates = Vec::new();
         for n in ENV_COUNTS {
-            let req = RolloutRequest::parse(body(n, STEPS, linear, traj).as_bytes()).unwrap();
+            let req =
+                RolloutRequest::parse(benchmark_body(n, STEPS, linear, traj).as_bytes()).unwrap();
             let secs = median_secs(|| {
                 black_box(rollout(black_box(&req), 1).unwrap());
             });
@@ -238,7 +224,7 @@ fn per_request() {
         ),
     ];
     for (name, linear, traj, encode) in cases {
-        let b = body(64, 128, linear, traj);
+        let b = benchmark_body(64, 128, linear, traj);
         let req = RolloutRequest::parse(b.as_bytes()).unwrap();
         let resp = rollout(&req, 1).unwrap();
         let bytes = encode(&resp).len();
@@ -349,8 +335,10 @@ fn main() {
                 .and_then(|v| v.parse::<usize>().ok())
                 .unwrap_or(64)
         };
-        let req = RolloutRequest::parse(body(arg(1), STEPS, arg(3) == 1, arg(2) == 1).as_bytes())
-            .unwrap();
+        let req = RolloutRequest::parse(
+            benchmark_body(arg(1), STEPS, arg(3) == 1, arg(2) == 1).as_bytes(),
+        )
+        .unwrap();
         for _ in 0..2000 {
             black_box(rollout(&req, 1).unwrap());
         }

@@ -64,6 +64,27 @@ pub fn seed_from_entropy(bytes: [u8; 8]) -> u64 {
     u64::from_le_bytes(bytes) & ((1u64 << 53) - 1)
 }
 
+/// The `POST /api/rollout` body the benchmarks time (`benches/rollout.rs` and the wasm-vs-native
+/// suite in `bench/wasm`), kept here so both measure the same request: seed 1, the random policy,
+/// or with `linear` a fixed linear policy with a value head; `trajectory` adds
+/// `include: ["trajectory"]`.
+pub fn benchmark_body(num_envs: usize, steps: usize, linear: bool, trajectory: bool) -> String {
+    let mut body =
+        serde_json::json!({"env": ENV_ID, "num_envs": num_envs, "steps": steps, "seed": 1});
+    if linear {
+        body["policy"] = serde_json::json!({
+            "weights": [[0.0, 0.1], [0.0, 0.5], [0.0, 8.0], [0.0, 1.5]],
+            "bias": [0.0, 0.0],
+            "value_weights": [0.1, 0.2, 0.3, 0.4],
+            "value_bias": 20.0
+        });
+    }
+    if trajectory {
+        body["include"] = serde_json::json!(["trajectory"]);
+    }
+    body.to_string()
+}
+
 #[derive(Deserialize)]
 struct RawRollout {
     env: Option<String>,

@@ -7,6 +7,7 @@
 use std::hint::black_box;
 
 use edge_assistant::rollout::cartpole::step_dynamics;
+use edge_assistant::rollout::request::benchmark_body;
 use edge_assistant::rollout::rng::SeededRng;
 use edge_assistant::rollout::{encode_safetensors, rollout, RolloutRequest, RolloutResponse};
 use edge_assistant::search::history::{HistoryDoc, HistoryIndex, PersistentIndex};
@@ -235,19 +236,7 @@ fn history(
 }
 
 fn rollout_body(num_envs: usize, linear: bool, trajectory: bool) -> String {
-    let mut b = json!({"env": "CartPole-v1", "num_envs": num_envs, "steps": STEPS, "seed": 1});
-    if linear {
-        b["policy"] = json!({
-            "weights": [[0.0, 0.1], [0.0, 0.5], [0.0, 8.0], [0.0, 1.5]],
-            "bias": [0.0, 0.0],
-            "value_weights": [0.1, 0.2, 0.3, 0.4],
-            "value_bias": 20.0
-        });
-    }
-    if trajectory {
-        b["include"] = json!(["trajectory"]);
-    }
-    b.to_string()
+    benchmark_body(num_envs, STEPS, linear, trajectory)
 }
 
 /// The answer's encoding, as the route picks it from `Accept`.
