@@ -169,40 +169,91 @@ impl KvStore for MemoryStore {
     }
 }
 
-/// A view of a [`KvStore`] under a key prefix, so two core components can share one Durable
-/// Object's storage without their key layouts colliding (e.g. the tab directory and the history
-/// index of a user). Writes are counted by the underlying store.
-pub struct Prefixed<'a, S: KvStore> {
-    inner: &'a mut S,
-    prefix: &'static str,
+/// A [`MemoryStore`] that can fail like a real backend, for the tests, fuzz targets and
+/// benchmarks of every core over storage (the one fault-injecting store of the project).
+///
+/// [`FaultyStore::crash_after`]`(k)` lets the next `k` writes succeed and fails every later one
+/// (a process dying mid-operation, or a storage outage) until [`FaultyStore::restart`];
+/// [`FaultyStore::fail_nth_write`] fails exactly one future write. Reads never fail, and the
+/// store counts the entries reads returned (to check that an operation reads what it should).
+#[derive(Debug, Default, Clone)]
+pub struct FaultyStore {
+    /// The data, reachable directly to write or read without fault injection (to plant a
+    /// corrupt record, say).
+    pub inner: MemoryStore,
+    writes_left: Option<usize>,
+    fail_write_number: Option<u64>,
+    writes_attempted: u64,
+    entries_read: std::cell::Cell<u64>,
 }
 
-impl<'a, S: KvStore> Prefixed<'a, S> {
-    /// Keys `k` of the view are `prefix + k` in `inner`.
-    pub fn new(inner: &'a mut S, prefix: &'static str) -> Self {
-        Self { inner, prefix }
+impl FaultyStore {
+    /// An empty store that does not fail.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    fn key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+    /// The next `writes` writes succeed; every later one fails until [`FaultyStore::restart`].
+    pub fn crash_after(&mut self, writes: usize) {
+        self.writes_left = Some(writes);
+    }
+
+    /// Fails only the `n`-th write from now (1 = the next one).
+    pub fn fail_nth_write(&mut self, n: u64) {
+        self.fail_write_number = Some(self.writes_attempted + n);
+    }
+
+    /// Writes succeed again (the data written before the failure stays).
+    pub fn restart(&mut self) {
+        self.writes_left = None;
+        self.fail_write_number = None;
+    }
+
+    /// Entries returned by reads so far (a `get` counts one, a `range` one plus its rows).
+    pub fn entries_read(&self) -> u64 {
+        self.entries_read.get()
+    }
+
+    /// The keys under `prefix`, in order.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        self.inner
+            .entries
+            .range(prefix.to_owned()..prefix_end(prefix))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    fn write(&mut self) -> Result<(), StorageError> {
+        self.writes_attempted += 1;
+        if self.fail_write_number == Some(self.writes_attempted) {
+            self.fail_write_number = None;
+            return Err(StorageError("injected write failure".into()));
+        }
+        match &mut self.writes_left {
+            Some(0) => Err(StorageError("simulated crash".into())),
+            Some(n) => {
+                *n -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 }
 
-impl<S: KvStore> KvStore for Prefixed<'_, S> {
+impl KvStore for FaultyStore {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.inner.get(&self.key(key))
+        let value = self.inner.get(key)?;
+        self.entries_read.set(self.entries_read.get() + 1);
+        Ok(value)
     }
-
     fn put(&mut self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        let key = self.key(key);
-        self.inner.put(&key, value)
+        self.write()?;
+        self.inner.put(key, value)
     }
-
     fn delete(&mut self, key: &str) -> Result<(), StorageError> {
-        let key = self.key(key);
-        self.inner.delete(&key)
+        self.write()?;
+        self.inner.delete(key)
     }
-
     fn range(
         &self,
         start: &str,
@@ -210,20 +261,15 @@ impl<S: KvStore> KvStore for Prefixed<'_, S> {
         reverse: bool,
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        let rows = self
-            .inner
-            .range(&self.key(start), &self.key(end), reverse, limit)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(k, v)| k.strip_prefix(self.prefix).map(|k| (k.to_owned(), v)))
-            .collect())
+        let entries = self.inner.range(start, end, reverse, limit)?;
+        self.entries_read
+            .set(self.entries_read.get() + 1 + entries.len() as u64);
+        Ok(entries)
     }
-
     fn delete_prefix(&mut self, prefix: &str) -> Result<u64, StorageError> {
-        let key = self.key(prefix);
-        self.inner.delete_prefix(&key)
+        self.write()?;
+        self.inner.delete_prefix(prefix)
     }
-
     fn write_stats(&self) -> WriteStats {
         self.inner.write_stats()
     }
@@ -268,16 +314,21 @@ mod tests {
     }
 
     #[test]
-    fn prefixed_views_do_not_see_each_other() {
-        let mut store = MemoryStore::new();
-        Prefixed::new(&mut store, "a:").put("k", b"1").unwrap();
-        Prefixed::new(&mut store, "b:").put("k", b"2").unwrap();
-        let a = Prefixed::new(&mut store, "a:");
-        assert_eq!(a.get("k").unwrap(), Some(b"1".to_vec()));
-        assert_eq!(a.range("", &prefix_end(""), false, 10).unwrap().len(), 1);
-        Prefixed::new(&mut store, "a:").delete_prefix("").unwrap();
-        assert_eq!(store.get("b:k").unwrap(), Some(b"2".to_vec()));
-        assert_eq!(store.len(), 1);
+    fn the_faulty_store_fails_where_told_and_keeps_what_was_written() {
+        let mut store = FaultyStore::new();
+        store.put("a", b"1").unwrap();
+        store.fail_nth_write(2);
+        store.put("b", b"2").unwrap();
+        assert!(store.put("c", b"3").is_err());
+        store.put("d", b"4").unwrap();
+        store.crash_after(1);
+        store.delete("a").unwrap();
+        assert!(store.put("e", b"5").is_err());
+        store.restart();
+        store.put("e", b"5").unwrap();
+        assert_eq!(store.keys(""), ["b", "d", "e"]);
+        let _ = store.get("b").unwrap();
+        assert_eq!(store.entries_read(), 1);
     }
 
     #[test]

@@ -107,6 +107,11 @@ impl Batcher {
             return AppendDecision::Nothing;
         }
         if pending >= u64::from(self.policy.max_pending) {
+            // One immediate alarm per batch: an alarm already due covers this append too.
+            if self.alarm_at_ms.is_some_and(|at| at <= now_ms) {
+                return AppendDecision::Nothing;
+            }
+            self.alarm_at_ms = Some(now_ms);
             return AppendDecision::FlushNow;
         }
         if self.alarm_at_ms.is_some() {
@@ -131,7 +136,7 @@ impl Batcher {
             return AlarmDecision::Idle;
         };
         let due = self.due_at(first);
-        if now_ms >= due {
+        if now_ms >= due || pending >= u64::from(self.policy.max_pending) {
             AlarmDecision::Flush
         } else {
             self.alarm_at_ms = Some(due);
@@ -147,15 +152,18 @@ impl Batcher {
         }
     }
 
-    /// After a flush failed outside the alarm handler (the threshold path): the alarm time to set
-    /// so the batch is retried one interval later, or `None` when an alarm is already set.
-    pub fn retry_after_failure(&mut self, now_ms: u64) -> Option<u64> {
-        if self.alarm_at_ms.is_some() {
-            return None;
-        }
-        let at_ms = now_ms.saturating_add(self.policy.interval_ms);
-        self.alarm_at_ms = Some(at_ms);
-        Some(at_ms)
+    /// Records an alarm set for another reason (a retry): `at_ms`, or the earlier alarm already
+    /// set. Returns the time the alarm must have.
+    pub fn alarm_at_least_by(&mut self, at_ms: u64) -> u64 {
+        let at = self.alarm_at_ms.map_or(at_ms, |set| set.min(at_ms));
+        self.alarm_at_ms = Some(at);
+        at
+    }
+
+    /// The object failed to set the alarm it was asked for: believe none is set, so the next
+    /// decision asks again.
+    pub fn forget_alarm(&mut self) {
+        self.alarm_at_ms = None;
     }
 
     fn due_at(&self, first_pending_at_ms: u64) -> u64 {
@@ -252,10 +260,40 @@ mod tests {
     }
 
     #[test]
-    fn failed_threshold_flush_is_retried_by_an_alarm() {
+    fn one_immediate_alarm_per_full_batch() {
+        let mut b = Batcher::new(
+            FlushPolicy {
+                max_pending: 2,
+                interval_ms: 5000,
+            },
+            None,
+        );
+        assert_eq!(
+            b.after_append(1, 0, 0),
+            AppendDecision::SetAlarm { at_ms: 5000 }
+        );
+        assert_eq!(b.after_append(2, 0, 10), AppendDecision::FlushNow);
+        assert_eq!(b.alarm_at_ms(), Some(10));
+        // Appends landing before the immediate alarm ran ask for nothing more.
+        assert_eq!(b.after_append(3, 0, 11), AppendDecision::Nothing);
+        // A full batch is flushed by any alarm, even one set before it was due.
+        assert_eq!(b.on_alarm(3, Some(0), 12), AlarmDecision::Flush);
+    }
+
+    #[test]
+    fn a_forgotten_alarm_is_asked_for_again() {
         let mut b = Batcher::new(FlushPolicy::default(), None);
-        assert_eq!(b.retry_after_failure(100), Some(5100));
-        assert_eq!(b.retry_after_failure(200), None);
+        assert_eq!(
+            b.after_append(1, 0, 0),
+            AppendDecision::SetAlarm { at_ms: 5000 }
+        );
+        b.forget_alarm();
+        assert_eq!(
+            b.after_append(2, 0, 10),
+            AppendDecision::SetAlarm { at_ms: 5000 }
+        );
+        assert_eq!(b.alarm_at_least_by(7000), 5000);
+        assert_eq!(b.alarm_at_least_by(100), 100);
     }
 
     #[test]

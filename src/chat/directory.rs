@@ -64,7 +64,7 @@ impl TabRecord {
 }
 
 /// A page of `GET /api/tabs`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TabList {
     pub tabs: Vec<TabMeta>,
     pub next_cursor: Option<String>,

@@ -19,6 +19,15 @@ pub enum ChatError {
     /// A stored record could not be decoded or the log has a hole: a bug or a storage fault.
     #[error("tab data is corrupt: {0}; report this with the tab id")]
     Corrupt(String),
+    /// The tab does not exist (never created, deleted, or another user's).
+    #[error("no such tab")]
+    TabNotFound,
+    /// The user has the most tabs allowed.
+    #[error("you have {max} tabs, the most allowed; delete a tab to create another")]
+    TooManyTabs {
+        /// The cap ([`super::directory::MAX_TABS_PER_USER`]).
+        max: usize,
+    },
     /// The tab reached the largest sequence number its keys can hold.
     #[error("this tab holds the maximum of {max} messages; start a new tab")]
     TabFull {
@@ -32,7 +41,8 @@ impl HasErrorCode for ChatError {
         match self {
             Self::Input(e) => e.code,
             Self::Storage(_) | Self::Corrupt(_) => ErrorCode::Internal,
-            Self::TabFull { .. } => ErrorCode::LimitExceeded,
+            Self::TabFull { .. } | Self::TooManyTabs { .. } => ErrorCode::LimitExceeded,
+            Self::TabNotFound => ErrorCode::NotFound,
         }
     }
 }

@@ -14,6 +14,8 @@ pub mod batch;
 pub mod directory;
 mod error;
 pub mod model;
+pub mod simulator;
+pub mod tab;
 pub mod tab_log;
 pub mod time;
 
@@ -23,5 +25,6 @@ pub use model::{
     parse_new_message, parse_new_tab, parse_page_query, parse_tab_patch, Message, MessagePage,
     NewMessage, NewTab, PageCursor, PageQuery, Role, TabMeta, TabPatch, TabStats,
 };
+pub use tab::{Effect, IndexBatch, Owner, Tab};
 pub use tab_log::{AppendOutcome, FlushReport, TabLog};
 pub use time::format_rfc3339_ms;

@@ -90,7 +90,7 @@ pub struct Message {
 }
 
 /// A validated `POST /api/tabs/{id}/messages` body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewMessage {
     /// Who wrote it.
     pub role: Role,
@@ -269,7 +269,7 @@ pub struct TabMeta {
 }
 
 /// Where a page of messages starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PageCursor {
     /// Messages with `seq > n`, oldest first (`after=0` is the start of the tab).
     After(u64),
@@ -280,7 +280,7 @@ pub enum PageCursor {
 }
 
 /// A validated `GET /api/tabs/{id}/messages` query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageQuery {
     /// Start of the page.
     pub cursor: PageCursor,

@@ -26,7 +26,7 @@ use super::RolloutError;
 pub const SAFETENSORS_MEDIA_TYPE: &str = "application/octet-stream";
 
 /// How a rollout answer is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ResponseFormat {
     /// `application/json`: the documented JSON object (the default).
     Json,

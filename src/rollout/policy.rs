@@ -22,7 +22,7 @@ use super::RolloutError;
 
 /// Parameters of the linear softmax policy and the optional linear value head, as sent in the
 /// request's `policy` object.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinearPolicy {
     /// 4×2: `weights[k][j]` multiplies observation component k into the logit of action j.
@@ -38,7 +38,7 @@ pub struct LinearPolicy {
 }
 
 /// How actions are chosen at each step.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
 pub enum Policy {
     /// Each action 0 or 1 with probability 1/2.
     Random,

@@ -1,89 +1,16 @@
 //! Host tests of the tab log: batching with a fake clock, paging, idempotency keys, write cost,
 //! crash safety at every write, and a property test over random operation sequences.
 
-use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
 
 use proptest::prelude::*;
 
 use super::*;
 use crate::api::{ErrorCode, HasErrorCode};
-use crate::chat::batch::{AfterFlush, AlarmDecision, AppendDecision, Batcher, FlushPolicy};
-use crate::storage::{MemoryStore, StorageError, WriteStats};
+use crate::chat::batch::FlushPolicy;
+use crate::storage::MemoryStore;
 
-/// A [`MemoryStore`] that can "crash" (fail every write after the next `k`), and counts how many
-/// entries reads returned.
-#[derive(Default)]
-struct TestStore {
-    inner: MemoryStore,
-    writes_left: Option<usize>,
-    entries_read: Cell<u64>,
-}
-
-impl TestStore {
-    fn crash_after(&mut self, writes: usize) {
-        self.writes_left = Some(writes);
-    }
-
-    fn restart(&mut self) {
-        self.writes_left = None;
-    }
-
-    fn write(&mut self) -> Result<(), StorageError> {
-        match &mut self.writes_left {
-            Some(0) => Err(StorageError("simulated crash".into())),
-            Some(n) => {
-                *n -= 1;
-                Ok(())
-            }
-            None => Ok(()),
-        }
-    }
-
-    fn keys(&self, prefix: &str) -> Vec<String> {
-        self.inner
-            .range(prefix, &prefix_end(prefix), false, usize::MAX)
-            .unwrap()
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect()
-    }
-}
-
-impl KvStore for TestStore {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        let value = self.inner.get(key)?;
-        self.entries_read.set(self.entries_read.get() + 1);
-        Ok(value)
-    }
-    fn put(&mut self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.write()?;
-        self.inner.put(key, value)
-    }
-    fn delete(&mut self, key: &str) -> Result<(), StorageError> {
-        self.write()?;
-        self.inner.delete(key)
-    }
-    fn range(
-        &self,
-        start: &str,
-        end: &str,
-        reverse: bool,
-        limit: usize,
-    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        let entries = self.inner.range(start, end, reverse, limit)?;
-        self.entries_read
-            .set(self.entries_read.get() + 1 + entries.len() as u64);
-        Ok(entries)
-    }
-    fn delete_prefix(&mut self, prefix: &str) -> Result<u64, StorageError> {
-        self.write()?;
-        self.inner.delete_prefix(prefix)
-    }
-    fn write_stats(&self) -> WriteStats {
-        self.inner.write_stats()
-    }
-}
+type TestStore = crate::storage::FaultyStore;
 
 fn new_msg(content: &str, client_id: Option<&str>) -> NewMessage {
     NewMessage {
@@ -139,68 +66,32 @@ fn read_all(log: &TabLog, store: &impl KvStore) -> Vec<Message> {
     }
 }
 
-/// A tab as its Durable Object drives it: log + batcher + one alarm slot + a fake clock.
-struct SimulatedTab {
-    store: TestStore,
-    log: TabLog,
-    batcher: Batcher,
-    alarm: Option<u64>,
-    now_ms: u64,
-}
+/// A tab as its Durable Object drives it (the shared simulator over the real core).
+struct SimulatedTab(crate::chat::simulator::SimulatedTab<TestStore>);
 
 impl SimulatedTab {
     fn new() -> Self {
-        let store = TestStore::default();
-        let log = TabLog::load(&store).unwrap();
-        Self {
-            store,
-            log,
-            batcher: Batcher::new(FlushPolicy::default(), None),
-            alarm: None,
-            now_ms: 1_000_000,
-        }
+        Self(
+            crate::chat::simulator::SimulatedTab::new(
+                TestStore::default(),
+                FlushPolicy::default(),
+                1_000_000,
+            )
+            .unwrap(),
+        )
     }
-
     fn append(&mut self, content: &str) -> Message {
-        let message = append(&mut self.log, &mut self.store, content, self.now_ms);
-        let first = self.log.first_pending_at_ms().unwrap();
-        match self
-            .batcher
-            .after_append(self.log.pending(), first, self.now_ms)
-        {
-            AppendDecision::FlushNow => self.flush(),
-            AppendDecision::SetAlarm { at_ms } => {
-                assert_eq!(self.alarm, None, "the batcher asked for a second alarm");
-                self.alarm = Some(at_ms);
-            }
-            AppendDecision::Nothing => {}
-        }
-        message
+        self.0.append(content).unwrap()
     }
-
-    fn flush(&mut self) {
-        self.log.flush(&mut self.store, self.now_ms).unwrap();
-        if self.batcher.after_flush() == AfterFlush::DeleteAlarm {
-            self.alarm = None;
-        }
-    }
-
-    /// Moves the clock, firing the alarm if it comes due.
     fn advance(&mut self, ms: u64) {
-        self.now_ms += ms;
-        if self.alarm.is_some_and(|at| at <= self.now_ms) {
-            self.alarm = None;
-            let decision = self.batcher.on_alarm(
-                self.log.pending(),
-                self.log.first_pending_at_ms(),
-                self.now_ms,
-            );
-            match decision {
-                AlarmDecision::Flush => self.flush(),
-                AlarmDecision::Reschedule { at_ms } => self.alarm = Some(at_ms),
-                AlarmDecision::Idle => {}
-            }
-        }
+        self.0.advance(ms).unwrap()
+    }
+}
+
+impl std::ops::Deref for SimulatedTab {
+    type Target = crate::chat::simulator::SimulatedTab<TestStore>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 
@@ -266,27 +157,27 @@ fn threshold_flush_then_timer_flush_with_a_fake_clock() {
         tab.advance(100);
     }
     // Flushes after appends 10 and 20; 21..=25 pending with one alarm from append 21.
-    assert_eq!(tab.log.flushes(), 2);
-    assert_eq!(tab.log.pending(), 5);
+    assert_eq!(tab.tab.log().flushes(), 2);
+    assert_eq!(tab.tab.log().pending(), 5);
     assert_eq!(tab.store.keys("p/"), ["p/0000000001", "p/0000000011"]);
     let first_pending = t0 + 20 * 100;
-    assert_eq!(tab.log.first_pending_at_ms(), Some(first_pending));
+    assert_eq!(tab.tab.log().first_pending_at_ms(), Some(first_pending));
     assert_eq!(tab.alarm, Some(first_pending + 5000));
 
     // Nothing happens until the interval has passed since the first pending append.
     tab.advance(first_pending + 4999 - tab.now_ms);
-    assert_eq!(tab.log.pending(), 5);
+    assert_eq!(tab.tab.log().pending(), 5);
     tab.advance(1);
-    assert_eq!(tab.log.pending(), 0);
-    assert_eq!(tab.log.flushes(), 3);
-    assert_eq!(tab.log.last_flush_at_ms(), Some(first_pending + 5000));
+    assert_eq!(tab.tab.log().pending(), 0);
+    assert_eq!(tab.tab.log().flushes(), 3);
+    assert_eq!(tab.tab.log().last_flush_at_ms(), Some(first_pending + 5000));
     assert_eq!(tab.alarm, None);
     assert_eq!(
         tab.store.keys("p/"),
         ["p/0000000001", "p/0000000011", "p/0000000021"]
     );
     assert!(tab.store.keys("l/").is_empty());
-    let seqs: Vec<u64> = read_all(&tab.log, &tab.store)
+    let seqs: Vec<u64> = read_all(tab.tab.log(), &tab.store)
         .iter()
         .map(|m| m.seq)
         .collect();
@@ -477,7 +368,7 @@ fn a_thousand_appends_page_back_in_order() {
         tab.append(&format!("message number {i}"));
         tab.advance(37);
     }
-    let all = read_all(&tab.log, &tab.store);
+    let all = read_all(tab.tab.log(), &tab.store);
     assert_eq!(all.len(), 1000);
     for (i, message) in all.iter().enumerate() {
         assert_eq!(message.seq, i as u64 + 1);
@@ -489,7 +380,8 @@ fn a_thousand_appends_page_back_in_order() {
     let mut before = 1001;
     loop {
         let page = tab
-            .log
+            .tab
+            .log()
             .read(
                 &tab.store,
                 PageQuery {
@@ -505,7 +397,7 @@ fn a_thousand_appends_page_back_in_order() {
         backwards.splice(0..0, page.messages);
     }
     assert_eq!(backwards, all);
-    assert_eq!(tab.log.flushes(), 100);
+    assert_eq!(tab.tab.log().flushes(), 100);
 }
 
 #[test]
@@ -518,10 +410,10 @@ fn loading_reads_only_the_pending_part() {
             log.flush(&mut store, i).unwrap();
         }
     }
-    store.entries_read.set(0);
+    let read_before = store.entries_read();
     let reloaded = TabLog::load(&store).unwrap();
     // One meta get, two range calls, three pending log entries.
-    assert_eq!(store.entries_read.get(), 1 + 2 + 3);
+    assert_eq!(store.entries_read() - read_before, 1 + 2 + 3);
     assert_eq!(reloaded, log);
     assert_eq!(reloaded.message_count(), 1003);
     assert_eq!(reloaded.pending(), 3);

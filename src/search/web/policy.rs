@@ -112,7 +112,7 @@ impl PolicyConfig {
 }
 
 /// Counters of one shard, as `GET /api/search/cache/stats` reports them (summed over shards).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PolicyStats {
     /// Resident entries (≤ `capacity_entries`).
     pub entries: u64,

@@ -1,0 +1,137 @@
+//! Calls to a tab's object (`TabObject`, one per user and tab).
+
+use serde::{Deserialize, Serialize};
+
+use super::{calls, json_answer, Encoded};
+use crate::chat::{Message, MessagePage, NewMessage, PageQuery, TabStats};
+
+/// Every call a tab's object accepts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TabCall {
+    Init(Init),
+    Append(Append),
+    Read(Read),
+    Unindexed(Unindexed),
+    Stats(Stats),
+    Flush(Flush),
+    Delete(Delete),
+}
+
+/// Creates the tab: records its owner (a tab object without one answers 404 to everything).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Init {
+    pub user: String,
+    pub tab_id: String,
+    /// When the tab was created, ms since the epoch.
+    pub now_ms: u64,
+}
+
+/// Appends a message the worker already validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Append {
+    pub message: NewMessage,
+    /// The id the new message gets (ignored when `client_id` finds an existing message).
+    pub message_id: String,
+    pub now_ms: u64,
+}
+
+/// The answer to [`Append`]: the stored message and the tab's count for the directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Appended {
+    pub message: Message,
+    /// `false` when `client_id` matched a message stored earlier (answered 200, not 201).
+    pub created: bool,
+    pub message_count: u64,
+}
+
+/// A page of messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Read {
+    pub query: PageQuery,
+}
+
+/// Messages the user's history index does not hold yet (pending or awaiting indexing), oldest
+/// first, at most `limit`, with `seq > after` (page with the last `seq` while `more`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unindexed {
+    pub after: u64,
+    pub limit: u32,
+}
+
+/// The answer to [`Unindexed`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnindexedPage {
+    pub messages: Vec<Message>,
+    /// More unindexed messages exist past `limit` (the caller may say its answer is partial).
+    pub more: bool,
+}
+
+/// The tab's batching and storage counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats;
+
+/// Flushes now and brings the history index up to date; answers the stats after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flush {
+    pub now_ms: u64,
+}
+
+/// Deletes the tab's messages and owner (the object is empty afterwards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delete;
+
+json_answer!(Appended, UnindexedPage);
+
+calls!(TabCall {
+    Init => (),
+    Append => Appended,
+    Read => Encoded<MessagePage>,
+    Unindexed => UnindexedPage,
+    Stats => Encoded<TabStats>,
+    Flush => Encoded<TabStats>,
+    Delete => (),
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calls::{decode_call, encode_call, ObjectCall};
+    use crate::chat::{PageCursor, Role};
+
+    fn roundtrip<C: ObjectCall + Clone>(call: C) -> TabCall
+    where
+        C::Enum: Into<TabCall>,
+    {
+        let wire = encode_call(&call.into().into()).expect("encodes");
+        decode_call::<TabCall>(&wire).expect("decodes")
+    }
+
+    #[test]
+    fn calls_survive_the_wire() {
+        let append = Append {
+            message: NewMessage {
+                role: Role::User,
+                content: "héllo \u{1F600}".into(),
+                client_id: Some("c-1".into()),
+            },
+            message_id: "m1".into(),
+            now_ms: 42,
+        };
+        assert_eq!(roundtrip(append.clone()), TabCall::Append(append));
+        let read = Read {
+            query: PageQuery {
+                cursor: PageCursor::Between(3, 9),
+                limit: 50,
+            },
+        };
+        assert_eq!(roundtrip(read), TabCall::Read(read));
+        assert_eq!(roundtrip(Stats), TabCall::Stats(Stats));
+    }
+
+    #[test]
+    fn an_append_without_its_message_id_does_not_decode() {
+        let wire =
+            br#"{"Append":{"message":{"role":"user","content":"x","client_id":null},"now_ms":1}}"#;
+        assert!(decode_call::<TabCall>(wire).is_err());
+    }
+}

@@ -1,0 +1,96 @@
+//! Calls to a user's object (`UserObject`: the tab directory and the history index).
+
+use serde::{Deserialize, Serialize};
+
+use super::{calls, json_answer, Encoded};
+use crate::chat::directory::{TabList, TabRecord};
+use crate::chat::{Message, TabMeta};
+use crate::search::history::HistoryResults;
+
+/// Every call a user's object accepts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum UserCall {
+    CreateTab(CreateTab),
+    ListTabs(ListTabs),
+    GetTab(GetTab),
+    RenameTab(RenameTab),
+    Touch(Touch),
+    RemoveTab(RemoveTab),
+    Index(Index),
+    Search(Search),
+}
+
+/// Adds a tab to the directory (409 when the user has the most tabs allowed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateTab {
+    pub record: TabRecord,
+}
+
+/// A page of the tab list, most recently updated first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListTabs {
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+/// One tab's metadata (404 when the user has no such tab).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetTab {
+    pub tab_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenameTab {
+    pub tab_id: String,
+    pub title: String,
+    pub now_ms: u64,
+}
+
+/// An append's soft directory update (memory only; the tab's next flush writes it durably).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Touch {
+    pub tab_id: String,
+    pub message_count: u64,
+    pub updated_ms: u64,
+}
+
+/// Removes a tab from the directory and its postings from the history index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveTab {
+    pub tab_id: String,
+}
+
+/// Flushed messages of one tab for the history index, with the tab's state for its directory
+/// record. Idempotent: messages at or below the tab's `indexed_through` are skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    pub tab_id: String,
+    pub messages: Vec<Message>,
+    pub message_count: u64,
+    /// The highest `seq` this batch brings the index to.
+    pub indexed_through: u64,
+    pub updated_ms: u64,
+}
+
+/// BM25 search over the user's messages, indexed or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Search {
+    /// The user whose tabs hold unindexed messages (the object does not know its own name).
+    pub user: String,
+    pub q: String,
+    pub tab: Option<String>,
+    pub limit: usize,
+}
+
+json_answer!(TabMeta);
+
+calls!(UserCall {
+    CreateTab => TabMeta,
+    ListTabs => Encoded<TabList>,
+    GetTab => Encoded<TabMeta>,
+    RenameTab => Encoded<TabMeta>,
+    Touch => (),
+    RemoveTab => (),
+    Index => (),
+    Search => Encoded<HistoryResults>,
+});
