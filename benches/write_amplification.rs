@@ -1,5 +1,8 @@
-//! Write amplification of a chat tab's storage: the tab log core (`edge_assistant::chat`) against
-//! the two designs of the original product, all measured on the same counting `MemoryStore`.
+//! Write amplification of a chat tab's storage: the shipped cores (`chat::Tab` driven by the same
+//! simulator the tests use, and `chat::User` receiving its index batches) against the two designs
+//! of the original product, all measured on the same counting `MemoryStore`. Every put and delete
+//! of both objects counts, including the owner record, the index watermark, the history index and
+//! the write-counter row each writing request upserts.
 //!
 //! Run: `cargo bench --bench write_amplification -- [N ...]` (default N = 100 1000 10000).
 //!
@@ -9,10 +12,9 @@
 //! The counters are exact (they count operations and bytes, not time), so this table is
 //! deterministic.
 
-use edge_assistant::chat::{
-    format_rfc3339_ms, AfterFlush, AlarmDecision, AppendDecision, Batcher, FlushPolicy, Message,
-    NewMessage, Role, TabLog,
-};
+use edge_assistant::chat::directory::TabRecord;
+use edge_assistant::chat::simulator::SimulatedTab;
+use edge_assistant::chat::{format_rfc3339_ms, FlushPolicy, Message, NewMessage, Role, User};
 use edge_assistant::storage::{KvStore, MemoryStore, WriteStats};
 use rand_core::{RngCore, SeedableRng};
 use rand_pcg::Pcg64;
@@ -80,51 +82,75 @@ fn workload(n: usize, with_client_ids: bool) -> Workload {
     }
 }
 
-/// The tab log driven exactly as the Durable Object drives it: append, ask the batcher, flush on
-/// threshold or when the (simulated) alarm fires.
-fn tab_log_design(work: &Workload, gap_ms: u64) -> (MemoryStore, u64) {
-    let mut store = MemoryStore::new();
-    let mut log = TabLog::load(&store).expect("empty store loads");
-    let mut batcher = Batcher::new(FlushPolicy::default(), None);
-    let mut alarm: Option<u64> = None;
-    let mut flushes = 0;
-    let mut now = START_MS;
-    let mut flush = |log: &mut TabLog,
-                     store: &mut MemoryStore,
-                     batcher: &mut Batcher,
-                     alarm: &mut Option<u64>,
-                     now: u64| {
-        log.flush(store, now).expect("flush");
-        flushes += 1;
-        if batcher.after_flush() == AfterFlush::DeleteAlarm {
-            *alarm = None;
-        }
-    };
-    for (new, id) in &work.messages {
-        // Fire the alarm first if it came due before this append.
-        if let Some(at) = alarm.filter(|&at| at <= now) {
-            alarm = None;
-            match batcher.on_alarm(log.pending(), log.first_pending_at_ms(), at) {
-                AlarmDecision::Flush => flush(&mut log, &mut store, &mut batcher, &mut alarm, at),
-                AlarmDecision::Reschedule { at_ms } => alarm = Some(at_ms),
-                AlarmDecision::Idle => {}
-            }
-        }
-        log.append(&mut store, new.clone(), now, id.clone())
+/// Bytes counted for the object's write-counter row (`write_stats`: three SQLite integers),
+/// upserted once by every request or alarm run that wrote. An estimate of the row's size; the
+/// store's own counters do not include it.
+const STATS_ROW_BYTES: u64 = 24;
+
+/// What the shipped objects wrote for a workload.
+struct ServiceWrites {
+    /// The tab's object: messages, pages, meta, owner, index watermark, plus its counter rows.
+    tab: WriteStats,
+    /// The user's object: the history index and directory updates, plus its counter rows.
+    user: WriteStats,
+    tab_stored: u64,
+    flushes: u64,
+}
+
+fn with_stats_rows(stats: WriteStats, rows: u64) -> WriteStats {
+    WriteStats {
+        write_ops: stats.write_ops + rows,
+        bytes_written: stats.bytes_written + rows * STATS_ROW_BYTES,
+    }
+}
+
+/// The shipped tab core driven as its Durable Object drives it ([`SimulatedTab`]: appends, the
+/// alarm, the index loop), with every index batch replayed into the shipped user core over its
+/// own store, as the user's object receives them.
+fn shipped_design(work: &Workload, gap_ms: u64) -> ServiceWrites {
+    let mut sim =
+        SimulatedTab::new(MemoryStore::new(), FlushPolicy::default(), START_MS).expect("a new tab");
+    for (new, _) in &work.messages {
+        sim.append_with(&new.content, new.client_id.as_deref())
             .expect("append");
-        let first = log.first_pending_at_ms().unwrap_or(now);
-        match batcher.after_append(log.pending(), first, now) {
-            AppendDecision::FlushNow => flush(&mut log, &mut store, &mut batcher, &mut alarm, now),
-            AppendDecision::SetAlarm { at_ms } => alarm = Some(at_ms),
-            AppendDecision::Nothing => {}
-        }
-        now += gap_ms;
+        sim.advance(gap_ms).expect("alarm");
     }
     // The last alarm fires after the last message.
-    if log.pending() > 0 {
-        flush(&mut log, &mut store, &mut batcher, &mut alarm, now + 5_000);
+    sim.advance(FlushPolicy::default().interval_ms)
+        .expect("alarm");
+    assert_eq!(sim.tab.log().pending(), 0);
+    assert_eq!(sim.indexed.len(), work.messages.len());
+
+    let mut user_store = MemoryStore::new();
+    let mut user = User::load(&user_store).expect("user");
+    let record = TabRecord {
+        id: "t1".into(),
+        title: "New chat".into(),
+        created_ms: START_MS,
+        updated_ms: START_MS,
+        message_count: 0,
+        indexed_through: 0,
+    };
+    user.create_tab(&mut user_store, &record).expect("create");
+    let mut user_requests = 1;
+    for batch in &sim.batches {
+        user.index(
+            &mut user_store,
+            &batch.tab_id,
+            &batch.messages,
+            batch.message_count,
+            batch.indexed_through,
+            START_MS,
+        )
+        .expect("index");
+        user_requests += 1;
     }
-    (store, flushes)
+    ServiceWrites {
+        tab: with_stats_rows(sim.store.write_stats(), sim.writing_requests),
+        user: with_stats_rows(user_store.write_stats(), user_requests),
+        tab_stored: sim.store.stored_bytes(),
+        flushes: sim.tab.log().flushes(),
+    }
 }
 
 fn api_message(seq: usize, new: &NewMessage, id: &str, now: u64) -> Message {
@@ -217,6 +243,13 @@ struct Row {
     payload: u64,
 }
 
+fn add(a: WriteStats, b: WriteStats) -> WriteStats {
+    WriteStats {
+        write_ops: a.write_ops + b.write_ops,
+        bytes_written: a.bytes_written + b.bytes_written,
+    }
+}
+
 fn main() {
     let mut sizes: Vec<usize> = std::env::args()
         .skip(1)
@@ -230,6 +263,43 @@ fn main() {
     for &n in &sizes {
         let plain = workload(n, false);
         let with_ids = workload(n, true);
+        let mut shipped = |design_tab, design_total, work: &Workload, gap_ms| {
+            let writes = shipped_design(work, gap_ms);
+            rows.push(Row {
+                design: design_tab,
+                n,
+                stats: writes.tab,
+                stored: writes.tab_stored,
+                payload: work.payload_bytes,
+            });
+            rows.push(Row {
+                design: design_total,
+                n,
+                stats: add(writes.tab, writes.user),
+                stored: writes.tab_stored,
+                payload: work.payload_bytes,
+            });
+            writes.flushes
+        };
+        shipped(
+            "shipped, UI workload (client_id): tab object",
+            "shipped, UI workload: tab + user objects (history index)",
+            &with_ids,
+            300,
+        );
+        shipped(
+            "shipped, no client_id: tab object",
+            "shipped, no client_id: tab + user objects",
+            &plain,
+            300,
+        );
+        let flushes = shipped(
+            "shipped, slow chat (1 msg/3 s, alarm flushes): tab object",
+            "shipped, slow chat: tab + user objects",
+            &plain,
+            3_000,
+        );
+        eprintln!("n={n}: slow chat made {flushes} alarm flushes");
         let mut push = |design, store: &MemoryStore, work: &Workload| {
             rows.push(Row {
                 design,
@@ -239,17 +309,6 @@ fn main() {
                 payload: work.payload_bytes,
             })
         };
-        let (store, _) = tab_log_design(&plain, 300);
-        push("tab log (this core), threshold flushes", &store, &plain);
-        let (store, _) = tab_log_design(&with_ids, 300);
-        push("tab log, with 36-char client_id", &store, &with_ids);
-        let (store, flushes) = tab_log_design(&plain, 3_000);
-        eprintln!("n={n}: slow chat made {flushes} alarm flushes");
-        push(
-            "tab log, slow chat (1 msg/3 s: alarm flushes)",
-            &store,
-            &plain,
-        );
         push(
             "sketch: log only, no pages",
             &log_only_sketch(&plain),

@@ -11,6 +11,7 @@ use crate::search::history::HistoryResults;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum UserCall {
     CreateTab(CreateTab),
+    CanCreateTab(CanCreateTab),
     ListTabs(ListTabs),
     GetTab(GetTab),
     RenameTab(RenameTab),
@@ -26,11 +27,17 @@ pub struct CreateTab {
     pub record: TabRecord,
 }
 
+/// Fails with 400 `limit_exceeded` when the user has the most tabs allowed (asked before a new
+/// tab's object is created, so a refused create leaves no object behind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanCreateTab;
+
 /// A page of the tab list, most recently updated first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListTabs {
-    pub limit: usize,
-    pub cursor: Option<String>,
+    pub limit: u32,
+    /// `(updated_ms, id)` of the last tab of the previous page.
+    pub cursor: Option<(u64, String)>,
 }
 
 /// One tab's metadata (404 when the user has no such tab).
@@ -86,6 +93,7 @@ json_answer!(TabMeta);
 
 calls!(UserCall {
     CreateTab => TabMeta,
+    CanCreateTab => (),
     ListTabs => Encoded<TabList>,
     GetTab => Encoded<TabMeta>,
     RenameTab => Encoded<TabMeta>,

@@ -208,6 +208,13 @@ pub fn remove(store: &mut impl KvStore, id: &str) -> Result<bool, ChatError> {
     Ok(existed)
 }
 
+/// How many tabs the user has (reads the keys' records; bounded by the per-user cap).
+pub fn count(store: &impl KvStore) -> Result<usize, ChatError> {
+    Ok(store
+        .range(TAB_PREFIX, &prefix_end(TAB_PREFIX), false, usize::MAX)?
+        .len())
+}
+
 /// Every tab record of the user, in no particular order.
 pub fn all(store: &impl KvStore) -> Result<Vec<TabRecord>, ChatError> {
     store

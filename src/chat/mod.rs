@@ -18,6 +18,7 @@ pub mod simulator;
 pub mod tab;
 pub mod tab_log;
 pub mod time;
+pub mod user;
 
 pub use batch::{AfterFlush, AlarmDecision, AppendDecision, Batcher, FlushPolicy};
 pub use error::ChatError;
@@ -28,3 +29,4 @@ pub use model::{
 pub use tab::{Effect, IndexBatch, Owner, Tab};
 pub use tab_log::{AppendOutcome, FlushReport, TabLog};
 pub use time::format_rfc3339_ms;
+pub use user::{User, MAX_TABS_PER_USER};

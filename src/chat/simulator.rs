@@ -9,7 +9,7 @@
 
 use super::batch::FlushPolicy;
 use super::model::{Message, NewMessage, Role};
-use super::tab::{Effect, Owner, Tab};
+use super::tab::{Effect, IndexBatch, Owner, Tab};
 use super::ChatError;
 use crate::storage::KvStore;
 
@@ -22,6 +22,11 @@ pub struct SimulatedTab<S: KvStore> {
     pub now_ms: u64,
     /// Every message delivered to the history index, in delivery order.
     pub indexed: Vec<Message>,
+    /// The index batches delivered, in order (to replay into a user core).
+    pub batches: Vec<IndexBatch>,
+    /// Requests and alarm runs that wrote to the store: each also saves the object's write
+    /// counters (one small row upsert, which the store's own counters do not include).
+    pub writing_requests: u64,
     /// Index calls fail while this is set (the user's object unreachable).
     pub index_unreachable: bool,
     /// Index calls made (successful or not).
@@ -45,6 +50,8 @@ impl<S: KvStore> SimulatedTab<S> {
             alarm: None,
             now_ms,
             indexed: Vec::new(),
+            batches: Vec::new(),
+            writing_requests: 1,
             index_unreachable: false,
             index_calls: 0,
         };
@@ -77,6 +84,7 @@ impl<S: KvStore> SimulatedTab<S> {
         client_id: Option<&str>,
     ) -> Result<Message, ChatError> {
         let id = format!("m{}", self.tab.log().message_count() + 1);
+        let writes = self.store.write_stats().write_ops;
         let result = self.tab.append(
             &mut self.store,
             NewMessage {
@@ -88,6 +96,7 @@ impl<S: KvStore> SimulatedTab<S> {
             self.now_ms,
         )?;
         self.apply(&result.effects);
+        self.count_request(writes);
         Ok(result.message)
     }
 
@@ -111,15 +120,27 @@ impl<S: KvStore> SimulatedTab<S> {
     /// The alarm handler: flush if due, index the backlog, settle. An index failure is the
     /// handler's failure (the platform would retry it); the retry alarm is set either way.
     pub fn run_alarm(&mut self) -> Result<(), ChatError> {
+        let writes = self.store.write_stats().write_ops;
         let effects = self.tab.on_alarm(&mut self.store, self.now_ms)?;
         self.apply(&effects);
-        self.index_backlog()
+        let outcome = self.index_backlog();
+        self.count_request(writes);
+        outcome
     }
 
     /// `POST …/flush`: compact now, index, settle.
     pub fn flush_now(&mut self) -> Result<(), ChatError> {
+        let writes = self.store.write_stats().write_ops;
         self.tab.flush(&mut self.store, self.now_ms)?;
-        self.index_backlog()
+        let outcome = self.index_backlog();
+        self.count_request(writes);
+        outcome
+    }
+
+    fn count_request(&mut self, writes_before: u64) {
+        if self.store.write_stats().write_ops > writes_before {
+            self.writing_requests += 1;
+        }
     }
 
     fn index_backlog(&mut self) -> Result<(), ChatError> {
@@ -130,9 +151,10 @@ impl<S: KvStore> SimulatedTab<S> {
                 self.apply(&[effect]);
                 return Ok(());
             }
-            self.indexed.extend(batch.messages);
+            self.indexed.extend(batch.messages.iter().cloned());
             self.tab
                 .mark_indexed(&mut self.store, batch.indexed_through)?;
+            self.batches.push(batch);
         }
         let effects = self.tab.settle();
         self.apply(&effects);

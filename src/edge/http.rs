@@ -33,6 +33,11 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
         .with_headers(headers))
 }
 
+/// A JSON response whose body is already encoded (an object's answer passed through).
+pub fn json_bytes(status: u16, body: Vec<u8>) -> Result<Response, ApiError> {
+    bytes(status, "application/json; charset=utf-8", body)
+}
+
 /// Builds a response with a binary body of `content_type`.
 pub fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Result<Response, ApiError> {
     let headers = Headers::new();

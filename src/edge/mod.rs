@@ -3,25 +3,23 @@
 //! `fetch` below is the entry point: it assigns the request id, answers CORS preflights, sends
 //! non-API paths to the static assets, routes `/api/*` through the pure route table
 //! ([`crate::routes`]), authenticates, dispatches to a handler, maps any error through
-//! [`ApiError`], and writes one JSON log line per request. Handlers live in one file per area
-//! and only parse, call the core, and map errors; Durable Objects only do I/O.
+//! [`ApiError`], and writes one JSON log line per request.
+//!
+//! - `handlers/`: one file per API area; parse, call the core or an object, answer.
+//! - `objects/`: the Durable Objects; decode a typed call, run the object's core, carry out its
+//!   effects, answer. `objects::send` is the only way anything calls an object.
+//! - `router.rs`, `http.rs`, `config.rs`, `log.rs`, `error.rs`, `storage.rs`, `context.rs`: the
+//!   plumbing every request shares.
 
-mod cache_shard;
-mod chat;
 mod config;
 mod context;
 mod error;
+mod handlers;
 mod http;
 mod log;
 mod objects;
-mod rollout;
 mod router;
-mod run_object;
-mod search;
 mod storage;
-mod tab_object;
-mod user_object;
-mod web;
 
 use worker::{event, Context, Date, Env, Request, Response};
 

@@ -7,14 +7,11 @@ use crate::auth;
 use crate::ratelimit::{RateLimiter, DEFAULT_MAX_KEYS};
 use crate::routes::{self, Method, Route, RouteError};
 
-use super::chat;
 use super::config;
 use super::context::RequestCtx;
 use super::error::ApiError;
+use super::handlers::{chat, rollout, search, web};
 use super::http;
-use super::rollout;
-use super::search;
-use super::web;
 
 /// A handled request: the response plus what the log line needs.
 pub struct Handled {

@@ -134,6 +134,21 @@ pub struct PolicyStats {
     pub rejected: u64,
 }
 
+impl PolicyStats {
+    /// Adds another shard's counters (the service's stats are the sum over its shards).
+    pub fn add(&mut self, other: &PolicyStats) {
+        self.entries += other.entries;
+        self.bytes += other.bytes;
+        self.capacity_entries += other.capacity_entries;
+        self.capacity_bytes += other.capacity_bytes;
+        self.hits += other.hits;
+        self.misses += other.misses;
+        self.stale_hits += other.stale_hits;
+        self.evictions += other.evictions;
+        self.rejected += other.rejected;
+    }
+}
+
 /// Outcome of [`CachePolicy::insert`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Admission {

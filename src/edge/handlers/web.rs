@@ -23,6 +23,7 @@ use worker::{AbortController, Delay, Env, Fetch, Method, Request, RequestInit, R
 use crate::config::Config;
 use crate::search::web::l1::L1Cache;
 use crate::search::web::normalize::{key_hash, kv_key_for_hash, normalize_query, shard_of};
+use crate::search::web::policy::PolicyStats;
 use crate::search::web::read_buffer::ReadBuffer;
 use crate::search::web::upstream::{
     build_upstream_url, parse_searxng, CachedResults, Freshness, WebResult, MAX_CACHED_RESULTS,
@@ -30,11 +31,14 @@ use crate::search::web::upstream::{
 };
 use crate::search::web::WebSearchError;
 
-use super::context::RequestCtx;
-use super::error::ApiError;
-use super::http;
-use super::log;
-use super::objects::{stub, Call};
+use crate::calls::shard::{Admit, Hits, Stats};
+use crate::calls::ObjectName;
+
+use super::super::context::RequestCtx;
+use super::super::error::ApiError;
+use super::super::http;
+use super::super::log;
+use super::super::objects::send;
 use super::search::{not_configured, SearchQuery};
 
 /// The KV namespace binding holding cached values.
@@ -141,14 +145,8 @@ fn record_hit(ctx: &RequestCtx, shard: u32, hash: u64, stale: bool) {
     let hits = batch.unwrap_or_default();
     let env = ctx.env.clone();
     ctx.exec.wait_until(async move {
-        let body = serde_json::json!({ "hits": hits, "stale_hits": stale_hits });
-        let sent = async {
-            Call::new(Method::Post, "/hits")
-                .json(&body)?
-                .send(&stub(&env, "CACHE", &format!("shard-{shard}"))?)
-                .await
-        };
-        if let Err(err) = sent.await {
+        let sent = send(&env, &ObjectName::shard(shard), Hits { hits, stale_hits }).await;
+        if let Err(err) = sent {
             log::event(
                 "cache_hits_flush_failed",
                 serde_json::json!({ "message": err.message }),
@@ -233,12 +231,15 @@ async fn fetch_and_store(
     };
     let bytes = value.encode();
     let shard = shard_of(hash, shard_count(&config));
-    let (_, admission): (u16, serde_json::Value) = Call::new(Method::Post, "/admit")
-        .json(&serde_json::json!({ "hash": hash, "size": bytes.len(), "now_ms": now_ms, "miss": miss }))?
-        .send_json(&stub(&env, "CACHE", &format!("shard-{shard}"))?)
-        .await?;
+    let admit = Admit {
+        hash,
+        size: bytes.len() as u64,
+        now_ms,
+        miss,
+    };
+    let admission = send(&env, &ObjectName::shard(shard), admit).await?;
     let key = kv_key_for_hash(hash);
-    if admission["admitted"].as_bool() == Some(true) {
+    if admission.admitted {
         // KV also expires the value on its own once even stale-if-error could not use it.
         let ttl_secs = (config.cache_ttl_seconds + MAX_STALE_ON_ERROR_MS / 1000).max(60);
         env.kv(KV_BINDING)?
@@ -424,23 +425,16 @@ pub async fn cache_stats(ctx: &RequestCtx) -> Result<Response, ApiError> {
             .collect()
     });
     for (shard, hits) in pending {
-        Call::new(Method::Post, "/hits")
-            .json(&serde_json::json!({ "hits": hits, "stale_hits": [] }))?
-            .send(&stub(&ctx.env, "CACHE", &format!("shard-{shard}"))?)
-            .await?;
+        let hits = Hits {
+            hits,
+            stale_hits: Vec::new(),
+        };
+        send(&ctx.env, &ObjectName::shard(shard), hits).await?;
     }
-    let mut total: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+    let mut total = PolicyStats::default();
     for shard in 0..shard_count(&ctx.config) {
-        let (_, stats): (u16, serde_json::Value) = Call::new(Method::Get, "/stats")
-            .send_json(&stub(&ctx.env, "CACHE", &format!("shard-{shard}"))?)
-            .await?;
-        if let Some(fields) = stats.as_object() {
-            for (name, value) in fields {
-                let sum = total.get(name).and_then(|v| v.as_u64()).unwrap_or(0)
-                    + value.as_u64().unwrap_or(0);
-                total.insert(name.clone(), sum.into());
-            }
-        }
+        let stats = send(&ctx.env, &ObjectName::shard(shard), Stats).await?;
+        total.add(&stats);
     }
     http::json(200, &total)
 }

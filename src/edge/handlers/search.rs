@@ -3,16 +3,17 @@
 //! SearXNG-compatible upstream.
 
 use serde::Serialize;
-use worker::{Method, Request, Response};
+use worker::{Request, Response};
 
 use crate::api::{query_int, ErrorCode, InputError};
+use crate::calls::user::Search;
+use crate::calls::ObjectName;
 use crate::routes::valid_id;
 
-use super::chat::user_stub;
-use super::context::RequestCtx;
-use super::error::ApiError;
-use super::http;
-use super::objects::Call;
+use super::super::context::RequestCtx;
+use super::super::error::ApiError;
+use super::super::http;
+use super::super::objects::send;
 
 /// Longest accepted query, in characters.
 pub const MAX_QUERY_CHARS: usize = 400;
@@ -68,8 +69,8 @@ fn parse(url: &worker::Url) -> Result<SearchQuery, ApiError> {
 }
 
 #[derive(Serialize)]
-struct HistoryResponse {
-    query: String,
+struct HistoryResponse<'a> {
+    query: &'a str,
     source: &'static str,
     /// `total` and `results` as the user's object ranked them.
     #[serde(flatten)]
@@ -82,20 +83,19 @@ pub async fn search(req: Request, ctx: &RequestCtx) -> Result<Response, ApiError
     if query.web {
         return super::web::search(query, ctx).await;
     }
-    let mut path = worker::url::form_urlencoded::Serializer::new("/search?".to_owned());
-    path.append_pair("q", &query.q)
-        .append_pair("limit", &query.limit.to_string())
-        .append_pair("user", &ctx.user);
-    if let Some(tab) = &query.tab {
-        path.append_pair("tab", tab);
-    }
-    let (_, results): (u16, serde_json::Value) = Call::new(Method::Get, path.finish())
-        .send_json(&user_stub(ctx)?)
-        .await?;
+    let search = Search {
+        user: ctx.user.clone(),
+        q: query.q.clone(),
+        tab: query.tab.clone(),
+        limit: query.limit,
+    };
+    let results = send(&ctx.env, &ObjectName::user(&ctx.user)?, search).await?;
+    let results: serde_json::Value = serde_json::from_slice(&results.into_bytes())
+        .map_err(|e| ApiError::internal(format!("history results: {e}")))?;
     http::json(
         200,
         &HistoryResponse {
-            query: query.q,
+            query: &query.q,
             source: "history",
             results,
         },

@@ -1,18 +1,19 @@
 //! HTTP handlers of the rollout routes. `POST /api/rollout` runs entirely in the worker (pure
 //! core, no storage); stateful runs live in a `RunObject` per (user, run).
 
-use serde::Serialize;
-use worker::{Method, Request, Response, Stub};
+use worker::{Request, Response};
 
+use crate::calls::run::{Buffer, Create, Delete, Info, Step};
+use crate::calls::ObjectName;
 use crate::ids;
 use crate::rollout::encoding::SAFETENSORS_MEDIA_TYPE;
 use crate::rollout::request::seed_from_entropy;
 use crate::rollout::{self, ResponseFormat, RolloutRequest, RunCreateRequest, RunStepRequest};
 
-use super::context::RequestCtx;
-use super::error::ApiError;
-use super::http;
-use super::objects::{stub, Call};
+use super::super::context::RequestCtx;
+use super::super::error::ApiError;
+use super::super::http;
+use super::super::objects::send;
 
 /// Largest rollout body: 1024 × 4 initial-state numbers and 131072 actions fit well within it.
 const ROLLOUT_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -26,8 +27,8 @@ fn pick_seed(given: Option<u64>) -> Result<u64, ApiError> {
     }
 }
 
-fn run_stub(ctx: &RequestCtx, run_id: &str) -> Result<Stub, ApiError> {
-    stub(&ctx.env, "RUN", &format!("{}/{run_id}", ctx.user))
+fn run_object(ctx: &RequestCtx, run_id: &str) -> Result<ObjectName, ApiError> {
+    ObjectName::run(&ctx.user, run_id).map_err(|_| ApiError::not_found("run"))
 }
 
 /// `POST /api/rollout`: JSON by default, a safetensors file for `Accept: application/octet-stream`
@@ -51,42 +52,41 @@ pub async fn rollout(mut req: Request, _ctx: &RequestCtx) -> Result<Response, Ap
     Ok(answer)
 }
 
-/// What the run object stores at creation (validated by the worker).
-#[derive(Serialize, serde::Deserialize)]
-pub struct CreateRun {
-    pub num_envs: usize,
-    pub seed: u64,
-    pub buffer_capacity: usize,
-}
-
-#[derive(Serialize)]
-struct RunView<'a> {
-    id: &'a str,
-    #[serde(flatten)]
-    info: serde_json::Value,
+/// `{"id": …, <the run's info fields>}`: the object's encoded info with the id put in front
+/// (ids are `[A-Za-z0-9_-]`, so they need no escaping).
+fn run_view(id: &str, info: Vec<u8>) -> Result<Response, ApiError> {
+    let Some(fields) = info.strip_prefix(b"{") else {
+        return Err(ApiError::internal("run info is not a JSON object"));
+    };
+    let mut body = Vec::with_capacity(info.len() + id.len() + 10);
+    body.extend_from_slice(b"{\"id\":\"");
+    body.extend_from_slice(id.as_bytes());
+    body.extend_from_slice(b"\"");
+    if fields != b"}" {
+        body.push(b',');
+    }
+    body.extend_from_slice(fields);
+    http::json_bytes(200, body)
 }
 
 pub async fn create_run(mut req: Request, ctx: &RequestCtx) -> Result<Response, ApiError> {
     let body = http::json_body(&mut req, RUN_BODY_BYTES).await?;
     let request = RunCreateRequest::parse(&body)?;
     let id = ids::new_id()?;
-    let create = CreateRun {
+    let create = Create {
         num_envs: request.num_envs,
         seed: pick_seed(request.seed)?,
         buffer_capacity: request.buffer_capacity,
+        now_ms: ctx.now_ms,
     };
-    let (_, info): (u16, serde_json::Value) = Call::new(Method::Post, "/create")
-        .json(&create)?
-        .send_json(&run_stub(ctx, &id)?)
-        .await?;
-    http::json(201, &RunView { id: &id, info })
+    let info = send(&ctx.env, &run_object(ctx, &id)?, create).await?;
+    let response = run_view(&id, info.into_bytes())?;
+    Ok(response.with_status(201))
 }
 
 pub async fn get_run(run_id: &str, ctx: &RequestCtx) -> Result<Response, ApiError> {
-    let (_, info): (u16, serde_json::Value) = Call::new(Method::Get, "/info")
-        .send_json(&run_stub(ctx, run_id)?)
-        .await?;
-    http::json(200, &RunView { id: run_id, info })
+    let info = send(&ctx.env, &run_object(ctx, run_id)?, Info).await?;
+    run_view(run_id, info.into_bytes())
 }
 
 pub async fn step_run(
@@ -95,12 +95,14 @@ pub async fn step_run(
     ctx: &RequestCtx,
 ) -> Result<Response, ApiError> {
     let body = http::json_body(&mut req, RUN_BODY_BYTES).await?;
-    RunStepRequest::parse(&body)?;
-    let (_, summary): (u16, serde_json::Value) = Call::new(Method::Post, "/step")
-        .raw(body)
-        .send_json(&run_stub(ctx, run_id)?)
-        .await?;
-    http::json(200, &summary)
+    let request = RunStepRequest::parse(&body)?;
+    let step = Step {
+        steps: request.steps,
+        policy: request.policy,
+        now_ms: ctx.now_ms,
+    };
+    let summary = send(&ctx.env, &run_object(ctx, run_id)?, step).await?;
+    http::json_bytes(200, summary.into_bytes())
 }
 
 pub async fn run_buffer(
@@ -119,22 +121,22 @@ pub async fn run_buffer(
     )?;
     // The object encodes the answer in the representation the client asked for, and the worker
     // passes its bytes through (up to 65,536 transitions: no second parse and print here).
-    let content_type = match ResponseFormat::negotiate(req.headers().get("accept")?.as_deref()) {
+    let format = ResponseFormat::negotiate(req.headers().get("accept")?.as_deref());
+    let content_type = match format {
         ResponseFormat::Json => "application/json; charset=utf-8",
         ResponseFormat::Safetensors => SAFETENSORS_MEDIA_TYPE,
     };
-    let mut res = Call::new(Method::Get, format!("/buffer?limit={limit}"))
-        .header("accept", content_type)
-        .send(&run_stub(ctx, run_id)?)
-        .await?;
-    let answer = http::bytes(200, content_type, res.bytes().await?)?;
+    let buffer = Buffer {
+        limit: usize::try_from(limit).unwrap_or(100),
+        format,
+    };
+    let bytes = send(&ctx.env, &run_object(ctx, run_id)?, buffer).await?;
+    let answer = http::bytes(200, content_type, bytes.0)?;
     answer.headers().set("vary", "Accept")?;
     Ok(answer)
 }
 
 pub async fn delete_run(run_id: &str, ctx: &RequestCtx) -> Result<Response, ApiError> {
-    Call::new(Method::Delete, "/")
-        .send(&run_stub(ctx, run_id)?)
-        .await?;
+    send(&ctx.env, &run_object(ctx, run_id)?, Delete).await?;
     http::no_content()
 }

@@ -14,38 +14,20 @@
 
 use std::cell::RefCell;
 
-use serde::Deserialize;
-use worker::{durable_object, DurableObject, Env, Method, Request, Response, State};
+use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
-use crate::api::ErrorCode;
+use crate::calls::shard::{Admission, ShardCall};
 use crate::search::web::normalize::kv_key_for_hash;
 use crate::search::web::policy::{CachePolicy, PolicyConfig};
 use crate::storage::KvStore;
 
-use super::config;
-use super::error::ApiError;
-use super::http;
-use super::objects;
-use super::storage::SqlKv;
-use super::web::{shard_count, KV_BINDING};
+use super::super::config;
+use super::super::error::ApiError;
+use super::super::handlers::web::{shard_count, KV_BINDING};
+use super::super::storage::SqlKv;
+use super::{answer, decode, respond};
 
 const SNAPSHOT_KEY: &str = "policy";
-
-#[derive(Deserialize)]
-pub struct AdmitRequest {
-    pub hash: u64,
-    pub size: u64,
-    pub now_ms: u64,
-    /// Whether this insert follows a miss (refreshes of stale entries are not misses).
-    pub miss: bool,
-}
-
-#[derive(Deserialize)]
-pub struct HitBatch {
-    pub hits: Vec<u64>,
-    #[serde(default)]
-    pub stale_hits: Vec<u64>,
-}
 
 #[durable_object]
 pub struct CacheShard {
@@ -74,7 +56,7 @@ impl CacheShard {
                     let evicted = policy
                         .set_capacity(shard_config.capacity_entries, shard_config.capacity_bytes);
                     if !evicted.is_empty() {
-                        super::log::event(
+                        super::super::log::event(
                             "cache_capacity_shrunk",
                             serde_json::json!({ "evicted": evicted.len() }),
                         );
@@ -91,12 +73,9 @@ impl CacheShard {
         }
     }
 
-    async fn handle(&self, mut req: Request) -> Result<Response, ApiError> {
-        let url = req.url()?;
-        match (req.method(), url.path()) {
-            (Method::Post, "/admit") => {
-                let admit: AdmitRequest = serde_json::from_slice(&req.bytes().await?)
-                    .map_err(|e| ApiError::internal(format!("admit body: {e}")))?;
+    async fn handle(&self, call: ShardCall) -> Result<Response, ApiError> {
+        match call {
+            ShardCall::Admit(admit) => {
                 let admission = self.with(|policy, kv| {
                     if admit.miss {
                         policy.record_miss();
@@ -109,14 +88,12 @@ impl CacheShard {
                 for hash in &admission.evicted {
                     kv_ns.delete(&kv_key_for_hash(*hash)).await?;
                 }
-                http::json(
-                    200,
-                    &serde_json::json!({ "admitted": admission.admitted, "evicted": admission.evicted.len() }),
-                )
+                answer(&Admission {
+                    admitted: admission.admitted,
+                    evicted: admission.evicted.len(),
+                })
             }
-            (Method::Post, "/hits") => {
-                let batch: HitBatch = serde_json::from_slice(&req.bytes().await?)
-                    .map_err(|e| ApiError::internal(format!("hits body: {e}")))?;
+            ShardCall::Hits(batch) => {
                 self.with(|policy, kv| {
                     policy.record_hits(&batch.hits);
                     for hash in &batch.stale_hits {
@@ -131,16 +108,12 @@ impl CacheShard {
                     }
                     Ok(())
                 })?;
-                http::no_content()
+                answer(&())
             }
-            (Method::Get, "/stats") => {
+            ShardCall::Stats(_) => {
                 let stats = self.with(|policy, _| Ok(policy.stats()))?;
-                http::json(200, &stats)
+                answer(&stats)
             }
-            _ => Err(ApiError::new(
-                ErrorCode::NotFound,
-                "no such cache operation",
-            )),
         }
     }
 }
@@ -155,7 +128,11 @@ impl DurableObject for CacheShard {
         }
     }
 
-    async fn fetch(&self, req: Request) -> worker::Result<Response> {
-        objects::respond(self.handle(req).await)
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let result = match decode::<ShardCall>(&mut req).await {
+            Ok(call) => self.handle(call).await,
+            Err(err) => Err(err),
+        };
+        respond(result)
     }
 }

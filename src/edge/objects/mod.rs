@@ -1,0 +1,102 @@
+//! The Durable Objects, and the one way the worker (and objects) call them: typed calls from
+//! [`crate::calls`], sent with [`send`] and answered with [`answer`].
+//!
+//! Each object file is the same shape: decode the call enum → run the object's pure core →
+//! carry out the effects it returns (alarms, calls to other objects) → encode the answer.
+//! Objects answer errors with the API's `{"error": {"code", "message"}}` body, so [`send`]
+//! turns a non-2xx answer back into the same [`ApiError`].
+//!
+//! - [`tab::TabObject`]: one per (user, tab), the tab's messages ([`crate::chat::Tab`]).
+//! - [`user::UserObject`]: one per user, the tab directory and the history index.
+//! - [`run::RunObject`]: one per (user, rollout run).
+//! - [`shard::CacheShard`]: one per web-cache policy shard.
+
+pub mod run;
+pub mod shard;
+pub mod tab;
+pub mod user;
+
+use serde::de::DeserializeOwned;
+use worker::{Env, Method, Request, RequestInit, Response};
+
+use crate::api::ErrorCode;
+use crate::calls::{decode_call, encode_call, Answer, ObjectCall, ObjectName, CALL_PATH};
+
+use super::error::ApiError;
+
+/// Sends `call` to the object `name` and decodes its typed answer; a non-2xx answer becomes the
+/// [`ApiError`] the object reported.
+pub async fn send<C: ObjectCall>(
+    env: &Env,
+    name: &ObjectName,
+    call: C,
+) -> Result<C::Answer, ApiError> {
+    let stub = env
+        .durable_object(name.kind().binding())?
+        .get_by_name(name.name())?;
+    let body = encode_call(&call.into())?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post);
+    let headers = worker::Headers::new();
+    headers.set("content-type", "application/json")?;
+    init.with_headers(headers);
+    init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
+    let req = Request::new_with_init(&format!("https://object{CALL_PATH}"), &init)?;
+    let mut res = stub.fetch_with_request(req).await?;
+    if res.status_code() >= 400 {
+        return Err(error_from_response(&mut res).await);
+    }
+    Ok(C::Answer::from_bytes(res.bytes().await?)?)
+}
+
+/// Decodes the call enum an object received.
+pub async fn decode<E: DeserializeOwned>(req: &mut Request) -> Result<E, ApiError> {
+    if req.method() != Method::Post || req.path() != CALL_PATH {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "objects only answer typed calls",
+        ));
+    }
+    Ok(decode_call(&req.bytes().await?)?)
+}
+
+/// An object's successful answer.
+pub fn answer<A: Answer>(value: &A) -> Result<Response, ApiError> {
+    let headers = worker::Headers::new();
+    headers.set("content-type", A::CONTENT_TYPE)?;
+    Ok(Response::from_bytes(value.to_bytes()?)?.with_headers(headers))
+}
+
+async fn error_from_response(res: &mut Response) -> ApiError {
+    let status = res.status_code();
+    let body = res.bytes().await.unwrap_or_default();
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+    let code = parsed
+        .as_ref()
+        .and_then(|v| v["error"]["code"].as_str())
+        .and_then(ErrorCode::from_name);
+    let message = parsed
+        .as_ref()
+        .and_then(|v| v["error"]["message"].as_str())
+        .map(str::to_owned);
+    match (code, message) {
+        (Some(code), Some(message)) if code != ErrorCode::Internal => ApiError::new(code, message),
+        _ => ApiError::internal(format!(
+            "object answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        )),
+    }
+}
+
+/// Renders an object's result, logging internal errors (the caller sees only the code).
+pub fn respond(result: Result<Response, ApiError>) -> worker::Result<Response> {
+    Ok(result.unwrap_or_else(|err| {
+        if err.code == ErrorCode::Internal {
+            super::log::event(
+                "object_error",
+                serde_json::json!({ "detail": err.detail, "message": err.message }),
+            );
+        }
+        err.to_response()
+    }))
+}

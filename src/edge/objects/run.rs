@@ -1,0 +1,163 @@
+//! `RunObject`: one SQLite-backed Durable Object per (user, rollout run), named
+//! `"{user}/{run}"`, carrying the run's env states, RNG position and bounded experience buffer
+//! between steps. The maths is [`crate::rollout::RunState`]; this object decodes a [`RunCall`],
+//! loads and stores the run's two compact encodings (`e`: env state, `b`: buffer), and deletes
+//! the run when it has been idle for [`RUN_IDLE_EXPIRY_MS`] (its alarm, moved by every step).
+
+use std::cell::RefCell;
+
+use worker::{durable_object, DurableObject, Env, Request, Response, State};
+
+use crate::calls::run::{EncodedBuffer, RunCall};
+use crate::calls::Encoded;
+use crate::rollout::{self, BufferView, ResponseFormat, RunState};
+use crate::storage::KvStore;
+
+use super::super::error::ApiError;
+use super::super::log;
+use super::super::storage::SqlKv;
+use super::{answer, decode, respond};
+
+const ENVS_KEY: &str = "e";
+const BUFFER_KEY: &str = "b";
+/// A run nobody created or stepped for this long is deleted by its alarm (documented in the API).
+pub const RUN_IDLE_EXPIRY_MS: u64 = 7 * 24 * 3600 * 1000;
+
+#[durable_object]
+pub struct RunObject {
+    state: State,
+    run: RefCell<Option<RunState>>,
+}
+
+impl RunObject {
+    fn kv(&self) -> Result<SqlKv, ApiError> {
+        Ok(SqlKv::open(self.state.storage().sql())?)
+    }
+
+    /// The run, loaded on first use; 404 when it was never created (or was deleted or expired).
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut RunState, &mut SqlKv) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut kv = self.kv()?;
+        let mut slot = self.run.borrow_mut();
+        if slot.is_none() {
+            let (Some(envs), Some(buffer)) = (kv.get(ENVS_KEY)?, kv.get(BUFFER_KEY)?) else {
+                return Err(ApiError::not_found("run"));
+            };
+            *slot = Some(RunState::decode_parts(&envs, &buffer)?);
+        }
+        match slot.as_mut() {
+            Some(run) => f(run, &mut kv),
+            None => Err(ApiError::not_found("run")),
+        }
+    }
+
+    fn save(run: &RunState, kv: &mut SqlKv) -> Result<(), ApiError> {
+        kv.put(ENVS_KEY, &run.encode_envs())?;
+        kv.put(BUFFER_KEY, &run.buffer().encode())?;
+        Ok(())
+    }
+
+    /// Moves the idle-expiry alarm to `RUN_IDLE_EXPIRY_MS` after `now_ms`. A failure is logged:
+    /// the run is saved, and the next step tries again.
+    async fn keep_alive(&self, now_ms: u64) {
+        let at = now_ms.saturating_add(RUN_IDLE_EXPIRY_MS);
+        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at as f64));
+        if let Err(err) = self
+            .state
+            .storage()
+            .set_alarm(worker::ScheduledTime::new(date))
+            .await
+        {
+            log::event(
+                "run_expiry_alarm_failed",
+                serde_json::json!({ "error": err.to_string() }),
+            );
+        }
+    }
+
+    async fn handle(&self, call: RunCall) -> Result<Response, ApiError> {
+        match call {
+            RunCall::Create(create) => {
+                let run = RunState::new(create.num_envs, create.seed, create.buffer_capacity)?;
+                let mut kv = self.kv()?;
+                Self::save(&run, &mut kv)?;
+                let info = run.info();
+                *self.run.borrow_mut() = Some(run);
+                self.keep_alive(create.now_ms).await;
+                answer(&Encoded::new(&info)?)
+            }
+            RunCall::Info(_) => {
+                let info = self.with(|run, _| Ok(run.info()))?;
+                answer(&Encoded::new(&info)?)
+            }
+            RunCall::Step(step) => {
+                let summary = self.with(|run, kv| {
+                    // Step a copy so a failed save leaves the stored and in-memory run in step.
+                    let mut next = run.clone();
+                    let summary = next.step(step.steps, &step.policy)?;
+                    Self::save(&next, kv)?;
+                    *run = next;
+                    Ok(summary)
+                })?;
+                self.keep_alive(step.now_ms).await;
+                answer(&Encoded::new(&summary)?)
+            }
+            RunCall::Buffer(buffer) => {
+                let view = self.with(|run, _| {
+                    Ok(BufferView {
+                        transitions: run.latest(buffer.limit),
+                        len: run.buffer().len(),
+                        capacity: run.buffer().capacity(),
+                    })
+                })?;
+                // The object encodes, so a large buffer crosses from the object to the worker
+                // once, in its final form, and the worker passes the bytes through.
+                let bytes = match buffer.format {
+                    ResponseFormat::Json => serde_json::to_vec(&view)
+                        .map_err(|e| ApiError::internal(format!("encode buffer: {e}")))?,
+                    ResponseFormat::Safetensors => rollout::encode_buffer_safetensors(&view)?,
+                };
+                answer(&EncodedBuffer(bytes))
+            }
+            RunCall::Delete(_) => {
+                self.with(|_, _| Ok(()))?;
+                self.wipe().await?;
+                answer(&())
+            }
+        }
+    }
+
+    async fn wipe(&self) -> Result<(), ApiError> {
+        self.kv()?.wipe()?;
+        *self.run.borrow_mut() = None;
+        self.state.storage().delete_alarm().await?;
+        Ok(())
+    }
+}
+
+impl DurableObject for RunObject {
+    fn new(state: State, _env: Env) -> Self {
+        Self {
+            state,
+            run: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let result = match decode::<RunCall>(&mut req).await {
+            Ok(call) => self.handle(call).await,
+            Err(err) => Err(err),
+        };
+        respond(result)
+    }
+
+    /// The idle-expiry alarm: every create and step moves it, so firing means the run was idle.
+    async fn alarm(&self) -> worker::Result<Response> {
+        match self.wipe().await {
+            Ok(()) => Response::ok("expired"),
+            Err(err) => Err(worker::Error::RustError(err.message)),
+        }
+    }
+}
