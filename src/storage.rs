@@ -209,6 +209,11 @@ impl FaultyStore {
         self.fail_write_number = None;
     }
 
+    /// Whether a crash is armed (writes fail once its budget is spent).
+    pub fn is_failing(&self) -> bool {
+        self.writes_left.is_some() || self.fail_write_number.is_some()
+    }
+
     /// Entries returned by reads so far (a `get` counts one, a `range` one plus its rows).
     pub fn entries_read(&self) -> u64 {
         self.entries_read.get()

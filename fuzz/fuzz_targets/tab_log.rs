@@ -1,4 +1,4 @@
-//! Fuzzes `chat::TabLog` over `storage::MemoryStore` with arbitrary sequences of append (with
+//! Fuzzes `chat::TabLog` over the project's one fault-injecting store (`storage::FaultyStore`) with arbitrary sequences of append (with
 //! and without idempotency keys), flush, reload (a restarted object), page reads, single reads,
 //! delete_all, and injected storage failures that stop an append or flush after N writes (the
 //! object then restarts and reloads, as after a crash).
@@ -12,57 +12,8 @@ use arbitrary::Arbitrary;
 use edge_assistant::chat::{
     AppendOutcome, Message, NewMessage, PageCursor, PageQuery, Role, TabLog,
 };
-use edge_assistant::storage::{KvStore, MemoryStore, StorageError, WriteStats};
+use edge_assistant::storage::FaultyStore;
 use libfuzzer_sys::fuzz_target;
-
-/// A MemoryStore whose writes start failing (without effect) after a budget runs out.
-struct FaultyStore {
-    inner: MemoryStore,
-    writes_left: Option<u32>,
-}
-
-impl FaultyStore {
-    fn spend(&mut self) -> Result<(), StorageError> {
-        match &mut self.writes_left {
-            Some(0) => Err(StorageError("injected failure".into())),
-            Some(n) => {
-                *n -= 1;
-                Ok(())
-            }
-            None => Ok(()),
-        }
-    }
-}
-
-impl KvStore for FaultyStore {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.inner.get(key)
-    }
-    fn put(&mut self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.spend()?;
-        self.inner.put(key, value)
-    }
-    fn delete(&mut self, key: &str) -> Result<(), StorageError> {
-        self.spend()?;
-        self.inner.delete(key)
-    }
-    fn range(
-        &self,
-        start: &str,
-        end: &str,
-        reverse: bool,
-        limit: usize,
-    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        self.inner.range(start, end, reverse, limit)
-    }
-    fn delete_prefix(&mut self, prefix: &str) -> Result<u64, StorageError> {
-        self.spend()?;
-        self.inner.delete_prefix(prefix)
-    }
-    fn write_stats(&self) -> WriteStats {
-        self.inner.write_stats()
-    }
-}
 
 #[derive(Debug, Arbitrary)]
 enum Op {
@@ -148,10 +99,7 @@ fn check_all(log: &TabLog, store: &FaultyStore, model: &[Message]) {
 }
 
 fuzz_target!(|ops: Vec<Op>| {
-    let mut store = FaultyStore {
-        inner: MemoryStore::new(),
-        writes_left: None,
-    };
+    let mut store = FaultyStore::new();
     let mut log = TabLog::load(&store).expect("empty store");
     let mut model: Vec<Message> = Vec::new();
     let mut flushed_through = 0usize;
@@ -201,11 +149,11 @@ fuzz_target!(|ops: Vec<Op>| {
                         panic!("append gave {other:?} with earlier {earlier:?}")
                     }
                     (Err(_), _) => {
-                        assert!(store.writes_left.is_some(), "append failed without a fault");
+                        assert!(store.is_failing(), "append failed without a fault");
                         log = TabLog::load(&store).expect("reload after a failed append");
                     }
                 }
-                store.writes_left = None;
+                store.restart();
             }
             Op::Flush => {
                 match log.flush(&mut store, now_ms) {
@@ -222,11 +170,11 @@ fuzz_target!(|ops: Vec<Op>| {
                         assert_eq!(log.pending(), 0);
                     }
                     Err(_) => {
-                        assert!(store.writes_left.is_some(), "flush failed without a fault");
+                        assert!(store.is_failing(), "flush failed without a fault");
                         log = TabLog::load(&store).expect("reload after a failed flush");
                     }
                 }
-                store.writes_left = None;
+                store.restart();
             }
             Op::Reload => {
                 let reloaded = TabLog::load(&store).expect("reload");
@@ -308,19 +256,19 @@ fuzz_target!(|ops: Vec<Op>| {
                 if log.delete_all(&mut store).is_err() {
                     // Interrupted: restart and repeat, as the edge does.
                     assert!(
-                        store.writes_left.is_some(),
+                        store.is_failing(),
                         "delete_all failed without a fault"
                     );
-                    store.writes_left = None;
+                    store.restart();
                     log = TabLog::load(&store).expect("reload after a failed delete_all");
                     log.delete_all(&mut store).expect("repeated delete_all");
                 }
-                store.writes_left = None;
+                store.restart();
                 assert!(store.inner.is_empty(), "delete_all left keys behind");
                 model.clear();
                 flushed_through = 0;
             }
-            Op::FailNext { writes } => store.writes_left = Some(u32::from(*writes % 8)),
+            Op::FailNext { writes } => store.crash_after(usize::from(*writes % 8)),
         }
         assert_eq!(log.message_count(), model.len() as u64);
         assert_eq!(
@@ -328,7 +276,7 @@ fuzz_target!(|ops: Vec<Op>| {
             model.len() - flushed_through.min(model.len())
         );
     }
-    store.writes_left = None;
+    store.restart();
     check_all(&log, &store, &model);
     let reloaded = TabLog::load(&store).expect("final reload");
     check_all(&reloaded, &store, &model);
