@@ -18,6 +18,9 @@ pub enum RunCall {
 /// Creates the run (validated by the worker; the seed already chosen).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Create {
+    /// The owner and the run's id: the owner's registry is told when the run expires.
+    pub user: String,
+    pub run_id: String,
     pub num_envs: usize,
     pub seed: u64,
     pub buffer_capacity: usize,

@@ -19,6 +19,21 @@ pub enum UserCall {
     RemoveTab(RemoveTab),
     Index(Index),
     Search(Search),
+    AddRun(AddRun),
+    RemoveRun(RemoveRun),
+}
+
+/// Registers a rollout run before its object is created (400 `limit_exceeded` over the cap).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddRun {
+    pub run_id: String,
+    pub now_ms: u64,
+}
+
+/// Forgets a run that was deleted or expired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveRun {
+    pub run_id: String,
 }
 
 /// Adds a tab to the directory (409 when the user has the most tabs allowed).
@@ -101,4 +116,6 @@ calls!(UserCall {
     RemoveTab => (),
     Index => (),
     Search => Encoded<HistoryResults>,
+    AddRun => (),
+    RemoveRun => (),
 });

@@ -28,6 +28,12 @@ pub enum ChatError {
         /// The cap ([`super::directory::MAX_TABS_PER_USER`]).
         max: usize,
     },
+    /// The user has the most rollout runs allowed.
+    #[error("you have {max} rollout runs, the most allowed; delete a run (idle runs expire after 7 days)")]
+    TooManyRuns {
+        /// The cap ([`super::user::MAX_RUNS_PER_USER`]).
+        max: usize,
+    },
     /// The tab reached the largest sequence number its keys can hold.
     #[error("this tab holds the maximum of {max} messages; start a new tab")]
     TabFull {
@@ -41,7 +47,9 @@ impl HasErrorCode for ChatError {
         match self {
             Self::Input(e) => e.code,
             Self::Storage(_) | Self::Corrupt(_) => ErrorCode::Internal,
-            Self::TabFull { .. } | Self::TooManyTabs { .. } => ErrorCode::LimitExceeded,
+            Self::TabFull { .. } | Self::TooManyTabs { .. } | Self::TooManyRuns { .. } => {
+                ErrorCode::LimitExceeded
+            }
             Self::TabNotFound => ErrorCode::NotFound,
         }
     }

@@ -10,11 +10,17 @@ use super::directory::{self, TabList, TabRecord, Touches};
 use super::model::{Message, TabMeta};
 use super::ChatError;
 use crate::search::history::{HistoryDoc, HistoryError, HistoryResults, PersistentIndex};
-use crate::storage::KvStore;
+use crate::storage::{prefix_end, KvStore};
 
 /// The most tabs one user may have (documented in the API: 400 `limit_exceeded` beyond it). The
 /// directory lists all of a user's records per request, so the cap also bounds that cost.
 pub const MAX_TABS_PER_USER: usize = 1000;
+
+/// The most rollout runs one user may keep (400 `limit_exceeded` beyond it); idle runs expire
+/// after `RUN_IDLE_EXPIRY_MS` and free their place.
+pub const MAX_RUNS_PER_USER: usize = 100;
+
+const RUN_PREFIX: &str = "r/";
 
 /// One user's directory and index; see the module docs.
 pub struct User {
@@ -64,6 +70,43 @@ impl User {
             return Err(ChatError::TooManyTabs {
                 max: MAX_TABS_PER_USER,
             });
+        }
+        Ok(())
+    }
+
+    /// Registers a new rollout run; `TooManyRuns` when the user has [`MAX_RUNS_PER_USER`].
+    pub fn add_run(
+        &mut self,
+        store: &mut impl KvStore,
+        run_id: &str,
+        now_ms: u64,
+    ) -> Result<(), ChatError> {
+        let key = format!("{RUN_PREFIX}{run_id}");
+        if store.get(&key)?.is_some() {
+            return Ok(());
+        }
+        let runs = store
+            .range(
+                RUN_PREFIX,
+                &prefix_end(RUN_PREFIX),
+                false,
+                MAX_RUNS_PER_USER,
+            )?
+            .len();
+        if runs >= MAX_RUNS_PER_USER {
+            return Err(ChatError::TooManyRuns {
+                max: MAX_RUNS_PER_USER,
+            });
+        }
+        store.put(&key, now_ms.to_string().as_bytes())?;
+        Ok(())
+    }
+
+    /// Forgets a run (deleted or expired). Idempotent.
+    pub fn remove_run(&mut self, store: &mut impl KvStore, run_id: &str) -> Result<(), ChatError> {
+        let key = format!("{RUN_PREFIX}{run_id}");
+        if store.get(&key)?.is_some() {
+            store.delete(&key)?;
         }
         Ok(())
     }
@@ -246,6 +289,26 @@ mod tests {
         // Deleting one makes room again.
         user.remove_tab(&mut store, "t0").unwrap();
         user.create_tab(&mut store, &record("one-more", 2)).unwrap();
+    }
+
+    #[test]
+    fn a_user_keeps_at_most_the_documented_number_of_runs() {
+        let mut store = MemoryStore::new();
+        let mut user = User::load(&store).unwrap();
+        for i in 0..MAX_RUNS_PER_USER {
+            user.add_run(&mut store, &format!("r{i}"), 1).unwrap();
+        }
+        // Registering a run again is not a new run.
+        user.add_run(&mut store, "r0", 2).unwrap();
+        assert_eq!(
+            user.add_run(&mut store, "extra", 2).unwrap_err(),
+            ChatError::TooManyRuns {
+                max: MAX_RUNS_PER_USER
+            }
+        );
+        user.remove_run(&mut store, "r3").unwrap();
+        user.remove_run(&mut store, "r3").unwrap();
+        user.add_run(&mut store, "extra", 3).unwrap();
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use worker::{Request, Response};
 
 use crate::calls::run::{Buffer, Create, Delete, Info, Step};
+use crate::calls::user::{AddRun, RemoveRun};
 use crate::calls::ObjectName;
 use crate::ids;
 use crate::rollout::encoding::SAFETENSORS_MEDIA_TYPE;
@@ -73,13 +74,32 @@ pub async fn create_run(mut req: Request, ctx: &RequestCtx) -> Result<Response, 
     let body = http::json_body(&mut req, RUN_BODY_BYTES).await?;
     let request = RunCreateRequest::parse(&body)?;
     let id = ids::new_id()?;
+    let user = ObjectName::user(&ctx.user)?;
+    send(
+        &ctx.env,
+        &user,
+        AddRun {
+            run_id: id.clone(),
+            now_ms: ctx.now_ms,
+        },
+    )
+    .await?;
     let create = Create {
+        user: ctx.user.clone(),
+        run_id: id.clone(),
         num_envs: request.num_envs,
         seed: pick_seed(request.seed)?,
         buffer_capacity: request.buffer_capacity,
         now_ms: ctx.now_ms,
     };
-    let info = send(&ctx.env, &run_object(ctx, &id)?, create).await?;
+    let info = match send(&ctx.env, &run_object(ctx, &id)?, create).await {
+        Ok(info) => info,
+        Err(err) => {
+            // Give the place back; should that fail too, the entry only counts toward the cap.
+            let _ = send(&ctx.env, &user, RemoveRun { run_id: id }).await;
+            return Err(err);
+        }
+    };
     let response = run_view(&id, info.into_bytes())?;
     Ok(response.with_status(201))
 }
@@ -138,5 +158,9 @@ pub async fn run_buffer(
 
 pub async fn delete_run(run_id: &str, ctx: &RequestCtx) -> Result<Response, ApiError> {
     send(&ctx.env, &run_object(ctx, run_id)?, Delete).await?;
+    let remove = RemoveRun {
+        run_id: run_id.to_owned(),
+    };
+    send(&ctx.env, &ObjectName::user(&ctx.user)?, remove).await?;
     http::no_content()
 }

@@ -9,16 +9,18 @@ use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
 use crate::calls::run::{EncodedBuffer, RunCall};
-use crate::calls::Encoded;
+use crate::calls::user::RemoveRun;
+use crate::calls::{Encoded, ObjectName};
 use crate::rollout::{self, BufferView, ResponseFormat, RunState};
 use crate::storage::KvStore;
 
 use super::super::error::ApiError;
 use super::super::log;
 use super::super::storage::SqlKv;
-use super::{answer, decode, respond};
+use super::{answer, decode, respond, send};
 
 const ENVS_KEY: &str = "e";
+const OWNER_KEY: &str = "o";
 const BUFFER_KEY: &str = "b";
 /// A run nobody created or stepped for this long is deleted by its alarm (documented in the API).
 pub const RUN_IDLE_EXPIRY_MS: u64 = 7 * 24 * 3600 * 1000;
@@ -26,6 +28,7 @@ pub const RUN_IDLE_EXPIRY_MS: u64 = 7 * 24 * 3600 * 1000;
 #[durable_object]
 pub struct RunObject {
     state: State,
+    env: Env,
     run: RefCell<Option<RunState>>,
 }
 
@@ -83,6 +86,10 @@ impl RunObject {
                 let run = RunState::new(create.num_envs, create.seed, create.buffer_capacity)?;
                 let mut kv = self.kv()?;
                 Self::save(&run, &mut kv)?;
+                kv.put(
+                    OWNER_KEY,
+                    format!("{}/{}", create.user, create.run_id).as_bytes(),
+                )?;
                 let info = run.info();
                 *self.run.borrow_mut() = Some(run);
                 self.keep_alive(create.now_ms).await;
@@ -138,9 +145,10 @@ impl RunObject {
 }
 
 impl DurableObject for RunObject {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         Self {
             state,
+            env,
             run: RefCell::new(None),
         }
     }
@@ -154,10 +162,27 @@ impl DurableObject for RunObject {
     }
 
     /// The idle-expiry alarm: every create and step moves it, so firing means the run was idle.
+    /// The owner's registry is told first, so a failure leaves the run to be retried, never a
+    /// registry entry without its run.
     async fn alarm(&self) -> worker::Result<Response> {
-        match self.wipe().await {
+        let expire = async {
+            let owner = self.kv()?.get(OWNER_KEY)?;
+            let owner = owner.and_then(|b| String::from_utf8(b).ok());
+            if let Some((user, run_id)) = owner.as_deref().and_then(|o| o.split_once('/')) {
+                let run_id = run_id.to_owned();
+                send(&self.env, &ObjectName::user(user)?, RemoveRun { run_id }).await?;
+            }
+            self.wipe().await
+        };
+        match expire.await {
             Ok(()) => Response::ok("expired"),
-            Err(err) => Err(worker::Error::RustError(err.message)),
+            Err(err) => {
+                log::event(
+                    "run_expiry_failed",
+                    serde_json::json!({ "message": err.message, "detail": err.detail }),
+                );
+                Err(worker::Error::RustError(err.message))
+            }
         }
     }
 }

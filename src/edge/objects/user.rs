@@ -128,6 +128,22 @@ impl UserObject {
                 })?;
                 answer(&())
             }
+            UserCall::AddRun(add) => {
+                self.with(|l| {
+                    l.user.add_run(&mut l.kv, &add.run_id, add.now_ms)?;
+                    Self::save_stats(&mut l.kv);
+                    Ok(())
+                })?;
+                answer(&())
+            }
+            UserCall::RemoveRun(remove) => {
+                self.with(|l| {
+                    l.user.remove_run(&mut l.kv, &remove.run_id)?;
+                    Self::save_stats(&mut l.kv);
+                    Ok(())
+                })?;
+                answer(&())
+            }
             UserCall::Search(search) => {
                 let behind =
                     self.with(|l| Ok(l.user.tabs_behind_index(&l.kv, search.tab.as_deref())?))?;
