@@ -1,16 +1,40 @@
-//! Per-user request rate limiting: a token bucket per user (`RATE_LIMIT_PER_MINUTE` tokens,
-//! refilled continuously), with the clock passed in.
+//! Request rate limiting in two layers.
 //!
-//! The limiter lives in each isolate (the edge keeps one per isolate), so it costs no I/O and
-//! never delays a request on a round trip. The price is that the limit is per isolate: a user
-//! spread over k isolates can reach k × the limit. Workers usually routes one client's requests to
-//! few isolates per location, so this bounds abuse from a single client cheaply; an exact global
-//! limit would need a Durable Object hop on every request. Memory is bounded: at most
-//! `max_keys` users are tracked (least recently seen dropped first, `lru`).
+//! 1. [`RateLimiter`]: a token bucket per user in each isolate (`RATE_LIMIT_PER_MINUTE` tokens,
+//!    refilled continuously), with the clock passed in. No I/O, so it turns away a burst from one
+//!    client before anything else runs; but it is per isolate, so alone a user spread over k
+//!    isolates could reach k × the limit. Memory is bounded: at most `max_keys` users are tracked
+//!    (least recently seen dropped first, `lru`).
+//! 2. The shared limit: the Workers Rate Limiting binding `USER_RATE_LIMIT` (`wrangler.toml`
+//!    `[[ratelimits]]`, `limit` per 60 s), keyed by [`user_key`], counted across all isolates of
+//!    a location; and `AUTH_FAIL_RATE_LIMIT`, keyed by [`address_key`], which turns a client
+//!    address's stream of failed authentications (401) into 429s. The binding answers from the
+//!    location's own counters (no round trip to a central store), which is why it, not a Durable
+//!    Object hop per request, holds the limit across isolates. Its limit is set in
+//!    `wrangler.toml`, so keep it equal to `RATE_LIMIT_PER_MINUTE`.
 
 use std::num::NonZeroUsize;
 
 use lru::LruCache;
+
+/// The period of the shared limits in `wrangler.toml` (the binding allows 10 or 60 s): the
+/// `retry-after` of their 429s.
+pub const SHARED_LIMIT_PERIOD_SECS: u64 = 60;
+
+/// The shared limiter's key for an authenticated user.
+pub fn user_key(user: &str) -> String {
+    format!("user:{user}")
+}
+
+/// The shared limiter's key for failed authentications from a client address
+/// (`cf-connecting-ip`); clients without one share the key `addr:unknown`.
+pub fn address_key(address: Option<&str>) -> String {
+    let address = address
+        .map(str::trim)
+        .filter(|a| !a.is_empty() && a.len() <= 64 && a.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("unknown");
+    format!("addr:{address}")
+}
 
 /// Users tracked per isolate before the least recently seen are forgotten.
 pub const DEFAULT_MAX_KEYS: usize = 10_000;
@@ -110,6 +134,17 @@ mod tests {
         assert_eq!(limiter.buckets.len(), 2);
         // "a" was forgotten, so it starts with a full bucket again.
         assert_eq!(limiter.check("a", 0), Ok(()));
+    }
+
+    #[test]
+    fn shared_keys_keep_users_and_addresses_apart() {
+        assert_eq!(user_key("alice"), "user:alice");
+        assert_eq!(address_key(Some("203.0.113.7")), "addr:203.0.113.7");
+        assert_eq!(address_key(Some("2001:db8::1")), "addr:2001:db8::1");
+        assert_eq!(address_key(None), "addr:unknown");
+        assert_eq!(address_key(Some("  ")), "addr:unknown");
+        assert_eq!(address_key(Some("a b")), "addr:unknown");
+        assert_ne!(user_key("x"), address_key(Some("x")));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use worker::{Context, Env, Request, Response};
 
 use crate::api::ErrorCode;
 use crate::auth;
-use crate::ratelimit::{RateLimiter, DEFAULT_MAX_KEYS};
+use crate::ratelimit::{self, RateLimiter, DEFAULT_MAX_KEYS};
 use crate::routes::{self, Method, Route, RouteError};
 
 use super::config;
@@ -90,11 +90,20 @@ pub async fn handle_api(
         match verified {
             Ok(claims) => claims.sub,
             Err(err) => {
+                // Failed authentications are limited per client address across isolates.
+                let address = req.headers().get("cf-connecting-ip").ok().flatten();
+                let key = ratelimit::address_key(address.as_deref());
+                let error = match shared_limit(&env, AUTH_FAIL_BINDING, key).await {
+                    SharedLimit::Exceeded => {
+                        shared_limit_error("too many failed authentications from this address")
+                    }
+                    SharedLimit::Allowed => err.into(),
+                };
                 return Err(Failed {
-                    error: err.into(),
+                    error,
                     route: route_name,
                     user: None,
-                })
+                });
             }
         }
     } else {
@@ -113,6 +122,18 @@ pub async fn handle_api(
                         ),
                     )
                 },
+                route: route_name,
+                user: Some(user),
+            });
+        }
+        if shared_limit(&env, USER_BINDING, ratelimit::user_key(&user)).await
+            == SharedLimit::Exceeded
+        {
+            return Err(Failed {
+                error: shared_limit_error(&format!(
+                    "more than {} requests per minute",
+                    config.rate_limit_per_minute
+                )),
                 route: route_name,
                 user: Some(user),
             });
@@ -138,6 +159,47 @@ pub async fn handle_api(
             route: route_name,
             user: user_for_log,
         }),
+    }
+}
+
+/// The Rate Limiting bindings (`wrangler.toml` `[[ratelimits]]`).
+const USER_BINDING: &str = "USER_RATE_LIMIT";
+const AUTH_FAIL_BINDING: &str = "AUTH_FAIL_RATE_LIMIT";
+
+#[derive(Debug, PartialEq, Eq)]
+enum SharedLimit {
+    Allowed,
+    Exceeded,
+}
+
+/// Asks a shared limiter. Without the binding (a config that lacks it) or when it fails, the
+/// request is allowed and the isolate's own limit still applies; the failure is logged.
+async fn shared_limit(env: &Env, binding: &str, key: String) -> SharedLimit {
+    let outcome = match env.rate_limiter(binding) {
+        Ok(limiter) => limiter.limit(key).await,
+        Err(err) => Err(err),
+    };
+    match outcome {
+        Ok(outcome) if !outcome.success => SharedLimit::Exceeded,
+        Ok(_) => SharedLimit::Allowed,
+        Err(err) => {
+            super::log::event(
+                "rate_limit_binding_failed",
+                serde_json::json!({ "binding": binding, "error": err.to_string() }),
+            );
+            SharedLimit::Allowed
+        }
+    }
+}
+
+fn shared_limit_error(what: &str) -> ApiError {
+    let secs = ratelimit::SHARED_LIMIT_PERIOD_SECS;
+    ApiError {
+        retry_after_secs: Some(secs),
+        ..ApiError::new(
+            ErrorCode::RateLimited,
+            format!("{what}; retry after {secs} s"),
+        )
     }
 }
 

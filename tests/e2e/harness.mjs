@@ -2,7 +2,7 @@
 // loopback ports with a throwaway persistence folder, waits until it answers, and always stops it
 // (by process group) — printing its log when a test failed.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, createWriteStream, readFileSync } from "node:fs";
+import { mkdtempSync, rmSync, createWriteStream, readFileSync, writeFileSync, renameSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
@@ -27,9 +27,31 @@ export async function freePort() {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * wrangler.toml with the shared rate limits replaced (a binding's limit cannot be set with
+ * `--var`). Written next to wrangler.toml, whose relative paths it keeps; git-ignored.
+ */
+export function testConfig({ user = 1_000_000, authFailures = 1_000_000 } = {}) {
+  const source = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
+  const limits = { USER_RATE_LIMIT: user, AUTH_FAIL_RATE_LIMIT: authFailures };
+  let text = source;
+  for (const [name, limit] of Object.entries(limits)) {
+    const pattern = new RegExp(`(name = "${name}"[\\s\\S]*?simple = \\{ limit = )\\d+`);
+    if (!pattern.test(text)) throw new Error(`wrangler.toml has no [[ratelimits]] ${name}`);
+    text = text.replace(pattern, `$1${limit}`);
+  }
+  const path = join(ROOT, `wrangler.e2e-${user}-${authFailures}.toml`);
+  const tmp = `${path}.${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+  return path;
+}
+
+/**
  * Starts `wrangler dev` and resolves once GET /api/health answers.
  * options.vars: extra `--var KEY:VALUE` pairs; options.persistDir: reuse a state folder;
  * options.readyStatus: the health status that means "up" (503 when testing broken config).
+ * options.rateLimits: { user, authFailures } per 60 s for the shared Rate Limiting bindings
+ * (default: far above any suite's bursts; the limits have their own tests).
  */
 export async function startWorker(options = {}) {
   const port = await freePort();
@@ -42,6 +64,7 @@ export async function startWorker(options = {}) {
     "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort),
     "--persist-to", persistDir, "--log-level", "log", "--show-interactive-dev-session=false",
   ];
+  args.push("--config", testConfig(options.rateLimits ?? {}));
   // Suites send bursts far above a person's rate; the limiter has its own test.
   const vars = { RATE_LIMIT_PER_MINUTE: "1000000", ...(options.vars ?? {}) };
   for (const [key, value] of Object.entries(vars)) args.push("--var", `${key}:${value}`);
