@@ -173,12 +173,22 @@ enum SharedLimit {
 }
 
 /// Asks a shared limiter. Without the binding (a config that lacks it) or when it fails, the
-/// request is allowed and the isolate's own limit still applies; the failure is logged.
+/// request is allowed and the isolate's own limit still applies; a missing binding is logged
+/// once per isolate, a failing one every time.
 async fn shared_limit(env: &Env, binding: &str, key: String) -> SharedLimit {
-    let outcome = match env.rate_limiter(binding) {
-        Ok(limiter) => limiter.limit(key).await,
-        Err(err) => Err(err),
+    let limiter = match env.rate_limiter(binding) {
+        Ok(limiter) => limiter,
+        Err(err) => {
+            if !MISSING_BINDING_LOGGED.replace(true) {
+                super::log::event(
+                    "rate_limit_binding_missing",
+                    serde_json::json!({ "binding": binding, "error": err.to_string() }),
+                );
+            }
+            return SharedLimit::Allowed;
+        }
     };
+    let outcome = limiter.limit(key).await;
     match outcome {
         Ok(outcome) if !outcome.success => SharedLimit::Exceeded,
         Ok(_) => SharedLimit::Allowed,
@@ -204,6 +214,7 @@ fn shared_limit_error(what: &str) -> ApiError {
 }
 
 thread_local! {
+    static MISSING_BINDING_LOGGED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static LIMITER: std::cell::RefCell<Option<RateLimiter>> = const { std::cell::RefCell::new(None) };
 }
 
