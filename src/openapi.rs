@@ -2,7 +2,8 @@
 //!
 //! Built from code next to the route table so it changes with the routes; a host test checks
 //! that every route of [`crate::routes`] is described and that every operation documents its
-//! error responses.
+//! error responses. `docs/API.md` describes the same API in prose, and `tests/api_doc.rs` holds
+//! it to this document (routes, statuses, parameters, body fields, error codes).
 
 use serde_json::{json, Map, Value};
 
@@ -268,10 +269,14 @@ fn schemas() -> Value {
         },
         "Run": {
             "type": "object",
-            "required": ["id", "num_envs", "seed", "buffer_capacity"],
+            "required": ["id", "num_envs", "seed", "buffer_capacity", "buffer_len", "total_steps", "episodes_finished", "mean_episode_return"],
             "properties": {
                 "id": { "type": "string" }, "num_envs": { "type": "integer" },
-                "seed": { "type": "integer" }, "buffer_capacity": { "type": "integer" }
+                "seed": { "type": "integer" }, "buffer_capacity": { "type": "integer" },
+                "buffer_len": { "type": "integer", "minimum": 0 },
+                "total_steps": { "type": "integer", "minimum": 0 },
+                "episodes_finished": { "type": "integer", "minimum": 0 },
+                "mean_episode_return": { "type": ["number", "null"] }
             }
         }
     })
@@ -333,8 +338,13 @@ pub fn document() -> Value {
     let run_step = json!({ "type": "object", "additionalProperties": false, "required": ["steps"], "properties": {
         "steps": { "type": "integer", "minimum": 1, "maximum": 512 },
         "policy": schema_ref("Policy") } });
-    let buffer = json!({ "type": "object", "required": ["transitions"], "properties": {
-        "transitions": { "type": "array", "items": { "type": "object" } } } });
+    let transition = json!({ "type": "object", "required": ["obs", "action", "reward", "terminated", "truncated"], "properties": {
+        "obs": { "type": "array", "items": { "type": "number" }, "minItems": 4, "maxItems": 4 },
+        "action": { "type": "integer", "enum": [0, 1] }, "reward": { "type": "number" },
+        "terminated": { "type": "boolean" }, "truncated": { "type": "boolean" } } });
+    let buffer = json!({ "type": "object", "required": ["transitions", "len", "capacity"], "properties": {
+        "transitions": { "type": "array", "items": transition },
+        "len": { "type": "integer", "minimum": 0 }, "capacity": { "type": "integer", "minimum": 1 } } });
     let upstream = [
         ("502", "Upstream failed and nothing cached could serve"),
         ("504", "Upstream timed out and nothing cached could serve"),
@@ -453,6 +463,56 @@ mod tests {
         }
         // Every route the table knows appears in the document.
         assert_eq!(documented, 19);
+    }
+
+    /// The property names of an object schema, sorted.
+    fn properties(schema: &Value) -> Vec<String> {
+        let mut names: Vec<String> = schema["properties"]
+            .as_object()
+            .expect("an object schema")
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The keys of a serialized JSON object, sorted.
+    fn keys(value: &impl serde::Serialize) -> Vec<String> {
+        let value = serde_json::to_value(value).unwrap();
+        let mut names: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn run_and_buffer_schemas_list_what_a_run_answers() {
+        use crate::rollout::{BufferView, Policy, RunState};
+        let doc = document();
+        let mut run = RunState::new(2, 7, 16).unwrap();
+        run.step(3, &Policy::Random).unwrap();
+        // The edge puts the run's id in front of its info.
+        let mut info = keys(&run.info());
+        info.push("id".into());
+        info.sort();
+        let schema = &doc["components"]["schemas"]["Run"];
+        assert_eq!(properties(schema), info);
+        let mut required: Vec<String> = serde_json::from_value(schema["required"].clone()).unwrap();
+        required.sort();
+        assert_eq!(required, info, "every field of a run is always present");
+
+        let view = BufferView {
+            transitions: run.latest(10),
+            len: run.buffer().len(),
+            capacity: run.buffer().capacity(),
+        };
+        let buffer = &doc["paths"]["/api/rollout/runs/{id}/buffer"]["get"]["responses"]["200"]
+            ["content"]["application/json"]["schema"];
+        assert_eq!(properties(buffer), keys(&view));
+        assert_eq!(
+            properties(&buffer["properties"]["transitions"]["items"]),
+            keys(&view.transitions[0])
+        );
     }
 
     #[test]
