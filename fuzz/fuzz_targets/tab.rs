@@ -18,14 +18,21 @@ use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]
 enum Op {
-    Append { content: u8, client_id: Option<u8> },
-    Advance { ms: u16 },
+    Append {
+        content: u8,
+        client_id: Option<u8>,
+    },
+    Advance {
+        ms: u16,
+    },
     FlushNow,
     Restart,
     IndexDown,
     IndexUp,
     /// The next operation's writes fail after this many; the object then restarts.
-    FailNext { writes: u8 },
+    FailNext {
+        writes: u8,
+    },
 }
 
 fn all_messages(sim: &SimulatedTab<FaultyStore>) -> Vec<Message> {
@@ -89,7 +96,10 @@ fuzz_target!(|ops: Vec<Op>| {
             }
         };
         if outcome.is_err() {
-            assert!(sim.store.is_failing(), "failed without a fault: {outcome:?}");
+            assert!(
+                sim.store.is_failing(),
+                "failed without a fault: {outcome:?}"
+            );
         }
         if sim.store.is_failing() {
             // Whatever the operation did, the object restarts after the fault, as in production.
@@ -97,7 +107,11 @@ fuzz_target!(|ops: Vec<Op>| {
             sim.restart().expect("restart after a fault");
         }
         let stored = all_messages(&sim);
-        assert_eq!(stored.len(), acknowledged.len(), "acknowledged messages lost");
+        assert_eq!(
+            stored.len(),
+            acknowledged.len(),
+            "acknowledged messages lost"
+        );
         for (s, a) in stored.iter().zip(&acknowledged) {
             assert_eq!((s.seq, &s.id, &s.content), (a.seq, &a.id, &a.content));
         }

@@ -491,17 +491,6 @@ impl TabLog {
             .collect())
     }
 
-    /// Messages not yet flushed, ascending (the history index also searches these).
-    pub fn pending_messages(&self, store: &impl KvStore) -> Result<Vec<Message>, ChatError> {
-        let through = self.meta.through;
-        let pending = read_pending(store, through, through + 1, None)?;
-        Ok(pending
-            .records
-            .into_iter()
-            .map(|(seq, record)| record.into_message(seq))
-            .collect())
-    }
-
     /// Compacts every pending message into pages, completed at `now_ms`.
     ///
     /// Idempotent: with nothing pending it writes nothing and reports nothing. Crash-safe: if it
@@ -592,22 +581,6 @@ impl TabLog {
             last_flush_at: self.meta.last_flush_ms.map(format_rfc3339_ms),
             storage: store.write_stats(),
         }
-    }
-
-    /// Removes every message, page, index entry and the meta record; the log is empty afterwards.
-    /// The meta record goes last, so an interrupted delete can simply be repeated.
-    pub fn delete_all(&mut self, store: &mut impl KvStore) -> Result<(), ChatError> {
-        for prefix in [CLIENT_PREFIX, LOG_PREFIX, PAGE_PREFIX] {
-            store.delete_prefix(prefix)?;
-        }
-        store.delete(META_KEY)?;
-        *self = TabLog {
-            meta: Meta::default(),
-            next_seq: 1,
-            pending: 0,
-            first_pending_at_ms: None,
-        };
-        Ok(())
     }
 }
 
