@@ -28,7 +28,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Starts `wrangler dev` and resolves once GET /api/health answers.
- * options.vars: extra `--var KEY:VALUE` pairs; options.persistDir: reuse a state folder;
+ * options.vars: extra `--var KEY:VALUE` pairs (DEV_MODE is "1" unless given); options.persistDir:
+ * reuse a state folder;
  * options.readyStatus: the health status that means "up" (503 when testing broken config).
  */
 export async function startWorker(options = {}) {
@@ -42,8 +43,10 @@ export async function startWorker(options = {}) {
     "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort),
     "--persist-to", persistDir, "--log-level", "log", "--show-interactive-dev-session=false",
   ];
-  // Suites send bursts far above a person's rate; the limiter has its own test.
-  const vars = { RATE_LIMIT_PER_MINUTE: "1000000", ...(options.vars ?? {}) };
+  // Suites send bursts far above a person's rate; the limiter has its own test. DEV_MODE lets the
+  // worker accept the public dev secret (.dev.vars) and FAULT_FAIL_ALARMS; `--var` wins over
+  // .dev.vars, so a test can turn it off with DEV_MODE: "0".
+  const vars = { RATE_LIMIT_PER_MINUTE: "1000000", DEV_MODE: "1", ...(options.vars ?? {}) };
   for (const [key, value] of Object.entries(vars)) args.push("--var", `${key}:${value}`);
   const child = spawn(join(ROOT, "node_modules/.bin/wrangler"), args, {
     cwd: ROOT,
