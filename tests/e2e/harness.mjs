@@ -27,6 +27,20 @@ export async function freePort() {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * Whether this runs under CI (CI=true; any value but empty, 0 or false, the rule of is_ci in
+ * scripts/lib/env.sh). There every check must run: a missing tool fails instead of skipping.
+ */
+export function isCI(env = process.env) {
+  return !["", "0", "false"].includes((env.CI ?? "").trim().toLowerCase());
+}
+
+/** Skips test `t` with `message` locally; under CI throws, so the test fails with the message. */
+export function skipOrFail(t, message, env = process.env) {
+  if (isCI(env)) throw new Error(`${message} (CI=${env.CI}: a check that cannot run fails the run)`);
+  t.skip(`SKIP: ${message}`);
+}
+
+/**
  * Starts `wrangler dev` and resolves once GET /api/health answers.
  * options.vars: extra `--var KEY:VALUE` pairs (DEV_MODE is "1" unless given); options.persistDir:
  * reuse a state folder;
