@@ -4,6 +4,10 @@
 //! optional strings); [`Config::from_raw`] validates them against documented bounds and fills the
 //! documented defaults. A present but invalid value is an error naming the variable — never a silent
 //! fallback — and the edge answers 503 `not_configured` with that message until it is fixed.
+//!
+//! `DEV_MODE = "1"` marks local development (`.dev.vars` and the test harness set it; wrangler.toml
+//! never does). Only then are the public secret of `.dev.vars.example` and the test-only fault
+//! injection (`FAULT_FAIL_ALARMS`) accepted, so neither can reach a deployment by accident.
 
 use crate::api::{ErrorCode, HasErrorCode};
 
@@ -20,11 +24,13 @@ pub struct RawConfig {
     pub allowed_origins: Option<String>,
     pub rate_limit_per_minute: Option<String>,
     pub auth_secret: Option<String>,
+    pub dev_mode: Option<String>,
+    pub fault_fail_alarms: Option<String>,
 }
 
 impl RawConfig {
     /// The variable names, in the order of the fields above (for docs and the edge's reader).
-    pub const VARS: [&'static str; 10] = [
+    pub const VARS: [&'static str; 12] = [
         "FLUSH_MAX_PENDING",
         "FLUSH_INTERVAL_MS",
         "MAX_MESSAGE_BYTES",
@@ -35,6 +41,8 @@ impl RawConfig {
         "ALLOWED_ORIGINS",
         "RATE_LIMIT_PER_MINUTE",
         "AUTH_SECRET",
+        "DEV_MODE",
+        "FAULT_FAIL_ALARMS",
     ];
 
     /// Builds a raw config from a lookup function (`env.var` / `env.secret` in the edge).
@@ -51,6 +59,8 @@ impl RawConfig {
             allowed_origins: next("ALLOWED_ORIGINS"),
             rate_limit_per_minute: next("RATE_LIMIT_PER_MINUTE"),
             auth_secret: next("AUTH_SECRET"),
+            dev_mode: next("DEV_MODE"),
+            fault_fail_alarms: next("FAULT_FAIL_ALARMS"),
         }
     }
 }
@@ -78,7 +88,17 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// HS256 secret for bearer tokens; `None` makes authenticated routes answer 503.
     pub auth_secret: Option<String>,
+    /// Local development (`DEV_MODE = "1"`, set only by `.dev.vars` and the test harness, never
+    /// in wrangler.toml): allows the public secret of `.dev.vars.example` and fault injection.
+    pub dev_mode: bool,
+    /// Fault injection for the reliability tests: each tab object's first N alarm runs fail as a
+    /// flush failure would. 0..=1000, default 0; any value without `dev_mode` is an error.
+    pub fault_fail_alarms: u32,
 }
+
+/// The `AUTH_SECRET` of `.dev.vars.example`: public (it is in the repository), so tokens signed
+/// with it prove nothing. Accepted only in [`Config::dev_mode`].
+pub const DEV_AUTH_SECRET: &str = "dev-only-secret-change-me-0123456789abcdef";
 
 impl Default for Config {
     fn default() -> Self {
@@ -93,6 +113,8 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             rate_limit_per_minute: 600,
             auth_secret: None,
+            dev_mode: false,
+            fault_fail_alarms: 0,
         }
     }
 }
@@ -178,10 +200,24 @@ fn origins(raw: &Option<String>) -> Result<Vec<String>, ConfigError> {
         .collect()
 }
 
+/// `DEV_MODE`: exactly `1` (on) or `0` (off); anything else is a typo that must not be guessed.
+fn dev_flag(raw: &Option<String>) -> Result<bool, ConfigError> {
+    match raw.as_deref().map(str::trim) {
+        None | Some("0") => Ok(false),
+        Some("1") => Ok(true),
+        Some(other) => Err(ConfigError {
+            var: "DEV_MODE",
+            reason: format!("expected `1` (local development) or `0`, got `{other}`"),
+        }),
+    }
+}
+
 impl Config {
-    /// Validates a raw config. Errors name the first invalid variable.
+    /// Validates a raw config. Errors name the first invalid variable; `DEV_MODE` is read first
+    /// because it decides whether the public dev secret and fault injection are allowed.
     pub fn from_raw(raw: &RawConfig) -> Result<Self, ConfigError> {
         let d = Config::default();
+        let dev_mode = dev_flag(&raw.dev_mode)?;
         let auth_secret = match &raw.auth_secret {
             Some(secret) if secret.len() < 32 => {
                 return Err(ConfigError {
@@ -192,8 +228,27 @@ impl Config {
                     ),
                 })
             }
+            // Trimmed: a stray newline from `echo … | wrangler secret put` would change the key
+            // bytes but not how easily the value is guessed.
+            Some(secret) if secret.trim() == DEV_AUTH_SECRET && !dev_mode => {
+                return Err(ConfigError {
+                    var: "AUTH_SECRET",
+                    reason: "it is the public development secret from .dev.vars.example \
+                             (anyone can sign tokens with it), accepted only with DEV_MODE = \"1\" \
+                             for local development; set a random secret of at least 32 bytes"
+                        .to_owned(),
+                })
+            }
             other => other.clone(),
         };
+        if raw.fault_fail_alarms.is_some() && !dev_mode {
+            return Err(ConfigError {
+                var: "FAULT_FAIL_ALARMS",
+                reason: "fault injection for the tests is honoured only with DEV_MODE = \"1\"; \
+                         remove it"
+                    .to_owned(),
+            });
+        }
         Ok(Self {
             flush_max_pending: bounded(
                 "FLUSH_MAX_PENDING",
@@ -251,6 +306,14 @@ impl Config {
                 d.rate_limit_per_minute,
             )?,
             auth_secret,
+            dev_mode,
+            fault_fail_alarms: bounded(
+                "FAULT_FAIL_ALARMS",
+                &raw.fault_fail_alarms,
+                0,
+                1000,
+                d.fault_fail_alarms,
+            )?,
         })
     }
 
@@ -321,5 +384,91 @@ mod tests {
         );
         assert_eq!(var(&[("AUTH_SECRET", "short")]), "AUTH_SECRET");
         assert_eq!(var(&[("CACHE_TTL_SECONDS", "-5")]), "CACHE_TTL_SECONDS");
+    }
+
+    const DEV_SECRET: &str = "dev-only-secret-change-me-0123456789abcdef";
+
+    #[test]
+    fn the_public_dev_secret_is_refused_without_dev_mode() {
+        let err = Config::from_raw(&raw(&[("AUTH_SECRET", DEV_SECRET)])).unwrap_err();
+        assert_eq!(err.var, "AUTH_SECRET");
+        assert!(err.to_string().contains("DEV_MODE"), "{err}");
+        // Padding does not sneak it past the check.
+        let padded = format!(" {DEV_SECRET}\n");
+        let err = Config::from_raw(&raw(&[("AUTH_SECRET", &padded)])).unwrap_err();
+        assert_eq!(err.var, "AUTH_SECRET");
+        let off = raw(&[("AUTH_SECRET", DEV_SECRET), ("DEV_MODE", "0")]);
+        assert_eq!(Config::from_raw(&off).unwrap_err().var, "AUTH_SECRET");
+    }
+
+    #[test]
+    fn the_public_dev_secret_is_accepted_in_dev_mode() {
+        let config =
+            Config::from_raw(&raw(&[("AUTH_SECRET", DEV_SECRET), ("DEV_MODE", "1")])).unwrap();
+        assert!(config.dev_mode);
+        assert_eq!(config.auth_secret.as_deref(), Some(DEV_SECRET));
+    }
+
+    #[test]
+    fn the_known_dev_secret_is_the_one_in_dev_vars_example() {
+        assert_eq!(DEV_AUTH_SECRET, DEV_SECRET);
+        let example = include_str!("../.dev.vars.example");
+        assert!(
+            example.contains(&format!("AUTH_SECRET=\"{DEV_AUTH_SECRET}\"")),
+            ".dev.vars.example and config::DEV_AUTH_SECRET must agree"
+        );
+        assert!(example.contains("DEV_MODE=\"1\""), "{example}");
+    }
+
+    #[test]
+    fn dev_mode_accepts_only_0_or_1() {
+        assert!(!Config::from_raw(&raw(&[])).unwrap().dev_mode);
+        assert!(
+            !Config::from_raw(&raw(&[("DEV_MODE", "0")]))
+                .unwrap()
+                .dev_mode
+        );
+        assert!(
+            Config::from_raw(&raw(&[("DEV_MODE", " 1 ")]))
+                .unwrap()
+                .dev_mode
+        );
+        for bad in ["true", "yes", "2", "on"] {
+            let err = Config::from_raw(&raw(&[("DEV_MODE", bad)])).unwrap_err();
+            assert_eq!(err.var, "DEV_MODE", "{bad}");
+        }
+    }
+
+    #[test]
+    fn fault_injection_needs_dev_mode_and_a_valid_count() {
+        assert_eq!(Config::from_raw(&raw(&[])).unwrap().fault_fail_alarms, 0);
+        let on = |v: &str| Config::from_raw(&raw(&[("DEV_MODE", "1"), ("FAULT_FAIL_ALARMS", v)]));
+        assert_eq!(on("1").unwrap().fault_fail_alarms, 1);
+        assert_eq!(on("0").unwrap().fault_fail_alarms, 0);
+        assert_eq!(on("1000").unwrap().fault_fail_alarms, 1000);
+        for bad in ["one", "-1", "1.5", "1001", "99999999999"] {
+            assert_eq!(on(bad).unwrap_err().var, "FAULT_FAIL_ALARMS", "{bad}");
+        }
+        // Without the dev flag any value is an error, so it cannot be switched on by accident.
+        for value in ["1", "0", "one"] {
+            let err = Config::from_raw(&raw(&[("FAULT_FAIL_ALARMS", value)])).unwrap_err();
+            assert_eq!(err.var, "FAULT_FAIL_ALARMS", "{value}");
+            assert!(err.to_string().contains("DEV_MODE"), "{err}");
+        }
+        let off = raw(&[("DEV_MODE", "0"), ("FAULT_FAIL_ALARMS", "1")]);
+        assert_eq!(Config::from_raw(&off).unwrap_err().var, "FAULT_FAIL_ALARMS");
+    }
+
+    #[test]
+    fn wrangler_toml_never_sets_the_dev_only_vars() {
+        // Deployed vars come from wrangler.toml: the dev flag and fault injection must only ever
+        // come from .dev.vars or the test harness.
+        for line in include_str!("../wrangler.toml").lines() {
+            let name = line.split('=').next().unwrap_or_default().trim();
+            assert!(
+                name != "DEV_MODE" && name != "FAULT_FAIL_ALARMS",
+                "wrangler.toml sets {name}"
+            );
+        }
     }
 }

@@ -1,18 +1,19 @@
 //! Fuzzes `config::Config::from_raw` (the validation of wrangler vars and secrets): it must
-//! never panic, and an accepted config must lie within the documented bounds.
+//! never panic, and an accepted config must lie within the documented bounds (and accept the
+//! public dev secret or fault injection only with `DEV_MODE`).
 #![no_main]
 
 use arbitrary::Arbitrary;
-use edge_assistant::config::{Config, RawConfig};
+use edge_assistant::config::{Config, RawConfig, DEV_AUTH_SECRET};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]
 struct Input {
-    values: [Option<String>; 10],
+    values: [Option<String>; 12],
 }
 
 fuzz_target!(|input: Input| {
-    let [a, b, c, d, e, f, g, h, i, j] = input.values;
+    let [a, b, c, d, e, f, g, h, i, j, k, l] = input.values;
     let raw = RawConfig {
         flush_max_pending: a,
         flush_interval_ms: b,
@@ -24,6 +25,8 @@ fuzz_target!(|input: Input| {
         allowed_origins: h,
         rate_limit_per_minute: i,
         auth_secret: j,
+        dev_mode: k,
+        fault_fail_alarms: l,
     };
     let Ok(config) = Config::from_raw(&raw) else {
         return;
@@ -36,6 +39,11 @@ fuzz_target!(|input: Input| {
     assert!((1..=604_800).contains(&config.cache_ttl_seconds));
     assert!((1..=1_000_000).contains(&config.rate_limit_per_minute));
     assert!(config.auth_secret.as_ref().is_none_or(|s| s.len() >= 32));
+    if !config.dev_mode {
+        assert!(config.auth_secret.as_deref().map(str::trim) != Some(DEV_AUTH_SECRET));
+        assert!(raw.fault_fail_alarms.is_none() && config.fault_fail_alarms == 0);
+    }
+    assert!(config.fault_fail_alarms <= 1000);
     let http = |u: &str| u.starts_with("http://") || u.starts_with("https://");
     if let Some(url) = &config.search_upstream_url {
         assert!(http(url) && !url.ends_with('/') && !url.contains(['?', '#']));

@@ -29,6 +29,33 @@ export WRANGLER_LOG_PATH="$ROOT/.wrangler/logs"
 
 log() { printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0")" "$*" >&2; }
 
+# CI (CI=true, as `.ci/run` gets it; any value but empty, 0 or false counts) must prove that every
+# step ran: there a check that cannot run is a failure, never a SKIP. Same rule as isCI() in
+# tests/e2e/harness.mjs and tests/gym/crosscheck.py.
+is_ci() { case "${CI:-}" in ''|0|false|FALSE|False) return 1 ;; *) return 0 ;; esac; }
+# skip_or_fail MESSAGE: exits 1 under CI ("FAIL (CI): MESSAGE"), else prints "SKIP: MESSAGE" and
+# returns so the caller can exit 0.
+skip_or_fail() {
+  if is_ci; then
+    log "FAIL (CI=${CI}): $* -- under CI a check that cannot run fails the run"
+    exit 1
+  fi
+  echo "SKIP: $*"
+}
+
 # Python venv for the gymnasium cross-check and the comparison benchmarks (PyPI only).
 VENV="$CACHE_HOME/venv"
 export EDGE_PYTHON="$VENV/bin/python"
+
+# apt_install PACKAGE...: Debian packages with root or sudo, non-interactive; refreshes the package
+# lists when the first try fails (a fresh machine has none). Returns non-zero when it cannot.
+apt_install() {
+  local sudo=""
+  command -v apt-get >/dev/null || { log "apt-get not found: install $* yourself"; return 1; }
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { log "installing $* needs root or sudo"; return 1; }
+    sudo="sudo"
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "$@" \
+    || { $sudo apt-get update && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "$@"; }
+}

@@ -1,7 +1,10 @@
 // Entry point: sign-in (a pasted token, or a `#token=...` link from ./scripts/dev, kept in
-// localStorage), panel switching, and the 401 path back to the sign-in form.
+// localStorage), panel switching, and the 401 path back to the sign-in form. A link never
+// replaces a different stored token without asking: a link from someone else would otherwise
+// silently move this browser into their account.
 import { api, getToken, onUnauthorized, setToken, tokenSubject, ApiError } from "./api.js";
 import { $, announce, showError } from "./dom.js";
+import { cleanToken, readTokenLink } from "./token-link.js";
 import { initChat, onTabChange, resetChat, startChat } from "./chat.js";
 import { initSearch } from "./search.js";
 import { initRollouts } from "./rollout.js";
@@ -10,21 +13,84 @@ import { initStatus, refreshStatus } from "./status.js";
 const PANEL_KEY = "edge-assistant.panel";
 const PANELS = ["chat", "search", "rollouts", "status"];
 
-/** Accepts a raw token, `Bearer <token>` or the `TOKEN=<token>` line scripts/dev prints. */
-export function cleanToken(text) {
-  return text.trim().replace(/^TOKEN=/, "").replace(/^Bearer\s+/i, "").replace(/\s+/g, "");
+/** "alice", or a neutral name when the token carries no readable subject. */
+const accountName = (token) => tokenSubject(token) ?? "another account";
+
+/** Shows (or with "" hides) the notice under the header about the sign-in link. */
+function showLinkNotice(message) {
+  $("link-notice-text").textContent = message;
+  $("link-notice").hidden = !message;
 }
 
-/** `#token=...` in the address: store it and drop it from the address and history. */
+/**
+ * `#token=...` in the address: always dropped from the address and history (it is a credential).
+ * No stored token: the link's token is stored. The same token: nothing to do. A different one:
+ * returns it, for the caller to ask about; a malformed one: a notice, and the app starts as if
+ * there were no link.
+ */
 function takeTokenFromHash() {
-  const match = /^#token=([^&]+)/.exec(location.hash);
-  if (!match) return;
-  setToken(cleanToken(decodeURIComponent(match[1])));
-  history.replaceState(null, "", location.pathname + location.search);
+  const link = readTokenLink(location.hash);
+  if (link.kind === "none") return null;
+  try {
+    history.replaceState(null, "", location.pathname + location.search);
+  } catch { /* the fragment just stays */ }
+  if (link.kind === "malformed") {
+    const current = getToken() ? `You are still signed in as ${accountName(getToken())}.` : "Paste a token to sign in.";
+    showLinkNotice(`The sign-in link was ignored: its token cannot be read (${link.reason}). ${current}`);
+    return null;
+  }
+  const stored = getToken();
+  if (!stored) {
+    setToken(link.token);
+    return null;
+  }
+  return stored === link.token ? null : link.token;
+}
+
+/** Asks whether to replace the stored token with the link's `token`; switches only on "yes". */
+function askToSwitch(token) {
+  const current = accountName(getToken());
+  const next = accountName(token);
+  $("token-switch-question").textContent = current === next
+    ? `This link holds a different token for ${next}. Use it instead of the one this browser has?`
+    : `This link signs in as ${next}. You are signed in as ${current}. Switch accounts?`;
+  $("token-switch-yes").textContent = current === next ? "Use the link's token" : `Switch to ${next}`;
+  $("token-switch-no").textContent = current === next ? "Keep the current token" : `Keep ${current}`;
+  const bar = $("token-switch");
+  const close = () => {
+    bar.hidden = true;
+    $("token-switch-yes").removeEventListener("click", accept);
+    $("token-switch-no").removeEventListener("click", decline);
+    bar.removeEventListener("keydown", onKey);
+  };
+  async function accept() {
+    close();
+    // The old account's tab list may still be loading; let it land before it is cleared.
+    await chatStarting.catch(() => {});
+    setToken(token);
+    resetChat();
+    announce(`Switched to ${next}.`);
+    await signedIn();
+  }
+  function decline() {
+    close();
+    announce(`Kept ${current}; the link's token was not stored.`);
+  }
+  function onKey(event) {
+    if (event.key === "Escape") decline();
+  }
+  $("token-switch-yes").addEventListener("click", accept);
+  $("token-switch-no").addEventListener("click", decline);
+  bar.addEventListener("keydown", onKey);
+  bar.hidden = false;
+  // Declining is the safe answer, so it has the focus.
+  $("token-switch-no").focus();
 }
 
 let currentPanel = null;
 let search = null;
+/** The running startChat(), so a switch of account waits for the old account's loads to land. */
+let chatStarting = Promise.resolve();
 
 function showPanel(name) {
   if (!PANELS.includes(name)) name = "chat";
@@ -59,8 +125,9 @@ async function signedIn() {
   let saved = "chat";
   try { saved = sessionStorage.getItem(PANEL_KEY) ?? "chat"; } catch { /* storage disabled */ }
   showPanel(saved);
+  chatStarting = startChat();
   try {
-    await startChat();
+    await chatStarting;
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 401)) announce(err.message, { bad: true });
   }
@@ -112,9 +179,18 @@ function init() {
     await signedIn();
   });
 
-  takeTokenFromHash();
+  $("link-notice-dismiss").addEventListener("click", () => showLinkNotice(""));
+
+  let pendingSwitch = null;
+  try {
+    pendingSwitch = takeTokenFromHash();
+  } catch (err) {
+    // Whatever the address holds, the app still starts.
+    showLinkNotice(`The sign-in link was ignored: ${err?.message ?? err}`);
+  }
   if (getToken()) signedIn();
   else showSignIn("");
+  if (pendingSwitch) askToSwitch(pendingSwitch);
 }
 
 init();

@@ -73,6 +73,15 @@ after(async () => {
 async function openApp(user, { viewport = { width: 1180, height: 820 }, signIn = true, colorScheme = "light" } = {}) {
   const context = await browser.newContext({ viewport, colorScheme, deviceScaleFactor: 1 });
   contexts.push(context);
+  const { page, problems } = await newPage(context);
+  const token = tokenFor(user);
+  await page.goto(signIn ? `${worker.base}/#token=${token}` : `${worker.base}/`);
+  if (signIn) await page.locator("#panel-chat").waitFor({ state: "visible" });
+  return { context, page, problems, token };
+}
+
+/** A new page (tab) in `context`, sharing its localStorage; `problems` as in openApp. */
+async function newPage(context) {
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
   const problems = [];
@@ -80,10 +89,7 @@ async function openApp(user, { viewport = { width: 1180, height: 820 }, signIn =
   page.on("console", (msg) => {
     if (msg.type() === "error" && !/Failed to load resource/.test(msg.text())) problems.push(`console: ${msg.text()}`);
   });
-  const token = tokenFor(user);
-  await page.goto(signIn ? `${worker.base}/#token=${token}` : `${worker.base}/`);
-  if (signIn) await page.locator("#panel-chat").waitFor({ state: "visible" });
-  return { context, page, problems, token };
+  return { page, problems };
 }
 
 async function createTab(page, title) {
@@ -379,3 +385,122 @@ describe("browser UI", () => {
     assert.deepEqual(problems, []);
   });
 });
+
+describe("sign-in links (#token=)", () => {
+  const storedToken = (page) => page.evaluate(() => localStorage.getItem("edge-assistant.token"));
+  const signedInAs = (page, user) => page.locator("#account-user", { hasText: `Signed in as ${user}` }).waitFor();
+
+  /** Opens `fragment` in a new page of `context` (as clicking a link does) and waits for the app. */
+  async function openLink(context, fragment) {
+    const { page, problems } = await newPage(context);
+    await page.goto(`${worker.base}/${fragment}`);
+    await page.waitForFunction(() => !document.getElementById("panel-chat").hidden || !document.getElementById("sign-in").hidden);
+    return { page, problems };
+  }
+
+  test("a link with the token already stored signs in without asking", async () => {
+    const { context, token } = await openApp("link-same");
+    const { page, problems } = await openLink(context, `#token=${token}`);
+    await signedInAs(page, "link-same");
+    await page.locator("#composer-input:not([disabled]), #tabs-empty").first().waitFor();
+    assert.equal(await page.locator("#token-switch").isVisible(), false, "no question for the same token");
+    assert.equal(new URL(page.url()).hash, "", "the fragment is cleared");
+    assert.equal(await storedToken(page), token);
+    assert.deepEqual(problems, []);
+  });
+
+  test("a link with another account's token asks first: declining keeps the signed-in account", async () => {
+    const { context, page: first, token: aliceToken } = await openApp("link-alice");
+    await createTab(first, "Alice's notes");
+    const bobToken = tokenFor("link-bob");
+    const { page, problems } = await openLink(context, `#token=${bobToken}`);
+    const question = page.locator("#token-switch");
+    await question.waitFor({ state: "visible" });
+    assert.match(await page.locator("#token-switch-question").innerText(), /signs in as link-bob\. You are signed in as link-alice\./);
+    // Until answered, nothing changed: still alice, her tab listed, her token stored.
+    await signedInAs(page, "link-alice");
+    await page.locator(".tab-button", { hasText: "Alice's notes" }).waitFor();
+    assert.equal(await storedToken(page), aliceToken);
+    assert.equal(new URL(page.url()).hash, "", "the fragment is cleared while asking");
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "token-switch-no", "the safe answer has the focus");
+    await shot(page, "token-switch");
+    await page.click("#token-switch-no");
+    await question.waitFor({ state: "hidden" });
+    await page.locator("#live", { hasText: "Kept link-alice" }).waitFor();
+    assert.equal(await storedToken(page), aliceToken);
+    await signedInAs(page, "link-alice");
+    await page.reload();
+    await signedInAs(page, "link-alice");
+    await page.locator(".tab-button", { hasText: "Alice's notes" }).waitFor();
+    assert.equal(await question.isVisible(), false, "the question does not come back");
+    assert.deepEqual(problems, []);
+  });
+
+  test("a link with another account's token asks first: accepting switches to it", async () => {
+    const { context, page: first } = await openApp("link-carol");
+    await createTab(first, "Carol's notes");
+    const daveToken = tokenFor("link-dave");
+    const { page, problems } = await openLink(context, `#token=${daveToken}`);
+    await page.locator("#token-switch").waitFor({ state: "visible" });
+    assert.equal(await page.locator("#token-switch-yes").innerText(), "Switch to link-dave");
+    await page.click("#token-switch-yes");
+    await signedInAs(page, "link-dave");
+    await page.locator("#tabs-empty").waitFor({ state: "visible" });
+    assert.equal(await page.locator(".tab-button", { hasText: "Carol's notes" }).count(), 0, "carol's tabs are gone");
+    assert.equal(await storedToken(page), daveToken);
+    await createTab(page, "Dave's notes");
+    const listed = await call(worker.base, "GET", "/api/tabs", { token: daveToken });
+    assert.deepEqual(listed.body.tabs.map((t) => t.title), ["Dave's notes"], "new tabs belong to dave");
+    assert.deepEqual(problems, []);
+  });
+
+  // Each is a #token= fragment the app cannot use: bad percent-encoding, not a JWT at all, bad
+  // base64, base64 of something that is not JSON, and a payload that is JSON but not an object.
+  const b64 = (text) => Buffer.from(text).toString("base64url");
+  const malformed = {
+    "bad percent-encoding": "#token=%E0%A4%A",
+    garbage: "#token=<script>alert(1)</script>",
+    "not a JWT": "#token=not-a-jwt",
+    "bad base64": `#token=${b64('{"alg":"HS256"}')}.@@@@.c2ln`,
+    "bad JSON": `#token=${b64('{"alg":"HS256"}')}.${b64("not json {")}.c2ln`,
+    "JSON but not an object": `#token=${b64('{"alg":"HS256"}')}.${b64("[1,2]")}.c2ln`,
+    empty: "#token=",
+  };
+
+  test("a malformed link without a stored token: the app starts on the sign-in form with a notice", async () => {
+    const context = await browser.newContext({ viewport: { width: 1180, height: 820 } });
+    contexts.push(context);
+    for (const [name, fragment] of Object.entries(malformed)) {
+      const { page, problems } = await openLink(context, fragment);
+      await page.locator("#sign-in").waitFor({ state: "visible" });
+      const notice = page.locator("#link-notice");
+      await notice.waitFor({ state: "visible" });
+      assert.match(await notice.innerText(), /The sign-in link was ignored: its token cannot be read \(.+\)\. Paste a token to sign in\./, name);
+      assert.equal(await storedToken(page), null, name);
+      assert.equal(new URL(page.url()).hash, "", name);
+      assert.equal(await page.evaluate(() => window.__pwned), undefined, name);
+      assert.deepEqual(problems, [], name);
+      if (name === "bad JSON") await shot(page, "token-link-malformed");
+      // The sign-in form still works, and the notice can be dismissed.
+      await page.click("#link-notice-dismiss");
+      await notice.waitFor({ state: "hidden" });
+      await page.close();
+    }
+  });
+
+  test("a malformed link with a stored token: still signed in, with a notice", async () => {
+    const { context, token } = await openApp("link-erin");
+    for (const [name, fragment] of Object.entries(malformed)) {
+      const { page, problems } = await openLink(context, fragment);
+      await signedInAs(page, "link-erin");
+      const notice = page.locator("#link-notice");
+      await notice.waitFor({ state: "visible" });
+      assert.match(await notice.innerText(), /ignored.*You are still signed in as link-erin\./s, name);
+      assert.equal(await page.locator("#token-switch").isVisible(), false, name);
+      assert.equal(await storedToken(page), token, name);
+      assert.deepEqual(problems, [], name);
+      await page.close();
+    }
+  });
+});
+

@@ -1,6 +1,7 @@
 // Fault injection: a tab's alarm handler fails once (FAULT_FAIL_ALARMS=1); the runtime retries
 // it, the flush completes, nothing is lost. The upstream-fault cases live in search.test.mjs and
-// the SIGKILL rounds in durability.test.mjs.
+// the SIGKILL rounds in durability.test.mjs. FAULT_FAIL_ALARMS is honoured only with DEV_MODE=1,
+// which the harness sets (foundation.test.mjs checks that it is refused without).
 import { describe, test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { useWorker, call, tokenFor } from "./harness.mjs";

@@ -123,18 +123,41 @@ describe("foundation", () => {
 });
 
 describe("configuration validation", () => {
-  test("an invalid var answers 503 not_configured naming it, on every route", async () => {
-    const worker = await startWorker({ vars: { FLUSH_MAX_PENDING: "lots" }, readyStatus: 503 });
+  /** Starts a worker with `vars` and checks that health and /api/tabs answer 503 naming `name`. */
+  async function assertNotConfigured(vars, name, token = tokenFor("alice")) {
+    const worker = await startWorker({ vars, readyStatus: 503 });
     try {
       for (const path of ["/api/health", "/api/tabs"]) {
-        const res = await call(worker.base, "GET", path, { token: tokenFor("alice") });
-        assert.equal(res.status, 503, path);
-        assert.equal(res.body.error.code, "not_configured");
-        assert.match(res.body.error.message, /FLUSH_MAX_PENDING/);
+        const res = await call(worker.base, "GET", path, { token });
+        assert.equal(res.status, 503, `${path}: ${res.text}`);
+        assert.equal(res.body?.error?.code, "not_configured", `${path}: ${res.text}`);
+        assert.match(res.body.error.message, new RegExp(`\\b${name}\\b`));
       }
+      // wrangler's output reaches the log file asynchronously: give the line a moment to land.
+      for (let i = 0; i < 50 && !/config_invalid/.test(worker.log()); i++) await new Promise((r) => setTimeout(r, 100));
       assert.match(worker.log(), /config_invalid/);
+    } catch (err) {
+      console.error(`--- wrangler log (${worker.logPath}) ---\n${worker.log()}`);
+      throw err;
     } finally {
       await worker.stop();
     }
+  }
+
+  test("an invalid var answers 503 not_configured naming it, on every route", async () => {
+    await assertNotConfigured({ FLUSH_MAX_PENDING: "lots" }, "FLUSH_MAX_PENDING");
+  });
+
+  test("the public dev secret (.dev.vars) without DEV_MODE answers 503 naming AUTH_SECRET", async () => {
+    // The harness sets DEV_MODE=1 and .dev.vars may too; `--var` overrides both.
+    await assertNotConfigured({ DEV_MODE: "0" }, "AUTH_SECRET");
+  });
+
+  test("FAULT_FAIL_ALARMS: a bad value, or any value without DEV_MODE, answers 503 naming it", async () => {
+    await assertNotConfigured({ FAULT_FAIL_ALARMS: "lots" }, "FAULT_FAIL_ALARMS");
+    // A real (non-dev) secret, so AUTH_SECRET is valid and the fault var is what fails.
+    const secret = "e2e-not-the-dev-secret-0123456789abcdef";
+    await assertNotConfigured({ DEV_MODE: "0", AUTH_SECRET: secret, FAULT_FAIL_ALARMS: "1" }, "FAULT_FAIL_ALARMS",
+      tokenFor("alice", 600, secret));
   });
 });

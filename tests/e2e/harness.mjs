@@ -47,8 +47,23 @@ export function testConfig({ user = 1_000_000, authFailures = 1_000_000 } = {}) 
 }
 
 /**
+ * Whether this runs under CI (CI=true; any value but empty, 0 or false, the rule of is_ci in
+ * scripts/lib/env.sh). There every check must run: a missing tool fails instead of skipping.
+ */
+export function isCI(env = process.env) {
+  return !["", "0", "false"].includes((env.CI ?? "").trim().toLowerCase());
+}
+
+/** Skips test `t` with `message` locally; under CI throws, so the test fails with the message. */
+export function skipOrFail(t, message, env = process.env) {
+  if (isCI(env)) throw new Error(`${message} (CI=${env.CI}: a check that cannot run fails the run)`);
+  t.skip(`SKIP: ${message}`);
+}
+
+/**
  * Starts `wrangler dev` and resolves once GET /api/health answers.
- * options.vars: extra `--var KEY:VALUE` pairs; options.persistDir: reuse a state folder;
+ * options.vars: extra `--var KEY:VALUE` pairs (DEV_MODE is "1" unless given); options.persistDir:
+ * reuse a state folder;
  * options.readyStatus: the health status that means "up" (503 when testing broken config).
  * options.rateLimits: { user, authFailures } per 60 s for the shared Rate Limiting bindings
  * (default: far above any suite's bursts; the limits have their own tests).
@@ -65,8 +80,10 @@ export async function startWorker(options = {}) {
     "--persist-to", persistDir, "--log-level", "log", "--show-interactive-dev-session=false",
   ];
   args.push("--config", testConfig(options.rateLimits ?? {}));
-  // Suites send bursts far above a person's rate; the limiter has its own test.
-  const vars = { RATE_LIMIT_PER_MINUTE: "1000000", ...(options.vars ?? {}) };
+  // Suites send bursts far above a person's rate; the limiter has its own test. DEV_MODE lets the
+  // worker accept the public dev secret (.dev.vars) and FAULT_FAIL_ALARMS; `--var` wins over
+  // .dev.vars, so a test can turn it off with DEV_MODE: "0".
+  const vars = { RATE_LIMIT_PER_MINUTE: "1000000", DEV_MODE: "1", ...(options.vars ?? {}) };
   for (const [key, value] of Object.entries(vars)) args.push("--var", `${key}:${value}`);
   const child = spawn(join(ROOT, "node_modules/.bin/wrangler"), args, {
     cwd: ROOT,

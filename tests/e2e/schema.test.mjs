@@ -10,7 +10,7 @@ import { createServer } from "node:http";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
-import { useWorker, tokenFor, freePort } from "./harness.mjs";
+import { useWorker, tokenFor, freePort, skipOrFail } from "./harness.mjs";
 
 const EXAMPLES = Number(process.env.SCHEMA_EXAMPLES ?? 15);
 const python = process.env.EDGE_PYTHON ?? "python3";
@@ -30,7 +30,7 @@ describe("schemathesis", () => {
 
   test(`every operation, ${EXAMPLES} examples each: no 5xx, responses match the schema`, async (t) => {
     if (!existsSync(schemathesis)) {
-      t.skip(`SKIP: schemathesis not installed at ${schemathesis} (scripts/setup installs it from PyPI)`);
+      skipOrFail(t, `schemathesis not installed at ${schemathesis} (scripts/setup installs it from PyPI)`);
       return;
     }
     const reports = mkdtempSync(join(tmpdir(), "schemathesis-"));

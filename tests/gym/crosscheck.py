@@ -22,7 +22,8 @@ must equal the JSON answer's array exactly, and the metadata's summary its summa
 
 Exits 0 when everything matches, 1 on a mismatch, 0 with a SKIP message when gymnasium is not
 installed (install it with `pip install gymnasium` into the project venv; see bench/rollout_compare.sh),
-2 on usage or connection errors.
+2 on usage or connection errors. Under CI (CI=true; any value but empty, 0 or false) a check that
+cannot run fails instead: a missing gymnasium, or in BASE_URL mode a missing safetensors, exits 1.
 """
 
 import json
@@ -39,9 +40,19 @@ TOLERANCE = 1e-9
 # Wide start states lie outside CartPole's observation box; the passive checker's warning is noise.
 warnings.filterwarnings("ignore", message=".*not within the observation space.*")
 
+
+def is_ci():
+    """The CI rule of scripts/lib/env.sh (is_ci): there a check that cannot run is a failure."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
+
+
 try:
     import gymnasium
 except ImportError:  # pragma: no cover - depends on the machine
+    if is_ci():
+        print("FAIL: gymnasium is not installed (./scripts/setup installs it into the project venv); "
+              f"cross-check not run, and under CI={os.environ.get('CI')} that fails the run")
+        sys.exit(1)
     print("SKIP: gymnasium is not installed (pip install gymnasium); cross-check not run")
     sys.exit(0)
 
@@ -194,6 +205,10 @@ def main(argv):
         if not base_url or not token:
             print("set BASE_URL and TOKEN (or use --local FILE)")
             return 2
+        if safetensors is None and is_ci():
+            print("FAIL: the safetensors package is not installed (./scripts/setup installs it), so "
+                  f"the binary answers cannot be checked; under CI={os.environ.get('CI')} that fails the run")
+            return 1
         print(f"cross-check ({base_url}) against gymnasium {gymnasium.__version__}")
         binary_cases = 0
         for name, initial, actions in generated_cases():

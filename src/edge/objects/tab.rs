@@ -38,7 +38,8 @@ pub struct TabObject {
     env: Env,
     loaded: RefCell<Option<Loaded>>,
     /// Fault injection for the reliability tests: the first N alarm runs of this object fail as a
-    /// flush failure would (var `FAULT_FAIL_ALARMS`, unset = 0; never set it in production).
+    /// flush failure would (`Config::fault_fail_alarms`: var `FAULT_FAIL_ALARMS`, only accepted
+    /// with `DEV_MODE`).
     injected_alarm_failures: Cell<u32>,
 }
 
@@ -255,11 +256,9 @@ impl TabObject {
 
 impl DurableObject for TabObject {
     fn new(state: State, env: Env) -> Self {
-        let injected = env
-            .var("FAULT_FAIL_ALARMS")
-            .ok()
-            .and_then(|v| v.to_string().trim().parse().ok())
-            .unwrap_or(0);
+        // Validated like every var (and only honoured with DEV_MODE); with an invalid config
+        // every request and alarm fails anyway, so 0 is safe there.
+        let injected = config::load(&env).map_or(0, |c| c.fault_fail_alarms);
         Self {
             state,
             env,
