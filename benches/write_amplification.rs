@@ -205,36 +205,6 @@ fn rewrite_design(work: &Workload, every: usize) -> MemoryStore {
     store
 }
 
-/// A sketch for comparison, not in the core: the log entries are never compacted; a flush only
-/// writes a small meta record. Shows what the page compaction costs.
-fn log_only_sketch(work: &Workload) -> MemoryStore {
-    let mut store = MemoryStore::new();
-    let mut now = START_MS;
-    for (i, (new, id)) in work.messages.iter().enumerate() {
-        let seq = i as u64 + 1;
-        let record = match &new.client_id {
-            None => serde_json::to_vec(&("u", now, id, &new.content)),
-            Some(cid) => serde_json::to_vec(&("u", now, id, &new.content, cid)),
-        }
-        .expect("serialize");
-        if let Some(cid) = &new.client_id {
-            store
-                .put(&format!("c/{cid}"), seq.to_string().as_bytes())
-                .expect("put");
-        }
-        store.put(&format!("l/{seq:010}"), &record).expect("put");
-        if seq.is_multiple_of(10) || i + 1 == work.messages.len() {
-            let meta = format!(
-                r#"{{"through":{seq},"flushes":{},"last_flush_ms":{now}}}"#,
-                seq.div_ceil(10)
-            );
-            store.put("m", meta.as_bytes()).expect("put");
-        }
-        now += 300;
-    }
-    store
-}
-
 struct Row {
     design: &'static str,
     n: usize,
@@ -309,11 +279,6 @@ fn main() {
                 payload: work.payload_bytes,
             })
         };
-        push(
-            "sketch: log only, no pages",
-            &log_only_sketch(&plain),
-            &plain,
-        );
         push(
             "original: rewrite every 10 messages",
             &rewrite_design(&plain, 10),
