@@ -169,6 +169,114 @@ impl KvStore for MemoryStore {
     }
 }
 
+/// A [`MemoryStore`] whose operations can be made to fail, for tests and fuzzing of what callers
+/// do when storage fails (a real backend can fail any call; a Durable Object can also be reset
+/// between two writes).
+///
+/// [`FaultyStore::fail_after_writes`]`(n)` lets the next `n` writes through and fails every later
+/// one until [`FaultyStore::heal`]; [`FaultyStore::fail_reads`] fails every `get` and `range`. A
+/// failed operation has no effect, so what is left in the store is exactly what a crash after the
+/// last successful write would leave. Failed writes are not counted in [`WriteStats`].
+#[derive(Debug, Default, Clone)]
+pub struct FaultyStore {
+    /// The wrapped store (inspect or modify it directly to bypass the faults).
+    pub inner: MemoryStore,
+    writes_left: Option<u64>,
+    failing_reads: bool,
+    failed: u64,
+}
+
+impl FaultyStore {
+    /// A store that does not fail until told to.
+    pub fn new(inner: MemoryStore) -> Self {
+        Self {
+            inner,
+            ..Self::default()
+        }
+    }
+
+    /// Lets the next `writes` writes (`put`, `delete`, `delete_prefix`) succeed and fails the
+    /// following ones.
+    pub fn fail_after_writes(&mut self, writes: u64) {
+        self.writes_left = Some(writes);
+    }
+
+    /// Makes every `get` and `range` fail (or succeed again).
+    pub fn fail_reads(&mut self, fail: bool) {
+        self.failing_reads = fail;
+    }
+
+    /// Stops failing writes and reads.
+    pub fn heal(&mut self) {
+        self.writes_left = None;
+        self.failing_reads = false;
+    }
+
+    /// How many operations failed so far.
+    pub fn failures(&self) -> u64 {
+        self.failed
+    }
+
+    fn write(&mut self) -> Result<(), StorageError> {
+        match &mut self.writes_left {
+            Some(0) => {
+                self.failed += 1;
+                Err(StorageError("injected write failure".into()))
+            }
+            Some(n) => {
+                *n -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn read(&self) -> Result<(), StorageError> {
+        if self.failing_reads {
+            Err(StorageError("injected read failure".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl KvStore for FaultyStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.read()?;
+        self.inner.get(key)
+    }
+
+    fn put(&mut self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.write()?;
+        self.inner.put(key, value)
+    }
+
+    fn delete(&mut self, key: &str) -> Result<(), StorageError> {
+        self.write()?;
+        self.inner.delete(key)
+    }
+
+    fn range(
+        &self,
+        start: &str,
+        end: &str,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        self.read()?;
+        self.inner.range(start, end, reverse, limit)
+    }
+
+    fn delete_prefix(&mut self, prefix: &str) -> Result<u64, StorageError> {
+        self.write()?;
+        self.inner.delete_prefix(prefix)
+    }
+
+    fn write_stats(&self) -> WriteStats {
+        self.inner.write_stats()
+    }
+}
+
 /// A view of a [`KvStore`] under a key prefix, so two core components can share one Durable
 /// Object's storage without their key layouts colliding (e.g. the tab directory and the history
 /// index of a user). Writes are counted by the underlying store.
@@ -278,6 +386,24 @@ mod tests {
         Prefixed::new(&mut store, "a:").delete_prefix("").unwrap();
         assert_eq!(store.get("b:k").unwrap(), Some(b"2".to_vec()));
         assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn faulty_store_fails_after_n_writes_without_effect() {
+        let mut store = FaultyStore::default();
+        store.fail_after_writes(1);
+        store.put("a", b"1").unwrap();
+        assert!(store.put("b", b"2").is_err());
+        assert!(store.delete("a").is_err());
+        assert_eq!(store.failures(), 2);
+        assert_eq!(store.get("a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(store.get("b").unwrap(), None);
+        assert_eq!(store.write_stats().write_ops, 1);
+        store.fail_reads(true);
+        assert!(store.get("a").is_err() && store.range("", "z", false, 9).is_err());
+        store.heal();
+        store.put("b", b"2").unwrap();
+        assert_eq!(store.inner.len(), 2);
     }
 
     #[test]
