@@ -35,8 +35,8 @@ use serde::{Deserialize, Serialize};
 
 use super::index::term_counts;
 use super::{
-    expand_prefix, hit, parse_query, rank, DocRef, HistoryDoc, HistoryError, HistoryResults,
-    Posting, RankInput, TabRuns, MAX_PREFIX_EXPANSIONS,
+    expand_prefix, hit, parse_query, CorpusStats, DocRef, HistoryDoc, HistoryError, HistoryResults,
+    Pending, Posting, Scorer, TabRuns, MAX_PREFIX_EXPANSIONS,
 };
 use crate::storage::{prefix_end, KvStore};
 
@@ -418,6 +418,16 @@ impl PersistentIndex {
         extra: &[HistoryDoc],
     ) -> Result<HistoryResults, HistoryError> {
         let parsed = parse_query(query, tab, limit)?;
+        let mut indexed = Vec::with_capacity(extra.len());
+        for doc in extra {
+            self.load_tab(store, &doc.tab_id)?;
+            indexed.push(
+                self.tabs
+                    .get(&doc.tab_id)
+                    .is_some_and(|r| r.doc_of(doc.seq).is_some()),
+            );
+        }
+        let pending = Pending::new(extra, |i, _| indexed.get(i).copied().unwrap_or(false));
         let candidates = match parsed.prefix() {
             Some(prefix) => {
                 let start = dict_key(prefix);
@@ -431,43 +441,35 @@ impl PersistentIndex {
             }
             None => Vec::new(),
         };
-        let terms = expand_prefix(&parsed, candidates.iter().map(String::as_str));
+        let terms = expand_prefix(&parsed, candidates.iter().map(String::as_str), &pending);
+        let allowed = match tab {
+            Some(tab) => {
+                self.load_tab(store, tab)?;
+                Some(
+                    self.tabs
+                        .get(tab)
+                        .map(TabRuns::doc_ranges)
+                        .unwrap_or_default(),
+                )
+            }
+            None => None,
+        };
+        let stats = CorpusStats {
+            doc_count: self.meta.live_docs,
+            total_len: self.meta.total_len,
+            doc_id_bound: self.meta.next_doc,
+        };
+        let mut scorer = Scorer::new(stats, &pending, tab, allowed);
         for term in &terms {
             self.load_term(store, term)?;
+            let slices: Vec<&[Posting]> = self
+                .terms
+                .get(term)
+                .map(|c| c.blocks.values().map(Vec::as_slice).collect())
+                .unwrap_or_default();
+            scorer.add_term(term, &slices);
         }
-        if let Some(tab) = tab {
-            self.load_tab(store, tab)?;
-        }
-        for doc in extra {
-            self.load_tab(store, &doc.tab_id)?;
-        }
-        let ranked = {
-            let input = RankInput {
-                doc_count: self.meta.live_docs,
-                total_len: self.meta.total_len,
-                doc_id_bound: self.meta.next_doc,
-                postings: terms
-                    .iter()
-                    .map(|t| {
-                        self.terms
-                            .get(t)
-                            .map(|c| c.blocks.values().map(Vec::as_slice).collect())
-                            .unwrap_or_default()
-                    })
-                    .collect(),
-                allowed: tab.map(|t| {
-                    self.tabs
-                        .get(t)
-                        .map(TabRuns::doc_ranges)
-                        .unwrap_or_default()
-                }),
-            };
-            let tabs = &self.tabs;
-            rank(&input, &terms, extra, tab, limit, |d| {
-                tabs.get(&d.tab_id)
-                    .is_some_and(|r| r.doc_of(d.seq).is_some())
-            })
-        };
+        let ranked = scorer.finish(limit);
         let mut results = Vec::with_capacity(ranked.top.len());
         for (score, doc) in ranked.top {
             let doc = match doc {
@@ -633,6 +635,36 @@ mod tests {
             )
             .unwrap();
         assert_eq!(store.write_stats(), after);
+    }
+
+    #[test]
+    fn last_term_prefix_also_matches_pending_messages() {
+        let docs = corpus(1500);
+        let mut store = MemoryStore::new();
+        let mut memory = HistoryIndex::new();
+        let mut persistent = PersistentIndex::open(&store).unwrap();
+        memory.add(&docs).unwrap();
+        persistent.add(&mut store, &docs).unwrap();
+        let pending = [
+            doc("t3", 1, "an ocelot sleeps"),
+            doc("t3", 2, "cafeteria at rust conf"),
+            // Already indexed (t1 seq 1): ignored, its text contributes no expansion.
+            doc("t1", 1, "ocelots everywhere"),
+        ];
+        for q in ["oce", "caf", "rust cafet", "ocelots"] {
+            let expected = memory.search(q, None, 10, &pending).unwrap();
+            let got = persistent.search(&store, q, None, 10, &pending).unwrap();
+            assert_eq!(got, expected, "{q}");
+        }
+        let r = persistent
+            .search(&store, "oce", None, 10, &pending)
+            .unwrap();
+        assert_eq!((r.total, r.results[0].seq), (1, 1));
+        assert_eq!(r.results[0].tab_id, "t3");
+        let r = persistent
+            .search(&store, "rust cafet", None, 10, &pending)
+            .unwrap();
+        assert_eq!(r.results[0].tab_id, "t3");
     }
 
     #[test]
