@@ -249,6 +249,35 @@ impl TabRuns {
         ranges
     }
 
+    /// The runs cut to the doc ids below `bound` and outside the sorted disjoint `dead` ranges
+    /// (seqs keep their doc ids; a run may split in pieces).
+    pub fn restricted(&self, bound: u32, dead: &[(u32, u32)]) -> TabRuns {
+        let mut runs = Vec::with_capacity(self.runs.len());
+        for &(seq, doc, len) in &self.runs {
+            let end = u32::try_from(u64::from(doc) + u64::from(len))
+                .unwrap_or(u32::MAX)
+                .min(bound);
+            let mut start = doc;
+            let mut piece = |from: u32, to: u32| {
+                if from < to {
+                    runs.push((seq + u64::from(from - doc), from, to - from));
+                }
+            };
+            for &(dead_start, dead_end) in dead {
+                if dead_end <= start {
+                    continue;
+                }
+                if dead_start >= end {
+                    break;
+                }
+                piece(start, dead_start.min(end));
+                start = dead_end;
+            }
+            piece(start, end);
+        }
+        TabRuns { runs }
+    }
+
     /// Number of indexed messages of the tab.
     pub fn len(&self) -> u64 {
         self.runs.iter().map(|r| u64::from(r.2)).sum()
@@ -609,6 +638,20 @@ mod tests {
         assert_eq!(runs.doc_of(0), None);
         assert_eq!(runs.doc_ranges(), [(10, 13), (20, 21), (30, 31)]);
         assert_eq!(runs.len(), 5);
+    }
+
+    #[test]
+    fn restricted_tab_runs_drop_dead_and_uncommitted_doc_ids() {
+        let runs = TabRuns {
+            runs: vec![(1, 10, 5), (6, 20, 3), (20, 40, 4)],
+        };
+        assert_eq!(runs.restricted(100, &[]), runs);
+        // Ids ≥ 42 uncommitted, 11..13 and 20..23 dead: runs split or vanish, seqs follow ids.
+        let cut = runs.restricted(42, &[(11, 13), (20, 23)]);
+        assert_eq!(cut.runs, [(1, 10, 1), (4, 13, 2), (20, 40, 2)]);
+        assert_eq!(cut.doc_of(4), Some(13));
+        assert_eq!(cut.doc_of(2), None);
+        assert!(runs.restricted(10, &[]).is_empty());
     }
 
     #[test]
