@@ -39,7 +39,15 @@
 //!   at most one key).
 //! - A query reads, per term, its blocks (one range read), one dictionary range read for the
 //!   prefix, the tab runs it filters on, and the doc rows of the results (≤ `limit` gets).
-//!   What was read is cached in the struct, so a warm Durable Object reads nothing twice.
+//!   It scores one term at a time, so beyond the cache it holds one term's postings and a score
+//!   array (4 bytes per doc id).
+//!
+//! # Memory
+//! What was read is cached in one LRU bounded by accounted bytes ([`CACHE_BUDGET_BYTES`] by
+//! default, [`PersistentIndex::open_with_budget`] otherwise; [`PersistentIndex::resident_bytes`]
+//! never exceeds it), so a warm Durable Object reads nothing twice as long as its working set
+//! fits, and a long history cannot grow it past the isolate's 128 MB. Evicting an entry only
+//! costs a read: every answer is the same whatever the budget, down to zero.
 //! - [`PersistentIndex::add`] writes one row per new message, one block per distinct
 //!   (term, block) of the batch — doc ids grow, so that is the term's last block, at most 1024
 //!   postings — one dictionary marker per block created, the touched tabs' runs and the meta:
@@ -50,8 +58,10 @@
 //! The cache is only valid if every write under `hx/` goes through the same
 //! `PersistentIndex` (one per Durable Object, which is single-threaded).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::mem::size_of;
 
+use lru::LruCache;
 use serde::{Deserialize, Serialize};
 
 use super::index::term_counts;
@@ -59,10 +69,25 @@ use super::{
     expand_prefix, hit, in_ranges, parse_query, CorpusStats, DocRef, HistoryDoc, HistoryError,
     HistoryResults, ParsedQuery, Pending, Posting, Scorer, TabRuns, MAX_PREFIX_EXPANSIONS,
 };
+use crate::search::web::l1::LRU_ENTRY_OVERHEAD;
 use crate::storage::{prefix_end, KvStore};
 
 /// Documents per postings block: bounds what an append rewrites (≤ ~3 KiB per term).
 pub const BLOCK_DOCS: u32 = 1024;
+
+/// Default bound of the in-memory cache of one index, in accounted bytes (counted as in
+/// [`crate::search::web::l1`]: inline sizes, heap capacities and `lru`'s per-entry overhead).
+///
+/// An isolate has 128 MB for everything, and several Durable Objects (user and tab objects) may
+/// share one, next to the worker's own L1 web cache (8 MiB). A query also needs transient memory
+/// beyond the cache: its score array (4 bytes per doc id: 4 MB at a million messages) and the
+/// decoded postings of one term at a time. 16 MiB keeps a user object's index cache at an
+/// eighth of the isolate, leaving room for several objects and those transients; what it holds
+/// at a million messages is measured in docs/BENCHMARKS.md (history search).
+pub const CACHE_BUDGET_BYTES: usize = 16 * 1024 * 1024;
+
+/// No cache entry may take more than this fraction (1/n) of the budget.
+const MAX_ENTRY_SHARE: usize = 4;
 
 const META_KEY: &str = "hx/meta";
 const DOC_PREFIX: &str = "hx/doc/";
@@ -159,85 +184,206 @@ impl TermCache {
     }
 }
 
-/// What the index keeps of the store in memory: term postings, doc rows and tab runs, all
-/// restricted to committed doc ids.
-#[derive(Debug, Default)]
+/// Bytes accounted for one cached chunk: the `lru` entry's bookkeeping and inline key and slot,
+/// plus the heap *capacity* of every `String` and `Vec` it owns (the counting rules of
+/// [`crate::search::web::l1`]; allocator rounding and the map's spare slots are not counted).
+fn entry_bytes(key: &CacheKey, value: &Cached) -> usize {
+    let key_heap = match key {
+        CacheKey::Term(s) | CacheKey::Tab(s) => s.capacity(),
+        CacheKey::Doc(_) => 0,
+    };
+    let value_heap = match value {
+        Cached::Term(t) => {
+            t.blocks.capacity() * size_of::<(u32, Vec<Posting>)>()
+                + t.blocks
+                    .iter()
+                    .map(|b| b.1.capacity() * size_of::<Posting>())
+                    .sum::<usize>()
+        }
+        Cached::Doc(d) => d.tab_id.capacity() + d.role.capacity() + d.text.capacity(),
+        Cached::Tab(r) => r.runs.capacity() * size_of::<(u64, u32, u32)>(),
+    };
+    LRU_ENTRY_OVERHEAD + size_of::<CacheKey>() + key_heap + size_of::<Slot>() + value_heap
+}
+
+/// What a cache entry holds: a chunk of the store as read (restricted to committed doc ids).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum CacheKey {
+    Term(String),
+    Doc(u32),
+    Tab(String),
+}
+
+#[derive(Debug)]
+enum Cached {
+    Term(TermCache),
+    Doc(HistoryDoc),
+    Tab(TabRuns),
+}
+
+impl Cached {
+    /// Drops spare capacity: it would be counted (rightly) but buys nothing.
+    fn shrink(&mut self) {
+        match self {
+            Cached::Term(t) => {
+                t.blocks.shrink_to_fit();
+                for block in &mut t.blocks {
+                    block.1.shrink_to_fit();
+                }
+            }
+            Cached::Doc(d) => {
+                d.tab_id.shrink_to_fit();
+                d.role.shrink_to_fit();
+                d.text.shrink_to_fit();
+            }
+            Cached::Tab(r) => r.runs.shrink_to_fit(),
+        }
+    }
+}
+
+/// One cache entry and its accounted size.
+struct Slot {
+    value: Cached,
+    bytes: usize,
+}
+
+/// What the index keeps of the store in memory — term postings, doc rows and tab runs, all
+/// restricted to committed doc ids — in one LRU bounded by accounted bytes, so a long history
+/// cannot grow the Durable Object past its isolate's memory. Anything evicted is read again
+/// from the store when needed; the cache only saves reads.
 struct Cache {
-    terms: HashMap<String, TermCache>,
-    docs: HashMap<u32, HistoryDoc>,
-    tabs: HashMap<String, TabRuns>,
+    lru: LruCache<CacheKey, Slot>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("entries", &self.lru.len())
+            .field("bytes", &self.bytes)
+            .field("max_bytes", &self.max_bytes)
+            .finish()
+    }
 }
 
 impl Cache {
+    fn new(max_bytes: usize) -> Self {
+        Self {
+            lru: LruCache::unbounded(),
+            bytes: 0,
+            max_bytes,
+        }
+    }
+
+    /// The value under `key`, marked most recently used.
+    fn get(&mut self, key: &CacheKey) -> Option<&Cached> {
+        self.lru.get(key).map(|slot| &slot.value)
+    }
+
+    /// Stores `value` under `key`, evicting least recently used entries until the bound holds.
+    /// An entry above a quarter of the budget is not kept, so one very common term does not
+    /// flush everything else at each query that needs it (it is read from the store instead).
+    fn put(&mut self, key: CacheKey, mut value: Cached) {
+        self.take(&key);
+        value.shrink();
+        let bytes = entry_bytes(&key, &value);
+        if bytes > self.max_bytes / MAX_ENTRY_SHARE {
+            return;
+        }
+        while self.bytes + bytes > self.max_bytes {
+            match self.lru.pop_lru() {
+                Some((_, old)) => self.bytes -= old.bytes,
+                None => break,
+            }
+        }
+        self.bytes += bytes;
+        self.lru.put(key, Slot { value, bytes });
+    }
+
+    /// Removes and returns the value under `key`.
+    fn take(&mut self, key: &CacheKey) -> Option<Cached> {
+        let slot = self.lru.pop(key)?;
+        self.bytes -= slot.bytes;
+        Some(slot.value)
+    }
+
     fn term(&mut self, term: &str) -> Option<&TermCache> {
-        self.terms.get(term)
+        match self.get(&CacheKey::Term(term.to_owned()))? {
+            Cached::Term(t) => Some(t),
+            _ => None,
+        }
     }
+
     fn put_term(&mut self, term: &str, value: TermCache) {
-        self.terms.insert(term.to_owned(), value);
+        self.put(CacheKey::Term(term.to_owned()), Cached::Term(value));
     }
-    fn take_term(&mut self, term: &str) -> Option<TermCache> {
-        self.terms.remove(term)
-    }
-    fn doc(&mut self, id: u32) -> Option<&HistoryDoc> {
-        self.docs.get(&id)
-    }
-    fn put_doc(&mut self, id: u32, doc: HistoryDoc) {
-        self.docs.insert(id, doc);
-    }
-    fn remove_doc(&mut self, id: u32) {
-        self.docs.remove(&id);
-    }
-    fn tab(&mut self, tab: &str) -> Option<&TabRuns> {
-        self.tabs.get(tab)
-    }
-    fn put_tab(&mut self, tab: &str, runs: TabRuns) {
-        self.tabs.insert(tab.to_owned(), runs);
-    }
+
     /// Applies `f` to the cached entry of `term`, or to a new partial one when `create`.
     fn update_term(&mut self, term: &str, create: bool, f: impl FnOnce(&mut TermCache)) {
-        let mut entry = match self.take_term(term) {
-            Some(entry) => entry,
-            None if create => TermCache::default(),
-            None => return,
+        let mut entry = match self.take(&CacheKey::Term(term.to_owned())) {
+            Some(Cached::Term(entry)) => entry,
+            _ if create => TermCache::default(),
+            _ => return,
         };
         f(&mut entry);
         self.put_term(term, entry);
     }
-    fn clear(&mut self) {
-        self.terms.clear();
-        self.docs.clear();
-        self.tabs.clear();
+
+    fn doc(&mut self, id: u32) -> Option<&HistoryDoc> {
+        match self.get(&CacheKey::Doc(id))? {
+            Cached::Doc(d) => Some(d),
+            _ => None,
+        }
     }
+
+    fn put_doc(&mut self, id: u32, doc: HistoryDoc) {
+        self.put(CacheKey::Doc(id), Cached::Doc(doc));
+    }
+
+    fn remove_doc(&mut self, id: u32) {
+        self.take(&CacheKey::Doc(id));
+    }
+
+    fn tab(&mut self, tab: &str) -> Option<&TabRuns> {
+        match self.get(&CacheKey::Tab(tab.to_owned()))? {
+            Cached::Tab(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    fn put_tab(&mut self, tab: &str, runs: TabRuns) {
+        self.put(CacheKey::Tab(tab.to_owned()), Cached::Tab(runs));
+    }
+
+    fn clear(&mut self) {
+        self.lru.clear();
+        self.bytes = 0;
+    }
+
     #[cfg(test)]
     fn is_empty(&self) -> bool {
-        self.terms.is_empty() && self.docs.is_empty() && self.tabs.is_empty()
+        self.lru.is_empty()
     }
-    /// Estimated bytes held.
-    fn bytes(&self) -> usize {
-        let posting = std::mem::size_of::<Posting>();
-        let terms: usize = self
-            .terms
+
+    /// The cached terms, most recently used first.
+    #[cfg(test)]
+    fn terms(&self) -> Vec<&str> {
+        self.lru
             .iter()
-            .map(|(t, c)| {
-                t.capacity()
-                    + c.blocks.capacity() * std::mem::size_of::<(u32, Vec<Posting>)>()
-                    + c.blocks
-                        .iter()
-                        .map(|b| b.1.capacity() * posting)
-                        .sum::<usize>()
+            .filter_map(|(k, _)| match k {
+                CacheKey::Term(t) => Some(t.as_str()),
+                _ => None,
             })
-            .sum();
-        let docs: usize = self
-            .docs
-            .values()
-            .map(|d| d.tab_id.capacity() + d.role.capacity() + d.text.capacity())
-            .sum();
-        let tabs: usize = self
-            .tabs
+            .collect()
+    }
+
+    #[cfg(test)]
+    fn doc_count(&self) -> usize {
+        self.lru
             .iter()
-            .map(|(t, r)| t.capacity() + r.runs.capacity() * 16)
-            .sum();
-        terms + docs + tabs
+            .filter(|(k, _)| matches!(k, CacheKey::Doc(_)))
+            .count()
     }
 }
 
@@ -376,11 +522,13 @@ struct PlannedBlock {
     created: bool,
 }
 
-/// The history index of one user, stored in chunks in a [`KvStore`] and cached as it is read.
+/// The history index of one user, stored in chunks in a [`KvStore`] and cached as it is read,
+/// within a memory budget.
 ///
-/// Same answers as [`super::HistoryIndex`] given the same operations. The store is passed to
-/// each call (the Durable Object owns it); use one `PersistentIndex` per store.
-#[derive(Debug, Default)]
+/// Same answers as [`super::HistoryIndex`] given the same operations, whatever the budget. The
+/// store is passed to each call (the Durable Object owns it); use one `PersistentIndex` per
+/// store.
+#[derive(Debug)]
 pub struct PersistentIndex {
     meta: Meta,
     cache: Cache,
@@ -396,6 +544,12 @@ impl PersistentIndex {
     /// Errors: [`HistoryError::Storage`] when the store fails, [`HistoryError::Corrupt`] when the
     /// metadata does not decode or has an unknown version.
     pub fn open(store: &impl KvStore) -> Result<Self, HistoryError> {
+        Self::open_with_budget(store, CACHE_BUDGET_BYTES)
+    }
+
+    /// [`PersistentIndex::open`] with a cache of at most `max_bytes` instead of
+    /// [`CACHE_BUDGET_BYTES`].
+    pub fn open_with_budget(store: &impl KvStore, max_bytes: usize) -> Result<Self, HistoryError> {
         let meta = read_meta(store)?;
         let leftover = !store
             .range(&doc_key(meta.next_doc), &prefix_end(DOC_PREFIX), false, 1)?
@@ -403,7 +557,7 @@ impl PersistentIndex {
         Ok(Self {
             unclean: leftover || !meta.dead.is_empty(),
             meta,
-            cache: Cache::default(),
+            cache: Cache::new(max_bytes),
         })
     }
 
@@ -417,9 +571,15 @@ impl PersistentIndex {
         self.meta.live_docs == 0
     }
 
-    /// Bytes of store data held in memory (postings, rows, tab runs).
+    /// Accounted bytes of the cache (postings, rows, tab runs): at most [`Self::cache_budget`].
+    /// The rest of the struct is a few hundred bytes whatever the history.
     pub fn resident_bytes(&self) -> usize {
-        self.cache.bytes()
+        self.cache.bytes
+    }
+
+    /// The cache's bound, in accounted bytes.
+    pub fn cache_budget(&self) -> usize {
+        self.cache.max_bytes
     }
 
     /// Drops everything cached (the next calls read from the store again).
@@ -903,6 +1063,7 @@ mod tests {
     use super::*;
     use crate::search::history::HistoryIndex;
     use crate::storage::{FaultyStore, MemoryStore};
+    use proptest::prelude::*;
 
     fn doc(tab: &str, seq: u64, text: &str) -> HistoryDoc {
         HistoryDoc {
@@ -1023,8 +1184,8 @@ mod tests {
         let mut reopened = PersistentIndex::open(&store).unwrap();
         assert!(reopened.cache.is_empty());
         reopened.search(&store, "zebra", None, 3, &[]).unwrap();
-        assert_eq!(reopened.cache.terms.keys().collect::<Vec<_>>(), ["zebra"]);
-        assert!(reopened.cache.docs.len() <= 3);
+        assert_eq!(reopened.cache.terms(), ["zebra"]);
+        assert!(reopened.cache.doc_count() <= 3);
     }
 
     #[test]
@@ -1207,6 +1368,105 @@ mod tests {
     }
 
     #[test]
+    fn a_tiny_cache_keeps_under_its_budget_and_changes_no_answer() {
+        const BUDGET: usize = 8 * 1024;
+        let docs = corpus(2600);
+        let mut store = MemoryStore::new();
+        let mut memory = HistoryIndex::new();
+        let mut persistent = PersistentIndex::open_with_budget(&store, BUDGET).unwrap();
+        let mut peak = 0;
+        let mut check = |persistent: &PersistentIndex| {
+            assert!(persistent.resident_bytes() <= BUDGET);
+            peak = peak.max(persistent.resident_bytes());
+        };
+        for (i, batch) in docs.chunks(40).enumerate() {
+            memory.add(batch).unwrap();
+            persistent.add(&mut store, batch).unwrap();
+            check(&persistent);
+            if i % 16 == 0 {
+                assert_same(&memory, &mut persistent, &store);
+                check(&persistent);
+            }
+        }
+        let pending = [doc("t3", 1, "ocelot rust"), doc("t1", 5000, "cafeteria")];
+        for q in QUERIES.iter().chain(&["oce", "cafet"]) {
+            for tab in [None, Some("t1"), Some("t3")] {
+                assert_eq!(
+                    memory.search(q, tab, 10, &pending).unwrap(),
+                    persistent.search(&store, q, tab, 10, &pending).unwrap(),
+                    "{q} {tab:?}"
+                );
+                check(&persistent);
+            }
+        }
+        assert_eq!(
+            persistent.remove_tab(&mut store, "t1").unwrap(),
+            memory.remove_tab("t1")
+        );
+        check(&persistent);
+        assert_same(&memory, &mut persistent, &store);
+        let again = [doc("t1", 1, "rust again"), doc("t1", 2, "zebra")];
+        memory.add(&again).unwrap();
+        persistent.add(&mut store, &again).unwrap();
+        check(&persistent);
+        assert_same(&memory, &mut persistent, &store);
+        check(&persistent);
+        let mut reopened = PersistentIndex::open_with_budget(&store, BUDGET).unwrap();
+        assert_same(&memory, &mut reopened, &store);
+        check(&reopened);
+        // The cache was used, not just bypassed.
+        assert!(peak > BUDGET / 2, "{peak}");
+    }
+
+    #[test]
+    fn cache_accounting_matches_a_hand_computed_size() {
+        assert_eq!(size_of::<usize>(), 8, "hand-computed for 64-bit");
+        let mut postings = Vec::with_capacity(100);
+        postings.extend((0..3).map(|doc| Posting { doc, tf: 1, dl: 4 }));
+        let term = TermCache {
+            blocks: vec![(0, postings)],
+            complete: true,
+        };
+        let mut cache = Cache::new(1 << 20);
+        cache.put_term("rust", term);
+        // Spare capacity is dropped first: 3 postings of 12 bytes in one block slot of 32
+        // (u32, padding, Vec), the 4-byte key, the inline key and slot, lru's 33 bytes.
+        assert_eq!(size_of::<(u32, Vec<Posting>)>(), 32);
+        let inline = LRU_ENTRY_OVERHEAD + size_of::<CacheKey>() + size_of::<Slot>();
+        assert_eq!(cache.bytes, inline + 4 + 32 + 3 * 12);
+        cache.put_doc(7, doc("tab", 1, "hello"));
+        assert_eq!(cache.bytes, 2 * inline + 4 + 32 + 36 + 3 + 4 + 5);
+        // Replacing and removing keep the count exact.
+        cache.put_doc(7, doc("tab", 1, "hi"));
+        assert_eq!(cache.bytes, 2 * inline + 4 + 32 + 36 + 3 + 4 + 2);
+        cache.remove_doc(7);
+        cache.update_term("rust", false, |t| t.set_block(0, Vec::new()));
+        assert_eq!(cache.bytes, inline + 4);
+    }
+
+    #[test]
+    fn the_cache_evicts_least_recently_used_and_refuses_oversized_entries() {
+        let one = {
+            let mut c = Cache::new(1 << 20);
+            c.put_doc(0, doc("t", 1, "0123456789"));
+            c.bytes
+        };
+        let mut cache = Cache::new(4 * one + 10);
+        for id in 0..4 {
+            cache.put_doc(id, doc("t", 1, "0123456789"));
+        }
+        assert!(cache.doc(0).is_some()); // 0 is now the most recent; 1 is the LRU
+        cache.put_doc(4, doc("t", 1, "0123456789"));
+        assert!(cache.doc(1).is_none());
+        assert!(cache.doc(0).is_some() && cache.doc(4).is_some());
+        assert_eq!(cache.bytes, 4 * one);
+        // Above a quarter of the budget: not kept, nothing evicted.
+        cache.put_doc(9, doc("t", 1, "0123456789abc"));
+        assert!(cache.doc(9).is_none());
+        assert_eq!(cache.doc_count(), 4);
+    }
+
+    #[test]
     fn a_new_term_gets_a_dictionary_entry_for_prefix_search() {
         let mut store = MemoryStore::new();
         let mut persistent = PersistentIndex::open(&store).unwrap();
@@ -1257,6 +1517,128 @@ mod tests {
                 let row: HistoryDoc = serde_json::from_slice(&value).unwrap();
                 assert_eq!(row.tab_id, "t2");
             }
+        }
+    }
+
+    /// A small vocabulary with shared prefixes, so terms collide and prefix expansion matters.
+    const PROP_WORDS: [&str; 10] = [
+        "rust",
+        "rusty",
+        "rustacean",
+        "cache",
+        "cached",
+        "caching",
+        "zebra",
+        "東京",
+        "42",
+        "ok",
+    ];
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add(Vec<HistoryDoc>),
+        Remove(String),
+        Search(String, Option<String>, Vec<HistoryDoc>),
+        Reopen,
+        /// Like `Add` / `Remove`, with every write after the first `k` failing.
+        FailingAdd(u64, Vec<HistoryDoc>),
+        FailingRemove(u64, String),
+    }
+
+    fn prop_docs() -> impl Strategy<Value = Vec<HistoryDoc>> {
+        proptest::collection::vec(
+            (
+                0u8..3,
+                1u64..12,
+                proptest::collection::vec(0usize..10, 1..6),
+            ),
+            0..8,
+        )
+        .prop_map(|raw| {
+            raw.into_iter()
+                .map(|(tab, seq, words)| {
+                    let text: Vec<&str> = words.iter().map(|&w| PROP_WORDS[w]).collect();
+                    doc(&format!("t{tab}"), seq, &text.join(" "))
+                })
+                .collect()
+        })
+    }
+
+    fn prop_op() -> impl Strategy<Value = Op> {
+        let tab = (0u8..4).prop_map(|t| format!("t{t}"));
+        let query = proptest::collection::vec(0usize..10, 1..3).prop_flat_map(|words| {
+            let q: Vec<&str> = words.iter().map(|&w| PROP_WORDS[w]).collect();
+            let q = q.join(" ");
+            // Sometimes only the start of the last word, to exercise prefix expansion.
+            (0usize..3).prop_map(move |cut| {
+                let keep = q.chars().count().saturating_sub(cut).max(1);
+                q.chars().take(keep).collect::<String>()
+            })
+        });
+        prop_oneof![
+            4 => prop_docs().prop_map(Op::Add),
+            1 => tab.clone().prop_map(Op::Remove),
+            4 => (query, proptest::option::of(tab.clone()), prop_docs())
+                .prop_map(|(q, t, p)| Op::Search(q, t, p)),
+            1 => Just(Op::Reopen),
+            2 => (0u64..40, prop_docs()).prop_map(|(k, d)| Op::FailingAdd(k, d)),
+            1 => (0u64..20, tab).prop_map(|(k, t)| Op::FailingRemove(k, t)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        /// Any sequence of updates (some failing midway), reopenings and searches, under any
+        /// cache budget, answers like the in-memory index, and the cache stays within budget.
+        #[test]
+        fn random_operations_answer_like_the_memory_index(
+            budget in prop_oneof![Just(0usize), 256usize..4096, Just(CACHE_BUDGET_BYTES)],
+            ops in proptest::collection::vec(prop_op(), 1..30),
+        ) {
+            let mut store = FaultyStore::default();
+            let mut persistent = PersistentIndex::open_with_budget(&store, budget).unwrap();
+            let mut memory = HistoryIndex::new();
+            for op in ops {
+                match op {
+                    Op::Add(docs) => {
+                        let added = persistent.add(&mut store, &docs).unwrap();
+                        prop_assert_eq!(added, memory.add(&docs).unwrap());
+                    }
+                    Op::Remove(tab) => {
+                        let removed = persistent.remove_tab(&mut store, &tab).unwrap();
+                        prop_assert_eq!(removed, memory.remove_tab(&tab));
+                    }
+                    Op::Search(q, tab, pending) => {
+                        let a = persistent.search(&store, &q, tab.as_deref(), 10, &pending);
+                        let b = memory.search(&q, tab.as_deref(), 10, &pending);
+                        prop_assert_eq!(a, b, "{}", q);
+                    }
+                    Op::Reopen => {
+                        persistent = PersistentIndex::open_with_budget(&store, budget).unwrap();
+                    }
+                    Op::FailingAdd(k, docs) => {
+                        store.fail_after_writes(k);
+                        let result = persistent.add(&mut store, &docs);
+                        store.heal();
+                        if let Ok(added) = result {
+                            prop_assert_eq!(added, memory.add(&docs).unwrap());
+                        }
+                    }
+                    Op::FailingRemove(k, tab) => {
+                        store.fail_after_writes(k);
+                        let result = persistent.remove_tab(&mut store, &tab);
+                        store.heal();
+                        if let Ok(removed) = result {
+                            prop_assert_eq!(removed, memory.remove_tab(&tab));
+                        }
+                    }
+                }
+                prop_assert!(persistent.resident_bytes() <= budget);
+                prop_assert_eq!(persistent.len(), memory.len());
+            }
+            // Whatever failed on the way, a reopened index agrees too.
+            let mut reopened = PersistentIndex::open_with_budget(&store, budget).unwrap();
+            assert_same(&memory, &mut reopened, &store);
         }
     }
 }
