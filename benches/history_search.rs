@@ -35,9 +35,11 @@
 //! this budget keeps of a stream) and cold (a fresh `open` per query). Its cache's accounted
 //! bytes are sampled after every call; the peak is reported against the budget.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use edge_assistant::search::history::bm25::TermScorer;
@@ -47,6 +49,40 @@ use edge_assistant::search::history::{
     tokenize, DocRef, HistoryDoc, HistoryIndex, PersistentIndex,
 };
 use edge_assistant::storage::{KvStore, MemoryStore, StorageError, WriteStats};
+
+/// The system allocator, counting live requested bytes, so the heap an index really retains can
+/// be compared with its accounted cache bytes (allocator rounding aside).
+struct CountingAlloc;
+
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to `System`; only a counter is updated besides.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as `GlobalAlloc::alloc`.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as `GlobalAlloc::alloc_zeroed`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as `GlobalAlloc::dealloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as `GlobalAlloc::realloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 struct Args {
     corpus: Option<String>,
@@ -394,6 +430,8 @@ fn main() {
     }
     let mut sweep_rows = Vec::new();
     for &budget in &args.sweep {
+        let mut us = Vec::with_capacity(queries.len());
+        let live_before = LIVE_BYTES.load(Ordering::Relaxed);
         let mut index = PersistentIndex::open_with_budget(&store, budget).expect("open");
         let mut peak = 0usize;
         for q in &queries {
@@ -401,7 +439,6 @@ fn main() {
             peak = peak.max(index.resident_bytes());
         }
         let reads = store.reads.get();
-        let mut us = Vec::new();
         for q in &queries {
             let t = Instant::now();
             let r = index.search(&store, q, None, 10, &[]);
@@ -410,7 +447,13 @@ fn main() {
             std::hint::black_box(&r);
         }
         let reads = store.reads.get() - reads;
-        sweep_rows.push((budget, stats(us), reads, peak));
+        // What the index retains once its queries returned (their transients are freed).
+        let held = LIVE_BYTES
+            .load(Ordering::Relaxed)
+            .saturating_sub(live_before);
+        let accounted = index.resident_bytes();
+        drop(index);
+        sweep_rows.push((budget, stats(us), reads, peak, accounted, held));
     }
     let mut naive_us = Vec::new();
     let mut naive_same = 0;
@@ -569,18 +612,21 @@ fn main() {
     );
     if !sweep_rows.is_empty() {
         println!();
-        println!("| stream pass, cache budget | p50 | p95 | p99 | p50 vs in-memory index | store reads per query | peak cache bytes |");
-        println!("|---|---|---|---|---|---|---|");
-        for (budget, (p50, p95, p99), reads, peak) in &sweep_rows {
+        println!("| stream pass, cache budget | p50 | p95 | p99 | p50 vs in-memory index | store reads per query | peak accounted bytes | at the end: accounted / heap the index holds |");
+        println!("|---|---|---|---|---|---|---|---|");
+        for (budget, (p50, p95, p99), reads, peak, accounted, held) in &sweep_rows {
             println!(
-                "| {} MiB | {:.3} ms | {:.3} ms | {:.3} ms | {:.2}× | {:.2} | {} |",
+                "| {} MiB | {:.3} ms | {:.3} ms | {:.3} ms | {:.2}× | {:.2} | {} | {} / {} ({:+.1} %) |",
                 budget / 1048576,
                 p50 / 1e3,
                 p95 / 1e3,
                 p99 / 1e3,
                 p50 / i50,
                 *reads as f64 / queries.len().max(1) as f64,
-                peak
+                peak,
+                accounted,
+                held,
+                100.0 * (*held as f64 - *accounted as f64) / (*accounted).max(1) as f64
             );
         }
     }
