@@ -41,19 +41,21 @@
 //!   prefix, the tab runs it filters on, and the doc rows of the results (≤ `limit` gets).
 //!   It scores one term at a time, so beyond the cache it holds one term's postings and a score
 //!   array (4 bytes per doc id).
-//!
-//! # Memory
-//! What was read is cached in one LRU bounded by accounted bytes ([`CACHE_BUDGET_BYTES`] by
-//! default, [`PersistentIndex::open_with_budget`] otherwise; [`PersistentIndex::resident_bytes`]
-//! never exceeds it), so a warm Durable Object reads nothing twice as long as its working set
-//! fits, and a long history cannot grow it past the isolate's 128 MB. Evicting an entry only
-//! costs a read: every answer is the same whatever the budget, down to zero.
 //! - [`PersistentIndex::add`] writes one row per new message, one block per distinct
 //!   (term, block) of the batch — doc ids grow, so that is the term's last block, at most 1024
 //!   postings — one dictionary marker per block created, the touched tabs' runs and the meta:
 //!   proportional to the batch, never to the index.
 //! - [`PersistentIndex::remove_tab`] rewrites the blocks holding the tab's postings and deletes
 //!   its rows: proportional to the tab, plus two meta writes (commit, then end of cleanup).
+//!
+//! # Memory
+//! What was read is cached in one LRU bounded by accounted bytes ([`CACHE_BUDGET_BYTES`] by
+//! default, [`PersistentIndex::open_with_budget`] otherwise; [`PersistentIndex::resident_bytes`]
+//! never exceeds it), so a warm Durable Object reads nothing twice as long as its working set
+//! fits, and a long history cannot grow it past the isolate's 128 MB. The accounting follows
+//! [`crate::search::web::l1`]: the hash table's spare slots are not counted, which the benchmark
+//! measures at a few percent of the allocator's view. Evicting an entry only costs a read: every
+//! answer is the same whatever the budget, down to zero.
 //!
 //! The cache is only valid if every write under `hx/` goes through the same
 //! `PersistentIndex` (one per Durable Object, which is single-threaded).
