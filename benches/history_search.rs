@@ -3,7 +3,9 @@
 //!
 //! ```text
 //! cargo bench --bench history_search -- [--corpus FILE] [--queries FILE] [--docs N]
-//!     [--num-queries N] [--naive-queries N] [--out DIR] [--dump] [--top10]
+//!     [--num-queries N] [--naive-queries N] [--batch N] [--budget-mib N] [--sweep-mib N,...]
+//!     [--million]
+//!     [--out DIR] [--dump] [--top10]
 //! ```
 //! - `--corpus FILE`: one document per line; without it a deterministic synthetic corpus of
 //!   `--docs` (100,000) messages over a Zipf(1.0) vocabulary of 50,000 pseudo-words is
@@ -17,19 +19,70 @@
 //! - `--top10`: prints `{"query": i, "top": [line, ...], "scores": [...]}` per query to stdout
 //!   (lines are 0-based) instead of the table.
 //!
-//! Documents are added in batches of 10, as the chat flush does. Every document is one message
-//! of tab `bench` with `seq` = line + 1.
+//! - `--batch N`: documents per `add` (default 10, a chat flush; the tab's alarm flushes up to
+//!   200).
+//! - `--budget-mib N`: the persistent index's cache bound (default `CACHE_BUDGET_BYTES`).
+//! - `--sweep-mib N,N,...`: also runs the stream measure with a fresh index of each of these
+//!   cache budgets over the same store (one table row per budget).
+//! - `--million`: the scale run: 1,000,000 documents in batches of 200, naive scan and cold rows
+//!   on the first 50 queries (each flag can still be overridden after it).
+//!
+//! Every document is one message of tab `bench` with `seq` = line + 1.
+//!
+//! The persistent index (over a `MemoryStore` wrapped to count reads) is timed three ways: warm
+//! (each query run twice in a row, the second timed: its chunks are cached if they fit the
+//! budget), stream (the whole query list once to fill the cache, then again timed: what an LRU of
+//! this budget keeps of a stream) and cold (a fresh `open` per query). Its cache's accounted
+//! bytes are sampled after every call; the peak is reported against the budget.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use edge_assistant::search::history::bm25::TermScorer;
+use edge_assistant::search::history::persist::CACHE_BUDGET_BYTES;
 use edge_assistant::search::history::synthetic::synthetic;
 use edge_assistant::search::history::{
     tokenize, DocRef, HistoryDoc, HistoryIndex, PersistentIndex,
 };
-use edge_assistant::storage::{KvStore, MemoryStore};
+use edge_assistant::storage::{KvStore, MemoryStore, StorageError, WriteStats};
+
+/// The system allocator, counting live requested bytes, so the heap an index really retains can
+/// be compared with its accounted cache bytes (allocator rounding aside).
+struct CountingAlloc;
+
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to `System`; only a counter is updated besides.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as `GlobalAlloc::alloc`.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as `GlobalAlloc::alloc_zeroed`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as `GlobalAlloc::dealloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as `GlobalAlloc::realloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 struct Args {
     corpus: Option<String>,
@@ -40,6 +93,9 @@ struct Args {
     out: std::path::PathBuf,
     dump: bool,
     top10: bool,
+    batch: usize,
+    budget: usize,
+    sweep: Vec<usize>,
 }
 
 fn parse_args() -> Args {
@@ -52,6 +108,9 @@ fn parse_args() -> Args {
         out: std::env::temp_dir().join("edge-assistant-history-bench"),
         dump: false,
         top10: false,
+        batch: 10,
+        budget: CACHE_BUDGET_BYTES,
+        sweep: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -65,6 +124,21 @@ fn parse_args() -> Args {
             "--out" => args.out = value().into(),
             "--dump" => args.dump = true,
             "--top10" => args.top10 = true,
+            "--batch" => args.batch = value().parse().expect("--batch N"),
+            "--budget-mib" => {
+                args.budget = value().parse::<usize>().expect("--budget-mib N") * 1024 * 1024;
+            }
+            "--sweep-mib" => {
+                args.sweep = value()
+                    .split(',')
+                    .map(|v| v.trim().parse::<usize>().expect("--sweep-mib N,N,...") * 1024 * 1024)
+                    .collect();
+            }
+            "--million" => {
+                args.docs = 1_000_000;
+                args.batch = 200;
+                args.naive_queries = 50;
+            }
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown argument {other}"),
         }
@@ -95,9 +169,50 @@ fn percentile(sorted_us: &[f64], p: f64) -> f64 {
     sorted_us[i]
 }
 
-fn stats(mut us: Vec<f64>) -> (f64, f64) {
+/// p50, p95 and p99 of latencies in µs.
+fn stats(mut us: Vec<f64>) -> (f64, f64, f64) {
     us.sort_by(f64::total_cmp);
-    (percentile(&us, 0.5), percentile(&us, 0.99))
+    (
+        percentile(&us, 0.5),
+        percentile(&us, 0.95),
+        percentile(&us, 0.99),
+    )
+}
+
+/// A [`MemoryStore`] that counts read calls, to tell cached queries from ones that read.
+#[derive(Default)]
+struct CountingStore {
+    inner: MemoryStore,
+    reads: Cell<u64>,
+}
+
+impl KvStore for CountingStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.reads.set(self.reads.get() + 1);
+        self.inner.get(key)
+    }
+    fn put(&mut self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.inner.put(key, value)
+    }
+    fn delete(&mut self, key: &str) -> Result<(), StorageError> {
+        self.inner.delete(key)
+    }
+    fn range(
+        &self,
+        start: &str,
+        end: &str,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        self.reads.set(self.reads.get() + 1);
+        self.inner.range(start, end, reverse, limit)
+    }
+    fn delete_prefix(&mut self, prefix: &str) -> Result<u64, StorageError> {
+        self.inner.delete_prefix(prefix)
+    }
+    fn write_stats(&self) -> WriteStats {
+        self.inner.write_stats()
+    }
 }
 
 /// The baseline: every document tokenized once up front, then every query scores every document
@@ -211,23 +326,29 @@ fn main() {
         })
         .collect();
 
+    eprintln!("building {} documents…", docs.len());
     // Build: in memory, then persisted in flush-sized batches.
+    let batch = args.batch.max(1);
+    let flushes = docs.len().div_ceil(batch).max(1) as f64;
     let t = Instant::now();
     let mut index = HistoryIndex::new();
-    for batch in docs.chunks(10) {
-        index.add(batch).expect("add");
+    for chunk in docs.chunks(batch) {
+        index.add(chunk).expect("add");
     }
     let build_ms = t.elapsed().as_secs_f64() * 1e3;
-    let mut store = MemoryStore::new();
+    let mut store = CountingStore::default();
+    let mut peak_resident = 0usize;
     let t = Instant::now();
-    let mut persistent = PersistentIndex::open(&store).expect("open");
-    for batch in docs.chunks(10) {
-        persistent.add(&mut store, batch).expect("persist");
+    let mut persistent = PersistentIndex::open_with_budget(&store, args.budget).expect("open");
+    for chunk in docs.chunks(batch) {
+        persistent.add(&mut store, chunk).expect("persist");
+        peak_resident = peak_resident.max(persistent.resident_bytes());
     }
     let persist_ms = t.elapsed().as_secs_f64() * 1e3;
     let writes = store.write_stats();
     let text_bytes: u64 = texts.iter().map(|t| t.len() as u64).sum();
     let postings_bytes: u64 = store
+        .inner
         .range("hx/t/", "hx/t0", false, usize::MAX)
         .expect("range")
         .iter()
@@ -267,24 +388,72 @@ fn main() {
         terms_per_query.push(terms);
         tops.push(top);
     }
-    // Warm persistent index (everything cached after one pass), then cold opens.
+    // Persistent index, warm: each query twice in a row, the second timed.
+    let mut warm_us = Vec::new();
+    let mut warm_reads = 0;
     for q in &queries {
         let _ = persistent.search(&store, q, None, 10, &[]);
-    }
-    let mut warm_us = Vec::new();
-    for q in &queries {
+        let reads = store.reads.get();
         let t = Instant::now();
         let r = persistent.search(&store, q, None, 10, &[]);
         warm_us.push(t.elapsed().as_secs_f64() * 1e6);
+        warm_reads += store.reads.get() - reads;
+        peak_resident = peak_resident.max(persistent.resident_bytes());
         std::hint::black_box(&r);
     }
+    // Stream: one pass fills the cache, the next is timed (the LRU keeps what fits).
+    for q in &queries {
+        let _ = persistent.search(&store, q, None, 10, &[]);
+        peak_resident = peak_resident.max(persistent.resident_bytes());
+    }
+    let mut stream_us = Vec::new();
+    let reads = store.reads.get();
+    for q in &queries {
+        let t = Instant::now();
+        let r = persistent.search(&store, q, None, 10, &[]);
+        stream_us.push(t.elapsed().as_secs_f64() * 1e6);
+        peak_resident = peak_resident.max(persistent.resident_bytes());
+        std::hint::black_box(&r);
+    }
+    let stream_reads = store.reads.get() - reads;
     let mut cold_us = Vec::new();
     for q in queries.iter().take(args.naive_queries) {
         let t = Instant::now();
-        let mut fresh = PersistentIndex::open(&store).expect("open");
+        let mut fresh = PersistentIndex::open_with_budget(&store, args.budget).expect("open");
         let r = fresh.search(&store, q, None, 10, &[]);
         cold_us.push(t.elapsed().as_secs_f64() * 1e6);
         std::hint::black_box(&r);
+    }
+    // Budget sweep: the stream measure again with fresh indexes of other budgets.
+    if !args.sweep.is_empty() {
+        eprintln!("budget sweep ({} budgets)…", args.sweep.len());
+    }
+    let mut sweep_rows = Vec::new();
+    for &budget in &args.sweep {
+        let mut us = Vec::with_capacity(queries.len());
+        let live_before = LIVE_BYTES.load(Ordering::Relaxed);
+        let mut index = PersistentIndex::open_with_budget(&store, budget).expect("open");
+        let mut peak = 0usize;
+        for q in &queries {
+            let _ = index.search(&store, q, None, 10, &[]);
+            peak = peak.max(index.resident_bytes());
+        }
+        let reads = store.reads.get();
+        for q in &queries {
+            let t = Instant::now();
+            let r = index.search(&store, q, None, 10, &[]);
+            us.push(t.elapsed().as_secs_f64() * 1e6);
+            peak = peak.max(index.resident_bytes());
+            std::hint::black_box(&r);
+        }
+        let reads = store.reads.get() - reads;
+        // What the index retains once its queries returned (their transients are freed).
+        let held = LIVE_BYTES
+            .load(Ordering::Relaxed)
+            .saturating_sub(live_before);
+        let accounted = index.resident_bytes();
+        drop(index);
+        sweep_rows.push((budget, stats(us), reads, peak, accounted, held));
     }
     let mut naive_us = Vec::new();
     let mut naive_same = 0;
@@ -341,10 +510,11 @@ fn main() {
         return;
     }
 
-    let (i50, i99) = stats(index_us.clone());
-    let (w50, w99) = stats(warm_us);
-    let (c50, c99) = stats(cold_us.clone());
-    let (n50, n99) = stats(naive_us.clone());
+    let (i50, i95, i99) = stats(index_us.clone());
+    let (w50, w95, w99) = stats(warm_us);
+    let (s50, s95, s99) = stats(stream_us);
+    let (c50, c95, c99) = stats(cold_us.clone());
+    let (n50, n95, n99) = stats(naive_us.clone());
     let mean_terms = terms_per_query.iter().map(Vec::len).sum::<usize>() as f64
         / terms_per_query.len().max(1) as f64;
     println!(
@@ -357,8 +527,8 @@ fn main() {
     );
     println!("| what | figure |");
     println!("|---|---|");
-    println!("| index build, in memory (batches of 10) | {build_ms:.0} ms |");
-    println!("| index build, persisted to MemoryStore (batches of 10) | {persist_ms:.0} ms |");
+    println!("| index build, in memory (batches of {batch}) | {build_ms:.0} ms |");
+    println!("| index build, persisted to MemoryStore (batches of {batch}) | {persist_ms:.0} ms |");
     println!("| naive baseline build (tokenize once) | {naive_build_ms:.0} ms |");
     println!(
         "| index heap bytes (estimate, incl. message text) | {:.1} MB |",
@@ -366,50 +536,100 @@ fn main() {
     );
     println!(
         "| persisted bytes, all keys | {:.1} MB in {} keys |",
-        store.stored_bytes() as f64 / 1e6,
-        store.len()
+        store.inner.stored_bytes() as f64 / 1e6,
+        store.inner.len()
     );
     println!(
         "| persisted bytes, postings blocks only | {:.1} MB |",
         postings_bytes as f64 / 1e6
     );
     println!(
-        "| persist writes over the whole build | {} ops, {:.1} MB ({:.1} ops and {:.1} KB per flush of 10) |",
+        "| persist writes over the whole build | {} ops, {:.1} MB ({:.1} ops and {:.1} KB per flush of {batch}) |",
         writes.write_ops,
         writes.bytes_written as f64 / 1e6,
-        writes.write_ops as f64 / (docs.len() as f64 / 10.0),
-        writes.bytes_written as f64 / 1e3 / (docs.len() as f64 / 10.0)
+        writes.write_ops as f64 / flushes,
+        writes.bytes_written as f64 / 1e3 / flushes
+    );
+    println!(
+        "| persistent index cache, peak accounted bytes (build and all queries) | {peak_resident} of a {} budget ({:.2} %) |",
+        args.budget,
+        100.0 * peak_resident as f64 / args.budget.max(1) as f64
+    );
+    println!(
+        "| persistent store reads per query: warm / stream | {:.2} / {:.2} |",
+        warm_reads as f64 / queries.len().max(1) as f64,
+        stream_reads as f64 / queries.len().max(1) as f64
     );
     println!();
-    println!("| search (top 10) | queries | p50 | p99 | p50 vs naive |");
-    println!("|---|---|---|---|---|");
-    let row = |name: &str, n: usize, p50: f64, p99: f64| {
+    println!(
+        "| search (top 10) | queries | p50 | p95 | p99 | p50 vs naive | p50 vs in-memory index |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let row = |name: &str, n: usize, p50: f64, p95: f64, p99: f64| {
         println!(
-            "| {name} | {n} | {:.3} ms | {:.3} ms | {:.0}× faster |",
+            "| {name} | {n} | {:.3} ms | {:.3} ms | {:.3} ms | {:.0}× faster | {:.2}× |",
             p50 / 1e3,
+            p95 / 1e3,
             p99 / 1e3,
-            n50 / p50
+            n50 / p50,
+            p50 / i50
         );
     };
     row(
         "inverted index, in memory (full path incl. snippets)",
         index_us.len(),
         i50,
+        i95,
         i99,
     );
-    row("persistent index, warm cache", queries.len(), w50, w99);
+    row(
+        "persistent index, warm (query repeated)",
+        queries.len(),
+        w50,
+        w95,
+        w99,
+    );
+    row(
+        "persistent index, stream (second pass through the LRU)",
+        queries.len(),
+        s50,
+        s95,
+        s99,
+    );
     row(
         "persistent index, cold (open + lazy loads per query)",
         cold_us.len(),
         c50,
+        c95,
         c99,
     );
-    println!(
-        "| naive scan (tokenized once, scores every doc) | {} | {:.3} ms | {:.3} ms | 1× |",
+    row(
+        "naive scan (tokenized once, scores every doc)",
         naive_us.len(),
-        n50 / 1e3,
-        n99 / 1e3
+        n50,
+        n95,
+        n99,
     );
+    if !sweep_rows.is_empty() {
+        println!();
+        println!("| stream pass, cache budget | p50 | p95 | p99 | p50 vs in-memory index | store reads per query | peak accounted bytes | at the end: accounted / heap the index holds |");
+        println!("|---|---|---|---|---|---|---|---|");
+        for (budget, (p50, p95, p99), reads, peak, accounted, held) in &sweep_rows {
+            println!(
+                "| {} MiB | {:.3} ms | {:.3} ms | {:.3} ms | {:.2}× | {:.2} | {} | {} / {} ({:+.1} %) |",
+                budget / 1048576,
+                p50 / 1e3,
+                p95 / 1e3,
+                p99 / 1e3,
+                p50 / i50,
+                *reads as f64 / queries.len().max(1) as f64,
+                peak,
+                accounted,
+                held,
+                100.0 * (*held as f64 - *accounted as f64) / (*accounted).max(1) as f64
+            );
+        }
+    }
     println!(
         "\nnaive scan and index return the same top-10 list for {naive_same}/{naive_compared} queries"
     );

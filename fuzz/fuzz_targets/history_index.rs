@@ -1,13 +1,17 @@
 //! Fuzzes `search::history::PersistentIndex` (the chunked index over a KvStore) with arbitrary
-//! add / remove_tab / search / reopen sequences, differentially against the in-memory
-//! `HistoryIndex`, which its docs promise gives the same answers for the same operations.
-//! Both must agree on every add count, removal count, search total and ranked hit list; a
-//! reopened index (new object, same store) must answer like the live one.
+//! add / remove_tab / search / reopen sequences, some of them with storage writes failing after
+//! N (`storage::FaultyStore`), under an arbitrary cache budget, differentially against the
+//! in-memory `HistoryIndex`, which its docs promise gives the same answers for the same
+//! operations whatever the budget. Both must agree on every add count, removal count, search
+//! total and ranked hit list; a failed update must change nothing (a removal that returns Ok is
+//! complete); a reopened index (new object, same store) must answer like the live one; the
+//! cache's accounted bytes never exceed the budget.
 #![no_main]
 
 use arbitrary::Arbitrary;
+use edge_assistant::search::history::persist::CACHE_BUDGET_BYTES;
 use edge_assistant::search::history::{HistoryDoc, HistoryIndex, PersistentIndex};
-use edge_assistant::storage::MemoryStore;
+use edge_assistant::storage::FaultyStore;
 use libfuzzer_sys::fuzz_target;
 
 /// A small vocabulary (with shared prefixes) so terms collide and prefix expansion matters.
@@ -67,6 +71,23 @@ enum Op {
     },
     Reopen,
     ClearCache,
+    /// An add whose writes fail after the first `writes`.
+    FailingAdd {
+        writes: u8,
+        docs: Vec<(u8, u8, Text)>,
+    },
+    /// A remove_tab whose writes fail after the first `writes`.
+    FailingRemove {
+        writes: u8,
+        tab: u8,
+    },
+}
+
+#[derive(Debug, Arbitrary)]
+struct Input {
+    /// Cache budget in units of 64 bytes; 0 means the production default.
+    budget: u16,
+    ops: Vec<Op>,
 }
 
 fn docs(raw: &[(u8, u8, Text)]) -> Vec<HistoryDoc> {
@@ -81,11 +102,15 @@ fn docs(raw: &[(u8, u8, Text)]) -> Vec<HistoryDoc> {
         .collect()
 }
 
-fuzz_target!(|ops: Vec<Op>| {
-    let mut store = MemoryStore::new();
-    let mut persistent = PersistentIndex::open(&store).expect("empty store");
+fuzz_target!(|input: Input| {
+    let budget = match input.budget {
+        0 => CACHE_BUDGET_BYTES,
+        units => usize::from(units) * 64,
+    };
+    let mut store = FaultyStore::default();
+    let mut persistent = PersistentIndex::open_with_budget(&store, budget).expect("empty store");
     let mut memory = HistoryIndex::new();
-    for op in ops.iter().take(64) {
+    for op in input.ops.iter().take(64) {
         match op {
             Op::Add { docs: raw } => {
                 let batch = docs(raw);
@@ -123,10 +148,34 @@ fuzz_target!(|ops: Vec<Op>| {
                 }
             }
             Op::Reopen => {
-                persistent = PersistentIndex::open(&store).expect("reopen");
+                persistent = PersistentIndex::open_with_budget(&store, budget).expect("reopen");
             }
             Op::ClearCache => persistent.clear_cache(),
+            Op::FailingAdd { writes, docs: raw } => {
+                let batch = docs(raw);
+                store.crash_after(usize::from(*writes));
+                let result = persistent.add(&mut store, &batch);
+                store.restart();
+                // Either all of the batch went in, or none of it did.
+                if let Ok(a) = result {
+                    assert_eq!(
+                        a,
+                        memory.add(&batch).expect("memory add"),
+                        "add counts differ"
+                    );
+                }
+            }
+            Op::FailingRemove { writes, tab } => {
+                let tab = format!("t{}", tab % 5);
+                store.crash_after(usize::from(*writes));
+                let result = persistent.remove_tab(&mut store, &tab);
+                store.restart();
+                if let Ok(a) = result {
+                    assert_eq!(a, memory.remove_tab(&tab), "remove counts differ");
+                }
+            }
         }
         assert_eq!(persistent.len(), memory.len(), "document counts differ");
+        assert!(persistent.resident_bytes() <= budget, "cache over budget");
     }
 });

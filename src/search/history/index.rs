@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{
-    expand_prefix, hit, parse_query, rank, tokenize, DocRef, HistoryDoc, HistoryError,
-    HistoryResults, Posting, RankInput, TabRuns,
+    expand_prefix, hit, parse_query, tokenize, CorpusStats, DocRef, HistoryDoc, HistoryError,
+    HistoryResults, ParsedQuery, Pending, Posting, Ranked, Scorer, TabRuns,
 };
 
 /// The inverted index of one user's messages, fully in memory.
@@ -140,17 +140,9 @@ impl HistoryIndex {
         extra: &[HistoryDoc],
     ) -> Result<HistoryResults, HistoryError> {
         let parsed = parse_query(query, tab, limit)?;
-        let candidates = parsed.prefix().map(|prefix| {
-            self.terms
-                .range::<str, _>((
-                    std::ops::Bound::Excluded(prefix),
-                    std::ops::Bound::Unbounded,
-                ))
-                .map(|(t, _)| t.as_str())
-                .take_while(move |t| t.starts_with(prefix))
-        });
-        let terms = expand_prefix(&parsed, candidates.into_iter().flatten());
-        let ranked = self.rank_terms(&terms, tab, limit, extra);
+        let pending = self.pending(extra);
+        let terms = expand_prefix(&parsed, self.prefix_candidates(&parsed), &pending);
+        let ranked = self.rank_pending(&terms, tab, limit, &pending);
         let results = ranked
             .top
             .iter()
@@ -168,6 +160,28 @@ impl HistoryIndex {
         })
     }
 
+    /// `extra` without the messages this index holds.
+    fn pending<'a>(&self, extra: &'a [HistoryDoc]) -> Pending<'a> {
+        Pending::new(extra, |_, d| self.contains(&d.tab_id, d.seq))
+    }
+
+    /// The indexed terms longer than the query's prefix that start with it, in byte order.
+    fn prefix_candidates<'a>(&'a self, parsed: &'a ParsedQuery) -> impl Iterator<Item = &'a str> {
+        parsed
+            .prefix()
+            .map(|prefix| {
+                self.terms
+                    .range::<str, _>((
+                        std::ops::Bound::Excluded(prefix),
+                        std::ops::Bound::Unbounded,
+                    ))
+                    .map(|(t, _)| t.as_str())
+                    .take_while(move |t| t.starts_with(prefix))
+            })
+            .into_iter()
+            .flatten()
+    }
+
     /// Ranks the already expanded `terms` (no validation): the benchmark's entry point.
     pub fn rank_terms(
         &self,
@@ -175,29 +189,41 @@ impl HistoryIndex {
         tab: Option<&str>,
         limit: usize,
         extra: &[HistoryDoc],
-    ) -> super::Ranked {
-        let empty: &[Posting] = &[];
-        let input = RankInput {
+    ) -> Ranked {
+        self.rank_pending(terms, tab, limit, &self.pending(extra))
+    }
+
+    fn rank_pending(
+        &self,
+        terms: &[String],
+        tab: Option<&str>,
+        limit: usize,
+        pending: &Pending<'_>,
+    ) -> Ranked {
+        let stats = CorpusStats {
             doc_count: self.live_docs,
             total_len: self.total_len,
             doc_id_bound: self.docs.len() as u32,
-            postings: terms
-                .iter()
-                .map(|t| vec![self.terms.get(t).map_or(empty, Vec::as_slice)])
-                .collect(),
-            allowed: tab.map(|t| {
-                self.tabs
-                    .get(t)
-                    .map(TabRuns::doc_ranges)
-                    .unwrap_or_default()
-            }),
         };
-        rank(&input, terms, extra, tab, limit, |d| {
-            self.contains(&d.tab_id, d.seq)
-        })
+        let allowed = tab.map(|t| {
+            self.tabs
+                .get(t)
+                .map(TabRuns::doc_ranges)
+                .unwrap_or_default()
+        });
+        let mut scorer = Scorer::new(stats, pending, tab, allowed);
+        for term in terms {
+            if let Some(postings) = self.terms.get(term) {
+                scorer.add_term(term, &[postings.as_slice()]);
+            } else {
+                scorer.add_term(term, &[]);
+            }
+        }
+        scorer.finish(limit)
     }
 
-    /// The query's terms after validation and prefix expansion against this index.
+    /// The query's terms after validation and prefix expansion against this index (no pending
+    /// messages).
     pub fn expand_query(
         &self,
         query: &str,
@@ -205,16 +231,12 @@ impl HistoryIndex {
         limit: usize,
     ) -> Result<Vec<String>, HistoryError> {
         let parsed = parse_query(query, tab, limit)?;
-        let candidates = parsed.prefix().map(|prefix| {
-            self.terms
-                .range::<str, _>((
-                    std::ops::Bound::Excluded(prefix),
-                    std::ops::Bound::Unbounded,
-                ))
-                .map(|(t, _)| t.as_str())
-                .take_while(move |t| t.starts_with(prefix))
-        });
-        Ok(expand_prefix(&parsed, candidates.into_iter().flatten()))
+        let none = Pending::none();
+        Ok(expand_prefix(
+            &parsed,
+            self.prefix_candidates(&parsed),
+            &none,
+        ))
     }
 
     /// Estimated heap bytes held (term strings, postings, documents, tab maps).
@@ -352,6 +374,27 @@ mod tests {
                 .total,
             0
         );
+    }
+
+    #[test]
+    fn last_term_prefix_also_matches_pending_messages() {
+        let index = corpus();
+        // "ocelot" is only in a message not flushed to the index yet.
+        let pending = [doc("c", 1, "an ocelot sleeps"), doc("c", 2, "ocean view")];
+        let r = index.search("oce", None, 10, &pending).unwrap();
+        assert_eq!(ids(&r), [("c".into(), 2), ("c".into(), 1)]);
+        assert_eq!(r.results[1].snippet, "an ocelot sleeps");
+        // Indexed and pending expansions are merged in byte order: "do" → "dog", "dogs", "dome".
+        let r = index
+            .search("do", None, 10, &[doc("c", 3, "a dome")])
+            .unwrap();
+        assert_eq!(r.total, 3);
+        // A pending copy of an indexed message does not contribute expansions.
+        let dup = [doc("a", 1, "the cat sat on the mattress")];
+        assert_eq!(index.search("matt", None, 10, &dup).unwrap().total, 0);
+        // Nor does a pending message outside the tab filter change the expansion of the rest.
+        let r = index.search("oce", Some("a"), 10, &pending).unwrap();
+        assert_eq!(r.total, 0);
     }
 
     #[test]

@@ -7,10 +7,11 @@
 //!   small chunks that are loaded lazily and rewritten only where a batch touches them.
 //!
 //! Both indexes answer a query the same way (this module's shared steps): the query is validated
-//! and tokenized ([`parse_query`]); its last term also matches the indexed terms it is a prefix
-//! of ([`expand_prefix`]); messages not yet flushed to the index (`extra`) are scored together
-//! with the indexed ones as if they were part of the corpus; the top `limit` documents by score
-//! come back with a snippet around their first matching word.
+//! and tokenized ([`parse_query`]); messages not yet flushed to the index (`extra`) are prepared
+//! once ([`Pending`]) and treated as part of the corpus; the last query term also matches the
+//! terms it is a prefix of, indexed or pending ([`expand_prefix`]); a [`Scorer`] adds up each
+//! term's BM25 scores, one term at a time; the top `limit` documents by score come back with a
+//! snippet around their first matching word.
 
 pub mod bm25;
 pub mod index;
@@ -19,7 +20,7 @@ pub mod synthetic;
 pub mod tokenize;
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -38,8 +39,8 @@ pub const MAX_TAB_ID_BYTES: usize = 128;
 /// The last query term only expands to longer terms when it has at least this many chars:
 /// one letter would match a large share of the vocabulary and rank noise.
 pub const MIN_PREFIX_CHARS: usize = 2;
-/// At most this many indexed terms (first in byte order) are added for the last query term's
-/// prefix, which bounds a query's cost whatever the vocabulary.
+/// At most this many terms (first in byte order, indexed or from pending messages) are added for
+/// the last query term's prefix, which bounds a query's cost whatever the vocabulary.
 pub const MAX_PREFIX_EXPANSIONS: usize = 32;
 /// Snippet length, in chars, before the "…" marks.
 pub const SNIPPET_CHARS: usize = 160;
@@ -179,24 +180,35 @@ pub fn parse_query(q: &str, tab: Option<&str>, limit: usize) -> Result<ParsedQue
     Ok(ParsedQuery { terms, last })
 }
 
-/// The query's full term list: its distinct terms, then up to [`MAX_PREFIX_EXPANSIONS`]
-/// longer terms from `candidates` (indexed terms starting with the prefix, in byte order).
+/// The query's full term list: its distinct terms, then up to [`MAX_PREFIX_EXPANSIONS`] longer
+/// terms starting with the last one, first in byte order, drawn from `indexed` (the index's terms
+/// with that prefix in byte order; more than the cap may be passed) and from the terms of the
+/// `pending` messages, so a word stored a moment ago is found by its prefix like an indexed one.
 pub fn expand_prefix<'a>(
     query: &ParsedQuery,
-    candidates: impl IntoIterator<Item = &'a str>,
+    indexed: impl IntoIterator<Item = &'a str>,
+    pending: &'a Pending<'_>,
 ) -> Vec<String> {
     let mut all = query.terms.clone();
     let Some(prefix) = query.prefix() else {
         return all;
     };
-    let extra: Vec<String> = candidates
+    let qualifies = |t: &str| {
+        t.len() > prefix.len() && t.starts_with(prefix) && !query.terms.iter().any(|q| q == t)
+    };
+    // Both sources in byte order: the first MAX of each hold the first MAX of their union.
+    let mut candidates: BTreeSet<&str> = indexed
         .into_iter()
-        .filter(|t| t.len() > prefix.len() && t.starts_with(prefix))
-        .filter(|t| !query.terms.iter().any(|q| q == t))
+        .filter(|t| qualifies(t))
         .take(MAX_PREFIX_EXPANSIONS)
-        .map(str::to_owned)
         .collect();
-    all.extend(extra);
+    candidates.extend(pending.terms().filter(|t| qualifies(t)));
+    all.extend(
+        candidates
+            .into_iter()
+            .take(MAX_PREFIX_EXPANSIONS)
+            .map(str::to_owned),
+    );
     all
 }
 
@@ -237,6 +249,35 @@ impl TabRuns {
         ranges
     }
 
+    /// The runs cut to the doc ids below `bound` and outside the sorted disjoint `dead` ranges
+    /// (seqs keep their doc ids; a run may split in pieces).
+    pub fn restricted(&self, bound: u32, dead: &[(u32, u32)]) -> TabRuns {
+        let mut runs = Vec::with_capacity(self.runs.len());
+        for &(seq, doc, len) in &self.runs {
+            let end = u32::try_from(u64::from(doc) + u64::from(len))
+                .unwrap_or(u32::MAX)
+                .min(bound);
+            let mut start = doc;
+            let mut piece = |from: u32, to: u32| {
+                if from < to {
+                    runs.push((seq + u64::from(from - doc), from, to - from));
+                }
+            };
+            for &(dead_start, dead_end) in dead {
+                if dead_end <= start {
+                    continue;
+                }
+                if dead_start >= end {
+                    break;
+                }
+                piece(start, dead_start.min(end));
+                start = dead_end;
+            }
+            piece(start, end);
+        }
+        TabRuns { runs }
+    }
+
     /// Number of indexed messages of the tab.
     pub fn len(&self) -> u64 {
         self.runs.iter().map(|r| u64::from(r.2)).sum()
@@ -258,9 +299,74 @@ fn in_ranges(ranges: &[(u32, u32)], doc: u32) -> bool {
 
 /// A pending message prepared for scoring: its term counts and length.
 struct PendingDoc<'a> {
+    /// Its position in the caller's `extra` slice.
+    index: usize,
     doc: &'a HistoryDoc,
     counts: HashMap<String, u32>,
     len: u32,
+}
+
+/// The messages of a query that are not in the index yet (`extra`), prepared once per query for
+/// both prefix expansion and scoring: those the index already holds and repeats of a
+/// `(tab_id, seq)` are dropped (the first copy counts), the rest are tokenized.
+///
+/// Pending messages count in the corpus statistics (N, average length, document frequencies)
+/// whatever the tab filter, like indexed ones, so a search gives the same scores before and after
+/// the flush that indexes them.
+pub struct Pending<'a> {
+    docs: Vec<PendingDoc<'a>>,
+}
+
+impl<'a> Pending<'a> {
+    /// `extra` without the messages for which `is_indexed(position, message)` holds.
+    pub fn new(
+        extra: &'a [HistoryDoc],
+        mut is_indexed: impl FnMut(usize, &HistoryDoc) -> bool,
+    ) -> Self {
+        let mut seen = HashSet::new();
+        let docs = extra
+            .iter()
+            .enumerate()
+            .filter(|&(i, d)| !is_indexed(i, d) && seen.insert((d.tab_id.as_str(), d.seq)))
+            .map(|(index, doc)| {
+                let terms = tokenize::terms(&doc.text);
+                let len = terms.len() as u32;
+                let mut counts = HashMap::new();
+                for t in terms {
+                    *counts.entry(t).or_insert(0) += 1;
+                }
+                PendingDoc {
+                    index,
+                    doc,
+                    counts,
+                    len,
+                }
+            })
+            .collect();
+        Self { docs }
+    }
+
+    /// No pending message.
+    pub fn none() -> Self {
+        Self { docs: Vec::new() }
+    }
+
+    /// Number of pending messages kept.
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    /// Whether no pending message is kept.
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
+    /// Every term of every kept message (a term may repeat across messages).
+    fn terms(&self) -> impl Iterator<Item = &str> {
+        self.docs
+            .iter()
+            .flat_map(|p| p.counts.keys().map(String::as_str))
+    }
 }
 
 /// Where a ranked document lives.
@@ -281,133 +387,144 @@ pub struct Ranked {
     pub top: Vec<(f32, DocRef)>,
 }
 
-/// What the ranking needs from an index (fully in memory, or partly loaded).
-pub struct RankInput<'a> {
-    /// Indexed documents and their total length in terms.
+/// Statistics of the indexed documents, as the scorer needs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CorpusStats {
+    /// Indexed documents.
     pub doc_count: u64,
-    /// Sum of the indexed documents' lengths.
+    /// Sum of the indexed documents' lengths in terms.
     pub total_len: u64,
     /// One past the largest doc id in use (sizes the score array).
     pub doc_id_bound: u32,
-    /// For each query term (same order as the term list): its postings, in any number of
-    /// slices whose doc ids are disjoint.
-    pub postings: Vec<Vec<&'a [Posting]>>,
-    /// Doc-id ranges of the tab filter, or `None` for all tabs.
-    pub allowed: Option<Vec<(u32, u32)>>,
 }
 
-/// Scores `terms` over the indexed postings plus the `extra` pending messages (those not already
-/// indexed, per `is_indexed`), treating the pending ones as part of the corpus for the
-/// statistics, and keeps the best `limit` matches within `tab`.
-pub fn rank(
-    input: &RankInput<'_>,
-    terms: &[String],
-    extra: &[HistoryDoc],
-    tab: Option<&str>,
-    limit: usize,
-    is_indexed: impl Fn(&HistoryDoc) -> bool,
-) -> Ranked {
-    // Pending messages count in N, avgdl and df whatever the tab filter, like indexed ones.
-    let mut seen = HashSet::new();
-    let pending: Vec<(usize, PendingDoc<'_>)> = extra
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| !is_indexed(d) && seen.insert((d.tab_id.as_str(), d.seq)))
-        .map(|(i, doc)| {
-            let terms = tokenize::terms(&doc.text);
-            let len = terms.len() as u32;
-            let mut counts = HashMap::new();
-            for t in terms {
-                *counts.entry(t).or_insert(0) += 1;
-            }
-            (i, PendingDoc { doc, counts, len })
-        })
-        .collect();
-    let doc_count = input.doc_count + pending.len() as u64;
-    let total_len = input.total_len + pending.iter().map(|(_, p)| u64::from(p.len)).sum::<u64>();
+/// BM25 scores of one query, accumulated one term at a time so an index only needs one term's
+/// postings in memory at once; [`Scorer::finish`] keeps the best matches.
+pub struct Scorer<'a> {
+    pending: &'a Pending<'a>,
+    tab: Option<&'a str>,
+    /// Doc-id ranges of the tab filter (sorted), or `None` for all tabs.
+    allowed: Option<Vec<(u32, u32)>>,
+    doc_count: u64,
+    total_len: u64,
+    bound: usize,
+    /// By doc id, then pending message `j` at `bound + j`.
+    scores: Vec<f32>,
+    touched: Vec<u32>,
+}
 
-    let bound = input.doc_id_bound as usize;
-    let mut scores = vec![0f32; bound + pending.len()];
-    let mut touched: Vec<u32> = Vec::new();
-    for (term, slices) in terms.iter().zip(&input.postings) {
-        let pending_df = pending
+impl<'a> Scorer<'a> {
+    /// A scorer over the indexed documents described by `stats` plus `pending`, counting only
+    /// matches in `tab` (whose indexed doc ids are the ranges `allowed`) when a tab is given.
+    pub fn new(
+        stats: CorpusStats,
+        pending: &'a Pending<'a>,
+        tab: Option<&'a str>,
+        allowed: Option<Vec<(u32, u32)>>,
+    ) -> Self {
+        let bound = stats.doc_id_bound as usize;
+        Self {
+            pending,
+            tab,
+            allowed,
+            doc_count: stats.doc_count + pending.len() as u64,
+            total_len: stats.total_len + pending.docs.iter().map(|p| u64::from(p.len)).sum::<u64>(),
+            bound,
+            scores: vec![0f32; bound + pending.len()],
+            touched: Vec::new(),
+        }
+    }
+
+    /// Adds the scores of `term`, whose indexed postings are `slices` (disjoint doc ids; all of
+    /// the term's postings, since they give its document frequency). Terms must come in the same
+    /// order for two indexes to sum the same floats.
+    pub fn add_term(&mut self, term: &str, slices: &[&[Posting]]) {
+        let pending_df = self
+            .pending
+            .docs
             .iter()
-            .filter(|(_, p)| p.counts.contains_key(term))
+            .filter(|p| p.counts.contains_key(term))
             .count();
         let df = slices.iter().map(|s| s.len()).sum::<usize>() + pending_df;
         if df == 0 {
-            continue;
+            return;
         }
-        let scorer = bm25::TermScorer::new(df as u64, doc_count, total_len);
+        let scorer = bm25::TermScorer::new(df as u64, self.doc_count, self.total_len);
         for slice in slices {
             for p in *slice {
-                if let Some(allowed) = &input.allowed {
+                if let Some(allowed) = &self.allowed {
                     if !in_ranges(allowed, p.doc) {
                         continue;
                     }
                 }
-                if let Some(slot) = scores.get_mut(p.doc as usize) {
+                if let Some(slot) = self.scores.get_mut(p.doc as usize) {
                     if *slot == 0.0 {
-                        touched.push(p.doc);
+                        self.touched.push(p.doc);
                     }
                     *slot += scorer.score(p.tf, p.dl);
                 }
             }
         }
-        for (j, (_, p)) in pending.iter().enumerate() {
-            if tab.is_some_and(|t| t != p.doc.tab_id) {
+        for (j, p) in self.pending.docs.iter().enumerate() {
+            if self.tab.is_some_and(|t| t != p.doc.tab_id) {
                 continue;
             }
-            if let (Some(&tf), Some(slot)) = (p.counts.get(term), scores.get_mut(bound + j)) {
+            if let (Some(&tf), Some(slot)) =
+                (p.counts.get(term), self.scores.get_mut(self.bound + j))
+            {
                 if *slot == 0.0 {
-                    touched.push((bound + j) as u32);
+                    self.touched.push((self.bound + j) as u32);
                 }
                 *slot += scorer.score(tf, p.len);
             }
         }
     }
 
-    // Min-heap of the best `limit` (score, id); a larger id (more recent) wins ties.
-    #[derive(PartialEq)]
-    struct Entry(f32, u32);
-    impl Eq for Entry {}
-    impl PartialOrd for Entry {
-        fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-            Some(self.cmp(other))
+    /// The best `limit` matches, best first (ties to the larger id: the more recent message),
+    /// and how many documents matched.
+    pub fn finish(self, limit: usize) -> Ranked {
+        // Min-heap of the best `limit` (score, id); a larger id (more recent) wins ties.
+        #[derive(PartialEq)]
+        struct Entry(f32, u32);
+        impl Eq for Entry {}
+        impl PartialOrd for Entry {
+            fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+                Some(self.cmp(other))
+            }
         }
-    }
-    impl Ord for Entry {
-        fn cmp(&self, other: &Self) -> Ordering {
-            // Reversed so the heap's top is the weakest kept entry.
-            other.0.total_cmp(&self.0).then(other.1.cmp(&self.1))
+        impl Ord for Entry {
+            fn cmp(&self, other: &Self) -> Ordering {
+                // Reversed so the heap's top is the weakest kept entry.
+                other.0.total_cmp(&self.0).then(other.1.cmp(&self.1))
+            }
         }
-    }
-    let mut heap = BinaryHeap::with_capacity(limit + 1);
-    for &id in &touched {
-        let entry = Entry(scores.get(id as usize).copied().unwrap_or(0.0), id);
-        if heap.len() < limit {
-            heap.push(entry);
-        } else if heap.peek().is_some_and(|weakest| entry < *weakest) {
-            heap.pop();
-            heap.push(entry);
+        let mut heap = BinaryHeap::with_capacity(limit + 1);
+        for &id in &self.touched {
+            let entry = Entry(self.scores.get(id as usize).copied().unwrap_or(0.0), id);
+            if heap.len() < limit {
+                heap.push(entry);
+            } else if heap.peek().is_some_and(|weakest| entry < *weakest) {
+                heap.pop();
+                heap.push(entry);
+            }
         }
-    }
-    let top = heap
-        .into_sorted_vec()
-        .into_iter()
-        .filter_map(|Entry(score, id)| {
-            let id_usize = id as usize;
-            let doc = if id_usize < bound {
-                DocRef::Indexed(id)
-            } else {
-                DocRef::Pending(pending.get(id_usize - bound)?.0)
-            };
-            Some((score, doc))
-        })
-        .collect();
-    Ranked {
-        total: touched.len() as u64,
-        top,
+        let top = heap
+            .into_sorted_vec()
+            .into_iter()
+            .filter_map(|Entry(score, id)| {
+                let id_usize = id as usize;
+                let doc = if id_usize < self.bound {
+                    DocRef::Indexed(id)
+                } else {
+                    DocRef::Pending(self.pending.docs.get(id_usize - self.bound)?.index)
+                };
+                Some((score, doc))
+            })
+            .collect();
+        Ranked {
+            total: self.touched.len() as u64,
+            top,
+        }
     }
 }
 
@@ -485,10 +602,28 @@ mod tests {
         let q = parse_query("Rust rust BORROW che", None, 10).unwrap();
         assert_eq!(q.terms, ["rust", "borrow", "che"]);
         assert_eq!(q.prefix(), Some("che"));
-        let all = expand_prefix(&q, ["ch", "che", "checker", "cheap", "rust"]);
-        assert_eq!(all, ["rust", "borrow", "che", "checker", "cheap"]);
+        let none = Pending::none();
+        let all = expand_prefix(&q, ["ch", "che", "cheap", "checker", "rust"], &none);
+        assert_eq!(all, ["rust", "borrow", "che", "cheap", "checker"]);
         let short = parse_query("a", None, 10).unwrap();
-        assert_eq!(expand_prefix(&short, ["ab"]), ["a"]);
+        assert_eq!(expand_prefix(&short, ["ab"], &none), ["a"]);
+        // Pending terms join the indexed ones in byte order, under the same cap.
+        let extra = [HistoryDoc {
+            tab_id: "t".into(),
+            seq: 1,
+            role: "user".into(),
+            text: "Chemistry cheap".into(),
+        }];
+        let pending = Pending::new(&extra, |_, _| false);
+        let all = expand_prefix(&q, ["cheap", "checker"], &pending);
+        assert_eq!(
+            all,
+            ["rust", "borrow", "che", "cheap", "checker", "chemistry"]
+        );
+        let many: Vec<String> = (0..40).map(|i| format!("che{i:02}")).collect();
+        let all = expand_prefix(&q, many.iter().map(String::as_str), &pending);
+        assert_eq!(all.len(), 3 + MAX_PREFIX_EXPANSIONS);
+        assert_eq!(all.last().map(String::as_str), Some("che31"));
     }
 
     #[test]
@@ -503,6 +638,20 @@ mod tests {
         assert_eq!(runs.doc_of(0), None);
         assert_eq!(runs.doc_ranges(), [(10, 13), (20, 21), (30, 31)]);
         assert_eq!(runs.len(), 5);
+    }
+
+    #[test]
+    fn restricted_tab_runs_drop_dead_and_uncommitted_doc_ids() {
+        let runs = TabRuns {
+            runs: vec![(1, 10, 5), (6, 20, 3), (20, 40, 4)],
+        };
+        assert_eq!(runs.restricted(100, &[]), runs);
+        // Ids ≥ 42 uncommitted, 11..13 and 20..23 dead: runs split or vanish, seqs follow ids.
+        let cut = runs.restricted(42, &[(11, 13), (20, 23)]);
+        assert_eq!(cut.runs, [(1, 10, 1), (4, 13, 2), (20, 40, 2)]);
+        assert_eq!(cut.doc_of(4), Some(13));
+        assert_eq!(cut.doc_of(2), None);
+        assert!(runs.restricted(10, &[]).is_empty());
     }
 
     #[test]

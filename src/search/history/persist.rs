@@ -5,7 +5,7 @@
 //!
 //! | key                        | value                                                        |
 //! |----------------------------|--------------------------------------------------------------|
-//! | `hx/meta`                  | JSON `{"v":1,"next_doc":u32,"live_docs":u64,"total_len":u64}` |
+//! | `hx/meta`                  | JSON `{"v":1,"next_doc":u32,"live_docs":u64,"total_len":u64}`, plus `"dead":[[start,end],...]` while a removal's cleanup is unfinished |
 //! | `hx/t/{term} {block:08x}`  | postings of `term` for doc ids in `[block·1024, (block+1)·1024)`: varint count, then per posting varint (doc − previous doc, the first relative to the block start), varint tf, varint doc length |
 //! | `hx/d/{term}`              | empty; present iff `term` has postings (the sorted term dictionary for prefix expansion) |
 //! | `hx/doc/{doc:08x}`         | JSON [`HistoryDoc`] `{"tab_id","seq","role","text"}` (text for snippets and removal) |
@@ -14,52 +14,379 @@
 //! Terms never contain whitespace (see [`super::tokenize`]), so `hx/t/{term} ` is a prefix of
 //! exactly that term's blocks and sorts them by block number.
 //!
+//! # Failures: every update commits with one write
+//!
+//! A store can fail any write, and a Durable Object can be reset between two writes, so an update
+//! may stop halfway. The meta is the commit record: a doc id is *committed* when it is below
+//! `next_doc` and outside `dead`, and the index is whatever the chunks say about committed ids
+//! only. Everything read (postings, tab runs) is filtered to committed ids, so the leftovers of an
+//! interrupted update are invisible, and they are cleaned before the next update:
+//! - [`PersistentIndex::add`] writes the new rows first, then the blocks and dictionary markers,
+//!   the tab runs, and the meta last (the commit). Before the commit its doc ids are at or above
+//!   `next_doc`; the leftover rows (`hx/doc/` from `next_doc` on, one range read) list exactly
+//!   what the interrupted call touched, so the cleanup rewrites those blocks and tab runs without
+//!   them, deletes markers left without postings, then the rows. The retry gets the same doc ids
+//!   and writes the same chunks: each message is indexed once.
+//! - [`PersistentIndex::remove_tab`] reads what it removes, then commits with one meta write that
+//!   lowers the counts and lists the tab's doc ids as `dead`; the blocks, runs and rows are
+//!   cleaned after (or by the next update, found through `dead`), and `dead` is cleared last.
+//!
+//! In memory, a failed call changes nothing a caller can observe: the new state is applied only
+//! after the commit write succeeded.
+//!
 //! # Costs
-//! - [`PersistentIndex::open`] reads `hx/meta` only.
+//! - [`PersistentIndex::open`] reads `hx/meta` and probes for leftover rows (one range read of
+//!   at most one key).
 //! - A query reads, per term, its blocks (one range read), one dictionary range read for the
 //!   prefix, the tab runs it filters on, and the doc rows of the results (≤ `limit` gets).
-//!   Everything read stays cached in the struct, so a warm Durable Object reads nothing twice.
+//!   It scores one term at a time, so beyond the cache it holds one term's postings and a score
+//!   array (4 bytes per doc id).
 //! - [`PersistentIndex::add`] writes one row per new message, one block per distinct
 //!   (term, block) of the batch — doc ids grow, so that is the term's last block, at most 1024
 //!   postings — one dictionary marker per block created, the touched tabs' runs and the meta:
 //!   proportional to the batch, never to the index.
 //! - [`PersistentIndex::remove_tab`] rewrites the blocks holding the tab's postings and deletes
-//!   its rows: proportional to the tab.
+//!   its rows: proportional to the tab, plus two meta writes (commit, then end of cleanup).
+//!
+//! # Memory
+//! What was read is cached in one LRU bounded by accounted bytes ([`CACHE_BUDGET_BYTES`] by
+//! default, [`PersistentIndex::open_with_budget`] otherwise; [`PersistentIndex::resident_bytes`]
+//! never exceeds it), so a warm Durable Object reads nothing twice as long as its working set
+//! fits, and a long history cannot grow it past the isolate's 128 MB. The accounting follows
+//! [`crate::search::web::l1`]: the hash table's spare slots are not counted, which the benchmark
+//! measures at a few percent of the allocator's view. Evicting an entry only costs a read: every
+//! answer is the same whatever the budget, down to zero.
 //!
 //! The cache is only valid if every write under `hx/` goes through the same
 //! `PersistentIndex` (one per Durable Object, which is single-threaded).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::mem::size_of;
 
+use lru::LruCache;
 use serde::{Deserialize, Serialize};
 
 use super::index::term_counts;
 use super::{
-    expand_prefix, hit, parse_query, rank, DocRef, HistoryDoc, HistoryError, HistoryResults,
-    Posting, RankInput, TabRuns, MAX_PREFIX_EXPANSIONS,
+    expand_prefix, hit, in_ranges, parse_query, CorpusStats, DocRef, HistoryDoc, HistoryError,
+    HistoryResults, ParsedQuery, Pending, Posting, Scorer, TabRuns, MAX_PREFIX_EXPANSIONS,
 };
+use crate::search::web::l1::LRU_ENTRY_OVERHEAD;
 use crate::storage::{prefix_end, KvStore};
 
 /// Documents per postings block: bounds what an append rewrites (≤ ~3 KiB per term).
 pub const BLOCK_DOCS: u32 = 1024;
 
+/// Default bound of the in-memory cache of one index, in accounted bytes (counted as in
+/// [`crate::search::web::l1`]: inline sizes, heap capacities and `lru`'s per-entry overhead).
+///
+/// An isolate has 128 MB for everything, and several Durable Objects (user and tab objects) may
+/// share one, next to the worker's own L1 web cache (8 MiB). A query also needs transient memory
+/// beyond the cache: its score array (4 bytes per doc id: 4 MB at a million messages) and the
+/// decoded postings of one term at a time. 16 MiB keeps a user object's index cache at an
+/// eighth of the isolate, leaving room for several objects and those transients; what it holds
+/// at a million messages is measured in docs/BENCHMARKS.md (history search).
+pub const CACHE_BUDGET_BYTES: usize = 16 * 1024 * 1024;
+
+/// No cache entry may take more than this fraction (1/n) of the budget.
+const MAX_ENTRY_SHARE: usize = 4;
+
 const META_KEY: &str = "hx/meta";
+const DOC_PREFIX: &str = "hx/doc/";
+const DICT_PREFIX: &str = "hx/d/";
 const FORMAT_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Meta {
     v: u32,
     next_doc: u32,
     live_docs: u64,
     total_len: u64,
+    /// Removed doc-id ranges (sorted, disjoint) whose chunks may not be cleaned yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dead: Vec<(u32, u32)>,
+}
+
+impl Meta {
+    /// Whether `doc` is committed (see the module docs).
+    fn is_committed(&self, doc: u32) -> bool {
+        doc < self.next_doc && !in_ranges(&self.dead, doc)
+    }
+
+    /// Drops the postings of uncommitted doc ids (a cheap check in the usual case of none).
+    fn keep_committed(&self, postings: &mut Vec<Posting>) {
+        if self.dead.is_empty() && postings.last().is_none_or(|p| p.doc < self.next_doc) {
+            return;
+        }
+        postings.retain(|p| self.is_committed(p.doc));
+    }
+
+    /// The tab runs restricted to committed doc ids.
+    fn committed_runs(&self, runs: TabRuns) -> TabRuns {
+        let clean = self.dead.is_empty()
+            && runs
+                .runs
+                .iter()
+                .all(|&(_, doc, len)| u64::from(doc) + u64::from(len) <= u64::from(self.next_doc));
+        if clean {
+            runs
+        } else {
+            runs.restricted(self.next_doc, &self.dead)
+        }
+    }
+}
+
+/// The sorted, disjoint union of two sorted, disjoint range lists.
+fn merge_ranges(a: &[(u32, u32)], b: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let mut all: Vec<(u32, u32)> = a.iter().chain(b).copied().collect();
+    all.sort_unstable();
+    let mut out: Vec<(u32, u32)> = Vec::with_capacity(all.len());
+    for (start, end) in all {
+        match out.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => out.push((start, end)),
+        }
+    }
+    out
 }
 
 /// The loaded part of one term's postings.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 struct TermCache {
-    blocks: BTreeMap<u32, Vec<Posting>>,
+    /// `(block, postings)` sorted by block; no block is empty.
+    blocks: Vec<(u32, Vec<Posting>)>,
     /// Whether every block of the term is in `blocks` (after a range read or a fresh term).
     complete: bool,
+}
+
+impl TermCache {
+    fn block(&self, block: u32) -> Option<&Vec<Posting>> {
+        let i = self.blocks.binary_search_by_key(&block, |b| b.0).ok()?;
+        self.blocks.get(i).map(|b| &b.1)
+    }
+
+    /// Replaces (or adds) `block`; an empty one is dropped.
+    fn set_block(&mut self, block: u32, postings: Vec<Posting>) {
+        match self.blocks.binary_search_by_key(&block, |b| b.0) {
+            Ok(i) if postings.is_empty() => {
+                self.blocks.remove(i);
+            }
+            Ok(i) => {
+                if let Some(slot) = self.blocks.get_mut(i) {
+                    slot.1 = postings;
+                }
+            }
+            Err(_) if postings.is_empty() => {}
+            Err(i) => self.blocks.insert(i, (block, postings)),
+        }
+    }
+
+    fn slices(&self) -> Vec<&[Posting]> {
+        self.blocks.iter().map(|b| b.1.as_slice()).collect()
+    }
+}
+
+/// Bytes accounted for one cached chunk: the `lru` entry's bookkeeping and inline key and slot,
+/// plus the heap *capacity* of every `String` and `Vec` it owns (the counting rules of
+/// [`crate::search::web::l1`]; allocator rounding and the map's spare slots are not counted).
+fn entry_bytes(key: &CacheKey, value: &Cached) -> usize {
+    let key_heap = match key {
+        CacheKey::Term(s) | CacheKey::Tab(s) => s.capacity(),
+        CacheKey::Doc(_) => 0,
+    };
+    let value_heap = match value {
+        Cached::Term(t) => {
+            t.blocks.capacity() * size_of::<(u32, Vec<Posting>)>()
+                + t.blocks
+                    .iter()
+                    .map(|b| b.1.capacity() * size_of::<Posting>())
+                    .sum::<usize>()
+        }
+        Cached::Doc(d) => d.tab_id.capacity() + d.role.capacity() + d.text.capacity(),
+        Cached::Tab(r) => r.runs.capacity() * size_of::<(u64, u32, u32)>(),
+    };
+    LRU_ENTRY_OVERHEAD + size_of::<CacheKey>() + key_heap + size_of::<Slot>() + value_heap
+}
+
+/// What a cache entry holds: a chunk of the store as read (restricted to committed doc ids).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum CacheKey {
+    Term(String),
+    Doc(u32),
+    Tab(String),
+}
+
+#[derive(Debug)]
+enum Cached {
+    Term(TermCache),
+    Doc(HistoryDoc),
+    Tab(TabRuns),
+}
+
+impl Cached {
+    /// Drops spare capacity: it would be counted (rightly) but buys nothing.
+    fn shrink(&mut self) {
+        match self {
+            Cached::Term(t) => {
+                t.blocks.shrink_to_fit();
+                for block in &mut t.blocks {
+                    block.1.shrink_to_fit();
+                }
+            }
+            Cached::Doc(d) => {
+                d.tab_id.shrink_to_fit();
+                d.role.shrink_to_fit();
+                d.text.shrink_to_fit();
+            }
+            Cached::Tab(r) => r.runs.shrink_to_fit(),
+        }
+    }
+}
+
+/// One cache entry and its accounted size.
+struct Slot {
+    value: Cached,
+    bytes: usize,
+}
+
+/// What the index keeps of the store in memory — term postings, doc rows and tab runs, all
+/// restricted to committed doc ids — in one LRU bounded by accounted bytes, so a long history
+/// cannot grow the Durable Object past its isolate's memory. Anything evicted is read again
+/// from the store when needed; the cache only saves reads.
+struct Cache {
+    lru: LruCache<CacheKey, Slot>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("entries", &self.lru.len())
+            .field("bytes", &self.bytes)
+            .field("max_bytes", &self.max_bytes)
+            .finish()
+    }
+}
+
+impl Cache {
+    fn new(max_bytes: usize) -> Self {
+        Self {
+            lru: LruCache::unbounded(),
+            bytes: 0,
+            max_bytes,
+        }
+    }
+
+    /// The value under `key`, marked most recently used.
+    fn get(&mut self, key: &CacheKey) -> Option<&Cached> {
+        self.lru.get(key).map(|slot| &slot.value)
+    }
+
+    /// Stores `value` under `key`, evicting least recently used entries until the bound holds.
+    /// An entry above a quarter of the budget is not kept, so one very common term does not
+    /// flush everything else at each query that needs it (it is read from the store instead).
+    fn put(&mut self, key: CacheKey, mut value: Cached) {
+        self.take(&key);
+        value.shrink();
+        let bytes = entry_bytes(&key, &value);
+        if bytes > self.max_bytes / MAX_ENTRY_SHARE {
+            return;
+        }
+        while self.bytes + bytes > self.max_bytes {
+            match self.lru.pop_lru() {
+                Some((_, old)) => self.bytes -= old.bytes,
+                None => break,
+            }
+        }
+        self.bytes += bytes;
+        self.lru.put(key, Slot { value, bytes });
+    }
+
+    /// Removes and returns the value under `key`.
+    fn take(&mut self, key: &CacheKey) -> Option<Cached> {
+        let slot = self.lru.pop(key)?;
+        self.bytes -= slot.bytes;
+        Some(slot.value)
+    }
+
+    fn term(&mut self, term: &str) -> Option<&TermCache> {
+        match self.get(&CacheKey::Term(term.to_owned()))? {
+            Cached::Term(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    fn put_term(&mut self, term: &str, value: TermCache) {
+        self.put(CacheKey::Term(term.to_owned()), Cached::Term(value));
+    }
+
+    /// Applies `f` to the cached entry of `term`, or to a new partial one when `create`.
+    fn update_term(&mut self, term: &str, create: bool, f: impl FnOnce(&mut TermCache)) {
+        let mut entry = match self.take(&CacheKey::Term(term.to_owned())) {
+            Some(Cached::Term(entry)) => entry,
+            _ if create => TermCache::default(),
+            _ => return,
+        };
+        f(&mut entry);
+        self.put_term(term, entry);
+    }
+
+    fn doc(&mut self, id: u32) -> Option<&HistoryDoc> {
+        match self.get(&CacheKey::Doc(id))? {
+            Cached::Doc(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    fn put_doc(&mut self, id: u32, doc: HistoryDoc) {
+        self.put(CacheKey::Doc(id), Cached::Doc(doc));
+    }
+
+    fn remove_doc(&mut self, id: u32) {
+        self.take(&CacheKey::Doc(id));
+    }
+
+    fn tab(&mut self, tab: &str) -> Option<&TabRuns> {
+        match self.get(&CacheKey::Tab(tab.to_owned()))? {
+            Cached::Tab(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    fn put_tab(&mut self, tab: &str, runs: TabRuns) {
+        self.put(CacheKey::Tab(tab.to_owned()), Cached::Tab(runs));
+    }
+
+    fn clear(&mut self) {
+        self.lru.clear();
+        self.bytes = 0;
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.lru.is_empty()
+    }
+
+    /// The cached terms, most recently used first.
+    #[cfg(test)]
+    fn terms(&self) -> Vec<&str> {
+        self.lru
+            .iter()
+            .filter_map(|(k, _)| match k {
+                CacheKey::Term(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[cfg(test)]
+    fn doc_count(&self) -> usize {
+        self.lru
+            .iter()
+            .filter(|(k, _)| matches!(k, CacheKey::Doc(_)))
+            .count()
+    }
 }
 
 fn term_prefix(term: &str) -> String {
@@ -71,11 +398,11 @@ fn block_key(term: &str, block: u32) -> String {
 }
 
 fn dict_key(term: &str) -> String {
-    format!("hx/d/{term}")
+    format!("{DICT_PREFIX}{term}")
 }
 
 fn doc_key(doc: u32) -> String {
-    format!("hx/doc/{doc:08x}")
+    format!("{DOC_PREFIX}{doc:08x}")
 }
 
 fn tab_key(tab: &str) -> String {
@@ -159,35 +486,80 @@ fn put_json<T: Serialize>(
     Ok(())
 }
 
-/// The history index of one user, stored in chunks in a [`KvStore`] and cached as it is read.
+/// The stored meta (an absent one is an empty index).
+fn read_meta(store: &impl KvStore) -> Result<Meta, HistoryError> {
+    match get_json::<Meta>(store, META_KEY)? {
+        Some(meta) if meta.v == FORMAT_VERSION => Ok(meta),
+        Some(_) => Err(HistoryError::Corrupt(META_KEY.to_owned())),
+        None => Ok(Meta {
+            v: FORMAT_VERSION,
+            ..Meta::default()
+        }),
+    }
+}
+
+/// The doc rows with keys in `[start, end)`, decoded.
+fn read_rows(
+    store: &impl KvStore,
+    start: &str,
+    end: &str,
+) -> Result<Vec<(u32, HistoryDoc)>, HistoryError> {
+    store
+        .range(start, end, false, usize::MAX)?
+        .into_iter()
+        .map(|(key, bytes)| {
+            let id = parse_block_suffix(&key, DOC_PREFIX);
+            let doc = serde_json::from_slice::<HistoryDoc>(&bytes).ok();
+            id.zip(doc).ok_or(HistoryError::Corrupt(key))
+        })
+        .collect()
+}
+
+/// A new block's content, computed before anything is written.
+struct PlannedBlock {
+    term: String,
+    block: u32,
+    postings: Vec<Posting>,
+    /// No committed posting of the term was in this block before.
+    created: bool,
+}
+
+/// The history index of one user, stored in chunks in a [`KvStore`] and cached as it is read,
+/// within a memory budget.
 ///
-/// Same answers as [`super::HistoryIndex`] given the same operations. The store is passed to
-/// each call (the Durable Object owns it); use one `PersistentIndex` per store.
-#[derive(Debug, Default)]
+/// Same answers as [`super::HistoryIndex`] given the same operations, whatever the budget. The
+/// store is passed to each call (the Durable Object owns it); use one `PersistentIndex` per
+/// store.
+#[derive(Debug)]
 pub struct PersistentIndex {
     meta: Meta,
-    terms: HashMap<String, TermCache>,
-    docs: HashMap<u32, HistoryDoc>,
-    tabs: HashMap<String, TabRuns>,
+    cache: Cache,
+    /// Whether the store may hold leftovers of an interrupted update (cleaned before the next
+    /// update; meanwhile, dictionary candidates are checked for committed postings).
+    unclean: bool,
 }
 
 impl PersistentIndex {
-    /// Opens the index in `store`, reading only its metadata (an empty store is an empty index).
+    /// Opens the index in `store`: reads its metadata and probes for leftovers of an interrupted
+    /// update (an empty store is an empty index).
     ///
     /// Errors: [`HistoryError::Storage`] when the store fails, [`HistoryError::Corrupt`] when the
     /// metadata does not decode or has an unknown version.
     pub fn open(store: &impl KvStore) -> Result<Self, HistoryError> {
-        let meta = match get_json::<Meta>(store, META_KEY)? {
-            Some(meta) if meta.v == FORMAT_VERSION => meta,
-            Some(_) => return Err(HistoryError::Corrupt(META_KEY.to_owned())),
-            None => Meta {
-                v: FORMAT_VERSION,
-                ..Meta::default()
-            },
-        };
+        Self::open_with_budget(store, CACHE_BUDGET_BYTES)
+    }
+
+    /// [`PersistentIndex::open`] with a cache of at most `max_bytes` instead of
+    /// [`CACHE_BUDGET_BYTES`].
+    pub fn open_with_budget(store: &impl KvStore, max_bytes: usize) -> Result<Self, HistoryError> {
+        let meta = read_meta(store)?;
+        let leftover = !store
+            .range(&doc_key(meta.next_doc), &prefix_end(DOC_PREFIX), false, 1)?
+            .is_empty();
         Ok(Self {
+            unclean: leftover || !meta.dead.is_empty(),
             meta,
-            ..Self::default()
+            cache: Cache::new(max_bytes),
         })
     }
 
@@ -201,107 +573,257 @@ impl PersistentIndex {
         self.meta.live_docs == 0
     }
 
+    /// Accounted bytes of the cache (postings, rows, tab runs): at most [`Self::cache_budget`].
+    /// The rest of the struct is a few hundred bytes whatever the history.
+    pub fn resident_bytes(&self) -> usize {
+        self.cache.bytes
+    }
+
+    /// The cache's bound, in accounted bytes.
+    pub fn cache_budget(&self) -> usize {
+        self.cache.max_bytes
+    }
+
     /// Drops everything cached (the next calls read from the store again).
     pub fn clear_cache(&mut self) {
-        self.terms.clear();
-        self.docs.clear();
-        self.tabs.clear();
+        self.cache.clear();
     }
 
-    fn load_tab(&mut self, store: &impl KvStore, tab: &str) -> Result<(), HistoryError> {
-        if !self.tabs.contains_key(tab) {
-            let runs = get_json::<TabRuns>(store, &tab_key(tab))?.unwrap_or_default();
-            self.tabs.insert(tab.to_owned(), runs);
+    /// The committed runs of `tab` (empty when unknown), cached.
+    fn tab_runs(&mut self, store: &impl KvStore, tab: &str) -> Result<TabRuns, HistoryError> {
+        if let Some(runs) = self.cache.tab(tab) {
+            return Ok(runs.clone());
         }
-        Ok(())
+        let stored = get_json::<TabRuns>(store, &tab_key(tab))?.unwrap_or_default();
+        let runs = self.meta.committed_runs(stored);
+        self.cache.put_tab(tab, runs.clone());
+        Ok(runs)
     }
 
-    fn load_doc(
+    /// Whether `(tab, seq)` is indexed.
+    fn contains(
         &mut self,
         store: &impl KvStore,
-        id: u32,
-    ) -> Result<Option<&HistoryDoc>, HistoryError> {
-        if let std::collections::hash_map::Entry::Vacant(slot) = self.docs.entry(id) {
-            match get_json::<HistoryDoc>(store, &doc_key(id))? {
-                Some(doc) => {
-                    slot.insert(doc);
-                }
-                None => return Ok(None),
-            }
+        tab: &str,
+        seq: u64,
+    ) -> Result<bool, HistoryError> {
+        if let Some(runs) = self.cache.tab(tab) {
+            return Ok(runs.doc_of(seq).is_some());
         }
-        Ok(self.docs.get(&id))
+        Ok(self.tab_runs(store, tab)?.doc_of(seq).is_some())
     }
 
-    /// Makes every block of `term` cached (one range read when not yet complete).
-    fn load_term(&mut self, store: &impl KvStore, term: &str) -> Result<(), HistoryError> {
-        if self.terms.get(term).is_some_and(|t| t.complete) {
-            return Ok(());
+    /// The row of committed doc `id`, cached.
+    fn doc(&mut self, store: &impl KvStore, id: u32) -> Result<Option<HistoryDoc>, HistoryError> {
+        if let Some(doc) = self.cache.doc(id) {
+            return Ok(Some(doc.clone()));
         }
+        let doc = get_json::<HistoryDoc>(store, &doc_key(id))?;
+        if let Some(doc) = &doc {
+            self.cache.put_doc(id, doc.clone());
+        }
+        Ok(doc)
+    }
+
+    /// Every committed block of `term`, from the store (one range read).
+    fn read_term(&self, store: &impl KvStore, term: &str) -> Result<TermCache, HistoryError> {
         let prefix = term_prefix(term);
-        let mut blocks = BTreeMap::new();
+        let mut blocks = Vec::new();
         for (key, bytes) in store.range(&prefix, &prefix_end(&prefix), false, usize::MAX)? {
             let block = parse_block_suffix(&key, &prefix)
                 .ok_or_else(|| HistoryError::Corrupt(key.clone()))?;
-            let postings =
+            let mut postings =
                 decode_block(block, &bytes).ok_or_else(|| HistoryError::Corrupt(key.clone()))?;
-            blocks.insert(block, postings);
+            self.meta.keep_committed(&mut postings);
+            if !postings.is_empty() {
+                blocks.push((block, postings));
+            }
         }
-        self.terms.insert(
-            term.to_owned(),
-            TermCache {
-                blocks,
-                complete: true,
-            },
-        );
+        Ok(TermCache {
+            blocks,
+            complete: true,
+        })
+    }
+
+    /// Calls `f` with all committed postings of `term` (from the cache, or read and cached).
+    fn with_postings(
+        &mut self,
+        store: &impl KvStore,
+        term: &str,
+        f: impl FnOnce(&[&[Posting]]),
+    ) -> Result<(), HistoryError> {
+        if let Some(cached) = self.cache.term(term).filter(|c| c.complete) {
+            f(&cached.slices());
+            return Ok(());
+        }
+        let loaded = self.read_term(store, term)?;
+        f(&loaded.slices());
+        self.cache.put_term(term, loaded);
         Ok(())
     }
 
-    /// The cached block `block` of `term`, read from the store when not cached; `None` when the
-    /// term has no such block.
-    fn load_block(
+    /// The committed postings of `term` in `block` (`None` when there are none).
+    fn block(
         &mut self,
         store: &impl KvStore,
         term: &str,
         block: u32,
-    ) -> Result<&mut TermCache, HistoryError> {
-        let cache = self.terms.entry(term.to_owned()).or_default();
-        if !cache.complete && !cache.blocks.contains_key(&block) {
-            let key = block_key(term, block);
-            if let Some(bytes) = store.get(&key)? {
-                let postings = decode_block(block, &bytes).ok_or(HistoryError::Corrupt(key))?;
-                cache.blocks.insert(block, postings);
+    ) -> Result<Option<Vec<Posting>>, HistoryError> {
+        if let Some(cached) = self.cache.term(term) {
+            if let Some(postings) = cached.block(block) {
+                return Ok(Some(postings.clone()));
+            }
+            if cached.complete {
+                return Ok(None);
             }
         }
-        Ok(cache)
+        let key = block_key(term, block);
+        let Some(bytes) = store.get(&key)? else {
+            return Ok(None);
+        };
+        let mut postings = decode_block(block, &bytes).ok_or(HistoryError::Corrupt(key))?;
+        self.meta.keep_committed(&mut postings);
+        Ok((!postings.is_empty()).then_some(postings))
+    }
+
+    /// Cleans an interrupted update's leftovers, if the store may hold any (see the module
+    /// docs). Idempotent: a failure leaves what a later call can finish.
+    fn recover(&mut self, store: &mut impl KvStore) -> Result<(), HistoryError> {
+        if !self.unclean {
+            return Ok(());
+        }
+        // The stored meta is the truth: a write reported as failed may have landed after all.
+        let stored = read_meta(store)?;
+        if stored != self.meta {
+            self.meta = stored;
+            self.cache.clear();
+        }
+        let mut leftovers =
+            read_rows(store, &doc_key(self.meta.next_doc), &prefix_end(DOC_PREFIX))?;
+        for &(start, end) in &self.meta.dead {
+            leftovers.extend(read_rows(store, &doc_key(start), &doc_key(end))?);
+        }
+        self.clean(store, &leftovers)?;
+        self.end_cleanup(store)
+    }
+
+    /// Clears `dead` once its chunks are clean, and marks the store clean.
+    fn end_cleanup(&mut self, store: &mut impl KvStore) -> Result<(), HistoryError> {
+        if !self.meta.dead.is_empty() {
+            let meta = Meta {
+                dead: Vec::new(),
+                ..self.meta.clone()
+            };
+            put_json(store, META_KEY, &meta)?;
+            self.meta = meta;
+        }
+        self.unclean = false;
+        Ok(())
+    }
+
+    /// Removes the uncommitted doc ids `rows` from the store: from the blocks of their terms,
+    /// from their tabs' runs, the dictionary markers of terms left without postings, then the
+    /// rows themselves (last, since they are what finds the rest).
+    fn clean(
+        &mut self,
+        store: &mut impl KvStore,
+        rows: &[(u32, HistoryDoc)],
+    ) -> Result<(), HistoryError> {
+        let mut blocks = BTreeSet::new();
+        let mut tabs = BTreeSet::new();
+        for (id, doc) in rows {
+            let (counts, _) = term_counts(&doc.text);
+            blocks.extend(counts.into_keys().map(|t| (t, id / BLOCK_DOCS)));
+            tabs.insert(doc.tab_id.as_str());
+        }
+        let mut emptied = BTreeSet::new();
+        for (term, block) in blocks {
+            let key = block_key(&term, block);
+            let Some(bytes) = store.get(&key)? else {
+                continue;
+            };
+            let mut postings =
+                decode_block(block, &bytes).ok_or_else(|| HistoryError::Corrupt(key.clone()))?;
+            let before = postings.len();
+            postings.retain(|p| self.meta.is_committed(p.doc));
+            if postings.len() == before {
+                continue;
+            }
+            if postings.is_empty() {
+                store.delete(&key)?;
+                emptied.insert(term);
+            } else {
+                store.put(&key, &encode_block(block, &postings))?;
+            }
+        }
+        for term in emptied {
+            let prefix = term_prefix(&term);
+            if store
+                .range(&prefix, &prefix_end(&prefix), false, 1)?
+                .is_empty()
+            {
+                store.delete(&dict_key(&term))?;
+            }
+        }
+        for tab in tabs {
+            let key = tab_key(tab);
+            let Some(stored) = get_json::<TabRuns>(store, &key)? else {
+                continue;
+            };
+            let runs = stored.restricted(self.meta.next_doc, &self.meta.dead);
+            if runs == stored {
+                continue;
+            }
+            if runs.is_empty() {
+                store.delete(&key)?;
+            } else {
+                put_json(store, &key, &runs)?;
+            }
+        }
+        for (id, _) in rows {
+            store.delete(&doc_key(*id))?;
+        }
+        Ok(())
     }
 
     /// Indexes `docs` and writes the touched chunks; a `(tab_id, seq)` already indexed (or
-    /// repeated in `docs`) is skipped, so a retried flush writes nothing but the meta. Returns
-    /// how many were added.
+    /// repeated in `docs`) is skipped, so a retried flush writes nothing. Returns how many were
+    /// added.
     ///
-    /// Errors: [`HistoryError::Storage`] when the store fails (the call can be retried as a
-    /// whole: what was written is consistent per chunk and re-adding is idempotent once the
-    /// tab runs were written), [`HistoryError::Corrupt`] when a chunk does not decode.
+    /// All or nothing: on an error the index (in memory, and as read from the store) is as
+    /// before the call, and retrying the same batch later indexes each message once.
+    ///
+    /// Errors: [`HistoryError::Storage`] when the store fails, [`HistoryError::Corrupt`] when a
+    /// chunk does not decode.
     pub fn add(
         &mut self,
         store: &mut impl KvStore,
         docs: &[HistoryDoc],
     ) -> Result<usize, HistoryError> {
+        self.recover(store)?;
+        // Plan: the new meta, rows, tab runs and blocks, computed without changing anything.
+        let mut meta = self.meta.clone();
+        let mut tabs: BTreeMap<&str, (TabRuns, bool)> = BTreeMap::new();
+        let mut rows: Vec<(u32, &HistoryDoc)> = Vec::new();
         let mut new_postings: BTreeMap<(String, u32), Vec<Posting>> = BTreeMap::new();
-        let mut touched_tabs = BTreeSet::new();
-        let mut added = 0;
         for doc in docs {
-            self.load_tab(store, &doc.tab_id)?;
-            let runs = self.tabs.entry(doc.tab_id.clone()).or_default();
+            let tab = doc.tab_id.as_str();
+            if !tabs.contains_key(tab) {
+                let runs = self.tab_runs(store, tab)?;
+                tabs.insert(tab, (runs, false));
+            }
+            let Some((runs, touched)) = tabs.get_mut(tab) else {
+                continue;
+            };
             if runs.doc_of(doc.seq).is_some() {
                 continue;
             }
-            let id = self.meta.next_doc;
-            self.meta.next_doc = id.checked_add(1).ok_or_else(|| {
+            let id = meta.next_doc;
+            meta.next_doc = id.checked_add(1).ok_or_else(|| {
                 HistoryError::Corrupt("doc id space exhausted (u32::MAX documents)".into())
             })?;
             runs.insert(doc.seq, id);
-            touched_tabs.insert(doc.tab_id.clone());
+            *touched = true;
             let (counts, len) = term_counts(&doc.text);
             for (term, tf) in counts {
                 new_postings
@@ -313,96 +835,173 @@ impl PersistentIndex {
                         dl: len,
                     });
             }
-            put_json(store, &doc_key(id), doc)?;
-            self.docs.insert(id, doc.clone());
-            self.meta.live_docs += 1;
-            self.meta.total_len += u64::from(len);
-            added += 1;
+            rows.push((id, doc));
+            meta.live_docs += 1;
+            meta.total_len += u64::from(len);
         }
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut blocks = Vec::with_capacity(new_postings.len());
         for ((term, block), postings) in new_postings {
-            let cache = self.load_block(store, &term, block)?;
-            let is_new_block = !cache.blocks.contains_key(&block);
-            let merged = cache.blocks.entry(block).or_default();
+            let existing = self.block(store, &term, block)?;
+            let created = existing.is_none();
+            let mut merged = existing.unwrap_or_default();
+            merged.reserve_exact(postings.len());
             merged.extend(postings);
-            let bytes = encode_block(block, merged);
-            store.put(&block_key(&term, block), &bytes)?;
-            if is_new_block {
+            blocks.push(PlannedBlock {
+                term,
+                block,
+                postings: merged,
+                created,
+            });
+        }
+        tabs.retain(|_, (_, touched)| *touched);
+        if let Err(err) = Self::write_add(store, &rows, &blocks, &tabs, &meta) {
+            self.unclean = true;
+            return Err(err);
+        }
+        // Committed: apply the same state in memory.
+        self.meta = meta;
+        for (tab, (runs, _)) in tabs {
+            self.cache.put_tab(tab, runs);
+        }
+        for planned in blocks {
+            let PlannedBlock {
+                term,
+                block,
+                postings,
+                ..
+            } = planned;
+            self.cache
+                .update_term(&term, true, |entry| entry.set_block(block, postings));
+        }
+        Ok(rows.len())
+    }
+
+    /// The writes of an add, commit (meta) last; see the module docs for why in this order.
+    fn write_add(
+        store: &mut impl KvStore,
+        rows: &[(u32, &HistoryDoc)],
+        blocks: &[PlannedBlock],
+        tabs: &BTreeMap<&str, (TabRuns, bool)>,
+        meta: &Meta,
+    ) -> Result<(), HistoryError> {
+        for (id, doc) in rows {
+            put_json(store, &doc_key(*id), doc)?;
+        }
+        for planned in blocks {
+            let bytes = encode_block(planned.block, &planned.postings);
+            store.put(&block_key(&planned.term, planned.block), &bytes)?;
+            if planned.created {
                 // Only when a block is created can the term be new; rewriting the empty marker
                 // of an existing term is harmless and rare (once per term per 1024 docs).
-                store.put(&dict_key(&term), b"")?;
+                store.put(&dict_key(&planned.term), b"")?;
             }
         }
-        for tab in touched_tabs {
-            if let Some(runs) = self.tabs.get(&tab) {
-                put_json(store, &tab_key(&tab), runs)?;
-            }
+        for (tab, (runs, _)) in tabs {
+            put_json(store, &tab_key(tab), runs)?;
         }
-        if added > 0 {
-            put_json(store, META_KEY, &self.meta)?;
-        }
-        Ok(added)
+        put_json(store, META_KEY, meta)
     }
 
     /// Removes every message of `tab_id`: its rows, its postings (blocks rewritten or deleted),
     /// dictionary entries of terms left without postings, and its tab runs. Returns how many
     /// messages were removed; an unknown tab removes nothing and writes nothing.
+    ///
+    /// All or nothing: on an error nothing was removed (in memory and as read from the store).
+    /// Once the removal is committed (one meta write) it returns `Ok` even if cleaning the
+    /// chunks fails; the next update finishes that cleanup.
     pub fn remove_tab(
         &mut self,
         store: &mut impl KvStore,
         tab_id: &str,
     ) -> Result<u64, HistoryError> {
-        self.load_tab(store, tab_id)?;
-        let runs = self.tabs.remove(tab_id).unwrap_or_default();
+        self.recover(store)?;
+        let runs = self.tab_runs(store, tab_id)?;
         if runs.is_empty() {
             return Ok(0);
         }
         let ranges = runs.doc_ranges();
-        let mut touched: BTreeSet<(String, u32)> = BTreeSet::new();
-        let mut removed = 0;
+        let mut rows = Vec::new();
         for &(start, end) in &ranges {
-            for id in start..end {
-                let Some(doc) = self.load_doc(store, id)? else {
+            rows.extend(read_rows(store, &doc_key(start), &doc_key(end))?);
+        }
+        let mut meta = self.meta.clone();
+        let mut terms = BTreeSet::new();
+        for (_, doc) in &rows {
+            let (counts, len) = term_counts(&doc.text);
+            terms.extend(counts.into_keys());
+            meta.live_docs = meta.live_docs.saturating_sub(1);
+            meta.total_len = meta.total_len.saturating_sub(u64::from(len));
+        }
+        meta.dead = merge_ranges(&meta.dead, &ranges);
+        if let Err(err) = put_json(store, META_KEY, &meta) {
+            self.unclean = true;
+            return Err(err);
+        }
+        // Committed: the tab's doc ids are dead; drop them from what is cached.
+        self.meta = meta;
+        self.unclean = true;
+        self.cache.put_tab(tab_id, TabRuns::default());
+        for (id, _) in &rows {
+            self.cache.remove_doc(*id);
+        }
+        for term in &terms {
+            let meta = &self.meta;
+            self.cache.update_term(term, false, |entry| {
+                let blocks = std::mem::take(&mut entry.blocks);
+                for (block, mut postings) in blocks {
+                    meta.keep_committed(&mut postings);
+                    entry.set_block(block, postings);
+                }
+            });
+        }
+        // Best effort: what fails here is finished by the next update (`recover`).
+        if self.clean(store, &rows).is_ok() {
+            let _ = self.end_cleanup(store);
+        }
+        Ok(rows.len() as u64)
+    }
+
+    /// The indexed terms longer than the query's prefix that start with it, first in byte order
+    /// (enough to fill the expansions).
+    fn prefix_candidates(
+        &mut self,
+        store: &impl KvStore,
+        parsed: &ParsedQuery,
+    ) -> Result<Vec<String>, HistoryError> {
+        let Some(prefix) = parsed.prefix() else {
+            return Ok(Vec::new());
+        };
+        let end = prefix_end(&dict_key(prefix));
+        // Enough to fill the expansions after skipping the prefix and the query terms.
+        let want = MAX_PREFIX_EXPANSIONS + parsed.terms.len() + 1;
+        let mut from = dict_key(prefix);
+        let mut out = Vec::new();
+        loop {
+            let page = store.range(&from, &end, false, want)?;
+            let full = page.len() == want;
+            for (key, _) in page {
+                let Some(term) = key.strip_prefix(DICT_PREFIX) else {
                     continue;
                 };
-                let (counts, len) = term_counts(&doc.text);
-                touched.extend(counts.into_keys().map(|t| (t, id / BLOCK_DOCS)));
-                self.docs.remove(&id);
-                store.delete(&doc_key(id))?;
-                self.meta.live_docs = self.meta.live_docs.saturating_sub(1);
-                self.meta.total_len = self.meta.total_len.saturating_sub(u64::from(len));
-                removed += 1;
+                // After an interrupted update, a marker may stand for uncommitted postings only.
+                let mut committed = true;
+                if self.unclean {
+                    self.with_postings(store, term, |slices| committed = !slices.is_empty())?;
+                }
+                if committed {
+                    out.push(term.to_owned());
+                }
+                // The next page starts right after this key.
+                from = key.clone();
+                from.push('\0');
+            }
+            if !full || out.len() >= want {
+                return Ok(out);
             }
         }
-        let mut emptied_terms = BTreeSet::new();
-        for (term, block) in touched {
-            let cache = self.load_block(store, &term, block)?;
-            let Some(postings) = cache.blocks.get_mut(&block) else {
-                continue;
-            };
-            postings.retain(|p| !super::in_ranges(&ranges, p.doc));
-            let key = block_key(&term, block);
-            if postings.is_empty() {
-                cache.blocks.remove(&block);
-                store.delete(&key)?;
-                emptied_terms.insert(term);
-            } else {
-                let bytes = encode_block(block, postings);
-                store.put(&key, &bytes)?;
-            }
-        }
-        for term in emptied_terms {
-            let prefix = term_prefix(&term);
-            if store
-                .range(&prefix, &prefix_end(&prefix), false, 1)?
-                .is_empty()
-            {
-                store.delete(&dict_key(&term))?;
-                self.terms.remove(&term);
-            }
-        }
-        store.delete(&tab_key(tab_id))?;
-        put_json(store, META_KEY, &self.meta)?;
-        Ok(removed)
     }
 
     /// Searches like [`super::HistoryIndex::search`], reading only the chunks the query needs.
@@ -418,64 +1017,40 @@ impl PersistentIndex {
         extra: &[HistoryDoc],
     ) -> Result<HistoryResults, HistoryError> {
         let parsed = parse_query(query, tab, limit)?;
-        let candidates = match parsed.prefix() {
-            Some(prefix) => {
-                let start = dict_key(prefix);
-                // Enough to fill the expansions after skipping the prefix and the query terms.
-                let want = MAX_PREFIX_EXPANSIONS + parsed.terms.len() + 1;
-                store
-                    .range(&start, &prefix_end(&start), false, want)?
-                    .into_iter()
-                    .filter_map(|(k, _)| k.strip_prefix("hx/d/").map(str::to_owned))
-                    .collect()
-            }
-            None => Vec::new(),
-        };
-        let terms = expand_prefix(&parsed, candidates.iter().map(String::as_str));
-        for term in &terms {
-            self.load_term(store, term)?;
-        }
-        if let Some(tab) = tab {
-            self.load_tab(store, tab)?;
-        }
+        let mut indexed = Vec::with_capacity(extra.len());
         for doc in extra {
-            self.load_tab(store, &doc.tab_id)?;
+            indexed.push(self.contains(store, &doc.tab_id, doc.seq)?);
         }
-        let ranked = {
-            let input = RankInput {
-                doc_count: self.meta.live_docs,
-                total_len: self.meta.total_len,
-                doc_id_bound: self.meta.next_doc,
-                postings: terms
-                    .iter()
-                    .map(|t| {
-                        self.terms
-                            .get(t)
-                            .map(|c| c.blocks.values().map(Vec::as_slice).collect())
-                            .unwrap_or_default()
-                    })
-                    .collect(),
-                allowed: tab.map(|t| {
-                    self.tabs
-                        .get(t)
-                        .map(TabRuns::doc_ranges)
-                        .unwrap_or_default()
-                }),
-            };
-            let tabs = &self.tabs;
-            rank(&input, &terms, extra, tab, limit, |d| {
-                tabs.get(&d.tab_id)
-                    .is_some_and(|r| r.doc_of(d.seq).is_some())
-            })
+        let pending = Pending::new(extra, |i, _| indexed.get(i).copied().unwrap_or(false));
+        let candidates = self.prefix_candidates(store, &parsed)?;
+        let terms = expand_prefix(&parsed, candidates.iter().map(String::as_str), &pending);
+        let allowed = match tab {
+            Some(tab) => Some(self.tab_runs(store, tab)?.doc_ranges()),
+            None => None,
         };
+        let stats = CorpusStats {
+            doc_count: self.meta.live_docs,
+            total_len: self.meta.total_len,
+            doc_id_bound: self.meta.next_doc,
+        };
+        let mut scorer = Scorer::new(stats, &pending, tab, allowed);
+        for term in &terms {
+            self.with_postings(store, term, |slices| scorer.add_term(term, slices))?;
+        }
+        let ranked = scorer.finish(limit);
         let mut results = Vec::with_capacity(ranked.top.len());
         for (score, doc) in ranked.top {
-            let doc = match doc {
-                DocRef::Indexed(id) => self.load_doc(store, id)?,
-                DocRef::Pending(i) => extra.get(i),
-            };
-            if let Some(doc) = doc {
-                results.push(hit(doc, &terms, score));
+            match doc {
+                DocRef::Indexed(id) => {
+                    if let Some(doc) = self.doc(store, id)? {
+                        results.push(hit(&doc, &terms, score));
+                    }
+                }
+                DocRef::Pending(i) => {
+                    if let Some(doc) = extra.get(i) {
+                        results.push(hit(doc, &terms, score));
+                    }
+                }
             }
         }
         Ok(HistoryResults {
@@ -489,7 +1064,8 @@ impl PersistentIndex {
 mod tests {
     use super::*;
     use crate::search::history::HistoryIndex;
-    use crate::storage::MemoryStore;
+    use crate::storage::{FaultyStore, MemoryStore};
+    use proptest::prelude::*;
 
     fn doc(tab: &str, seq: u64, text: &str) -> HistoryDoc {
         HistoryDoc {
@@ -535,7 +1111,7 @@ mod tests {
         "trait lifetime rust",
     ];
 
-    fn assert_same(memory: &HistoryIndex, persistent: &mut PersistentIndex, store: &MemoryStore) {
+    fn assert_same(memory: &HistoryIndex, persistent: &mut PersistentIndex, store: &impl KvStore) {
         for q in QUERIES {
             for tab in [None, Some("t1"), Some("t2")] {
                 assert_eq!(
@@ -545,6 +1121,14 @@ mod tests {
                 );
             }
         }
+        assert_eq!(memory.len(), persistent.len());
+    }
+
+    /// Every key under `hx/`, with its value.
+    fn dump(store: &impl KvStore) -> Vec<(String, Vec<u8>)> {
+        store
+            .range("hx/", &prefix_end("hx/"), false, usize::MAX)
+            .unwrap()
     }
 
     #[test]
@@ -599,12 +1183,11 @@ mod tests {
         let mut store = MemoryStore::new();
         let mut persistent = PersistentIndex::open(&store).unwrap();
         persistent.add(&mut store, &corpus(300)).unwrap();
-        let reopened = PersistentIndex::open(&store).unwrap();
-        assert!(reopened.terms.is_empty() && reopened.docs.is_empty() && reopened.tabs.is_empty());
-        let mut reopened = reopened;
+        let mut reopened = PersistentIndex::open(&store).unwrap();
+        assert!(reopened.cache.is_empty());
         reopened.search(&store, "zebra", None, 3, &[]).unwrap();
-        assert_eq!(reopened.terms.keys().collect::<Vec<_>>(), ["zebra"]);
-        assert!(reopened.docs.len() <= 3);
+        assert_eq!(reopened.cache.terms(), ["zebra"]);
+        assert!(reopened.cache.doc_count() <= 3);
     }
 
     #[test]
@@ -633,6 +1216,256 @@ mod tests {
             )
             .unwrap();
         assert_eq!(store.write_stats(), after);
+    }
+
+    #[test]
+    fn last_term_prefix_also_matches_pending_messages() {
+        let docs = corpus(1500);
+        let mut store = MemoryStore::new();
+        let mut memory = HistoryIndex::new();
+        let mut persistent = PersistentIndex::open(&store).unwrap();
+        memory.add(&docs).unwrap();
+        persistent.add(&mut store, &docs).unwrap();
+        let pending = [
+            doc("t3", 1, "an ocelot sleeps"),
+            doc("t3", 2, "cafeteria at rust conf"),
+            // Already indexed (t1 seq 1): ignored, its text contributes no expansion.
+            doc("t1", 1, "ocelots everywhere"),
+        ];
+        for q in ["oce", "caf", "rust cafet", "ocelots"] {
+            let expected = memory.search(q, None, 10, &pending).unwrap();
+            let got = persistent.search(&store, q, None, 10, &pending).unwrap();
+            assert_eq!(got, expected, "{q}");
+        }
+        let r = persistent
+            .search(&store, "oce", None, 10, &pending)
+            .unwrap();
+        assert_eq!((r.total, r.results[0].seq), (1, 1));
+        assert_eq!(r.results[0].tab_id, "t3");
+        let r = persistent
+            .search(&store, "rust cafet", None, 10, &pending)
+            .unwrap();
+        assert_eq!(r.results[0].tab_id, "t3");
+    }
+
+    /// A batch with new terms (and new blocks) as well as existing ones, over three tabs.
+    fn failing_batch() -> Vec<HistoryDoc> {
+        let mut batch = corpus(1030)[1000..].to_vec();
+        batch.push(doc("t3", 1, "ocelot zebra rust"));
+        batch.push(doc("t1", 9000, "a brand new unique word"));
+        batch
+    }
+
+    #[test]
+    fn a_failed_add_changes_nothing_and_its_retry_indexes_once() {
+        let base = corpus(1000);
+        let batch = failing_batch();
+        let other = [
+            doc("t4", 1, "zebra crossing ocelot"),
+            doc("t2", 7000, "rust"),
+        ];
+        let mut memory_before = HistoryIndex::new();
+        memory_before.add(&base).unwrap();
+        let mut memory_after = memory_before.clone();
+        memory_after.add(&batch).unwrap();
+        let mut memory_other = memory_before.clone();
+        memory_other.add(&other).unwrap();
+        let mut memory_both = memory_other.clone();
+        memory_both.add(&batch).unwrap();
+
+        let mut store = FaultyStore::default();
+        PersistentIndex::open(&store)
+            .unwrap()
+            .add(&mut store, &base)
+            .unwrap();
+        let (writes, clean) = {
+            let mut s = store.clone();
+            let before = s.write_stats().write_ops;
+            PersistentIndex::open(&s)
+                .unwrap()
+                .add(&mut s, &batch)
+                .unwrap();
+            (s.write_stats().write_ops - before, dump(&s))
+        };
+        assert!(writes > batch.len() as u64, "{writes}");
+        for k in 0..writes {
+            let mut s = store.clone();
+            let mut p = PersistentIndex::open(&s).unwrap();
+            assert_same(&memory_before, &mut p, &s); // warm the caches first
+            s.crash_after(k as usize);
+            assert!(p.add(&mut s, &batch).is_err(), "write {k} failed");
+            s.restart();
+            // The live index and one reopened over what was written both answer as before.
+            assert_same(&memory_before, &mut p, &s);
+            assert_same(&memory_before, &mut PersistentIndex::open(&s).unwrap(), &s);
+            // Another batch may come first (it reuses the doc ids the failed call had taken).
+            let mut s2 = s.clone();
+            let mut p2 = PersistentIndex::open(&s2).unwrap();
+            assert_eq!(p2.add(&mut s2, &other).unwrap(), other.len());
+            assert_same(&memory_other, &mut p2, &s2);
+            assert_eq!(p2.add(&mut s2, &batch).unwrap(), batch.len());
+            assert_same(&memory_both, &mut p2, &s2);
+            // The retry indexes every message of the batch, once.
+            assert_eq!(
+                p.add(&mut s, &batch).unwrap(),
+                batch.len(),
+                "retry after {k}"
+            );
+            assert_same(&memory_after, &mut p, &s);
+            assert_eq!(p.add(&mut s, &batch).unwrap(), 0);
+            let mut reopened = PersistentIndex::open(&s).unwrap();
+            assert_same(&memory_after, &mut reopened, &s);
+            // Storage ends up as if nothing had failed.
+            assert_eq!(dump(&s), clean, "after failing write {k}");
+        }
+    }
+
+    #[test]
+    fn a_failed_remove_tab_changes_nothing_or_everything_and_is_finished_later() {
+        // Tab t1 has a few messages spread over two blocks (every write position is tried).
+        let base: Vec<HistoryDoc> = corpus(1100)
+            .into_iter()
+            .map(|mut d| {
+                d.tab_id = if d.seq % 50 == 0 { "t1" } else { "t2" }.into();
+                d
+            })
+            .collect();
+        let mut memory_before = HistoryIndex::new();
+        memory_before.add(&base).unwrap();
+        let mut memory_after = memory_before.clone();
+        let removed = memory_after.remove_tab("t1");
+        let mut store = FaultyStore::default();
+        PersistentIndex::open(&store)
+            .unwrap()
+            .add(&mut store, &base)
+            .unwrap();
+        let mut clean = store.clone();
+        let mut p = PersistentIndex::open(&clean).unwrap();
+        let before = clean.write_stats().write_ops;
+        assert_eq!(p.remove_tab(&mut clean, "t1").unwrap(), removed);
+        let writes = clean.write_stats().write_ops - before;
+        for k in 0..writes {
+            let mut s = store.clone();
+            let mut p = PersistentIndex::open(&s).unwrap();
+            assert_same(&memory_before, &mut p, &s);
+            s.crash_after(k as usize);
+            let result = p.remove_tab(&mut s, "t1");
+            s.restart();
+            // Either the removal did not happen at all, or it is complete from the outside.
+            let expected = match result {
+                Ok(n) => {
+                    assert_eq!(n, removed);
+                    &memory_after
+                }
+                Err(_) => &memory_before,
+            };
+            assert_same(expected, &mut p, &s);
+            assert_same(expected, &mut PersistentIndex::open(&s).unwrap(), &s);
+            let again = p.remove_tab(&mut s, "t1").unwrap();
+            assert_eq!(again, if result.is_ok() { 0 } else { removed }, "{k}");
+            assert_same(&memory_after, &mut p, &s);
+            assert_same(&memory_after, &mut PersistentIndex::open(&s).unwrap(), &s);
+            assert_eq!(dump(&s), dump(&clean), "after failing write {k}");
+        }
+    }
+
+    #[test]
+    fn a_tiny_cache_keeps_under_its_budget_and_changes_no_answer() {
+        const BUDGET: usize = 8 * 1024;
+        let docs = corpus(2600);
+        let mut store = MemoryStore::new();
+        let mut memory = HistoryIndex::new();
+        let mut persistent = PersistentIndex::open_with_budget(&store, BUDGET).unwrap();
+        let mut peak = 0;
+        let mut check = |persistent: &PersistentIndex| {
+            assert!(persistent.resident_bytes() <= BUDGET);
+            peak = peak.max(persistent.resident_bytes());
+        };
+        for (i, batch) in docs.chunks(40).enumerate() {
+            memory.add(batch).unwrap();
+            persistent.add(&mut store, batch).unwrap();
+            check(&persistent);
+            if i % 16 == 0 {
+                assert_same(&memory, &mut persistent, &store);
+                check(&persistent);
+            }
+        }
+        let pending = [doc("t3", 1, "ocelot rust"), doc("t1", 5000, "cafeteria")];
+        for q in QUERIES.iter().chain(&["oce", "cafet"]) {
+            for tab in [None, Some("t1"), Some("t3")] {
+                assert_eq!(
+                    memory.search(q, tab, 10, &pending).unwrap(),
+                    persistent.search(&store, q, tab, 10, &pending).unwrap(),
+                    "{q} {tab:?}"
+                );
+                check(&persistent);
+            }
+        }
+        assert_eq!(
+            persistent.remove_tab(&mut store, "t1").unwrap(),
+            memory.remove_tab("t1")
+        );
+        check(&persistent);
+        assert_same(&memory, &mut persistent, &store);
+        let again = [doc("t1", 1, "rust again"), doc("t1", 2, "zebra")];
+        memory.add(&again).unwrap();
+        persistent.add(&mut store, &again).unwrap();
+        check(&persistent);
+        assert_same(&memory, &mut persistent, &store);
+        check(&persistent);
+        let mut reopened = PersistentIndex::open_with_budget(&store, BUDGET).unwrap();
+        assert_same(&memory, &mut reopened, &store);
+        check(&reopened);
+        // The cache was used, not just bypassed.
+        assert!(peak > BUDGET / 2, "{peak}");
+    }
+
+    #[test]
+    fn cache_accounting_matches_a_hand_computed_size() {
+        assert_eq!(size_of::<usize>(), 8, "hand-computed for 64-bit");
+        let mut postings = Vec::with_capacity(100);
+        postings.extend((0..3).map(|doc| Posting { doc, tf: 1, dl: 4 }));
+        let term = TermCache {
+            blocks: vec![(0, postings)],
+            complete: true,
+        };
+        let mut cache = Cache::new(1 << 20);
+        cache.put_term("rust", term);
+        // Spare capacity is dropped first: 3 postings of 12 bytes in one block slot of 32
+        // (u32, padding, Vec), the 4-byte key, the inline key and slot, lru's 33 bytes.
+        assert_eq!(size_of::<(u32, Vec<Posting>)>(), 32);
+        let inline = LRU_ENTRY_OVERHEAD + size_of::<CacheKey>() + size_of::<Slot>();
+        assert_eq!(cache.bytes, inline + 4 + 32 + 3 * 12);
+        cache.put_doc(7, doc("tab", 1, "hello"));
+        assert_eq!(cache.bytes, 2 * inline + 4 + 32 + 36 + 3 + 4 + 5);
+        // Replacing and removing keep the count exact.
+        cache.put_doc(7, doc("tab", 1, "hi"));
+        assert_eq!(cache.bytes, 2 * inline + 4 + 32 + 36 + 3 + 4 + 2);
+        cache.remove_doc(7);
+        cache.update_term("rust", false, |t| t.set_block(0, Vec::new()));
+        assert_eq!(cache.bytes, inline + 4);
+    }
+
+    #[test]
+    fn the_cache_evicts_least_recently_used_and_refuses_oversized_entries() {
+        let one = {
+            let mut c = Cache::new(1 << 20);
+            c.put_doc(0, doc("t", 1, "0123456789"));
+            c.bytes
+        };
+        let mut cache = Cache::new(4 * one + 10);
+        for id in 0..4 {
+            cache.put_doc(id, doc("t", 1, "0123456789"));
+        }
+        assert!(cache.doc(0).is_some()); // 0 is now the most recent; 1 is the LRU
+        cache.put_doc(4, doc("t", 1, "0123456789"));
+        assert!(cache.doc(1).is_none());
+        assert!(cache.doc(0).is_some() && cache.doc(4).is_some());
+        assert_eq!(cache.bytes, 4 * one);
+        // Above a quarter of the budget: not kept, nothing evicted.
+        cache.put_doc(9, doc("t", 1, "0123456789abc"));
+        assert!(cache.doc(9).is_none());
+        assert_eq!(cache.doc_count(), 4);
     }
 
     #[test]
@@ -686,6 +1519,128 @@ mod tests {
                 let row: HistoryDoc = serde_json::from_slice(&value).unwrap();
                 assert_eq!(row.tab_id, "t2");
             }
+        }
+    }
+
+    /// A small vocabulary with shared prefixes, so terms collide and prefix expansion matters.
+    const PROP_WORDS: [&str; 10] = [
+        "rust",
+        "rusty",
+        "rustacean",
+        "cache",
+        "cached",
+        "caching",
+        "zebra",
+        "東京",
+        "42",
+        "ok",
+    ];
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add(Vec<HistoryDoc>),
+        Remove(String),
+        Search(String, Option<String>, Vec<HistoryDoc>),
+        Reopen,
+        /// Like `Add` / `Remove`, with every write after the first `k` failing.
+        FailingAdd(u64, Vec<HistoryDoc>),
+        FailingRemove(u64, String),
+    }
+
+    fn prop_docs() -> impl Strategy<Value = Vec<HistoryDoc>> {
+        proptest::collection::vec(
+            (
+                0u8..3,
+                1u64..12,
+                proptest::collection::vec(0usize..10, 1..6),
+            ),
+            0..8,
+        )
+        .prop_map(|raw| {
+            raw.into_iter()
+                .map(|(tab, seq, words)| {
+                    let text: Vec<&str> = words.iter().map(|&w| PROP_WORDS[w]).collect();
+                    doc(&format!("t{tab}"), seq, &text.join(" "))
+                })
+                .collect()
+        })
+    }
+
+    fn prop_op() -> impl Strategy<Value = Op> {
+        let tab = (0u8..4).prop_map(|t| format!("t{t}"));
+        let query = proptest::collection::vec(0usize..10, 1..3).prop_flat_map(|words| {
+            let q: Vec<&str> = words.iter().map(|&w| PROP_WORDS[w]).collect();
+            let q = q.join(" ");
+            // Sometimes only the start of the last word, to exercise prefix expansion.
+            (0usize..3).prop_map(move |cut| {
+                let keep = q.chars().count().saturating_sub(cut).max(1);
+                q.chars().take(keep).collect::<String>()
+            })
+        });
+        prop_oneof![
+            4 => prop_docs().prop_map(Op::Add),
+            1 => tab.clone().prop_map(Op::Remove),
+            4 => (query, proptest::option::of(tab.clone()), prop_docs())
+                .prop_map(|(q, t, p)| Op::Search(q, t, p)),
+            1 => Just(Op::Reopen),
+            2 => (0u64..40, prop_docs()).prop_map(|(k, d)| Op::FailingAdd(k, d)),
+            1 => (0u64..20, tab).prop_map(|(k, t)| Op::FailingRemove(k, t)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        /// Any sequence of updates (some failing midway), reopenings and searches, under any
+        /// cache budget, answers like the in-memory index, and the cache stays within budget.
+        #[test]
+        fn random_operations_answer_like_the_memory_index(
+            budget in prop_oneof![Just(0usize), 256usize..4096, Just(CACHE_BUDGET_BYTES)],
+            ops in proptest::collection::vec(prop_op(), 1..30),
+        ) {
+            let mut store = FaultyStore::default();
+            let mut persistent = PersistentIndex::open_with_budget(&store, budget).unwrap();
+            let mut memory = HistoryIndex::new();
+            for op in ops {
+                match op {
+                    Op::Add(docs) => {
+                        let added = persistent.add(&mut store, &docs).unwrap();
+                        prop_assert_eq!(added, memory.add(&docs).unwrap());
+                    }
+                    Op::Remove(tab) => {
+                        let removed = persistent.remove_tab(&mut store, &tab).unwrap();
+                        prop_assert_eq!(removed, memory.remove_tab(&tab));
+                    }
+                    Op::Search(q, tab, pending) => {
+                        let a = persistent.search(&store, &q, tab.as_deref(), 10, &pending);
+                        let b = memory.search(&q, tab.as_deref(), 10, &pending);
+                        prop_assert_eq!(a, b, "{}", q);
+                    }
+                    Op::Reopen => {
+                        persistent = PersistentIndex::open_with_budget(&store, budget).unwrap();
+                    }
+                    Op::FailingAdd(k, docs) => {
+                        store.crash_after(k as usize);
+                        let result = persistent.add(&mut store, &docs);
+                        store.restart();
+                        if let Ok(added) = result {
+                            prop_assert_eq!(added, memory.add(&docs).unwrap());
+                        }
+                    }
+                    Op::FailingRemove(k, tab) => {
+                        store.crash_after(k as usize);
+                        let result = persistent.remove_tab(&mut store, &tab);
+                        store.restart();
+                        if let Ok(removed) = result {
+                            prop_assert_eq!(removed, memory.remove_tab(&tab));
+                        }
+                    }
+                }
+                prop_assert!(persistent.resident_bytes() <= budget);
+                prop_assert_eq!(persistent.len(), memory.len());
+            }
+            // Whatever failed on the way, a reopened index agrees too.
+            let mut reopened = PersistentIndex::open_with_budget(&store, budget).unwrap();
+            assert_same(&memory, &mut reopened, &store);
         }
     }
 }
