@@ -1,13 +1,18 @@
-//! Reading a request body against a route's size limit, one chunk at a time.
+//! Request and answer bodies with bounded memory.
 //!
-//! The shell feeds the chunks of the request's byte stream into a [`BodyCollector`] and stops
-//! reading (cancelling the stream) at the first [`TooLarge`]. So a body is never held whole before
-//! its size is known: a chunked upload without `content-length` costs at most the limit plus one
-//! chunk, however much the client sends. `content-length` only decides early; the bytes that
-//! actually arrive are what count, so a header announcing less than is sent changes nothing.
+//! Requests: the shell feeds the chunks of the request's byte stream into a [`BodyCollector`] and
+//! stops reading (cancelling the stream) at the first [`TooLarge`]. So a body is never held whole
+//! before its size is known: a chunked upload without `content-length` costs at most the limit
+//! plus one chunk, however much the client sends. `content-length` only decides early; the bytes
+//! that actually arrive are what count, so a header announcing less than is sent changes nothing.
+//! The buffer never grows past the limit; growing it copies what it holds, so collecting a
+//! chunked body peaks at 1.5 × the limit, and one with `content-length` at the limit.
 //!
-//! Peak memory of a collected body is `limit` (the buffer never grows past it) plus the chunk
-//! being pushed.
+//! Answers: [`ChunkedBody`] is an `io::Write` that keeps what is written in chunks of a fixed
+//! size, so a large JSON answer (a rollout trajectory, ~23 MB) costs its size plus at most one
+//! chunk, where one growing `Vec` passes through its size plus twice as much again while it
+//! copies itself into a buffer of double capacity. The shell hands the chunks to the runtime one
+//! at a time.
 
 use crate::api::{ErrorCode, HasErrorCode};
 
@@ -92,6 +97,80 @@ impl BodyCollector {
     /// The whole body.
     pub fn finish(self) -> Vec<u8> {
         self.bytes
+    }
+}
+
+/// Size of the chunks [`ChunkedBody`] writes answers in.
+pub const ANSWER_CHUNK_BYTES: usize = 1 << 20;
+
+/// An answer body kept in chunks of at most `chunk_bytes` as it is written.
+///
+/// The first chunk starts small and grows (most answers are a few hundred bytes); later ones are
+/// allocated whole. Nothing written is ever copied again, and at most one chunk is partly empty.
+#[derive(Debug)]
+pub struct ChunkedBody {
+    chunk_bytes: usize,
+    chunks: Vec<Vec<u8>>,
+    len: usize,
+}
+
+impl ChunkedBody {
+    /// An empty body written in chunks of `chunk_bytes` (at least 1).
+    pub fn new(chunk_bytes: usize) -> Self {
+        Self {
+            chunk_bytes: chunk_bytes.max(1),
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// Bytes written.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The chunks, in order; each is full but the last.
+    pub fn into_chunks(self) -> Vec<Vec<u8>> {
+        self.chunks
+    }
+}
+
+impl std::io::Write for ChunkedBody {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let chunk_bytes = self.chunk_bytes;
+            if self.chunks.last().is_none_or(|c| c.len() >= chunk_bytes) {
+                let capacity = if self.chunks.is_empty() {
+                    chunk_bytes.min(4096)
+                } else {
+                    chunk_bytes
+                };
+                self.chunks.push(Vec::with_capacity(capacity));
+            }
+            let Some(chunk) = self.chunks.last_mut() else {
+                return Err(std::io::Error::other("no chunk to write into"));
+            };
+            let n = rest.len().min(chunk_bytes - chunk.len());
+            if chunk.len() + n > chunk.capacity() {
+                // The first chunk grows geometrically, but never past `chunk_bytes`.
+                let target = (chunk.len() + n).max(chunk.capacity() * 2).min(chunk_bytes);
+                chunk.reserve_exact(target - chunk.len());
+            }
+            chunk.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+        }
+        self.len += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -184,5 +263,37 @@ mod tests {
         ] {
             assert!(!is_json_content_type(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_chunked_body_keeps_every_byte_in_order_in_full_chunks() {
+        use std::io::Write;
+        let mut body = ChunkedBody::new(8);
+        assert!(body.is_empty());
+        body.write_all(b"abc").unwrap();
+        body.write_all(b"defghijklmnopqrst").unwrap();
+        body.write_all(b"").unwrap();
+        body.write_all(b"u").unwrap();
+        assert_eq!(body.len(), 21);
+        let chunks = body.into_chunks();
+        assert_eq!(chunks.concat(), b"abcdefghijklmnopqrstu");
+        assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), [8, 8, 5]);
+        assert!(chunks.iter().all(|c| c.capacity() <= 8));
+    }
+
+    #[test]
+    fn json_written_in_chunks_is_the_same_json() {
+        let value = serde_json::json!({"a": [1.5, 2, "x".repeat(5000)], "b": null});
+        let mut body = ChunkedBody::new(1000);
+        serde_json::to_writer(&mut body, &value).unwrap();
+        let chunks = body.into_chunks();
+        assert!(chunks.len() > 5);
+        assert_eq!(chunks.concat(), serde_json::to_vec(&value).unwrap());
+        // A small answer is one small chunk.
+        let mut small = ChunkedBody::new(ANSWER_CHUNK_BYTES);
+        serde_json::to_writer(&mut small, &value["b"]).unwrap();
+        let chunks = small.into_chunks();
+        assert_eq!(chunks, [b"null".to_vec()]);
+        assert!(chunks[0].capacity() <= 4096);
     }
 }

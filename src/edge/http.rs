@@ -3,10 +3,10 @@
 
 use futures_util::StreamExt;
 use serde::Serialize;
-use worker::{Headers, Request, Response};
+use worker::{FixedLengthStream, Headers, Request, Response, ResponseBody};
 
 use crate::api::ErrorCode;
-use crate::body::{self, BodyCollector};
+use crate::body::{self, BodyCollector, ChunkedBody};
 use crate::config::Config;
 
 use super::error::ApiError;
@@ -23,16 +23,28 @@ pub fn request_id(req: &Request) -> String {
 }
 
 /// A JSON response with `status`.
+///
+/// The JSON is written in chunks ([`ChunkedBody`]): a small answer is one chunk and goes out as
+/// before; a large one (a rollout trajectory, up to ~23 MB) goes out as a stream of its chunks,
+/// each copied to the runtime when it reads it, through a `FixedLengthStream` so the answer keeps
+/// its `content-length`. Neither side ever holds a second whole copy, and no buffer doubles.
 pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
-    // One growing buffer with a head start: large bodies (rollout trajectories) grow it less.
-    let mut bytes = Vec::with_capacity(4096);
-    serde_json::to_writer(&mut bytes, body)
+    let mut out = ChunkedBody::new(body::ANSWER_CHUNK_BYTES);
+    serde_json::to_writer(&mut out, body)
         .map_err(|e| ApiError::internal(format!("encode: {e}")))?;
     let headers = Headers::new();
     headers.set("content-type", "application/json; charset=utf-8")?;
-    Ok(Response::from_bytes(bytes)?
-        .with_status(status)
-        .with_headers(headers))
+    let len = out.len() as u64;
+    let mut chunks = out.into_chunks();
+    let response = if chunks.len() <= 1 {
+        Response::from_bytes(chunks.pop().unwrap_or_default())?
+    } else {
+        let stream = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, worker::Error>));
+        let fixed: worker::worker_sys::FixedLengthStream =
+            FixedLengthStream::wrap(stream, len).into();
+        Response::from_body(ResponseBody::Stream(fixed.readable()))?
+    };
+    Ok(response.with_status(status).with_headers(headers))
 }
 
 /// Builds a response with a binary body of `content_type`.

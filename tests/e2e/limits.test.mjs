@@ -205,6 +205,32 @@ describe("body limits", () => {
     await assertHealthy("announced lengths");
   });
 
+  test("the largest JSON answer streams out whole, with its content-length", async () => {
+    // ~21 MB of JSON: written in 1 MiB chunks and streamed through a FixedLengthStream. Without
+    // compression the length is announced; with gzip (fetch's default) the runtime re-encodes.
+    const rollout = { env: "CartPole-v1", num_envs: 1024, steps: 128, seed: 3, include: ["trajectory"] };
+    for (const encoding of ["identity", "gzip"]) {
+      const res = await fetch(`${h.worker.base}/api/rollout`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${alice}`, "content-type": "application/json", "accept-encoding": encoding },
+        body: JSON.stringify(rollout),
+      });
+      assert.equal(res.status, 200, encoding);
+      const bytes = Buffer.from(await res.arrayBuffer());
+      assert.ok(bytes.length > 16 * MiB, `${encoding}: ${bytes.length} bytes`);
+      if (encoding === "identity") assert.equal(Number(res.headers.get("content-length")), bytes.length);
+      assert.equal(res.headers.get("content-type"), "application/json; charset=utf-8");
+      const body = JSON.parse(bytes.toString("utf8"));
+      assert.equal(body.trajectory.observations.length, 128);
+      assert.equal(body.trajectory.observations[127].length, 1024);
+      assert.equal(body.trajectory.log_probs[127][1023], Math.log(0.5));
+    }
+    // A small answer is one chunk, as before.
+    const small = await api("POST", "/api/rollout", { env: "CartPole-v1", num_envs: 2, steps: 2, seed: 3 });
+    assert.equal(small.status, 200);
+    assert.equal(small.body.num_envs, 2);
+  });
+
   test("a wrong content-type is refused without waiting for the body", async () => {
     const res = await exchange(h.worker.port,
       `POST /api/rollout HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${alice}\r\n` +
