@@ -268,7 +268,7 @@ impl Config {
                 "MAX_MESSAGE_BYTES",
                 &raw.max_message_bytes,
                 1,
-                65_536,
+                crate::chat::model::MAX_MAX_MESSAGE_BYTES,
                 d.max_message_bytes,
             )?,
             search_upstream_url: raw

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod body;
 pub mod calls;
 pub mod chat;
 pub mod config;

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ChatError;
-use crate::api::{parse_json_object, query_int, InputError};
+use crate::api::{format_exact, parse_json_object, query_int, InputError};
 use crate::storage::WriteStats;
 
 /// Default for `MAX_MESSAGE_BYTES`: the largest message content, in UTF-8 bytes.
@@ -21,6 +21,20 @@ pub const MAX_TITLE_CHARS: usize = 200;
 pub const DEFAULT_PAGE_LIMIT: u32 = 50;
 /// Largest page size of `GET /api/tabs/{id}/messages`.
 pub const MAX_PAGE_LIMIT: u32 = 200;
+/// Largest tab create/rename body: a 200-char title written entirely as JSON `\u` escapes
+/// (12 bytes per astral char) is under 3 KiB, so anything larger is not a title; the margin keeps
+/// over-long titles a 400, not a 413.
+pub const SMALL_BODY_BYTES: usize = 64 * 1024;
+/// Largest `MAX_MESSAGE_BYTES` the config accepts.
+pub const MAX_MAX_MESSAGE_BYTES: usize = 65_536;
+/// Largest append body for the largest `MAX_MESSAGE_BYTES`: [`append_body_limit`] of 65536.
+pub const APPEND_BODY_BYTES_MAX: usize = append_body_limit(MAX_MAX_MESSAGE_BYTES);
+
+/// Largest append body: the content limit with room for JSON escaping (a `\u` escape turns one
+/// byte into six) and the other fields.
+pub const fn append_body_limit(max_message_bytes: usize) -> usize {
+    max_message_bytes * 6 + 1024
+}
 
 /// Who wrote a message. Serialized lowercase: `"user"`, `"assistant"`, `"system"`, `"tool"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -129,10 +143,10 @@ pub fn parse_new_message(body: &[u8], max_message_bytes: usize) -> Result<NewMes
             .into())
         }
         Some(name) => Role::from_api_name(&name).ok_or_else(|| {
-            InputError::invalid(format!(
+            InputError::invalid(format_exact(format_args!(
                 "field `role` must be one of {}, got `{name}`",
                 role_names()
-            ))
+            )))
         })?,
     };
     let content = raw

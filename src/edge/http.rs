@@ -1,10 +1,12 @@
 //! HTTP plumbing of the shell: request ids, JSON responses, body limits, CORS and the headers
 //! every response carries.
 
+use futures_util::StreamExt;
 use serde::Serialize;
-use worker::{Headers, Request, Response};
+use worker::{FixedLengthStream, Headers, Request, Response, ResponseBody};
 
 use crate::api::ErrorCode;
+use crate::body::{self, BodyCollector, ChunkedBody};
 use crate::config::Config;
 
 use super::error::ApiError;
@@ -21,16 +23,28 @@ pub fn request_id(req: &Request) -> String {
 }
 
 /// A JSON response with `status`.
+///
+/// The JSON is written in chunks ([`ChunkedBody`]): a small answer is one chunk and goes out as
+/// before; a large one (a rollout trajectory, up to ~23 MB) goes out as a stream of its chunks,
+/// each copied to the runtime when it reads it, through a `FixedLengthStream` so the answer keeps
+/// its `content-length`. Neither side ever holds a second whole copy, and no buffer doubles.
 pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
-    // One growing buffer with a head start: large bodies (rollout trajectories) grow it less.
-    let mut bytes = Vec::with_capacity(4096);
-    serde_json::to_writer(&mut bytes, body)
+    let mut out = ChunkedBody::new(body::ANSWER_CHUNK_BYTES);
+    serde_json::to_writer(&mut out, body)
         .map_err(|e| ApiError::internal(format!("encode: {e}")))?;
     let headers = Headers::new();
     headers.set("content-type", "application/json; charset=utf-8")?;
-    Ok(Response::from_bytes(bytes)?
-        .with_status(status)
-        .with_headers(headers))
+    let len = out.len() as u64;
+    let mut chunks = out.into_chunks();
+    let response = if chunks.len() <= 1 {
+        Response::from_bytes(chunks.pop().unwrap_or_default())?
+    } else {
+        let stream = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, worker::Error>));
+        let fixed: worker::worker_sys::FixedLengthStream =
+            FixedLengthStream::wrap(stream, len).into();
+        Response::from_body(ResponseBody::Stream(fixed.readable()))?
+    };
+    Ok(response.with_status(status).with_headers(headers))
 }
 
 /// A JSON response whose body is already encoded (an object's answer passed through).
@@ -56,35 +70,54 @@ pub fn no_content() -> Result<Response, ApiError> {
 ///
 /// 415 unless `content-type` is `application/json` (parameters such as charset allowed); 413 when
 /// `content-length` announces more than `max_bytes` (before reading) or the body turns out larger.
+/// The body is read as a stream and fed to [`BodyCollector`]: at the first chunk past the limit
+/// the stream is dropped, which cancels it, so a chunked upload without `content-length` costs at
+/// most `max_bytes` plus one chunk however much the client sends. A body refused before reading
+/// is cancelled too, so the runtime does not wait for the rest of the upload before answering.
 pub async fn json_body(req: &mut Request, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
     let content_type = req.headers().get("content-type")?.unwrap_or_default();
-    let media_type = content_type.split(';').next().unwrap_or("").trim();
-    if !media_type.eq_ignore_ascii_case("application/json") {
+    if !body::is_json_content_type(&content_type) {
+        cancel_body(req);
         return Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
             "send the body as JSON with `content-type: application/json`",
         ));
     }
-    let too_large = || {
-        ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("request body is larger than this route's limit of {max_bytes} bytes"),
-        )
-    };
-    if let Some(length) = req.headers().get("content-length")? {
-        if length
-            .trim()
-            .parse::<u64>()
-            .map_or(true, |n| n > max_bytes as u64)
-        {
-            return Err(too_large());
+    let content_length = req.headers().get("content-length")?;
+    let mut collector = match BodyCollector::new(max_bytes, content_length.as_deref()) {
+        Ok(collector) => collector,
+        Err(too_large) => {
+            cancel_body(req);
+            return Err(too_large.into());
         }
+    };
+    // A request without a body has no stream (`Request::stream` would fail): an empty body.
+    if req.inner().body().is_none() {
+        return Ok(collector.finish());
     }
-    let body = req.bytes().await?;
-    if body.len() > max_bytes {
-        return Err(too_large());
+    let mut stream = req.stream()?;
+    while let Some(chunk) = stream.next().await {
+        // A body that breaks off (client gone, broken chunked framing) is the client's input,
+        // not a server fault: 400, with the runtime's words kept for the log.
+        let chunk = chunk.map_err(|err| ApiError {
+            detail: Some(format!("reading the request body: {err}")),
+            ..ApiError::new(
+                ErrorCode::InvalidJson,
+                "the request body could not be read to its end; send it again",
+            )
+        })?;
+        // On `TooLarge` the `?` returns early and drops `stream`: wasm-streams cancels the
+        // underlying ReadableStream on drop, so the runtime stops reading the upload.
+        collector.push(&chunk)?;
     }
-    Ok(body)
+    Ok(collector.finish())
+}
+
+/// Cancels the request body unread (taking the stream and dropping it cancels it).
+fn cancel_body(req: &mut Request) {
+    if req.inner().body().is_some() {
+        drop(req.stream());
+    }
 }
 
 /// The value of query parameter `name`, if present (first occurrence).

@@ -7,15 +7,21 @@
 //! like `1e400` is rejected by the JSON parser and anything that survives is checked again here.
 //! Magnitudes are bounded ([`MAX_ABS_STATE`], [`MAX_ABS_PARAM`]) so the dynamics and the softmax
 //! stay finite for every accepted input (squares of 1e6 are far from overflow).
+//!
+//! Decoding keeps memory bounded whatever a 2 MiB body holds (see
+//! [`crate::api::parse_json_object`]): arrays decode into [`Rows`] and [`List`], which count every
+//! element but keep no more values than the largest valid request has, `include` keeps one item,
+//! and `policy` stays a slice of the body until its turn comes.
 
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use super::policy::{LinearPolicy, Policy};
 use super::RolloutError;
-use crate::api::{check_fields, parse_json_object, InputError};
+use crate::api::{
+    format_exact, parse_json_object, InputError, JsonObject, List, ObjectFields, Rows,
+};
 
 /// The only environment id served.
 pub const ENV_ID: &str = "CartPole-v1";
@@ -35,6 +41,11 @@ pub const MAX_ABS_STATE: f64 = 1e6;
 pub const MAX_ABS_PARAM: f64 = 1e6;
 /// Default experience buffer capacity of a run, in transitions.
 pub const DEFAULT_BUFFER_CAPACITY: usize = 4096;
+/// Largest `POST /api/rollout` body: 1024 × 4 initial-state numbers and 131072 actions fit well
+/// within it.
+pub const ROLLOUT_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// Largest run create/step body (a policy is a few hundred bytes).
+pub const RUN_BODY_BYTES: usize = 16 * 1024;
 
 /// Fields accepted by `POST /api/rollout`.
 pub const ROLLOUT_FIELDS: &[&str] = &[
@@ -86,25 +97,66 @@ pub fn benchmark_body(num_envs: usize, steps: usize, linear: bool, trajectory: b
 }
 
 #[derive(Deserialize)]
-struct RawRollout {
+struct RawRollout<'a> {
     env: Option<String>,
     num_envs: Option<i64>,
     steps: Option<i64>,
     seed: Option<u64>,
-    policy: Option<Map<String, Value>>,
+    #[serde(borrow)]
+    policy: Option<JsonObject<'a>>,
     gamma: Option<f64>,
     lambda: Option<f64>,
-    initial_state: Option<Vec<Vec<f64>>>,
-    actions: Option<Vec<Vec<i64>>>,
-    include: Option<Vec<String>>,
+    initial_state: Option<Rows<f64, MAX_NUM_ENVS, { MAX_NUM_ENVS * 4 }>>,
+    actions: Option<Rows<i64, MAX_STEPS, MAX_ENV_STEPS>>,
+    include: Option<Include>,
 }
+
+/// Rows of `policy.weights` whose lengths a shape error lists.
+const LISTED_WEIGHT_ROWS: usize = 16;
 
 #[derive(Deserialize)]
 struct RawPolicy {
-    weights: Option<Vec<Vec<f64>>>,
-    bias: Option<Vec<f64>>,
-    value_weights: Option<Vec<f64>>,
+    weights: Option<Rows<f64, LISTED_WEIGHT_ROWS, 8>>,
+    bias: Option<List<f64, 2>>,
+    value_weights: Option<List<f64, 4>>,
     value_bias: Option<f64>,
+}
+
+/// The `include` list: whether it names `"trajectory"`, and its first other item (an error).
+/// Items are decoded one at a time, so a long list costs one item.
+struct Include {
+    trajectory: bool,
+    other: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Include {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Include;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Include, A::Error> {
+                let mut include = Include {
+                    trajectory: false,
+                    other: None,
+                };
+                while let Some(item) = seq.next_element::<String>()? {
+                    if item == "trajectory" {
+                        include.trajectory = true;
+                    } else if include.other.is_none() {
+                        include.other = Some(item);
+                    }
+                }
+                Ok(include)
+            }
+        }
+        d.deserialize_seq(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -115,9 +167,10 @@ struct RawRunCreate {
 }
 
 #[derive(Deserialize)]
-struct RawRunStep {
+struct RawRunStep<'a> {
     steps: Option<i64>,
-    policy: Option<Map<String, Value>>,
+    #[serde(borrow)]
+    policy: Option<JsonObject<'a>>,
 }
 
 fn finite(name: &str, v: f64, max_abs: f64) -> Result<f64, RolloutError> {
@@ -166,45 +219,43 @@ fn unit_interval(name: &str, v: Option<f64>, default: f64) -> Result<f64, Rollou
 }
 
 /// Parses and validates a `policy` object (`None` → the random policy).
-fn parse_policy(raw: Option<Map<String, Value>>) -> Result<Policy, RolloutError> {
-    let Some(map) = raw else {
+fn parse_policy(raw: Option<JsonObject>) -> Result<Policy, RolloutError> {
+    let Some(object) = raw else {
         return Ok(Policy::Random);
     };
-    check_fields(&map, POLICY_FIELDS).map_err(|e| {
+    let in_policy = |e: InputError| {
         RolloutError::Input(InputError {
             code: e.code,
             message: format!("in `policy`: {}", e.message),
         })
-    })?;
-    let raw: RawPolicy = serde_json::from_value(Value::Object(map))
-        .map_err(|e| RolloutError::invalid(format!("invalid `policy`: {e}")))?;
+    };
+    let fields = ObjectFields::parse(object.text(), POLICY_FIELDS).map_err(in_policy)?;
+    fields.check_unknown().map_err(in_policy)?;
+    let raw: RawPolicy = fields
+        .decode("invalid `policy`: ")
+        .map_err(RolloutError::invalid)?;
     let weights_rows = raw.weights.ok_or_else(|| {
         RolloutError::invalid("`policy.weights` is required: 4 rows of 2 numbers")
     })?;
-    let shape_error = || {
-        RolloutError::invalid(format!(
+    if !weights_rows.has_shape(4, 2) {
+        return Err(RolloutError::invalid(format!(
             "`policy.weights` must be 4 rows (x, x_dot, theta, theta_dot) of 2 numbers \
-             (action 0, action 1), got {} rows of lengths {:?}",
+             (action 0, action 1), got {} rows of lengths {}",
             weights_rows.len(),
-            weights_rows.iter().map(Vec::len).collect::<Vec<_>>()
-        ))
-    };
-    if weights_rows.len() != 4 || weights_rows.iter().any(|r| r.len() != 2) {
-        return Err(shape_error());
+            weights_rows.row_lengths()
+        )));
     }
     let mut weights = [[0.0; 2]; 4];
-    for (dst, src) in weights.iter_mut().zip(&weights_rows) {
-        for (d, &s) in dst.iter_mut().zip(src) {
-            *d = finite("policy.weights", s, MAX_ABS_PARAM)?;
-        }
+    for (d, &s) in weights.iter_mut().flatten().zip(weights_rows.cells()) {
+        *d = finite("policy.weights", s, MAX_ABS_PARAM)?;
     }
-    let bias_vec = raw
+    let bias_list = raw
         .bias
         .ok_or_else(|| RolloutError::invalid("`policy.bias` is required: 2 numbers"))?;
-    let [b0, b1] = bias_vec[..] else {
+    let (2, &[b0, b1]) = (bias_list.len(), bias_list.items()) else {
         return Err(RolloutError::invalid(format!(
             "`policy.bias` must be 2 numbers, got {}",
-            bias_vec.len()
+            bias_list.len()
         )));
     };
     let bias = [
@@ -214,7 +265,7 @@ fn parse_policy(raw: Option<Map<String, Value>>) -> Result<Policy, RolloutError>
     let value_weights = match raw.value_weights {
         None => None,
         Some(v) => {
-            let [a, b, c, d] = v[..] else {
+            let (4, &[a, b, c, d]) = (v.len(), v.items()) else {
                 return Err(RolloutError::invalid(format!(
                     "`policy.value_weights` must be 4 numbers, got {}",
                     v.len()
@@ -277,9 +328,9 @@ impl RolloutRequest {
         match raw.env.as_deref() {
             Some(ENV_ID) => {}
             Some(other) => {
-                return Err(RolloutError::invalid(format!(
+                return Err(RolloutError::invalid(format_exact(format_args!(
                     "`env` must be \"{ENV_ID}\", got \"{other}\""
-                )))
+                ))))
             }
             None => {
                 return Err(RolloutError::invalid(format!(
@@ -297,16 +348,17 @@ impl RolloutRequest {
         let initial_state = match raw.initial_state {
             None => None,
             Some(rows) => {
-                if rows.len() != num_envs || rows.iter().any(|r| r.len() != 4) {
+                // num_envs * 4 ≤ the 4096 values `Rows` keeps: a valid shape is kept whole.
+                if !rows.has_shape(num_envs, 4) {
                     return Err(RolloutError::invalid(format!(
                         "`initial_state` must be num_envs = {num_envs} rows of 4 numbers \
                          [x, x_dot, theta, theta_dot], got {} rows",
                         rows.len()
                     )));
                 }
-                let mut flat = Vec::with_capacity(num_envs * 4);
-                for v in rows.into_iter().flatten() {
-                    flat.push(finite("initial_state", v, MAX_ABS_STATE)?);
+                let mut flat = rows.into_cells();
+                for v in &mut flat {
+                    *v = finite("initial_state", *v, MAX_ABS_STATE)?;
                 }
                 let array = Array2::from_shape_vec((num_envs, 4), flat).map_err(|e| {
                     RolloutError::invalid(format!("`initial_state` has the wrong shape: {e}"))
@@ -318,7 +370,8 @@ impl RolloutRequest {
         let actions = match raw.actions {
             None => None,
             Some(rows) => {
-                if rows.len() != steps || rows.iter().any(|r| r.len() != num_envs) {
+                // steps * num_envs ≤ MAX_ENV_STEPS (checked above), the values `Rows` keeps.
+                if !rows.has_shape(steps, num_envs) {
                     return Err(RolloutError::invalid(format!(
                         "`actions` must be steps = {steps} rows of num_envs = {num_envs} \
                          actions (0 or 1), got {} rows",
@@ -326,15 +379,14 @@ impl RolloutRequest {
                     )));
                 }
                 let mut flat = Vec::with_capacity(steps * num_envs);
-                for (t, row) in rows.iter().enumerate() {
-                    for (i, &a) in row.iter().enumerate() {
-                        match a {
-                            0 | 1 => flat.push(a as u8),
-                            other => {
-                                return Err(RolloutError::invalid(format!(
-                                    "`actions[{t}][{i}]` must be 0 or 1, got {other}"
-                                )))
-                            }
+                for (k, &a) in rows.cells().iter().enumerate() {
+                    match a {
+                        0 | 1 => flat.push(a as u8),
+                        other => {
+                            let (t, i) = (k / num_envs, k % num_envs);
+                            return Err(RolloutError::invalid(format!(
+                                "`actions[{t}][{i}]` must be 0 or 1, got {other}"
+                            )));
                         }
                     }
                 }
@@ -346,15 +398,13 @@ impl RolloutRequest {
         };
 
         let mut include_trajectory = false;
-        for item in raw.include.unwrap_or_default() {
-            match item.as_str() {
-                "trajectory" => include_trajectory = true,
-                other => {
-                    return Err(RolloutError::invalid(format!(
-                        "`include` items must be \"trajectory\", got \"{other}\""
-                    )))
-                }
+        if let Some(include) = raw.include {
+            if let Some(other) = include.other {
+                return Err(RolloutError::invalid(format_exact(format_args!(
+                    "`include` items must be \"trajectory\", got \"{other}\""
+                ))));
             }
+            include_trajectory = include.trajectory;
         }
 
         Ok(Self {
@@ -631,6 +681,41 @@ mod tests {
             ErrorCode::InvalidField
         );
         assert_eq!(code("{"), ErrorCode::InvalidJson);
+    }
+
+    #[test]
+    fn oversized_arrays_are_counted_not_kept() {
+        let base = r#""env":"CartPole-v1","num_envs":2,"steps":2"#;
+        // 100,000 rows of actions: far more than any valid request, reported with the true count.
+        let rows = vec!["[0,1]"; 100_000].join(",");
+        let m = message(&format!(r#"{{{base},"actions":[{rows}]}}"#));
+        assert!(m.contains("got 100000 rows"), "{m}");
+        // A bad value past what is kept is still a type error.
+        let m = message(&format!(r#"{{{base},"actions":[{rows},["x"]]}}"#));
+        assert!(m.contains("invalid type: string \"x\""), "{m}");
+        // Weight rows are listed up to 16, then elided.
+        let weights = vec!["[0,0]"; 20].join(",");
+        let m = message(&format!(
+            r#"{{{base},"policy":{{"weights":[{weights}],"bias":[0,0]}}}}"#
+        ));
+        assert!(
+            m.contains("got 20 rows of lengths [2, 2,") && m.ends_with(", …]"),
+            "{m}"
+        );
+        let m = message(&format!(
+            r#"{{{base},"policy":{{"weights":[[0,0],[0,0],[0],[0,0]],"bias":[0,0]}}}}"#
+        ));
+        assert!(m.ends_with("got 4 rows of lengths [2, 2, 1, 2]"), "{m}");
+        // A long include list costs nothing; its first other item is named.
+        let items = vec![r#""trajectory""#; 10_000].join(",");
+        let m = message(&format!(r#"{{{base},"include":[{items},"video","x"]}}"#));
+        assert!(m.ends_with(r#"got "video""#), "{m}");
+        let ok = format!(r#"{{{base},"include":[{items}]}}"#);
+        assert!(
+            RolloutRequest::parse(ok.as_bytes())
+                .unwrap()
+                .include_trajectory
+        );
     }
 
     #[test]

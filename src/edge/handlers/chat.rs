@@ -10,6 +10,7 @@ use crate::calls::tab::{Append, Delete, Flush, Init, Read, Stats};
 use crate::calls::user::{CanCreateTab, CreateTab, GetTab, ListTabs, RemoveTab, RenameTab, Touch};
 use crate::calls::ObjectName;
 use crate::chat::directory::{self, TabRecord};
+use crate::chat::model::{append_body_limit, SMALL_BODY_BYTES};
 use crate::chat::{self};
 use crate::ids;
 
@@ -19,23 +20,12 @@ use super::super::http;
 use super::super::log;
 use super::super::objects::send;
 
-/// Largest tab create/rename body: a 200-char title written entirely as JSON `\u` escapes
-/// (12 bytes per astral char) is under 3 KiB, so anything larger is not a title; the margin keeps
-/// over-long titles a 400, not a 413.
-const SMALL_BODY_BYTES: usize = 64 * 1024;
-
 fn user_object(ctx: &RequestCtx) -> Result<ObjectName, ApiError> {
     Ok(ObjectName::user(&ctx.user)?)
 }
 
 fn tab_object(ctx: &RequestCtx, tab_id: &str) -> Result<ObjectName, ApiError> {
     ObjectName::tab(&ctx.user, tab_id).map_err(|_| ApiError::not_found("tab"))
-}
-
-/// Largest append body: the content limit with room for JSON escaping (a `\u` escape turns one
-/// byte into six) and the other fields.
-fn append_body_limit(max_message_bytes: usize) -> usize {
-    max_message_bytes * 6 + 1024
 }
 
 pub async fn create_tab(mut req: Request, ctx: &RequestCtx) -> Result<Response, ApiError> {

@@ -8,18 +8,13 @@ use crate::calls::user::{AddRun, RemoveRun};
 use crate::calls::ObjectName;
 use crate::ids;
 use crate::rollout::encoding::SAFETENSORS_MEDIA_TYPE;
-use crate::rollout::request::seed_from_entropy;
+use crate::rollout::request::{seed_from_entropy, ROLLOUT_BODY_BYTES, RUN_BODY_BYTES};
 use crate::rollout::{self, ResponseFormat, RolloutRequest, RunCreateRequest, RunStepRequest};
 
 use super::super::context::RequestCtx;
 use super::super::error::ApiError;
 use super::super::http;
 use super::super::objects::send;
-
-/// Largest rollout body: 1024 × 4 initial-state numbers and 131072 actions fit well within it.
-const ROLLOUT_BODY_BYTES: usize = 2 * 1024 * 1024;
-/// Largest run create/step body (a policy is a few hundred bytes).
-const RUN_BODY_BYTES: usize = 16 * 1024;
 
 fn pick_seed(given: Option<u64>) -> Result<u64, ApiError> {
     match given {
