@@ -566,7 +566,7 @@ impl TabLog {
                 ..FlushReport::default()
             });
         }
-        let next_seq = check_dense(through + 1, pending.records.keys())?;
+        check_dense(through + 1, pending.records.keys())?;
 
         // Greedy pages: close one at PAGE_MAX_MESSAGES records or before PAGE_MAX_BYTES.
         let mut pages: Vec<(u64, Vec<u8>, usize)> = Vec::new();
@@ -604,28 +604,9 @@ impl TabLog {
         for key in &pending.log_keys {
             store.delete(key)?;
         }
-        let meta = Meta {
-            through: next_seq - 1,
-            flushes: self.meta.flushes + 1,
-            last_flush_ms: Some(now_ms),
-        };
-        let meta_bytes = serde_json::to_vec(&meta)
-            .map_err(|e| ChatError::Corrupt(format!("cannot encode the meta record: {e}")))?;
-        // The commit point: only now do the compacted messages stop being pending.
-        store.put(META_KEY, &meta_bytes)?;
-
-        self.meta = meta;
-        self.next_seq = next_seq;
-        self.pending = 0;
-        self.first_pending_at_ms = None;
-        Ok(FlushReport {
-            flushed: pending
-                .records
-                .into_iter()
-                .map(|(seq, record)| record.into_message(seq))
-                .collect(),
-            message_count: self.message_count(),
-        })
+        // What remains is this version's commit: the compacted messages (now in orphan pages)
+        // stop being pending only when the meta record is written.
+        self.flush(store, now_ms)
     }
 
     /// The contract's stats; `storage` is the store's cumulative write counters.
