@@ -979,14 +979,25 @@ impl PersistentIndex {
         first_new: u32,
     ) -> Result<(Option<PlannedMerge>, bool), HistoryError> {
         let prefix = term_prefix(term);
-        let tail = store.range(&prefix, &prefix_end(&prefix), true, MERGE_AT)?;
+        let current = match first_new.checked_mul(BLOCK_DOCS) {
+            Some(start) => piece_key(term, start),
+            None => prefix_end(&prefix),
+        };
+        // The newest chunks before the batch's first group (that group may have pieces already).
+        let tail = store.range(&prefix, &current, true, MERGE_AT)?;
+        if tail.is_empty() {
+            let none = store
+                .range(&current, &prefix_end(&prefix), false, 1)?
+                .is_empty();
+            return Ok((None, none));
+        }
         let groups: Vec<u32> = tail
             .iter()
             .map(|(key, _)| Chunk::parse(key, &prefix).map(Chunk::group))
             .collect::<Option<_>>()
             .ok_or_else(|| HistoryError::Corrupt(prefix.clone()))?;
         let Some(&last) = groups.first() else {
-            return Ok((None, true));
+            return Ok((None, false));
         };
         if groups.len() < MERGE_AT || last >= first_new || groups.iter().any(|&g| g != last) {
             return Ok((None, false));
@@ -1137,7 +1148,9 @@ impl PersistentIndex {
         }
         for merge in merges {
             store.put(&merge.key, &encode_block(0, &merge.postings))?;
-            for key in &merge.delete {
+            // Newest first: until a chunk is deleted, the merged one only stands for the doc ids
+            // above every remaining chunk, so each deletion hands it exactly the ids it drops.
+            for key in merge.delete.iter().rev() {
                 store.delete(key)?;
             }
         }
@@ -1491,8 +1504,40 @@ mod tests {
 
     #[test]
     fn a_failed_add_changes_nothing_and_its_retry_indexes_once() {
-        let base = corpus(1000);
-        let batch = failing_batch();
+        check_failed_add(&corpus(1000), 1000, &failing_batch());
+    }
+
+    #[test]
+    fn a_failed_add_that_merges_a_finished_group_changes_nothing() {
+        // Group 0 is written 100 messages at a time (several pieces per term), and every term
+        // of the batch first shows up in group 1, so the add merges group 0 of each of them.
+        let mut batch = corpus(1054)[1024..].to_vec();
+        batch.push(doc("t3", 1, "ocelot zebra rust"));
+        let mut s = MemoryStore::new();
+        let mut p = PersistentIndex::open(&s).unwrap();
+        for chunk in corpus(1024).chunks(100) {
+            p.add(&mut s, chunk).unwrap();
+        }
+        let before = s.write_stats().write_ops;
+        p.add(&mut s, &batch).unwrap();
+        let writes = s.write_stats().write_ops - before;
+        assert!(writes > 100, "merges: {writes} writes");
+        assert!(!dump(&s)
+            .iter()
+            .any(|(k, _)| k.starts_with("hx/t/rust p000001")));
+        assert_eq!(
+            dump(&s)
+                .iter()
+                .filter(|(k, _)| k.starts_with("hx/t/rust p000003"))
+                .count(),
+            1,
+            "group 0 of `rust` is one chunk"
+        );
+        check_failed_add(&corpus(1024), 100, &batch);
+    }
+
+    /// Adds `base` in batches of `base_batch`, then fails `batch` at every write position.
+    fn check_failed_add(base: &[HistoryDoc], base_batch: usize, batch: &[HistoryDoc]) {
         let other = [
             doc("t4", 1, "zebra crossing ocelot"),
             doc("t2", 7000, "rust"),
@@ -1507,10 +1552,10 @@ mod tests {
         memory_both.add(&batch).unwrap();
 
         let mut store = FaultyStore::default();
-        PersistentIndex::open(&store)
-            .unwrap()
-            .add(&mut store, &base)
-            .unwrap();
+        let mut p = PersistentIndex::open(&store).unwrap();
+        for chunk in base.chunks(base_batch) {
+            p.add(&mut store, chunk).unwrap();
+        }
         let (writes, clean) = {
             let mut s = store.clone();
             let before = s.write_stats().write_ops;
@@ -1751,6 +1796,97 @@ mod tests {
             if key.starts_with("hx/doc/") {
                 let row: HistoryDoc = decode_doc(&value).unwrap();
                 assert_eq!(row.tab_id, "t2");
+            }
+        }
+    }
+
+    /// Writes `docs` as format 1 did (JSON rows, whole blocks of [`BLOCK_DOCS`] doc ids, a
+    /// version-1 meta), one doc id per message from 0; the last `uncommitted` messages are
+    /// written but left above `next_doc`, like an add interrupted before its commit.
+    fn write_format_1(store: &mut impl KvStore, docs: &[HistoryDoc], uncommitted: usize) {
+        let committed = docs.len() - uncommitted;
+        let mut blocks: BTreeMap<(String, u32), Vec<Posting>> = BTreeMap::new();
+        let mut tabs: BTreeMap<&str, TabRuns> = BTreeMap::new();
+        let mut total_len = 0;
+        for (id, d) in docs.iter().enumerate() {
+            let id = id as u32;
+            let (counts, len) = term_counts(&d.text);
+            for (term, tf) in counts {
+                blocks
+                    .entry((term, id / BLOCK_DOCS))
+                    .or_default()
+                    .push(Posting {
+                        doc: id,
+                        tf,
+                        dl: len,
+                    });
+            }
+            tabs.entry(d.tab_id.as_str()).or_default().insert(d.seq, id);
+            put_json(store, &doc_key(id), d).unwrap();
+            if (id as usize) < committed {
+                total_len += u64::from(len);
+            }
+        }
+        for ((term, block), postings) in blocks {
+            store
+                .put(&block_key(&term, block), &encode_block(block, &postings))
+                .unwrap();
+            store.put(&dict_key(&term), b"").unwrap();
+        }
+        for (tab, runs) in tabs {
+            put_json(store, &tab_key(tab), &runs).unwrap();
+        }
+        let meta = format!(
+            r#"{{"v":1,"next_doc":{committed},"live_docs":{committed},"total_len":{total_len}}}"#
+        );
+        store.put(META_KEY, meta.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn a_format_1_store_opens_searches_and_updates_in_format_2() {
+        let docs = corpus(2600);
+        let (old, new) = docs.split_at(1500);
+        for uncommitted in [0, 30] {
+            let mut store = MemoryStore::new();
+            write_format_1(&mut store, &docs[..old.len() + uncommitted], uncommitted);
+            let mut memory = HistoryIndex::new();
+            memory.add(old).unwrap();
+            let mut persistent = PersistentIndex::open(&store).unwrap();
+            assert_same(&memory, &mut persistent, &store);
+            assert_eq!(
+                persistent.search(&store, "rust", None, 3, &[]).unwrap(),
+                memory.search("rust", None, 3, &[]).unwrap()
+            );
+            // New batches go to pieces next to the old blocks (group 1 holds both), and merging
+            // group 1 folds its old block in.
+            for batch in new.chunks(10) {
+                memory.add(batch).unwrap();
+                persistent.add(&mut store, batch).unwrap();
+            }
+            assert_same(&memory, &mut persistent, &store);
+            let meta: Meta = get_json(&store, META_KEY).unwrap().unwrap();
+            assert_eq!((meta.v, meta.legacy), (2, 1500));
+            let keys: Vec<String> = dump(&store).into_iter().map(|(k, _)| k).collect();
+            assert!(
+                keys.contains(&"hx/t/rust 00000000".to_owned()),
+                "group 0 kept"
+            );
+            assert!(
+                !keys.contains(&"hx/t/rust 00000001".to_owned()),
+                "group 1 merged"
+            );
+            // A tab with messages in both formats is removed everywhere.
+            assert_eq!(
+                persistent.remove_tab(&mut store, "t1").unwrap(),
+                memory.remove_tab("t1")
+            );
+            assert_same(&memory, &mut persistent, &store);
+            let mut reopened = PersistentIndex::open(&store).unwrap();
+            assert_same(&memory, &mut reopened, &store);
+            for (key, value) in dump(&store) {
+                if key.starts_with(DOC_PREFIX) {
+                    assert_eq!(decode_doc(&value).unwrap().tab_id, "t2");
+                }
             }
         }
     }
