@@ -1543,13 +1543,13 @@ mod tests {
             doc("t2", 7000, "rust"),
         ];
         let mut memory_before = HistoryIndex::new();
-        memory_before.add(&base).unwrap();
+        memory_before.add(base).unwrap();
         let mut memory_after = memory_before.clone();
-        memory_after.add(&batch).unwrap();
+        memory_after.add(batch).unwrap();
         let mut memory_other = memory_before.clone();
         memory_other.add(&other).unwrap();
         let mut memory_both = memory_other.clone();
-        memory_both.add(&batch).unwrap();
+        memory_both.add(batch).unwrap();
 
         let mut store = FaultyStore::default();
         let mut p = PersistentIndex::open(&store).unwrap();
@@ -1561,7 +1561,7 @@ mod tests {
             let before = s.write_stats().write_ops;
             PersistentIndex::open(&s)
                 .unwrap()
-                .add(&mut s, &batch)
+                .add(&mut s, batch)
                 .unwrap();
             (s.write_stats().write_ops - before, dump(&s))
         };
@@ -1571,7 +1571,7 @@ mod tests {
             let mut p = PersistentIndex::open(&s).unwrap();
             assert_same(&memory_before, &mut p, &s); // warm the caches first
             s.crash_after(k as usize);
-            assert!(p.add(&mut s, &batch).is_err(), "write {k} failed");
+            assert!(p.add(&mut s, batch).is_err(), "write {k} failed");
             s.restart();
             // The live index and one reopened over what was written both answer as before.
             assert_same(&memory_before, &mut p, &s);
@@ -1581,16 +1581,16 @@ mod tests {
             let mut p2 = PersistentIndex::open(&s2).unwrap();
             assert_eq!(p2.add(&mut s2, &other).unwrap(), other.len());
             assert_same(&memory_other, &mut p2, &s2);
-            assert_eq!(p2.add(&mut s2, &batch).unwrap(), batch.len());
+            assert_eq!(p2.add(&mut s2, batch).unwrap(), batch.len());
             assert_same(&memory_both, &mut p2, &s2);
             // The retry indexes every message of the batch, once.
             assert_eq!(
-                p.add(&mut s, &batch).unwrap(),
+                p.add(&mut s, batch).unwrap(),
                 batch.len(),
                 "retry after {k}"
             );
             assert_same(&memory_after, &mut p, &s);
-            assert_eq!(p.add(&mut s, &batch).unwrap(), 0);
+            assert_eq!(p.add(&mut s, batch).unwrap(), 0);
             let mut reopened = PersistentIndex::open(&s).unwrap();
             assert_same(&memory_after, &mut reopened, &s);
             // Storage ends up as if nothing had failed.
