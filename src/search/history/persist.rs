@@ -1,18 +1,64 @@
 //! [`PersistentIndex`]: the history index kept in a [`KvStore`] (the user's Durable Object
-//! storage) in small chunks, loaded lazily and rewritten only where a batch touches them.
+//! storage) in small chunks, loaded lazily. An update only appends: what it writes is
+//! proportional to the batch, never to the history.
 //!
 //! # Key layout (all under `hx/`; keys are ASCII apart from terms and tab ids)
 //!
 //! | key                        | value                                                        |
 //! |----------------------------|--------------------------------------------------------------|
-//! | `hx/meta`                  | JSON `{"v":1,"next_doc":u32,"live_docs":u64,"total_len":u64}`, plus `"dead":[[start,end],...]` while a removal's cleanup is unfinished |
-//! | `hx/t/{term} {block:08x}`  | postings of `term` for doc ids in `[block·1024, (block+1)·1024)`: varint count, then per posting varint (doc − previous doc, the first relative to the block start), varint tf, varint doc length |
+//! | `hx/meta`                  | JSON `{"v":2,"next_doc":u32,"live_docs":u64,"total_len":u64}`, plus `"dead":[[start,end],...]` while a removal's cleanup is unfinished, and `"legacy":u32` for a store begun in format 1 |
+//! | `hx/t/{term} p{last:08x}`  | a *piece*: postings of `term` for some doc ids of one group (`[g·1024, (g+1)·1024)`, [`BLOCK_DOCS`]), `last` the largest: varint count, then per posting varint (doc − previous doc, the first relative to 0), varint tf, varint doc length |
+//! | `hx/t/{term} {block:08x}`  | format 1 only: all postings of `term` in group `block`, the first doc relative to `block·1024` |
 //! | `hx/d/{term}`              | empty; present iff `term` has postings (the sorted term dictionary for prefix expansion) |
-//! | `hx/doc/{doc:08x}`         | JSON [`HistoryDoc`] `{"tab_id","seq","role","text"}` (text for snippets and removal) |
+//! | `hx/doc/{doc:08x}`         | the [`HistoryDoc`] (`tab_id`, `seq`, `role`, `text`; text for snippets and removal): binary, [`encode_doc`] (format 1: JSON) |
 //! | `hx/tab/{tab_id}`          | JSON [`TabRuns`] `{"runs":[[first_seq, first_doc, len], ...]}` |
 //!
 //! Terms never contain whitespace (see [`super::tokenize`]), so `hx/t/{term} ` is a prefix of
-//! exactly that term's blocks and sorts them by block number.
+//! exactly that term's chunks, and they sort by doc id: format-1 blocks (hex digits) before
+//! pieces (`p`, written later, so with larger doc ids), pieces by their last doc id.
+//!
+//! # Writes: append, then merge each finished group once
+//!
+//! Format 1 rewrote, per batch, the last block of every distinct term of the batch (up to 1024
+//! postings): ≈ 3.2 KB per 200-byte message at 1000 messages, growing with the history until a
+//! block filled (17.8× the payload for the whole service; `benches/write_amplification.rs`).
+//! Format 2 writes only new data: per batch, one piece per distinct (term, group) holding just
+//! the batch's postings, plus the rows, the touched tab runs and the meta.
+//!
+//! Pieces would pile up (a common term gets one per batch: 100 per group at 10 messages a batch,
+//! 512 for a slow chat flushing every 2), making a cold read of that term thousands of rows. So
+//! when a term shows up in a group for the first time and its previous group has several chunks,
+//! that group is merged into one chunk: written at the group's last key, then the others deleted.
+//! Each posting is rewritten at most once (rewrite factor ≤ 2), found with one short reverse range
+//! read per term of the batch; a term's chunks are at most one per finished group plus the
+//! pieces of its current group. The cost is one delete per piece merged away (a row written, and
+//! its key's bytes): measured, the index's share of the bytes goes from 1.9× the payload at 1,000
+//! messages (no group finished yet) to 2.5× at 10,000 (3.5× to 4.9× for the slow chat; see
+//! docs/BENCHMARKS.md, "Chat: write amplification"). Merging more lazily (only past a piece
+//! count) would save little: common terms make most pieces, and their groups would be merged
+//! anyway. Fewer rows would need fewer pieces: one segment per batch for all its terms, merged
+//! into term chunks later, at the price of a second read path; not done.
+//!
+//! A merge needs no commit record: chunks are decoded in key order and each contributes only the
+//! doc ids above every doc id of the chunks before it (`decode_chunks`). The merged chunk is a
+//! superset of the chunks it replaces and sorts last among them, so until they are deleted it
+//! stands for nothing they hold, and deleting them newest first hands it exactly their ids. An
+//! interrupted merge is therefore invisible, and the next add of the term finishes it.
+//!
+//! Doc rows keep the full text: snippets are cut from it, and removal and recovery find a doc's
+//! terms in it. Dropping it (≈ 200 of the ≈ 230 bytes a row takes per message, about 1× the
+//! payload) would need the shell to fetch snippet text from the tab objects and removal to list
+//! terms otherwise; not done (`src/edge` is out of this core's scope). The row is binary (no JSON
+//! framing or escaping), 40–50 bytes less than format 1's.
+//!
+//! # Format versions
+//!
+//! A store written by format 1 opens and searches as is: its blocks are read as one chunk per
+//! group, its JSON rows decode. Its first commit rewrites the meta as format 2 with `legacy` =
+//! the doc ids below which format-1 blocks may exist (so cleaning a group also looks at its
+//! block); a format-1 reader refuses the new meta (unknown version) rather than misread pieces.
+//! Nothing is migrated eagerly: old groups stay blocks, group `next_doc / 1024` gets pieces
+//! next to its block and is merged into one piece when finished.
 //!
 //! # Failures: every update commits with one write
 //!
@@ -21,15 +67,17 @@
 //! `next_doc` and outside `dead`, and the index is whatever the chunks say about committed ids
 //! only. Everything read (postings, tab runs) is filtered to committed ids, so the leftovers of an
 //! interrupted update are invisible, and they are cleaned before the next update:
-//! - [`PersistentIndex::add`] writes the new rows first, then the blocks and dictionary markers,
-//!   the tab runs, and the meta last (the commit). Before the commit its doc ids are at or above
-//!   `next_doc`; the leftover rows (`hx/doc/` from `next_doc` on, one range read) list exactly
-//!   what the interrupted call touched, so the cleanup rewrites those blocks and tab runs without
-//!   them, deletes markers left without postings, then the rows. The retry gets the same doc ids
-//!   and writes the same chunks: each message is indexed once.
+//! - [`PersistentIndex::add`] writes the new rows first, then the pieces, dictionary markers and
+//!   merges, the tab runs, and the meta last (the commit). Before the commit its doc ids are at
+//!   or above `next_doc`; the leftover rows (`hx/doc/` from `next_doc` on, one range read) list
+//!   exactly what the interrupted call touched, so the cleanup filters those ids out of every
+//!   chunk of their terms' groups, deletes markers left without postings, then the rows. The
+//!   retry gets the same doc ids and writes the same chunks: each message is indexed once.
 //! - [`PersistentIndex::remove_tab`] reads what it removes, then commits with one meta write that
-//!   lowers the counts and lists the tab's doc ids as `dead`; the blocks, runs and rows are
+//!   lowers the counts and lists the tab's doc ids as `dead`; the chunks, runs and rows are
 //!   cleaned after (or by the next update, found through `dead`), and `dead` is cleared last.
+//!   Cleaning filters every chunk of the group as stored, so a copy left by an interrupted merge
+//!   goes too.
 //!
 //! In memory, a failed call changes nothing a caller can observe: the new state is applied only
 //! after the commit write succeeded.
@@ -37,15 +85,15 @@
 //! # Costs
 //! - [`PersistentIndex::open`] reads `hx/meta` and probes for leftover rows (one range read of
 //!   at most one key).
-//! - A query reads, per term, its blocks (one range read), one dictionary range read for the
-//!   prefix, the tab runs it filters on, and the doc rows of the results (≤ `limit` gets).
-//!   It scores one term at a time, so beyond the cache it holds one term's postings and a score
-//!   array (4 bytes per doc id).
-//! - [`PersistentIndex::add`] writes one row per new message, one block per distinct
-//!   (term, block) of the batch — doc ids grow, so that is the term's last block, at most 1024
-//!   postings — one dictionary marker per block created, the touched tabs' runs and the meta:
-//!   proportional to the batch, never to the index.
-//! - [`PersistentIndex::remove_tab`] rewrites the blocks holding the tab's postings and deletes
+//! - A query reads, per term, its chunks (one range read: a chunk per finished group plus the
+//!   current group's pieces), one dictionary range read for the prefix, the tab runs it filters
+//!   on, and the doc rows of the results (≤ `limit` gets). It scores one term at a time, so
+//!   beyond the cache it holds one term's postings and a score array (4 bytes per doc id).
+//! - [`PersistentIndex::add`] writes one row per new message, one piece per distinct (term,
+//!   group) of the batch, one dictionary marker per new term, the touched tabs' runs and the
+//!   meta; and, once per term and finished group, one merged chunk and a delete per other piece.
+//!   It reads one reverse range of at most 2 keys per distinct term.
+//! - [`PersistentIndex::remove_tab`] rewrites the chunks holding the tab's postings and deletes
 //!   its rows: proportional to the tab, plus two meta writes (commit, then end of cleanup).
 //!
 //! # Memory
