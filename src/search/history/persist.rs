@@ -1962,6 +1962,26 @@ mod tests {
         /// Like `Add` / `Remove`, with every write after the first `k` failing.
         FailingAdd(u64, Vec<HistoryDoc>),
         FailingRemove(u64, String),
+        /// Many messages in batches of 50, so doc ids cross groups and merges happen.
+        Bulk(u64, u16),
+    }
+
+    /// `count` messages from `seed` over tabs t0..t2 (seqs far from `prop_docs`' 1..12).
+    fn bulk_docs(seed: u64, count: u16) -> Vec<HistoryDoc> {
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..u64::from(count))
+            .map(|i| {
+                let mut words = Vec::new();
+                for _ in 0..(1 + i % 4) {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    words.push(PROP_WORDS[((x >> 33) % 10) as usize]);
+                }
+                let seq = 100 + (seed % 1000) * 1000 + i;
+                doc(&format!("t{}", i % 3), seq, &words.join(" "))
+            })
+            .collect()
     }
 
     fn prop_docs() -> impl Strategy<Value = Vec<HistoryDoc>> {
@@ -2002,6 +2022,7 @@ mod tests {
             1 => Just(Op::Reopen),
             2 => (0u64..40, prop_docs()).prop_map(|(k, d)| Op::FailingAdd(k, d)),
             1 => (0u64..20, tab).prop_map(|(k, t)| Op::FailingRemove(k, t)),
+            2 => (any::<u64>(), 200u16..900).prop_map(|(s, n)| Op::Bulk(s, n)),
         ]
     }
 
@@ -2031,6 +2052,12 @@ mod tests {
                         let a = persistent.search(&store, &q, tab.as_deref(), 10, &pending);
                         let b = memory.search(&q, tab.as_deref(), 10, &pending);
                         prop_assert_eq!(a, b, "{}", q);
+                    }
+                    Op::Bulk(seed, count) => {
+                        for batch in bulk_docs(seed, count).chunks(50) {
+                            let added = persistent.add(&mut store, batch).unwrap();
+                            prop_assert_eq!(added, memory.add(batch).unwrap());
+                        }
                     }
                     Op::Reopen => {
                         persistent = PersistentIndex::open_with_budget(&store, budget).unwrap();
