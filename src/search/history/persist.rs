@@ -1460,6 +1460,20 @@ mod tests {
     }
 
     #[test]
+    fn doc_rows_round_trip_in_binary_and_still_read_as_json() {
+        let d = doc("tab-ü", 1 << 40, "héllo \"world\"\n東京");
+        let bytes = encode_doc(&d);
+        assert_eq!(decode_doc(&bytes), Some(d.clone()));
+        // Shorter than the format-1 JSON row, which still decodes.
+        let json = serde_json::to_vec(&d).unwrap();
+        assert!(bytes.len() + 40 <= json.len(), "{} {}", bytes.len(), json.len());
+        assert_eq!(decode_doc(&json), Some(d));
+        assert_eq!(decode_doc(&bytes[..5]), None);
+        assert_eq!(decode_doc(&[DOC_ROW_V2, 0xff]), None);
+        assert_eq!(decode_doc(b""), None);
+    }
+
+    #[test]
     fn reopened_index_answers_like_the_memory_index() {
         let docs = corpus(2600);
         let mut store = MemoryStore::new();
