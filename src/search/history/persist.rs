@@ -1466,7 +1466,12 @@ mod tests {
         assert_eq!(decode_doc(&bytes), Some(d.clone()));
         // Shorter than the format-1 JSON row, which still decodes.
         let json = serde_json::to_vec(&d).unwrap();
-        assert!(bytes.len() + 40 <= json.len(), "{} {}", bytes.len(), json.len());
+        assert!(
+            bytes.len() + 40 <= json.len(),
+            "{} {}",
+            bytes.len(),
+            json.len()
+        );
         assert_eq!(decode_doc(&json), Some(d));
         assert_eq!(decode_doc(&bytes[..5]), None);
         assert_eq!(decode_doc(&[DOC_ROW_V2, 0xff]), None);
