@@ -122,7 +122,9 @@ use super::{
 use crate::search::web::l1::LRU_ENTRY_OVERHEAD;
 use crate::storage::{prefix_end, KvStore};
 
-/// Documents per postings block: bounds what an append rewrites (≤ ~3 KiB per term).
+/// Doc ids per group: a piece never spans two, and a term's pieces of a finished group are
+/// merged into one chunk, so a term is read as about one chunk per group (format 1 kept exactly
+/// one block per group, rewritten by every append).
 pub const BLOCK_DOCS: u32 = 1024;
 
 /// A term's last group is merged into one chunk when its newest `MERGE_AT` chunks all lie in it
@@ -216,7 +218,7 @@ fn merge_ranges(a: &[(u32, u32)], b: &[(u32, u32)]) -> Vec<(u32, u32)> {
 /// The loaded part of one term's postings.
 #[derive(Debug, Default, Clone, PartialEq)]
 struct TermCache {
-    /// `(block, postings)` sorted by block; no block is empty.
+    /// `(group, postings)` sorted by group; no group is empty.
     blocks: Vec<(u32, Vec<Posting>)>,
     /// Whether every block of the term is in `blocks` (after a range read or a fresh term).
     complete: bool,
