@@ -1,13 +1,16 @@
 //! Fuzzes every decoder of stored bytes with arbitrary input: rollout runs
 //! (`RunState::decode`, `decode_parts`, `ExperienceBuffer::decode`), cache-policy snapshots
-//! (`CachePolicy::restore`), history posting blocks (`decode_block`) and KV cache values
+//! (`CachePolicy::restore`), history posting blocks (`decode_block`) and doc rows (`decode_doc`,
+//! both formats), and KV cache values
 //! (`CachedResults::decode`). Corrupt storage must give an error, never a panic; and whatever
 //! decodes must re-encode to the same bytes (the formats are canonical) and, for a restored
 //! policy, respect the bounds it declares.
 #![no_main]
 
 use edge_assistant::rollout::{ExperienceBuffer, RunState};
-use edge_assistant::search::history::persist::{decode_block, encode_block};
+use edge_assistant::search::history::persist::{
+    decode_block, decode_doc, encode_block, encode_doc,
+};
 use edge_assistant::search::web::policy::CachePolicy;
 use edge_assistant::search::web::upstream::CachedResults;
 use libfuzzer_sys::fuzz_target;
@@ -59,6 +62,10 @@ fuzz_target!(|data: &[u8]| {
                     decode_block(block, &encode_block(block, &postings)),
                     Some(postings)
                 );
+            }
+            // Varints may be over-long, so a row is checked by value, not by bytes.
+            if let Some(doc) = decode_doc(bytes) {
+                assert_eq!(decode_doc(&encode_doc(&doc)), Some(doc));
             }
         }
         _ => {

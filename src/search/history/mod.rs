@@ -4,7 +4,8 @@
 //! - [`bm25`]: the scoring functions (Lucene idf, K1 = 1.2, B = 0.75, as `bm25s` "lucene");
 //! - [`index`]: [`HistoryIndex`], the whole inverted index in memory;
 //! - [`persist`]: [`PersistentIndex`], the same index kept in a [`crate::storage::KvStore`] in
-//!   small chunks that are loaded lazily and rewritten only where a batch touches them.
+//!   small chunks that are loaded lazily; an update appends new chunks (merged once per finished
+//!   group of doc ids), so its writes are proportional to the batch.
 //!
 //! Both indexes answer a query the same way (this module's shared steps): the query is validated
 //! and tokenized ([`parse_query`]); messages not yet flushed to the index (`extra`) are prepared

@@ -1,18 +1,64 @@
 //! [`PersistentIndex`]: the history index kept in a [`KvStore`] (the user's Durable Object
-//! storage) in small chunks, loaded lazily and rewritten only where a batch touches them.
+//! storage) in small chunks, loaded lazily. An update only appends: what it writes is
+//! proportional to the batch, never to the history.
 //!
 //! # Key layout (all under `hx/`; keys are ASCII apart from terms and tab ids)
 //!
 //! | key                        | value                                                        |
 //! |----------------------------|--------------------------------------------------------------|
-//! | `hx/meta`                  | JSON `{"v":1,"next_doc":u32,"live_docs":u64,"total_len":u64}`, plus `"dead":[[start,end],...]` while a removal's cleanup is unfinished |
-//! | `hx/t/{term} {block:08x}`  | postings of `term` for doc ids in `[block·1024, (block+1)·1024)`: varint count, then per posting varint (doc − previous doc, the first relative to the block start), varint tf, varint doc length |
+//! | `hx/meta`                  | JSON `{"v":2,"next_doc":u32,"live_docs":u64,"total_len":u64}`, plus `"dead":[[start,end],...]` while a removal's cleanup is unfinished, and `"legacy":u32` for a store begun in format 1 |
+//! | `hx/t/{term} p{last:08x}`  | a *piece*: postings of `term` for some doc ids of one group (`[g·1024, (g+1)·1024)`, [`BLOCK_DOCS`]), `last` the largest: varint count, then per posting varint (doc − previous doc, the first relative to 0), varint tf, varint doc length |
+//! | `hx/t/{term} {block:08x}`  | format 1 only: all postings of `term` in group `block`, the first doc relative to `block·1024` |
 //! | `hx/d/{term}`              | empty; present iff `term` has postings (the sorted term dictionary for prefix expansion) |
-//! | `hx/doc/{doc:08x}`         | JSON [`HistoryDoc`] `{"tab_id","seq","role","text"}` (text for snippets and removal) |
+//! | `hx/doc/{doc:08x}`         | the [`HistoryDoc`] (`tab_id`, `seq`, `role`, `text`; text for snippets and removal): binary, [`encode_doc`] (format 1: JSON) |
 //! | `hx/tab/{tab_id}`          | JSON [`TabRuns`] `{"runs":[[first_seq, first_doc, len], ...]}` |
 //!
 //! Terms never contain whitespace (see [`super::tokenize`]), so `hx/t/{term} ` is a prefix of
-//! exactly that term's blocks and sorts them by block number.
+//! exactly that term's chunks, and they sort by doc id: format-1 blocks (hex digits) before
+//! pieces (`p`, written later, so with larger doc ids), pieces by their last doc id.
+//!
+//! # Writes: append, then merge each finished group once
+//!
+//! Format 1 rewrote, per batch, the last block of every distinct term of the batch (up to 1024
+//! postings): ≈ 3.2 KB per 200-byte message at 1000 messages, growing with the history until a
+//! block filled (17.8× the payload for the whole service; `benches/write_amplification.rs`).
+//! Format 2 writes only new data: per batch, one piece per distinct (term, group) holding just
+//! the batch's postings, plus the rows, the touched tab runs and the meta.
+//!
+//! Pieces would pile up (a common term gets one per batch: 100 per group at 10 messages a batch,
+//! 512 for a slow chat flushing every 2), making a cold read of that term thousands of rows. So
+//! when a term shows up in a group for the first time and its previous group has several chunks,
+//! that group is merged into one chunk: written at the group's last key, then the others deleted.
+//! Each posting is rewritten at most once (rewrite factor ≤ 2), found with one short reverse range
+//! read per term of the batch; a term's chunks are at most one per finished group plus the
+//! pieces of its current group. The cost is one delete per piece merged away (a row written, and
+//! its key's bytes): measured, the index's share of the bytes goes from 1.9× the payload at 1,000
+//! messages (no group finished yet) to 2.5× at 10,000 (3.5× to 4.9× for the slow chat; see
+//! docs/BENCHMARKS.md, "Chat: write amplification"). Merging more lazily (only past a piece
+//! count) would save little: common terms make most pieces, and their groups would be merged
+//! anyway. Fewer rows would need fewer pieces: one segment per batch for all its terms, merged
+//! into term chunks later, at the price of a second read path; not done.
+//!
+//! A merge needs no commit record: chunks are decoded in key order and each contributes only the
+//! doc ids above every doc id of the chunks before it (`decode_chunks`). The merged chunk is a
+//! superset of the chunks it replaces and sorts last among them, so until they are deleted it
+//! stands for nothing they hold, and deleting them newest first hands it exactly their ids. An
+//! interrupted merge is therefore invisible, and the next add of the term finishes it.
+//!
+//! Doc rows keep the full text: snippets are cut from it, and removal and recovery find a doc's
+//! terms in it. Dropping it (≈ 200 of the ≈ 230 bytes a row takes per message, about 1× the
+//! payload) would need the shell to fetch snippet text from the tab objects and removal to list
+//! terms otherwise; not done (`src/edge` is out of this core's scope). The row is binary (no JSON
+//! framing or escaping), 40–50 bytes less than format 1's.
+//!
+//! # Format versions
+//!
+//! A store written by format 1 opens and searches as is: its blocks are read as one chunk per
+//! group, its JSON rows decode. Its first commit rewrites the meta as format 2 with `legacy` =
+//! the doc ids below which format-1 blocks may exist (so cleaning a group also looks at its
+//! block); a format-1 reader refuses the new meta (unknown version) rather than misread pieces.
+//! Nothing is migrated eagerly: old groups stay blocks, group `next_doc / 1024` gets pieces
+//! next to its block and is merged into one piece when finished.
 //!
 //! # Failures: every update commits with one write
 //!
@@ -21,15 +67,17 @@
 //! `next_doc` and outside `dead`, and the index is whatever the chunks say about committed ids
 //! only. Everything read (postings, tab runs) is filtered to committed ids, so the leftovers of an
 //! interrupted update are invisible, and they are cleaned before the next update:
-//! - [`PersistentIndex::add`] writes the new rows first, then the blocks and dictionary markers,
-//!   the tab runs, and the meta last (the commit). Before the commit its doc ids are at or above
-//!   `next_doc`; the leftover rows (`hx/doc/` from `next_doc` on, one range read) list exactly
-//!   what the interrupted call touched, so the cleanup rewrites those blocks and tab runs without
-//!   them, deletes markers left without postings, then the rows. The retry gets the same doc ids
-//!   and writes the same chunks: each message is indexed once.
+//! - [`PersistentIndex::add`] writes the new rows first, then the pieces, dictionary markers and
+//!   merges, the tab runs, and the meta last (the commit). Before the commit its doc ids are at
+//!   or above `next_doc`; the leftover rows (`hx/doc/` from `next_doc` on, one range read) list
+//!   exactly what the interrupted call touched, so the cleanup filters those ids out of every
+//!   chunk of their terms' groups, deletes markers left without postings, then the rows. The
+//!   retry gets the same doc ids and writes the same chunks: each message is indexed once.
 //! - [`PersistentIndex::remove_tab`] reads what it removes, then commits with one meta write that
-//!   lowers the counts and lists the tab's doc ids as `dead`; the blocks, runs and rows are
+//!   lowers the counts and lists the tab's doc ids as `dead`; the chunks, runs and rows are
 //!   cleaned after (or by the next update, found through `dead`), and `dead` is cleared last.
+//!   Cleaning filters every chunk of the group as stored, so a copy left by an interrupted merge
+//!   goes too.
 //!
 //! In memory, a failed call changes nothing a caller can observe: the new state is applied only
 //! after the commit write succeeded.
@@ -37,15 +85,15 @@
 //! # Costs
 //! - [`PersistentIndex::open`] reads `hx/meta` and probes for leftover rows (one range read of
 //!   at most one key).
-//! - A query reads, per term, its blocks (one range read), one dictionary range read for the
-//!   prefix, the tab runs it filters on, and the doc rows of the results (≤ `limit` gets).
-//!   It scores one term at a time, so beyond the cache it holds one term's postings and a score
-//!   array (4 bytes per doc id).
-//! - [`PersistentIndex::add`] writes one row per new message, one block per distinct
-//!   (term, block) of the batch — doc ids grow, so that is the term's last block, at most 1024
-//!   postings — one dictionary marker per block created, the touched tabs' runs and the meta:
-//!   proportional to the batch, never to the index.
-//! - [`PersistentIndex::remove_tab`] rewrites the blocks holding the tab's postings and deletes
+//! - A query reads, per term, its chunks (one range read: a chunk per finished group plus the
+//!   current group's pieces), one dictionary range read for the prefix, the tab runs it filters
+//!   on, and the doc rows of the results (≤ `limit` gets). It scores one term at a time, so
+//!   beyond the cache it holds one term's postings and a score array (4 bytes per doc id).
+//! - [`PersistentIndex::add`] writes one row per new message, one piece per distinct (term,
+//!   group) of the batch, one dictionary marker per new term, the touched tabs' runs and the
+//!   meta; and, once per term and finished group, one merged chunk and a delete per other piece.
+//!   It reads one reverse range of at most 2 keys per distinct term.
+//! - [`PersistentIndex::remove_tab`] rewrites the chunks holding the tab's postings and deletes
 //!   its rows: proportional to the tab, plus two meta writes (commit, then end of cleanup).
 //!
 //! # Memory
@@ -74,8 +122,15 @@ use super::{
 use crate::search::web::l1::LRU_ENTRY_OVERHEAD;
 use crate::storage::{prefix_end, KvStore};
 
-/// Documents per postings block: bounds what an append rewrites (≤ ~3 KiB per term).
+/// Doc ids per group: a piece never spans two, and a term's pieces of a finished group are
+/// merged into one chunk, so a term is read as about one chunk per group (format 1 kept exactly
+/// one block per group, rewritten by every append).
 pub const BLOCK_DOCS: u32 = 1024;
+
+/// A term's last group is merged into one chunk when its newest `MERGE_AT` chunks all lie in it
+/// and the term shows up in a later group. 2: every finished group ends as one chunk, and an
+/// interrupted merge is always finished by the retry (see the module docs).
+const MERGE_AT: usize = 2;
 
 /// Default bound of the in-memory cache of one index, in accounted bytes (counted as in
 /// [`crate::search::web::l1`]: inline sizes, heap capacities and `lru`'s per-entry overhead).
@@ -94,7 +149,9 @@ const MAX_ENTRY_SHARE: usize = 4;
 const META_KEY: &str = "hx/meta";
 const DOC_PREFIX: &str = "hx/doc/";
 const DICT_PREFIX: &str = "hx/d/";
-const FORMAT_VERSION: u32 = 1;
+/// Written by this code. Format 1 (postings rewritten in whole blocks, JSON doc rows) is read
+/// too; see the module docs.
+const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Meta {
@@ -105,6 +162,14 @@ struct Meta {
     /// Removed doc-id ranges (sorted, disjoint) whose chunks may not be cleaned yet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     dead: Vec<(u32, u32)>,
+    /// Doc ids below this may have postings in format-1 blocks (`hx/t/{term} {block:08x}`);
+    /// 0 for a store created by format 2.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    legacy: u32,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 impl Meta {
@@ -153,7 +218,7 @@ fn merge_ranges(a: &[(u32, u32)], b: &[(u32, u32)]) -> Vec<(u32, u32)> {
 /// The loaded part of one term's postings.
 #[derive(Debug, Default, Clone, PartialEq)]
 struct TermCache {
-    /// `(block, postings)` sorted by block; no block is empty.
+    /// `(group, postings)` sorted by group; no group is empty.
     blocks: Vec<(u32, Vec<Posting>)>,
     /// Whether every block of the term is in `blocks` (after a range read or a fresh term).
     complete: bool,
@@ -397,6 +462,75 @@ fn block_key(term: &str, block: u32) -> String {
     format!("hx/t/{term} {block:08x}")
 }
 
+/// The key of a piece of `term` whose last doc id is `last` (the `p` sorts after every format-1
+/// block suffix, so a term's chunks sort by doc id whichever format wrote them).
+fn piece_key(term: &str, last: u32) -> String {
+    format!("hx/t/{term} p{last:08x}")
+}
+
+/// The group (aligned run of [`BLOCK_DOCS`] doc ids) of `doc`: pieces never span two.
+fn group_of(doc: u32) -> u32 {
+    doc / BLOCK_DOCS
+}
+
+/// What a chunk key under a term's prefix names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// A format-1 block (every posting of the term in that group, doc ids relative to its start).
+    Block(u32),
+    /// A piece whose last doc id is this (doc ids relative to 0).
+    Piece(u32),
+}
+
+impl Chunk {
+    fn parse(key: &str, prefix: &str) -> Option<Chunk> {
+        let suffix = key.strip_prefix(prefix)?;
+        match suffix.strip_prefix('p') {
+            Some(last) => u32::from_str_radix(last, 16).ok().map(Chunk::Piece),
+            None => u32::from_str_radix(suffix, 16).ok().map(Chunk::Block),
+        }
+    }
+
+    fn group(self) -> u32 {
+        match self {
+            Chunk::Block(block) => block,
+            Chunk::Piece(last) => group_of(last),
+        }
+    }
+
+    fn decode(self, bytes: &[u8]) -> Option<Vec<Posting>> {
+        match self {
+            Chunk::Block(block) => decode_block(block, bytes),
+            Chunk::Piece(_) => decode_block(0, bytes),
+        }
+    }
+}
+
+/// Decodes one term's chunks given in key order into its postings, sorted by doc id, without the
+/// duplicates an interrupted merge leaves: a chunk only contributes the doc ids above every doc
+/// id of the chunks before it (a merged chunk is a superset of the chunks it replaces, and is
+/// written after them in key order, so until they are deleted they still own their doc ids).
+fn decode_chunks(
+    chunks: impl IntoIterator<Item = (String, Vec<u8>)>,
+    prefix: &str,
+    mut each: impl FnMut(u32, Vec<Posting>),
+) -> Result<(), HistoryError> {
+    let mut bound: Option<u32> = None;
+    for (key, bytes) in chunks {
+        let chunk = Chunk::parse(&key, prefix).ok_or_else(|| HistoryError::Corrupt(key.clone()))?;
+        let mut postings = chunk
+            .decode(&bytes)
+            .ok_or_else(|| HistoryError::Corrupt(key.clone()))?;
+        let raw_max = postings.last().map(|p| p.doc);
+        if let Some(bound) = bound {
+            postings.retain(|p| p.doc > bound);
+        }
+        bound = bound.max(raw_max);
+        each(chunk.group(), postings);
+    }
+    Ok(())
+}
+
 fn dict_key(term: &str) -> String {
     format!("{DICT_PREFIX}{term}")
 }
@@ -460,6 +594,69 @@ pub fn decode_block(block: u32, bytes: &[u8]) -> Option<Vec<Posting>> {
     (pos == bytes.len()).then_some(postings)
 }
 
+fn put_varint64(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn get_varint64(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut value: u64 = 0;
+    for shift in (0..70).step_by(7) {
+        let byte = *bytes.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// First byte of a format-2 doc row (a format-1 row is JSON, so it starts with `{`).
+const DOC_ROW_V2: u8 = 2;
+
+/// Encodes a doc row: the tag, varint tab id length and tab id, varint seq, varint role length
+/// and role, then the text to the end (no JSON framing or escaping: 40–50 bytes less per row).
+pub fn encode_doc(doc: &HistoryDoc) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + doc.tab_id.len() + doc.role.len() + doc.text.len());
+    out.push(DOC_ROW_V2);
+    put_varint64(&mut out, doc.tab_id.len() as u64);
+    out.extend_from_slice(doc.tab_id.as_bytes());
+    put_varint64(&mut out, doc.seq);
+    put_varint64(&mut out, doc.role.len() as u64);
+    out.extend_from_slice(doc.role.as_bytes());
+    out.extend_from_slice(doc.text.as_bytes());
+    out
+}
+
+/// Decodes a doc row of either format; `None` when the bytes are neither.
+pub fn decode_doc(bytes: &[u8]) -> Option<HistoryDoc> {
+    if bytes.first() != Some(&DOC_ROW_V2) {
+        return serde_json::from_slice(bytes).ok();
+    }
+    let mut pos = 1;
+    let string = |pos: &mut usize| -> Option<String> {
+        let len = usize::try_from(get_varint64(bytes, pos)?).ok()?;
+        let end = pos.checked_add(len)?;
+        let s = std::str::from_utf8(bytes.get(*pos..end)?).ok()?.to_owned();
+        *pos = end;
+        Some(s)
+    };
+    let tab_id = string(&mut pos)?;
+    let seq = get_varint64(bytes, &mut pos)?;
+    let role = string(&mut pos)?;
+    let text = std::str::from_utf8(bytes.get(pos..)?).ok()?.to_owned();
+    Some(HistoryDoc {
+        tab_id,
+        seq,
+        role,
+        text,
+    })
+}
+
 fn parse_block_suffix(key: &str, prefix: &str) -> Option<u32> {
     u32::from_str_radix(key.strip_prefix(prefix)?, 16).ok()
 }
@@ -490,6 +687,13 @@ fn put_json<T: Serialize>(
 fn read_meta(store: &impl KvStore) -> Result<Meta, HistoryError> {
     match get_json::<Meta>(store, META_KEY)? {
         Some(meta) if meta.v == FORMAT_VERSION => Ok(meta),
+        // Format 1: any doc id, even a leftover above `next_doc`, may be in a block, until
+        // the store is known clean (`open`, `recover`). Rewritten as format 2 at the next commit.
+        Some(meta) if meta.v == 1 => Ok(Meta {
+            v: FORMAT_VERSION,
+            legacy: u32::MAX,
+            ..meta
+        }),
         Some(_) => Err(HistoryError::Corrupt(META_KEY.to_owned())),
         None => Ok(Meta {
             v: FORMAT_VERSION,
@@ -509,19 +713,27 @@ fn read_rows(
         .into_iter()
         .map(|(key, bytes)| {
             let id = parse_block_suffix(&key, DOC_PREFIX);
-            let doc = serde_json::from_slice::<HistoryDoc>(&bytes).ok();
+            let doc = decode_doc(&bytes);
             id.zip(doc).ok_or(HistoryError::Corrupt(key))
         })
         .collect()
 }
 
-/// A new block's content, computed before anything is written.
-struct PlannedBlock {
+/// A new piece's content, computed before anything is written.
+struct PlannedPiece {
     term: String,
-    block: u32,
+    /// The piece's last doc id (its key).
+    last: u32,
     postings: Vec<Posting>,
-    /// No committed posting of the term was in this block before.
-    created: bool,
+}
+
+/// A merge of one term's pieces of one finished group into one chunk, planned from the store.
+struct PlannedMerge {
+    /// Where the merged chunk goes: the group's last key, which it replaces.
+    key: String,
+    postings: Vec<Posting>,
+    /// The group's other chunks, deleted once the merged one is written.
+    delete: Vec<String>,
 }
 
 /// The history index of one user, stored in chunks in a [`KvStore`] and cached as it is read,
@@ -552,10 +764,14 @@ impl PersistentIndex {
     /// [`PersistentIndex::open`] with a cache of at most `max_bytes` instead of
     /// [`CACHE_BUDGET_BYTES`].
     pub fn open_with_budget(store: &impl KvStore, max_bytes: usize) -> Result<Self, HistoryError> {
-        let meta = read_meta(store)?;
+        let mut meta = read_meta(store)?;
         let leftover = !store
             .range(&doc_key(meta.next_doc), &prefix_end(DOC_PREFIX), false, 1)?
             .is_empty();
+        if !leftover {
+            // No block above `next_doc` then (leftover blocks come with leftover rows).
+            meta.legacy = meta.legacy.min(meta.next_doc);
+        }
         Ok(Self {
             unclean: leftover || !meta.dead.is_empty(),
             meta,
@@ -618,27 +834,32 @@ impl PersistentIndex {
         if let Some(doc) = self.cache.doc(id) {
             return Ok(Some(doc.clone()));
         }
-        let doc = get_json::<HistoryDoc>(store, &doc_key(id))?;
+        let key = doc_key(id);
+        let doc = match store.get(&key)? {
+            Some(bytes) => Some(decode_doc(&bytes).ok_or(HistoryError::Corrupt(key))?),
+            None => None,
+        };
         if let Some(doc) = &doc {
             self.cache.put_doc(id, doc.clone());
         }
         Ok(doc)
     }
 
-    /// Every committed block of `term`, from the store (one range read).
+    /// Every committed posting of `term`, from the store (one range read), by group.
     fn read_term(&self, store: &impl KvStore, term: &str) -> Result<TermCache, HistoryError> {
         let prefix = term_prefix(term);
-        let mut blocks = Vec::new();
-        for (key, bytes) in store.range(&prefix, &prefix_end(&prefix), false, usize::MAX)? {
-            let block = parse_block_suffix(&key, &prefix)
-                .ok_or_else(|| HistoryError::Corrupt(key.clone()))?;
-            let mut postings =
-                decode_block(block, &bytes).ok_or_else(|| HistoryError::Corrupt(key.clone()))?;
+        let chunks = store.range(&prefix, &prefix_end(&prefix), false, usize::MAX)?;
+        let mut blocks: Vec<(u32, Vec<Posting>)> = Vec::new();
+        decode_chunks(chunks, &prefix, |group, mut postings| {
             self.meta.keep_committed(&mut postings);
-            if !postings.is_empty() {
-                blocks.push((block, postings));
+            if postings.is_empty() {
+                return;
             }
-        }
+            match blocks.last_mut() {
+                Some(last) if last.0 == group => last.1.extend(postings),
+                _ => blocks.push((group, postings)),
+            }
+        })?;
         Ok(TermCache {
             blocks,
             complete: true,
@@ -662,28 +883,28 @@ impl PersistentIndex {
         Ok(())
     }
 
-    /// The committed postings of `term` in `block` (`None` when there are none).
-    fn block(
-        &mut self,
+    /// The stored chunks of `term` in `group`, in key order: its format-1 block if it may have
+    /// one, then its pieces.
+    fn group_chunks(
+        &self,
         store: &impl KvStore,
         term: &str,
-        block: u32,
-    ) -> Result<Option<Vec<Posting>>, HistoryError> {
-        if let Some(cached) = self.cache.term(term) {
-            if let Some(postings) = cached.block(block) {
-                return Ok(Some(postings.clone()));
-            }
-            if cached.complete {
-                return Ok(None);
+        group: u32,
+    ) -> Result<Vec<(String, Vec<u8>)>, HistoryError> {
+        let mut chunks = Vec::new();
+        let start = group.saturating_mul(BLOCK_DOCS);
+        if start < self.meta.legacy {
+            let key = block_key(term, group);
+            if let Some(bytes) = store.get(&key)? {
+                chunks.push((key, bytes));
             }
         }
-        let key = block_key(term, block);
-        let Some(bytes) = store.get(&key)? else {
-            return Ok(None);
+        let end = match start.checked_add(BLOCK_DOCS) {
+            Some(end) => piece_key(term, end),
+            None => prefix_end(&term_prefix(term)),
         };
-        let mut postings = decode_block(block, &bytes).ok_or(HistoryError::Corrupt(key))?;
-        self.meta.keep_committed(&mut postings);
-        Ok((!postings.is_empty()).then_some(postings))
+        chunks.extend(store.range(&piece_key(term, start), &end, false, usize::MAX)?);
+        Ok(chunks)
     }
 
     /// Cleans an interrupted update's leftovers, if the store may hold any (see the module
@@ -693,7 +914,10 @@ impl PersistentIndex {
             return Ok(());
         }
         // The stored meta is the truth: a write reported as failed may have landed after all.
-        let stored = read_meta(store)?;
+        let mut stored = read_meta(store)?;
+        // What is known of format-1 blocks in memory stays known (a format-1 meta reads as
+        // "anywhere").
+        stored.legacy = stored.legacy.min(self.meta.legacy);
         if stored != self.meta {
             self.meta = stored;
             self.cache.clear();
@@ -709,6 +933,8 @@ impl PersistentIndex {
 
     /// Clears `dead` once its chunks are clean, and marks the store clean.
     fn end_cleanup(&mut self, store: &mut impl KvStore) -> Result<(), HistoryError> {
+        // Clean: no chunk holds a doc id at or above `next_doc`, format-1 blocks included.
+        self.meta.legacy = self.meta.legacy.min(self.meta.next_doc);
         if !self.meta.dead.is_empty() {
             let meta = Meta {
                 dead: Vec::new(),
@@ -721,39 +947,46 @@ impl PersistentIndex {
         Ok(())
     }
 
-    /// Removes the uncommitted doc ids `rows` from the store: from the blocks of their terms,
-    /// from their tabs' runs, the dictionary markers of terms left without postings, then the
-    /// rows themselves (last, since they are what finds the rest).
+    /// Removes the uncommitted doc ids `rows` from the store: from every chunk of their terms'
+    /// groups (each chunk filtered as stored, so an interrupted merge's copies go too), from
+    /// their tabs' runs, the dictionary markers of terms left without postings, then the rows
+    /// themselves (last, since they are what finds the rest).
     fn clean(
         &mut self,
         store: &mut impl KvStore,
         rows: &[(u32, HistoryDoc)],
     ) -> Result<(), HistoryError> {
-        let mut blocks = BTreeSet::new();
+        let mut groups = BTreeSet::new();
         let mut tabs = BTreeSet::new();
         for (id, doc) in rows {
             let (counts, _) = term_counts(&doc.text);
-            blocks.extend(counts.into_keys().map(|t| (t, id / BLOCK_DOCS)));
+            groups.extend(counts.into_keys().map(|t| (t, group_of(*id))));
             tabs.insert(doc.tab_id.as_str());
         }
         let mut emptied = BTreeSet::new();
-        for (term, block) in blocks {
-            let key = block_key(&term, block);
-            let Some(bytes) = store.get(&key)? else {
-                continue;
-            };
-            let mut postings =
-                decode_block(block, &bytes).ok_or_else(|| HistoryError::Corrupt(key.clone()))?;
-            let before = postings.len();
-            postings.retain(|p| self.meta.is_committed(p.doc));
-            if postings.len() == before {
-                continue;
-            }
-            if postings.is_empty() {
-                store.delete(&key)?;
-                emptied.insert(term);
-            } else {
-                store.put(&key, &encode_block(block, &postings))?;
+        for (term, group) in groups {
+            let prefix = term_prefix(&term);
+            for (key, bytes) in self.group_chunks(store, &term, group)? {
+                let chunk = Chunk::parse(&key, &prefix)
+                    .ok_or_else(|| HistoryError::Corrupt(key.clone()))?;
+                let mut postings = chunk
+                    .decode(&bytes)
+                    .ok_or_else(|| HistoryError::Corrupt(key.clone()))?;
+                let before = postings.len();
+                postings.retain(|p| self.meta.is_committed(p.doc));
+                if postings.len() == before {
+                    continue;
+                }
+                if postings.is_empty() {
+                    store.delete(&key)?;
+                    emptied.insert(term.clone());
+                } else {
+                    let base = match chunk {
+                        Chunk::Block(block) => block,
+                        Chunk::Piece(_) => 0,
+                    };
+                    store.put(&key, &encode_block(base, &postings))?;
+                }
             }
         }
         for term in emptied {
@@ -784,6 +1017,59 @@ impl PersistentIndex {
             store.delete(&doc_key(*id))?;
         }
         Ok(())
+    }
+
+    /// Plans the merge of `term`'s chunks in its last group before `first_new`, if that group
+    /// has several (see the module docs): one short reverse range read in the usual case.
+    /// Also says whether the term has no chunk at all (a new term needs its dictionary marker).
+    fn plan_merge(
+        &self,
+        store: &impl KvStore,
+        term: &str,
+        first_new: u32,
+    ) -> Result<(Option<PlannedMerge>, bool), HistoryError> {
+        let prefix = term_prefix(term);
+        let current = match first_new.checked_mul(BLOCK_DOCS) {
+            Some(start) => piece_key(term, start),
+            None => prefix_end(&prefix),
+        };
+        // The newest chunks before the batch's first group (that group may have pieces already).
+        let tail = store.range(&prefix, &current, true, MERGE_AT)?;
+        if tail.is_empty() {
+            let none = store
+                .range(&current, &prefix_end(&prefix), false, 1)?
+                .is_empty();
+            return Ok((None, none));
+        }
+        let groups: Vec<u32> = tail
+            .iter()
+            .map(|(key, _)| Chunk::parse(key, &prefix).map(Chunk::group))
+            .collect::<Option<_>>()
+            .ok_or_else(|| HistoryError::Corrupt(prefix.clone()))?;
+        let Some(&last) = groups.first() else {
+            return Ok((None, false));
+        };
+        if groups.len() < MERGE_AT || last >= first_new || groups.iter().any(|&g| g != last) {
+            return Ok((None, false));
+        }
+        let chunks = self.group_chunks(store, term, last)?;
+        let mut keys: Vec<String> = chunks.iter().map(|(key, _)| key.clone()).collect();
+        let mut postings = Vec::new();
+        decode_chunks(chunks, &prefix, |_, p| postings.extend(p))?;
+        let Some(key) = keys.pop() else {
+            return Ok((None, false));
+        };
+        if !matches!(Chunk::parse(&key, &prefix), Some(Chunk::Piece(_))) {
+            return Ok((None, false));
+        }
+        Ok((
+            Some(PlannedMerge {
+                key,
+                postings,
+                delete: keys,
+            }),
+            false,
+        ))
     }
 
     /// Indexes `docs` and writes the touched chunks; a `(tab_id, seq)` already indexed (or
@@ -842,39 +1128,50 @@ impl PersistentIndex {
         if rows.is_empty() {
             return Ok(0);
         }
-        let mut blocks = Vec::with_capacity(new_postings.len());
-        for ((term, block), postings) in new_postings {
-            let existing = self.block(store, &term, block)?;
-            let created = existing.is_none();
-            let mut merged = existing.unwrap_or_default();
-            merged.reserve_exact(postings.len());
-            merged.extend(postings);
-            blocks.push(PlannedBlock {
+        meta.v = FORMAT_VERSION;
+        // One piece per (term, group) of the batch; per term, one look at its newest chunks.
+        let mut pieces = Vec::with_capacity(new_postings.len());
+        let mut merges = Vec::new();
+        let mut new_terms = BTreeSet::new();
+        let mut last_term: Option<String> = None;
+        for ((term, _), postings) in new_postings {
+            if last_term.as_deref() != Some(term.as_str()) {
+                let first_new = postings.first().map_or(0, |p| group_of(p.doc));
+                let (merge, new) = self.plan_merge(store, &term, first_new)?;
+                merges.extend(merge);
+                if new {
+                    new_terms.insert(term.clone());
+                }
+                last_term = Some(term.clone());
+            }
+            let Some(last) = postings.last().map(|p| p.doc) else {
+                continue;
+            };
+            pieces.push(PlannedPiece {
                 term,
-                block,
-                postings: merged,
-                created,
+                last,
+                postings,
             });
         }
         tabs.retain(|_, (_, touched)| *touched);
-        if let Err(err) = Self::write_add(store, &rows, &blocks, &tabs, &meta) {
+        if let Err(err) = Self::write_add(store, &rows, &pieces, &new_terms, &merges, &tabs, &meta)
+        {
             self.unclean = true;
             return Err(err);
         }
-        // Committed: apply the same state in memory.
+        // Committed: apply the same state in memory (a merge changes no posting).
         self.meta = meta;
         for (tab, (runs, _)) in tabs {
             self.cache.put_tab(tab, runs);
         }
-        for planned in blocks {
-            let PlannedBlock {
-                term,
-                block,
-                postings,
-                ..
-            } = planned;
-            self.cache
-                .update_term(&term, true, |entry| entry.set_block(block, postings));
+        for piece in pieces {
+            let create = new_terms.contains(&piece.term);
+            let group = group_of(piece.last);
+            self.cache.update_term(&piece.term, create, |entry| {
+                let mut merged = entry.block(group).cloned().unwrap_or_default();
+                merged.extend(piece.postings);
+                entry.set_block(group, merged);
+            });
         }
         Ok(rows.len())
     }
@@ -883,20 +1180,28 @@ impl PersistentIndex {
     fn write_add(
         store: &mut impl KvStore,
         rows: &[(u32, &HistoryDoc)],
-        blocks: &[PlannedBlock],
+        pieces: &[PlannedPiece],
+        new_terms: &BTreeSet<String>,
+        merges: &[PlannedMerge],
         tabs: &BTreeMap<&str, (TabRuns, bool)>,
         meta: &Meta,
     ) -> Result<(), HistoryError> {
         for (id, doc) in rows {
-            put_json(store, &doc_key(*id), doc)?;
+            store.put(&doc_key(*id), &encode_doc(doc))?;
         }
-        for planned in blocks {
-            let bytes = encode_block(planned.block, &planned.postings);
-            store.put(&block_key(&planned.term, planned.block), &bytes)?;
-            if planned.created {
-                // Only when a block is created can the term be new; rewriting the empty marker
-                // of an existing term is harmless and rare (once per term per 1024 docs).
-                store.put(&dict_key(&planned.term), b"")?;
+        for piece in pieces {
+            let bytes = encode_block(0, &piece.postings);
+            store.put(&piece_key(&piece.term, piece.last), &bytes)?;
+        }
+        for term in new_terms {
+            store.put(&dict_key(term), b"")?;
+        }
+        for merge in merges {
+            store.put(&merge.key, &encode_block(0, &merge.postings))?;
+            // Newest first: until a chunk is deleted, the merged one only stands for the doc ids
+            // above every remaining chunk, so each deletion hands it exactly the ids it drops.
+            for key in merge.delete.iter().rev() {
+                store.delete(key)?;
             }
         }
         for (tab, (runs, _)) in tabs {
@@ -1157,6 +1462,25 @@ mod tests {
     }
 
     #[test]
+    fn doc_rows_round_trip_in_binary_and_still_read_as_json() {
+        let d = doc("tab-ü", 1 << 40, "héllo \"world\"\n東京");
+        let bytes = encode_doc(&d);
+        assert_eq!(decode_doc(&bytes), Some(d.clone()));
+        // Shorter than the format-1 JSON row, which still decodes.
+        let json = serde_json::to_vec(&d).unwrap();
+        assert!(
+            bytes.len() + 40 <= json.len(),
+            "{} {}",
+            bytes.len(),
+            json.len()
+        );
+        assert_eq!(decode_doc(&json), Some(d));
+        assert_eq!(decode_doc(&bytes[..5]), None);
+        assert_eq!(decode_doc(&[DOC_ROW_V2, 0xff]), None);
+        assert_eq!(decode_doc(b""), None);
+    }
+
+    #[test]
     fn reopened_index_answers_like_the_memory_index() {
         let docs = corpus(2600);
         let mut store = MemoryStore::new();
@@ -1196,25 +1520,16 @@ mod tests {
         let mut persistent = PersistentIndex::open(&store).unwrap();
         persistent.add(&mut store, &corpus(3000)).unwrap();
         let before = store.write_stats();
-        // Two messages with 3 distinct terms, all existing, in the current block of each term:
-        // 2 rows + 3 blocks + 1 tab + 1 meta.
-        persistent
-            .add(
-                &mut store,
-                &[doc("t1", 5000, "rust rust trait"), doc("t1", 5001, "zebra")],
-            )
-            .unwrap();
+        // Two messages with 3 distinct terms, all existing (a new tab, so its runs are short):
+        // 2 rows + 3 new pieces + 1 tab + 1 meta, and nothing already stored is rewritten.
+        let batch = [doc("t3", 5000, "rust rust trait"), doc("t3", 5001, "zebra")];
+        persistent.add(&mut store, &batch).unwrap();
         let after = store.write_stats();
         assert_eq!(after.write_ops - before.write_ops, 7);
-        // Far less than the index: each block holds at most one block's worth of postings.
-        assert!(after.bytes_written - before.bytes_written < store.stored_bytes() / 20);
+        let written = after.bytes_written - before.bytes_written;
+        assert!(written < 300, "{written}");
         // Retrying the same flush writes nothing.
-        persistent
-            .add(
-                &mut store,
-                &[doc("t1", 5000, "rust rust trait"), doc("t1", 5001, "zebra")],
-            )
-            .unwrap();
+        persistent.add(&mut store, &batch).unwrap();
         assert_eq!(store.write_stats(), after);
     }
 
@@ -1258,32 +1573,64 @@ mod tests {
 
     #[test]
     fn a_failed_add_changes_nothing_and_its_retry_indexes_once() {
-        let base = corpus(1000);
-        let batch = failing_batch();
+        check_failed_add(&corpus(1000), 1000, &failing_batch());
+    }
+
+    #[test]
+    fn a_failed_add_that_merges_a_finished_group_changes_nothing() {
+        // Group 0 is written 100 messages at a time (several pieces per term), and every term
+        // of the batch first shows up in group 1, so the add merges group 0 of each of them.
+        let mut batch = corpus(1054)[1024..].to_vec();
+        batch.push(doc("t3", 1, "ocelot zebra rust"));
+        let mut s = MemoryStore::new();
+        let mut p = PersistentIndex::open(&s).unwrap();
+        for chunk in corpus(1024).chunks(100) {
+            p.add(&mut s, chunk).unwrap();
+        }
+        let before = s.write_stats().write_ops;
+        p.add(&mut s, &batch).unwrap();
+        let writes = s.write_stats().write_ops - before;
+        assert!(writes > 100, "merges: {writes} writes");
+        assert!(!dump(&s)
+            .iter()
+            .any(|(k, _)| k.starts_with("hx/t/rust p000001")));
+        assert_eq!(
+            dump(&s)
+                .iter()
+                .filter(|(k, _)| k.starts_with("hx/t/rust p000003"))
+                .count(),
+            1,
+            "group 0 of `rust` is one chunk"
+        );
+        check_failed_add(&corpus(1024), 100, &batch);
+    }
+
+    /// Adds `base` in batches of `base_batch`, then fails `batch` at every write position.
+    fn check_failed_add(base: &[HistoryDoc], base_batch: usize, batch: &[HistoryDoc]) {
         let other = [
             doc("t4", 1, "zebra crossing ocelot"),
             doc("t2", 7000, "rust"),
         ];
         let mut memory_before = HistoryIndex::new();
-        memory_before.add(&base).unwrap();
+        memory_before.add(base).unwrap();
         let mut memory_after = memory_before.clone();
-        memory_after.add(&batch).unwrap();
+        memory_after.add(batch).unwrap();
         let mut memory_other = memory_before.clone();
         memory_other.add(&other).unwrap();
         let mut memory_both = memory_other.clone();
-        memory_both.add(&batch).unwrap();
+        memory_both.add(batch).unwrap();
 
         let mut store = FaultyStore::default();
-        PersistentIndex::open(&store)
-            .unwrap()
-            .add(&mut store, &base)
-            .unwrap();
+        let mut p = PersistentIndex::open(&store).unwrap();
+        for chunk in base.chunks(base_batch) {
+            p.add(&mut store, chunk).unwrap();
+        }
         let (writes, clean) = {
             let mut s = store.clone();
             let before = s.write_stats().write_ops;
             PersistentIndex::open(&s)
                 .unwrap()
-                .add(&mut s, &batch)
+                .add(&mut s, batch)
                 .unwrap();
             (s.write_stats().write_ops - before, dump(&s))
         };
@@ -1293,7 +1640,7 @@ mod tests {
             let mut p = PersistentIndex::open(&s).unwrap();
             assert_same(&memory_before, &mut p, &s); // warm the caches first
             s.crash_after(k as usize);
-            assert!(p.add(&mut s, &batch).is_err(), "write {k} failed");
+            assert!(p.add(&mut s, batch).is_err(), "write {k} failed");
             s.restart();
             // The live index and one reopened over what was written both answer as before.
             assert_same(&memory_before, &mut p, &s);
@@ -1303,16 +1650,16 @@ mod tests {
             let mut p2 = PersistentIndex::open(&s2).unwrap();
             assert_eq!(p2.add(&mut s2, &other).unwrap(), other.len());
             assert_same(&memory_other, &mut p2, &s2);
-            assert_eq!(p2.add(&mut s2, &batch).unwrap(), batch.len());
+            assert_eq!(p2.add(&mut s2, batch).unwrap(), batch.len());
             assert_same(&memory_both, &mut p2, &s2);
             // The retry indexes every message of the batch, once.
             assert_eq!(
-                p.add(&mut s, &batch).unwrap(),
+                p.add(&mut s, batch).unwrap(),
                 batch.len(),
                 "retry after {k}"
             );
             assert_same(&memory_after, &mut p, &s);
-            assert_eq!(p.add(&mut s, &batch).unwrap(), 0);
+            assert_eq!(p.add(&mut s, batch).unwrap(), 0);
             let mut reopened = PersistentIndex::open(&s).unwrap();
             assert_same(&memory_after, &mut reopened, &s);
             // Storage ends up as if nothing had failed.
@@ -1516,8 +1863,99 @@ mod tests {
         {
             assert!(!key.contains("snowflake") && key != "hx/tab/t1", "{key}");
             if key.starts_with("hx/doc/") {
-                let row: HistoryDoc = serde_json::from_slice(&value).unwrap();
+                let row: HistoryDoc = decode_doc(&value).unwrap();
                 assert_eq!(row.tab_id, "t2");
+            }
+        }
+    }
+
+    /// Writes `docs` as format 1 did (JSON rows, whole blocks of [`BLOCK_DOCS`] doc ids, a
+    /// version-1 meta), one doc id per message from 0; the last `uncommitted` messages are
+    /// written but left above `next_doc`, like an add interrupted before its commit.
+    fn write_format_1(store: &mut impl KvStore, docs: &[HistoryDoc], uncommitted: usize) {
+        let committed = docs.len() - uncommitted;
+        let mut blocks: BTreeMap<(String, u32), Vec<Posting>> = BTreeMap::new();
+        let mut tabs: BTreeMap<&str, TabRuns> = BTreeMap::new();
+        let mut total_len = 0;
+        for (id, d) in docs.iter().enumerate() {
+            let id = id as u32;
+            let (counts, len) = term_counts(&d.text);
+            for (term, tf) in counts {
+                blocks
+                    .entry((term, id / BLOCK_DOCS))
+                    .or_default()
+                    .push(Posting {
+                        doc: id,
+                        tf,
+                        dl: len,
+                    });
+            }
+            tabs.entry(d.tab_id.as_str()).or_default().insert(d.seq, id);
+            put_json(store, &doc_key(id), d).unwrap();
+            if (id as usize) < committed {
+                total_len += u64::from(len);
+            }
+        }
+        for ((term, block), postings) in blocks {
+            store
+                .put(&block_key(&term, block), &encode_block(block, &postings))
+                .unwrap();
+            store.put(&dict_key(&term), b"").unwrap();
+        }
+        for (tab, runs) in tabs {
+            put_json(store, &tab_key(tab), &runs).unwrap();
+        }
+        let meta = format!(
+            r#"{{"v":1,"next_doc":{committed},"live_docs":{committed},"total_len":{total_len}}}"#
+        );
+        store.put(META_KEY, meta.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn a_format_1_store_opens_searches_and_updates_in_format_2() {
+        let docs = corpus(2600);
+        let (old, new) = docs.split_at(1500);
+        for uncommitted in [0, 30] {
+            let mut store = MemoryStore::new();
+            write_format_1(&mut store, &docs[..old.len() + uncommitted], uncommitted);
+            let mut memory = HistoryIndex::new();
+            memory.add(old).unwrap();
+            let mut persistent = PersistentIndex::open(&store).unwrap();
+            assert_same(&memory, &mut persistent, &store);
+            assert_eq!(
+                persistent.search(&store, "rust", None, 3, &[]).unwrap(),
+                memory.search("rust", None, 3, &[]).unwrap()
+            );
+            // New batches go to pieces next to the old blocks (group 1 holds both), and merging
+            // group 1 folds its old block in.
+            for batch in new.chunks(10) {
+                memory.add(batch).unwrap();
+                persistent.add(&mut store, batch).unwrap();
+            }
+            assert_same(&memory, &mut persistent, &store);
+            let meta: Meta = get_json(&store, META_KEY).unwrap().unwrap();
+            assert_eq!((meta.v, meta.legacy), (2, 1500));
+            let keys: Vec<String> = dump(&store).into_iter().map(|(k, _)| k).collect();
+            assert!(
+                keys.contains(&"hx/t/rust 00000000".to_owned()),
+                "group 0 kept"
+            );
+            assert!(
+                !keys.contains(&"hx/t/rust 00000001".to_owned()),
+                "group 1 merged"
+            );
+            // A tab with messages in both formats is removed everywhere.
+            assert_eq!(
+                persistent.remove_tab(&mut store, "t1").unwrap(),
+                memory.remove_tab("t1")
+            );
+            assert_same(&memory, &mut persistent, &store);
+            let mut reopened = PersistentIndex::open(&store).unwrap();
+            assert_same(&memory, &mut reopened, &store);
+            for (key, value) in dump(&store) {
+                if key.starts_with(DOC_PREFIX) {
+                    assert_eq!(decode_doc(&value).unwrap().tab_id, "t2");
+                }
             }
         }
     }
@@ -1545,6 +1983,26 @@ mod tests {
         /// Like `Add` / `Remove`, with every write after the first `k` failing.
         FailingAdd(u64, Vec<HistoryDoc>),
         FailingRemove(u64, String),
+        /// Many messages in batches of 50, so doc ids cross groups and merges happen.
+        Bulk(u64, u16),
+    }
+
+    /// `count` messages from `seed` over tabs t0..t2 (seqs far from `prop_docs`' 1..12).
+    fn bulk_docs(seed: u64, count: u16) -> Vec<HistoryDoc> {
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..u64::from(count))
+            .map(|i| {
+                let mut words = Vec::new();
+                for _ in 0..(1 + i % 4) {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    words.push(PROP_WORDS[((x >> 33) % 10) as usize]);
+                }
+                let seq = 100 + (seed % 1000) * 1000 + i;
+                doc(&format!("t{}", i % 3), seq, &words.join(" "))
+            })
+            .collect()
     }
 
     fn prop_docs() -> impl Strategy<Value = Vec<HistoryDoc>> {
@@ -1585,6 +2043,7 @@ mod tests {
             1 => Just(Op::Reopen),
             2 => (0u64..40, prop_docs()).prop_map(|(k, d)| Op::FailingAdd(k, d)),
             1 => (0u64..20, tab).prop_map(|(k, t)| Op::FailingRemove(k, t)),
+            2 => (any::<u64>(), 200u16..900).prop_map(|(s, n)| Op::Bulk(s, n)),
         ]
     }
 
@@ -1614,6 +2073,12 @@ mod tests {
                         let a = persistent.search(&store, &q, tab.as_deref(), 10, &pending);
                         let b = memory.search(&q, tab.as_deref(), 10, &pending);
                         prop_assert_eq!(a, b, "{}", q);
+                    }
+                    Op::Bulk(seed, count) => {
+                        for batch in bulk_docs(seed, count).chunks(50) {
+                            let added = persistent.add(&mut store, batch).unwrap();
+                            prop_assert_eq!(added, memory.add(batch).unwrap());
+                        }
                     }
                     Op::Reopen => {
                         persistent = PersistentIndex::open_with_budget(&store, budget).unwrap();
