@@ -24,6 +24,7 @@ fuzz_target!(|input: Input| {
         allowed_origins: h,
         rate_limit_per_minute: i,
         auth_secret: j,
+        ..RawConfig::default()
     };
     let Ok(config) = Config::from_raw(&raw) else {
         return;

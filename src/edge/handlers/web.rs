@@ -54,6 +54,34 @@ const READ_BUFFER_DRAIN_AT: usize = 64;
 const READ_BUFFER_CAPACITY: usize = 1024;
 const READ_BUFFER_MAX_AGE_MS: u64 = 2000;
 
+/// Fault injection for the tests (`FAULT_WEB_CACHE`, honoured only with `DEV_MODE`): true
+/// `percent` % of the time.
+pub fn injected(percent: u8) -> bool {
+    percent > 0 && crate::ids::random_seed().is_ok_and(|r| r % 100 < u64::from(percent))
+}
+
+thread_local! {
+    static CANCEL_FAULTS_USED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// `Some(freeze)` when this miss is one the fault injection cancels (`drop_miss`, then
+/// `freeze_miss`, counted per isolate).
+fn take_cancel_fault(config: &Config) -> Option<bool> {
+    let faults = config.web_cache_faults;
+    let (drops, freezes) = (
+        u32::from(faults.drop_misses),
+        u32::from(faults.freeze_misses),
+    );
+    CANCEL_FAULTS_USED.with(|used| {
+        let n = used.get();
+        if n >= drops + freezes {
+            return None;
+        }
+        used.set(n + 1);
+        Some(n >= drops)
+    })
+}
+
 /// Policy shards for a configuration: one per 1000 entries, 1 to 16. One shard object serves on
 /// the order of a thousand admissions per second; hits never reach it one by one.
 pub fn shard_count(config: &Config) -> u32 {
@@ -237,11 +265,17 @@ async fn fetch_and_store(
         now_ms,
         miss,
     };
+    if injected(config.web_cache_faults.admit_percent) {
+        return Err(ApiError::internal("injected admit failure"));
+    }
     let admission = send(&env, &ObjectName::shard(shard), admit).await?;
     let key = kv_key_for_hash(hash);
     if admission.admitted {
         // KV also expires the value on its own once even stale-if-error could not use it.
         let ttl_secs = (config.cache_ttl_seconds + MAX_STALE_ON_ERROR_MS / 1000).max(60);
+        if injected(config.web_cache_faults.kv_put_percent) {
+            return Err(ApiError::internal("injected KV put failure"));
+        }
         env.kv(KV_BINDING)?
             .put_bytes(&key, &bytes)?
             .expiration_ttl(ttl_secs)
@@ -391,7 +425,25 @@ pub async fn search(query: SearchQuery, ctx: &RequestCtx) -> Result<Response, Ap
             Freshness::Expired => {}
         }
     }
-    match single_flight(ctx, &normalized, hash, true).await {
+    let fetched = match take_cancel_fault(&ctx.config) {
+        None => single_flight(ctx, &normalized, hash, true).await,
+        Some(freeze) => {
+            let flight = Box::pin(single_flight(ctx, &normalized, hash, true));
+            let timer = Delay::from(Duration::from_millis(200));
+            match select(flight, timer).await {
+                Either::Left((result, _)) => result,
+                Either::Right((_, flight)) => {
+                    if freeze {
+                        std::mem::forget(flight);
+                    } else {
+                        drop(flight);
+                    }
+                    return Err(ApiError::internal("injected cancellation of a miss"));
+                }
+            }
+        }
+    };
+    match fetched {
         Ok(value) => answer(&query, "miss", "upstream", &value),
         Err(err) => match stored {
             Some(value)

@@ -85,7 +85,11 @@ impl CacheShard {
                     Ok(admission)
                 })?;
                 let kv_ns = self.env.kv(KV_BINDING)?;
+                let faults = config::load(&self.env)?.web_cache_faults;
                 for hash in &admission.evicted {
+                    if super::super::handlers::web::injected(faults.kv_delete_percent) {
+                        return Err(ApiError::internal("injected KV delete failure"));
+                    }
                     kv_ns.delete(&kv_key_for_hash(*hash)).await?;
                 }
                 answer(&Admission {
