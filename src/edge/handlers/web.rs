@@ -39,7 +39,8 @@ use super::super::error::ApiError;
 use super::super::http;
 use super::super::log;
 use super::super::objects::send;
-use super::search::{not_configured, SearchQuery};
+use super::search::not_configured;
+use crate::search::query::SearchQuery;
 
 /// The KV namespace binding holding cached values.
 pub const KV_BINDING: &str = "SEARCH_CACHE";
