@@ -257,6 +257,7 @@ async fn fetch_and_store(
         query: normalized,
         results,
         fetched_at_ms: now_ms,
+        degraded: false,
     };
     let bytes = value.encode();
     let shard = shard_of(hash, shard_count(&config));

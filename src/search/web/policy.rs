@@ -130,8 +130,13 @@ pub struct PolicyStats {
     pub stale_hits: u64,
     /// Resident entries removed to make room (not explicit removals or expiries).
     pub evictions: u64,
-    /// Inserts that did not become resident (too large, or lost admission at once).
+    /// Inserts that did not become resident (too large, or lost admission at once), and
+    /// admissions whose value could not be written to KV (the shard's ledger had no room).
     pub rejected: u64,
+    /// Evicted keys whose KV delete is not confirmed yet (retried by the shard's alarm); they
+    /// are counted in `entries` and `bytes`, which are what KV may hold.
+    #[serde(default)]
+    pub pending_deletes: u64,
 }
 
 impl PolicyStats {
@@ -146,6 +151,7 @@ impl PolicyStats {
         self.stale_hits += other.stale_hits;
         self.evictions += other.evictions;
         self.rejected += other.rejected;
+        self.pending_deletes += other.pending_deletes;
     }
 }
 
@@ -311,6 +317,20 @@ impl CachePolicy {
     /// True when `hash` is resident.
     pub fn contains(&self, hash: u64) -> bool {
         self.place_of(hash).is_some()
+    }
+
+    /// The size of resident `hash` as last inserted, in bytes.
+    pub fn size_of(&self, hash: u64) -> Option<u64> {
+        [&self.window, &self.probation, &self.protected]
+            .into_iter()
+            .find_map(|s| s.lru.peek(&hash).map(|m| m.size))
+    }
+
+    /// The resident entries as `(hash, size in bytes)`, in segment order.
+    pub fn resident(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        [&self.window, &self.probation, &self.protected]
+            .into_iter()
+            .flat_map(|s| s.lru_to_mru().map(|(h, m)| (h, m.size)))
     }
 
     /// Current counters.
