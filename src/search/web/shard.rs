@@ -437,6 +437,20 @@ impl Shard {
         }
     }
 
+    /// A delete [`sweep`](Self::sweep) or another call returned is not issued in this
+    /// invocation (the shell bounds how many KV operations one invocation makes): it stays owed,
+    /// due at once, without counting as a failed attempt.
+    pub fn postpone(&mut self, hash: u64, now_ms: u64) {
+        if let Some(slot) = self.ledger.get_mut(&hash) {
+            if slot.op == Op::Deleting {
+                slot.op = Op::Idle;
+                if let Some(retry) = slot.delete.as_mut() {
+                    retry.due_ms = now_ms;
+                }
+            }
+        }
+    }
+
     /// The periodic work (the alarm): apply `settings` (capacity shrink, keys now owned by
     /// another shard), expire entries KV has dropped by itself, give up on admissions whose
     /// value never came, and retry due deletes. Returns the keys to delete now.
@@ -642,6 +656,24 @@ impl Shard {
         }
         out.extend_from_slice(&policy);
         out
+    }
+
+    /// Adopts the snapshot of a bare [`CachePolicy`] (what shards saved before the ledger
+    /// existed): its resident keys may all be in KV. See [`restore`](Self::restore).
+    pub fn restore_policy(
+        policy_snapshot: &[u8],
+        settings: ShardSettings,
+        now_ms: u64,
+    ) -> Result<(Self, Vec<u64>), WebSearchError> {
+        let mut bytes = Vec::with_capacity(24 + policy_snapshot.len());
+        bytes.extend_from_slice(SNAPSHOT_MAGIC);
+        bytes.extend_from_slice(&settings.index.to_le_bytes());
+        bytes.extend_from_slice(&0u64.to_le_bytes());
+        bytes.extend_from_slice(&0u64.to_le_bytes());
+        bytes.extend_from_slice(policy_snapshot);
+        let (mut shard, deletes) = Self::restore(&bytes, settings, now_ms)?;
+        shard.mark(Durability::Now);
+        Ok((shard, deletes))
     }
 
     /// The shard number a snapshot belongs to (what an alarm that woke the object needs to

@@ -219,7 +219,7 @@ fn shrinking_on_restore_evicts_and_persists_the_deletes() {
 #[test]
 fn a_shard_count_change_hands_foreign_keys_back_to_kv_deletes() {
     let mut s = Shard::new(settings(100, 100_000));
-    let keys: Vec<u64> = (0..40u64).map(|k| mix(k)).collect();
+    let keys: Vec<u64> = (0..40u64).map(mix).collect();
     for &k in &keys {
         let plan = s.admit(k, 10, 0, true);
         let t = put(&mut s, &plan, 0);
@@ -308,6 +308,32 @@ fn corrupt_snapshots_are_errors_not_panics() {
     let mut huge = good.clone();
     huge[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
     assert!(Shard::restore(&huge, settings(4, 1_000), 0).is_err());
+}
+
+#[test]
+fn postponed_deletes_stay_owed_and_due() {
+    let st = settings(1, 1_000);
+    let mut s = Shard::new(st);
+    let plan = s.admit(1, 10, 0, true);
+    let t = put(&mut s, &plan, 0);
+    s.put_done(&t, false, 0); // failed put: delete owed
+    s.postpone(1, 5);
+    assert_eq!(s.pending_deletes(), 1);
+    assert_eq!(s.next_alarm(5), Some(5), "due at once");
+    assert_eq!(s.sweep(st, 5), vec![1]);
+}
+
+#[test]
+fn a_bare_policy_snapshot_is_adopted_with_all_its_keys() {
+    let mut policy = CachePolicy::new(PolicyConfig::new(10, 1_000));
+    for k in 1..=5 {
+        policy.insert(mix(k), 10, 0);
+    }
+    let (mut s, deletes) =
+        Shard::restore_policy(&policy.snapshot(), settings(3, 1_000), 0).unwrap();
+    assert_eq!(deletes.len(), 2, "shrunk to the current capacity");
+    assert_eq!(s.ledger_len(), 5, "until those deletes are confirmed");
+    assert_eq!(s.take_dirty(), Durability::Now, "saved in the new format");
 }
 
 /// Spreads small ids over the hash space (ownership uses the mixed high bits).
@@ -486,11 +512,9 @@ impl World {
                 self.after(deletes);
             }
             Step::Tick(ms) => self.now += u64::from(ms),
-            Step::SaveLazy => {
-                if self.lazy {
-                    self.saved = self.shard.snapshot();
-                    self.lazy = false;
-                }
+            Step::SaveLazy if self.lazy => {
+                self.saved = self.shard.snapshot();
+                self.lazy = false;
             }
             Step::Restart { land_mask } => {
                 let flying = std::mem::take(&mut self.flying);
