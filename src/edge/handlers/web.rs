@@ -33,7 +33,7 @@ use crate::search::web::l1::L1Cache;
 use crate::search::web::lookup::{decide, CacheTimes, Decision, Stored};
 use crate::search::web::normalize::{key_hash, kv_key_for_hash, normalize_query, shard_of};
 use crate::search::web::policy::PolicyStats;
-use crate::search::web::read_buffer::ReadBuffer;
+use crate::search::web::read_buffer::{self, ReadBuffer};
 use crate::search::web::shard::shard_count;
 use crate::search::web::upstream::{
     build_upstream_url, parse_searxng_answer, CachedResults, WebResult, MAX_CACHED_RESULTS,
@@ -54,10 +54,6 @@ pub const KV_BINDING: &str = "SEARCH_CACHE";
 pub const UPSTREAM_TIMEOUT_MS: u64 = 4000;
 /// Bytes of results the isolate keeps in L1 (an isolate has 128 MB).
 pub const L1_MAX_BYTES: usize = 8 * 1024 * 1024;
-/// Hits buffered per shard before a batch goes to the shard (and the buffer's hard size).
-const READ_BUFFER_DRAIN_AT: usize = 64;
-const READ_BUFFER_CAPACITY: usize = 1024;
-const READ_BUFFER_MAX_AGE_MS: u64 = 2000;
 /// A fetch that has not finished this long after it started counts as lost: the next request
 /// (or waiter) leads a new one. The upstream's own budget plus a margin.
 const FLIGHT_LEAD_MS: u64 = UPSTREAM_TIMEOUT_MS + 1000;
@@ -158,9 +154,9 @@ fn record_hit(ctx: &RequestCtx, shard: u32, hash: u64, stale: bool) {
         let mut buffers = buffers.borrow_mut();
         let buffer = buffers.entry(shard).or_insert_with(|| {
             ReadBuffer::new(
-                READ_BUFFER_CAPACITY,
-                READ_BUFFER_DRAIN_AT,
-                READ_BUFFER_MAX_AGE_MS,
+                read_buffer::CAPACITY,
+                read_buffer::DRAIN_AT,
+                read_buffer::MAX_AGE_MS,
             )
         });
         // Stale hits count as hits for frequency; they are also reported as stale below.
