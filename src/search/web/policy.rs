@@ -4,23 +4,24 @@
 //! # How the edge uses it
 //!
 //! Workers KV holds the cached values (fast global reads) but has no capacity bound, so the bound
-//! is kept here. The key space is split into shards by [`super::normalize::shard_of`]; each shard
-//! is a Durable Object that owns one `CachePolicy` with its share of `CACHE_MAX_ENTRIES` and
-//! `CACHE_MAX_BYTES` (see [`PolicyConfig::for_shard`]) and is the single writer of its keys:
+//! is kept by the cache shards. The key space is split into shards by
+//! [`super::normalize::shard_of`]; each shard is a Durable Object running one
+//! [`super::shard::Shard`], which owns a `CachePolicy` with its share of `CACHE_MAX_ENTRIES` and
+//! `CACHE_MAX_BYTES` (see [`PolicyConfig::for_shard`]) next to a ledger of what may be in KV:
 //!
 //! 1. An isolate misses (L1 and KV), calls the upstream, and sends `(hash, value)` to the shard.
-//! 2. The shard calls [`CachePolicy::insert`]; it deletes every hash in `Admission::evicted` from KV
-//!    (key [`super::normalize::kv_key_for_hash`]) *first*, then writes the value when `admitted`.
-//!    Deleting before writing means KV never holds more than the bound, even mid-operation.
+//! 2. The shard calls [`CachePolicy::insert`]; the hashes in `Admission::evicted` are deleted from
+//!    KV (key [`super::normalize::kv_key_for_hash`]) and the value is written when `admitted` —
+//!    in the order and under the conditions the shard core sets, so that KV stays within the
+//!    bound under concurrency and failures (see [`super::shard`]).
 //! 3. Hits never wait on the shard: the isolate pushes the hash into its lossy
 //!    [`super::read_buffer::ReadBuffer`] and now and then sends the batch, which the shard applies
 //!    with [`CachePolicy::record_hits`] (recency and frequency only; losing some is harmless).
-//! 4. The shard persists [`CachePolicy::snapshot`] periodically (an alarm) and on startup
-//!    [`CachePolicy::restore`]s it. Because the resident set changes only on inserts/removals, the
-//!    shard should persist after every call that returned a non-empty change (an insert that was
-//!    admitted or evicted something, a removal, an expiry) before it touches KV, and may batch the
-//!    rest: then after a restart the resident set is exactly what KV holds. Hits lost in a crash
-//!    only cost a little recency/frequency information.
+//! 4. The shard persists [`CachePolicy::snapshot`] (inside its own snapshot) before it touches KV
+//!    whenever the resident set changed, and [`CachePolicy::restore`]s it on startup; hits are
+//!    saved lazily (losing them costs a little recency/frequency information). Its alarm calls
+//!    [`CachePolicy::expire`] for entries KV's own expiration removed, [`CachePolicy::remove`]
+//!    for keys it gives up, and [`CachePolicy::set_capacity`] when the configuration shrank.
 //!
 //! # The algorithm (after Caffeine's W-TinyLFU)
 //!
