@@ -216,7 +216,7 @@ describe("web cache under injected shard and KV failures", () => {
     }
   });
 
-  test("64 concurrent distinct misses at capacity 20: KV never holds more than 20 entries or 5000 bytes", async () => {
+  test("64 concurrent distinct misses at capacity 20: KV never holds more than 20 entries or 5000 bytes", async (t) => {
     // Statuses are the previous test's business; this one is about what KV holds.
     await Promise.all(Array.from({ length: 64 }, (_, i) => search(`concurrent miss ${i}`)));
     const during = kvValues(h.worker.persistDir);
@@ -225,6 +225,7 @@ describe("web cache under injected shard and KV failures", () => {
     const s = await settled(h.worker.base);
     const values = kvValues(h.worker.persistDir);
     const seen = `KV: ${values.length} values, ${total(values)} bytes; shard stats: ${JSON.stringify(s)}`;
+    t.diagnostic(`right after the burst: ${during.length} values, ${total(during)} bytes; settled: ${seen}`);
     assert.ok(values.length <= 20, `capacity 20 entries; ${seen}`);
     assert.ok(total(values) <= 5000, `capacity 5000 bytes; ${seen}`);
     assert.ok(values.length >= 1, `something was cached; ${seen}`);

@@ -95,7 +95,15 @@ impl CacheShard {
                 );
                 (Shard::new(ShardSettings::new(index, &config)), Vec::new())
             }
-            (Some(Err(err)), None) => return Err(err.into()),
+            (Some(Err(err)), None) => {
+                // An alarm cannot rebuild a shard it cannot read: wait for a call, which names
+                // the shard and starts it afresh (retrying the alarm would not help).
+                log::event(
+                    "cache_shard_state_corrupt",
+                    serde_json::json!({ "message": err.to_string() }),
+                );
+                return Ok(false);
+            }
             (None, Some(index)) => (Shard::new(ShardSettings::new(index, &config)), Vec::new()),
             (None, None) => return Ok(false),
         };
