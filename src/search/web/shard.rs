@@ -53,7 +53,9 @@ pub const FIRST_RETRY_MS: u64 = 1000;
 /// Longest wait between retries of a failed KV delete, ms.
 pub const MAX_RETRY_MS: u64 = 60_000;
 /// An admitted key whose value never arrived (its call died between admission and put) is
-/// dropped from the policy after this long, ms.
+/// dropped from the policy after this long, ms; a put is not started later than this after its
+/// admission. With puts landing within about as long (a request's subrequests do not outlive
+/// it), a value lands well within [`EXPIRY_MARGIN_MS`] of its admission time.
 pub const AWAIT_PUT_MS: u64 = 60_000;
 /// The policy forgets an entry this long after KV's own expiration should have removed it (the
 /// put lands a little after the admission's clock reading), ms.
@@ -328,21 +330,31 @@ impl Shard {
     /// admission, still resident, no operation runs on the key, and the ledger with it fits both
     /// bounds. Otherwise the key leaves the policy (its value never reaches KV).
     pub fn start_put(&mut self, ticket: &PutTicket, now_ms: u64) -> Start {
-        let latest = self
-            .awaiting
-            .get(&ticket.hash)
-            .is_some_and(|a| a.id == ticket.id);
-        if !latest {
+        let since = match self.awaiting.get(&ticket.hash) {
+            Some(a) if a.id == ticket.id => a.since_ms,
             // Evicted meanwhile, or a newer admission of the same key will write it.
-            return Start::Refused {
-                deletes: Vec::new(),
-            };
-        }
+            _ => {
+                return Start::Refused {
+                    deletes: Vec::new(),
+                }
+            }
+        };
         self.awaiting.remove(&ticket.hash);
         if !self.policy.contains(ticket.hash) {
             return Start::Refused {
                 deletes: Vec::new(),
             };
+        }
+        if now_ms.saturating_sub(since) >= AWAIT_PUT_MS {
+            // Too late: the sweep may already count on this value never coming, and the
+            // policy's expiry (from the admission's time) must not run ahead of KV's (from the
+            // put's).
+            self.refused += 1;
+            self.policy.remove(ticket.hash);
+            let mut deletes = Vec::new();
+            self.forget_resident(ticket.hash, now_ms, &mut deletes);
+            self.mark(Durability::Now);
+            return Start::Refused { deletes };
         }
         let fits = match self.ledger.get(&ticket.hash) {
             Some(slot) if slot.op != Op::Idle || slot.delete.is_some() => false,
@@ -565,7 +577,7 @@ impl Shard {
         if entries <= max_entries && bytes <= max_bytes {
             return;
         }
-        // Least valuable first: the window's and probation's LRU ends before protected.
+        // Protected entries last (they were hit while on probation); LRU first in each segment.
         let victims: Vec<u64> = self
             .policy
             .resident()

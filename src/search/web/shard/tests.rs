@@ -311,6 +311,43 @@ fn corrupt_snapshots_are_errors_not_panics() {
 }
 
 #[test]
+fn after_a_restart_no_put_starts_while_the_whole_ledger_is_over_the_bound() {
+    // Found by the interleaving property test: a restored ledger counts admitted keys whose
+    // value never came; "overwriting" one adds a key to KV, so the whole ledger must fit.
+    let st = settings(2, 1_000);
+    let mut s = Shard::new(st);
+    for k in 1..=2 {
+        let plan = s.admit(k, 10, 0, true);
+        let t = put(&mut s, &plan, 0);
+        s.put_done(&t, true, 0);
+    }
+    let plan = s.admit(3, 10, 0, true); // evicts 2; 3 awaits its put
+    assert_eq!(plan.deletes, vec![2]);
+    s.deleted(2, false, 0); // owed
+    assert_eq!(s.take_dirty(), Durability::Now);
+    let (mut s, deletes) = Shard::restore(&s.snapshot(), st, 1).unwrap();
+    assert_eq!(deletes, vec![2], "retried at once; still in flight below");
+    assert_eq!(s.ledger_len(), 3, "1 and 2 may be in KV, and 3 counts too");
+    let again = s.admit(3, 10, 1, true); // 3 missed again: its value never came
+    let ticket = again.ticket.expect("resident: updated in place");
+    assert!(matches!(s.start_put(&ticket, 1), Start::Refused { .. }));
+}
+
+#[test]
+fn a_put_is_not_started_long_after_its_admission() {
+    // The policy expires entries by their admission time; KV by the put's. A put started late
+    // would land a value the policy forgets before KV does.
+    let mut s = Shard::new(settings(4, 1_000));
+    let plan = s.admit(1, 10, 0, true);
+    let ticket = plan.ticket.unwrap();
+    assert!(matches!(
+        s.start_put(&ticket, AWAIT_PUT_MS),
+        Start::Refused { .. }
+    ));
+    assert!(!s.policy.contains(1) && !s.may_hold(1));
+}
+
+#[test]
 fn postponed_deletes_stay_owed_and_due() {
     let st = settings(1, 1_000);
     let mut s = Shard::new(st);
@@ -381,6 +418,7 @@ fn step() -> impl Strategy<Value = Step> {
         5 => (any::<u8>(), prop::bool::weighted(0.7)).prop_map(|(pick, ok)| Step::Return { pick, ok }),
         2 => Just(Step::Sweep),
         2 => (0u16..5000).prop_map(Step::Tick),
+        1 => (30_000u16..=u16::MAX).prop_map(Step::Tick),
         1 => Just(Step::SaveLazy),
         1 => any::<u32>().prop_map(|land_mask| Step::Restart { land_mask }),
         1 => (1u8..12, 100u16..3000, 1u8..3)
@@ -390,9 +428,20 @@ fn step() -> impl Strategy<Value = Step> {
 
 #[derive(Debug, Clone, Copy)]
 enum InFlight {
-    Put { ticket: PutTicket, landed: bool },
-    Delete { hash: u64, landed: bool },
+    Put {
+        ticket: PutTicket,
+        landed: bool,
+        started: u64,
+    },
+    Delete {
+        hash: u64,
+        landed: bool,
+    },
 }
+
+/// A KV put lands within this long of being issued, or never (a request's subrequests do not
+/// outlive it by minutes).
+const PUT_LANDS_WITHIN_MS: u64 = 60_000;
 
 /// The shard with the shell's duties (save when told, carry out the KV operations it returns)
 /// and a simulated KV that only the operations change.
@@ -401,11 +450,14 @@ struct World {
     settings: ShardSettings,
     saved: Vec<u8>,
     lazy: bool,
-    kv: HashMap<u64, u64>,
+    /// Key → (size, when KV's own expiration removes it).
+    kv: HashMap<u64, (u64, u64)>,
     tickets: Vec<PutTicket>,
     flying: Vec<InFlight>,
     now: u64,
     restarted: bool,
+    /// KV expired a value by itself (the ledger keeps counting it for a margin).
+    kv_expired: bool,
     /// The bound KV must respect now: the current capacities, or during a shrink the larger
     /// ones until the ledger fits the new ones.
     bound: (u64, u64),
@@ -425,6 +477,7 @@ impl World {
             flying: Vec::new(),
             now: 0,
             restarted: false,
+            kv_expired: false,
             bound: (settings.capacity_entries, settings.capacity_bytes),
         }
     }
@@ -447,10 +500,25 @@ impl World {
         }
     }
 
+    /// Whether the operation can (still) take effect: a put only within its time.
+    fn can_land(&self, op: &InFlight) -> bool {
+        match op {
+            InFlight::Put {
+                landed, started, ..
+            } => *landed || self.now.saturating_sub(*started) <= PUT_LANDS_WITHIN_MS,
+            InFlight::Delete { .. } => true,
+        }
+    }
+
     fn land(&mut self, op: &mut InFlight) {
         match op {
-            InFlight::Put { ticket, landed } if !*landed => {
-                self.kv.insert(ticket.hash, ticket.size);
+            InFlight::Put {
+                ticket,
+                landed,
+                started,
+            } if !*landed && self.now.saturating_sub(*started) <= PUT_LANDS_WITHIN_MS => {
+                let expires = self.now + self.settings.kv_ttl_secs * 1000;
+                self.kv.insert(ticket.hash, (ticket.size, expires));
                 *landed = true;
             }
             InFlight::Delete { hash, landed } if !*landed => {
@@ -482,6 +550,7 @@ impl World {
                         self.flying.push(InFlight::Put {
                             ticket,
                             landed: false,
+                            started: self.now,
                         });
                     }
                     Start::Refused { deletes } => self.after(deletes),
@@ -495,6 +564,7 @@ impl World {
             }
             Step::Return { pick, ok } if !self.flying.is_empty() => {
                 let mut op = self.flying.remove(usize::from(pick) % self.flying.len());
+                let ok = ok && self.can_land(&op);
                 if ok {
                     self.land(&mut op); // a success has landed
                 }
@@ -552,10 +622,14 @@ impl World {
     }
 
     fn kv_bytes(&self) -> u64 {
-        self.kv.values().sum()
+        self.kv.values().map(|(size, _)| size).sum()
     }
 
     fn check(&mut self) -> Result<(), TestCaseError> {
+        // KV expires values by itself (the core forgets them a margin later).
+        let (now, before) = (self.now, self.kv.len());
+        self.kv.retain(|_, (_, expires)| *expires > now);
+        self.kv_expired |= self.kv.len() < before;
         for hash in self.kv.keys() {
             prop_assert!(
                 self.shard.may_hold(*hash),
@@ -590,14 +664,16 @@ impl World {
                 self.flying.push(InFlight::Put {
                     ticket,
                     landed: false,
+                    started: self.now,
                 });
             }
         }
         for _ in 0..100 {
             while let Some(mut op) = self.flying.pop() {
+                let ok = self.can_land(&op);
                 self.land(&mut op);
                 let deletes = match op {
-                    InFlight::Put { ticket, .. } => self.shard.put_done(&ticket, true, self.now),
+                    InFlight::Put { ticket, .. } => self.shard.put_done(&ticket, ok, self.now),
                     InFlight::Delete { hash, .. } => {
                         self.shard.deleted(hash, true, self.now);
                         Vec::new()
@@ -635,8 +711,9 @@ proptest! {
         prop_assert!(world.kv.len() as u64 <= world.settings.capacity_entries);
         prop_assert!(world.kv_bytes() <= world.settings.capacity_bytes);
         let stats = world.shard.stats();
-        if world.restarted {
-            // Admitted keys whose value never came before a restart count until they expire.
+        if world.restarted || world.kv_expired {
+            // Admitted keys whose value never came before a restart, and values KV expired by
+            // itself, count until the policy expires them.
             prop_assert!(stats.entries >= world.kv.len() as u64);
         } else {
             // The stats are what KV holds.
