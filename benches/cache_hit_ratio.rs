@@ -2,8 +2,17 @@
 //!
 //! Replays request traces through, side by side in one run: plain LRU (the `lru` crate), moka
 //! 0.12 (TinyLFU without an admission window), this crate's W-TinyLFU (with and without its
-//! popularity-shift detection) and the clairvoyant optimum (Belady's MIN with bypass). All entries
-//! have the same size; the byte bound is not binding here.
+//! popularity-shift detection), the same policy *as the worker deploys it*, and the clairvoyant
+//! optimum (Belady's MIN with bypass). All entries have the same size; the byte bound is not
+//! binding here.
+//!
+//! "As deployed": keys are split by [`shard_of`] over [`shard_count`] shards (10 at 10,000
+//! entries), each the shipped shard core ([`Shard`]: policy plus KV ledger) with its share of the
+//! capacity; a request hits when the shard's KV holds the key; a miss is admitted at once (its
+//! evictions deleted, its value written); hits reach the shard only through the isolate's lossy
+//! [`ReadBuffer`] in batches of [`read_buffer::DRAIN_AT`] (64), and a share of them is lost
+//! (`--drop-permille`, default 10 = 1%: buffer overflow and failed batch sends), as in the worker.
+//! One isolate is simulated; more isolates would delay the hits of each further.
 //!
 //! Built-in traces (fixed seed): Zipf(0.8) and Zipf(1.0) over 100,000 keys, 1,000,000 requests;
 //! "shift": Zipf(1.0) whose popular set is replaced halfway (the second half draws from 100,000
@@ -12,15 +21,18 @@
 //! on.
 //!
 //! Usage: `cargo bench --bench cache_hit_ratio -- [--capacities 1000,10000] [--requests N]
-//! [--trace FILE]...` — a trace file has one key per line (any text); with `--trace` only the
-//! given files are replayed.
+//! [--drop-permille 10] [--trace FILE]...` — a trace file has one key per line (any text); with
+//! `--trace` only the given files are replayed.
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasherDefault;
 use std::num::NonZeroUsize;
 
-use edge_assistant::search::web::normalize::key_hash;
+use edge_assistant::config::Config;
+use edge_assistant::search::web::normalize::{key_hash, shard_of};
 use edge_assistant::search::web::policy::{CachePolicy, PolicyConfig};
+use edge_assistant::search::web::read_buffer::{self, ReadBuffer};
+use edge_assistant::search::web::shard::{shard_count, Shard, ShardSettings, Start};
 use rand_core::{RngCore, SeedableRng};
 
 const SEED: u64 = 0x5eed_cafe;
@@ -152,6 +164,57 @@ fn run_wtinylfu(t: &Trace, cap: usize, shift_detection: bool) -> Hits {
         .collect()
 }
 
+/// The policy as the worker runs it (see the module docs). Returns the hit flags and how many
+/// hits were dropped on their way to the shards.
+fn run_deployed(t: &Trace, cap: usize, drop_permille: u64) -> (Hits, u64) {
+    let config = Config {
+        cache_max_entries: cap as u64,
+        cache_max_bytes: u64::MAX,
+        ..Config::default()
+    };
+    let shards = shard_count(config.cache_max_entries);
+    let mut cores: Vec<Shard> = (0..shards)
+        .map(|i| Shard::new(ShardSettings::new(i, &config)))
+        .collect();
+    let mut buffers: Vec<ReadBuffer> = (0..shards)
+        .map(|_| ReadBuffer::new(read_buffer::CAPACITY, read_buffer::DRAIN_AT, u64::MAX))
+        .collect();
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(SEED ^ 0xd20b);
+    let mut dropped = 0;
+    let hits = t
+        .requests
+        .iter()
+        .map(|&k| {
+            let h = t.hashes[k as usize];
+            let s = shard_of(h, shards) as usize;
+            let (core, buffer) = (&mut cores[s], &mut buffers[s]);
+            if core.may_hold(h) {
+                // Lost on the way (a failed batch send), or the buffer is full.
+                let lost = rng.next_u64() % 1000 < drop_permille;
+                if lost || !buffer.push(h, 0) {
+                    dropped += 1;
+                }
+                if buffer.should_drain(0) {
+                    core.record_hits(&buffer.drain(), &[]);
+                }
+                true
+            } else {
+                let plan = core.admit(h, 1, 0, true);
+                for d in plan.deletes {
+                    core.deleted(d, true, 0);
+                }
+                if let Some(ticket) = plan.ticket {
+                    if core.start_put(&ticket, 0) == Start::Put {
+                        core.put_done(&ticket, true, 0);
+                    }
+                }
+                false
+            }
+        })
+        .collect();
+    (hits, dropped)
+}
+
 /// Belady's MIN with bypass: on a miss with a full cache, keep the `cap` keys whose next use is
 /// soonest among the residents and the newcomer.
 fn run_opt(t: &Trace, cap: usize) -> Hits {
@@ -201,6 +264,7 @@ fn main() {
     let mut capacities = vec![1_000usize, 10_000];
     let mut requests = 1_000_000usize;
     let mut files = Vec::new();
+    let mut drop_permille = 10u64;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -214,6 +278,10 @@ fn main() {
             "--requests" => {
                 i += 1;
                 requests = args[i].parse().expect("requests");
+            }
+            "--drop-permille" => {
+                i += 1;
+                drop_permille = args[i].parse().expect("drop permille");
             }
             "--trace" => {
                 i += 1;
@@ -238,8 +306,11 @@ fn main() {
             .collect()
     };
 
-    println!("| trace | capacity | LRU | moka | W-TinyLFU | W-TinyLFU without shift detection | optimum |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| trace | capacity | LRU | moka | W-TinyLFU | W-TinyLFU without shift detection \
+         | W-TinyLFU as deployed | shards | hits dropped | optimum |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut shift_reports = Vec::new();
     for t in &traces {
         for &cap in &capacities {
@@ -247,15 +318,20 @@ fn main() {
             let moka = run_moka(t, cap);
             let w = run_wtinylfu(t, cap, true);
             let wf = run_wtinylfu(t, cap, false);
+            let (deployed, dropped) = run_deployed(t, cap, drop_permille);
             let opt = run_opt(t, cap);
+            let hits = deployed.iter().filter(|&&h| h).count().max(1);
             println!(
-                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.1}% | {:.1} |",
                 t.name,
                 cap,
                 ratio(&lru),
                 ratio(&moka),
                 ratio(&w),
                 ratio(&wf),
+                ratio(&deployed),
+                shard_count(cap as u64),
+                100.0 * dropped as f64 / hits as f64,
                 ratio(&opt)
             );
             if t.name.starts_with("shift") {
@@ -265,25 +341,28 @@ fn main() {
                     windows(&moka),
                     windows(&w),
                     windows(&wf),
+                    windows(&deployed),
                 ));
             }
         }
     }
     let half_window = requests / 2 / SHIFT_WINDOW;
-    for (cap, lru, moka, w, wf) in shift_reports {
+    for (cap, lru, moka, w, wf, dep) in shift_reports {
         println!("\nShift trace, capacity {cap}: hit % per {SHIFT_WINDOW}-request window after the shift");
         println!(
-            "\n| window (requests after shift) | LRU | moka | W-TinyLFU | W-TinyLFU no-detect |"
+            "\n| window (requests after shift) | LRU | moka | W-TinyLFU | W-TinyLFU no-detect \
+             | as deployed |"
         );
-        println!("|---|---:|---:|---:|---:|");
+        println!("|---|---:|---:|---:|---:|---:|");
         for j in (half_window.saturating_sub(2))..(half_window + 12).min(lru.len()) {
             println!(
-                "| {:+} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                "| {:+} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
                 (j as i64 - half_window as i64) * SHIFT_WINDOW as i64,
                 lru[j],
                 moka[j],
                 w[j],
-                wf[j]
+                wf[j],
+                dep[j]
             );
         }
         let recovery = |p: &[f64]| {
@@ -294,6 +373,7 @@ fn main() {
         for (name, p) in [
             ("W-TinyLFU", &w),
             ("W-TinyLFU no-detect", &wf),
+            ("W-TinyLFU as deployed", &dep),
             ("moka", &moka),
         ] {
             match recovery(p) {

@@ -26,11 +26,12 @@ pub struct RawConfig {
     pub auth_secret: Option<String>,
     pub dev_mode: Option<String>,
     pub fault_fail_alarms: Option<String>,
+    pub fault_web_cache: Option<String>,
 }
 
 impl RawConfig {
     /// The variable names, in the order of the fields above (for docs and the edge's reader).
-    pub const VARS: [&'static str; 12] = [
+    pub const VARS: [&'static str; 13] = [
         "FLUSH_MAX_PENDING",
         "FLUSH_INTERVAL_MS",
         "MAX_MESSAGE_BYTES",
@@ -43,6 +44,7 @@ impl RawConfig {
         "AUTH_SECRET",
         "DEV_MODE",
         "FAULT_FAIL_ALARMS",
+        "FAULT_WEB_CACHE",
     ];
 
     /// Builds a raw config from a lookup function (`env.var` / `env.secret` in the edge).
@@ -61,6 +63,7 @@ impl RawConfig {
             auth_secret: next("AUTH_SECRET"),
             dev_mode: next("DEV_MODE"),
             fault_fail_alarms: next("FAULT_FAIL_ALARMS"),
+            fault_web_cache: next("FAULT_WEB_CACHE"),
         }
     }
 }
@@ -94,6 +97,8 @@ pub struct Config {
     /// Fault injection for the reliability tests: each tab object's first N alarm runs fail as a
     /// flush failure would. 0..=1000, default 0; any value without `dev_mode` is an error.
     pub fault_fail_alarms: u32,
+    /// Injected web-cache failures (`FAULT_WEB_CACHE`, tests only); all zero unless `dev_mode`.
+    pub web_cache_faults: WebCacheFaults,
 }
 
 /// The `AUTH_SECRET` of `.dev.vars.example`: public (it is in the repository), so tokens signed
@@ -115,6 +120,7 @@ impl Default for Config {
             auth_secret: None,
             dev_mode: false,
             fault_fail_alarms: 0,
+            web_cache_faults: WebCacheFaults::default(),
         }
     }
 }
@@ -210,6 +216,68 @@ fn dev_flag(raw: &Option<String>) -> Result<bool, ConfigError> {
             reason: format!("expected `1` (local development) or `0`, got `{other}`"),
         }),
     }
+}
+
+/// Failure rates (percent, 0..=100) injected into the web cache's writes, so the end-to-end tests
+/// can show that a miss still answers and that the KV bound holds when KV or the shard fails.
+/// Set with `FAULT_WEB_CACHE = "admit:10,kv_put:30,kv_delete:30,drop_miss:1"`; honoured only with
+/// `DEV_MODE`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WebCacheFaults {
+    /// The worker's admission call to the cache shard fails before it is sent.
+    pub admit_percent: u8,
+    /// A KV put of a cached value fails: half of these before the value is written, half after
+    /// (the caller cannot tell whether it landed).
+    pub kv_put_percent: u8,
+    /// A KV delete of an evicted value fails before it is issued.
+    pub kv_delete_percent: u8,
+    /// A count, not a percentage: the first N web-search misses of each isolate stop 200 ms in
+    /// and their future is dropped, as the runtime may do with a cancelled request's.
+    pub drop_misses: u8,
+    /// A count: the N misses after those stop 200 ms in and their future is leaked, never polled
+    /// nor dropped again (a cancelled request whose future the runtime just abandons).
+    pub freeze_misses: u8,
+}
+
+fn web_cache_faults(raw: &Option<String>, dev_mode: bool) -> Result<WebCacheFaults, ConfigError> {
+    const VAR: &str = "FAULT_WEB_CACHE";
+    let Some(raw) = raw else {
+        return Ok(WebCacheFaults::default());
+    };
+    let invalid = |reason: String| ConfigError { var: VAR, reason };
+    if !dev_mode {
+        // Never silently active in a deployment: a stray fault var is a configuration error.
+        return Err(invalid(
+            "fault injection is for tests and needs DEV_MODE=1; remove it".into(),
+        ));
+    }
+    let mut faults = WebCacheFaults::default();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, percent) = part
+            .split_once(':')
+            .ok_or_else(|| invalid(format!("expected `point:percent` items, got `{part}`")))?;
+        let percent: u8 = percent
+            .trim()
+            .parse()
+            .ok()
+            .filter(|p| *p <= 100)
+            .ok_or_else(|| invalid(format!("expected 0..=100 in `{part}`")))?;
+        let slot = match name.trim() {
+            "admit" => &mut faults.admit_percent,
+            "kv_put" => &mut faults.kv_put_percent,
+            "kv_delete" => &mut faults.kv_delete_percent,
+            "drop_miss" => &mut faults.drop_misses,
+            "freeze_miss" => &mut faults.freeze_misses,
+            other => {
+                return Err(invalid(format!(
+                    "unknown fault point `{other}`; known: admit, kv_put, kv_delete, drop_miss, \
+                     freeze_miss"
+                )))
+            }
+        };
+        *slot = percent;
+    }
+    Ok(faults)
 }
 
 impl Config {
@@ -314,6 +382,7 @@ impl Config {
                 1000,
                 d.fault_fail_alarms,
             )?,
+            web_cache_faults: web_cache_faults(&raw.fault_web_cache, dev_mode)?,
         })
     }
 
@@ -469,6 +538,44 @@ mod tests {
                 name != "DEV_MODE" && name != "FAULT_FAIL_ALARMS",
                 "wrangler.toml sets {name}"
             );
+        }
+    }
+
+    #[test]
+    fn web_cache_faults_need_dev_mode_and_valid_points() {
+        let faults = |pairs: &[(&str, &str)]| Config::from_raw(&raw(pairs));
+        assert_eq!(
+            faults(&[]).unwrap().web_cache_faults,
+            WebCacheFaults::default()
+        );
+        let on = faults(&[
+            ("DEV_MODE", "1"),
+            (
+                "FAULT_WEB_CACHE",
+                "admit:5, kv_put:30,kv_delete:100,drop_miss:1,freeze_miss:2",
+            ),
+        ])
+        .unwrap();
+        assert!(on.dev_mode);
+        assert_eq!(
+            on.web_cache_faults,
+            WebCacheFaults {
+                admit_percent: 5,
+                kv_put_percent: 30,
+                kv_delete_percent: 100,
+                drop_misses: 1,
+                freeze_misses: 2,
+            }
+        );
+        assert_eq!(faults(&[("DEV_MODE", "TRUE")]).unwrap_err().var, "DEV_MODE");
+        assert!(!faults(&[("DEV_MODE", "0")]).unwrap().dev_mode);
+        for bad in [
+            &[("FAULT_WEB_CACHE", "kv_put:30")][..],
+            &[("DEV_MODE", "1"), ("FAULT_WEB_CACHE", "kv_put:101")],
+            &[("DEV_MODE", "1"), ("FAULT_WEB_CACHE", "kv_put")],
+            &[("DEV_MODE", "1"), ("FAULT_WEB_CACHE", "disk:5")],
+        ] {
+            assert_eq!(faults(bad).unwrap_err().var, "FAULT_WEB_CACHE", "{bad:?}");
         }
     }
 }

@@ -27,6 +27,7 @@ fuzz_target!(|input: Input| {
         auth_secret: j,
         dev_mode: k,
         fault_fail_alarms: l,
+        ..RawConfig::default()
     };
     let Ok(config) = Config::from_raw(&raw) else {
         return;

@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
         query: "q".into(),
         results,
         fetched_at_ms: u64::from(max),
+        degraded: max % 2 == 0,
     };
     let back = CachedResults::decode(&value.encode()).expect("a cached value must decode");
     assert_eq!(back, value);

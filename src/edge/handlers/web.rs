@@ -1,80 +1,109 @@
-//! Web search through the SearXNG-compatible upstream behind the two-level cache:
-//! L1 in this isolate ([`L1Cache`], bounded by bytes), L2 in Workers KV bounded by the sharded
-//! policy objects ([`super::cache_shard`]).
+//! Web search through the SearXNG-compatible upstream behind the two-level cache: L1 in this
+//! isolate ([`L1Cache`], bounded by bytes), L2 in Workers KV bounded by the cache shard objects
+//! (`objects::shard`). The decisions are the core's; this file reads state, asks, and carries
+//! the answer out.
 //!
-//! - Hit (L1 or fresh KV value): answered without waiting on any object; the hit goes into this
-//!   isolate's lossy read buffer, drained to the shard in batches in `wait_until`.
-//! - Stale (past TTL, within the stale-while-revalidate window): answered at once, refreshed in
-//!   `wait_until`.
-//! - Miss: concurrent identical misses in this isolate share one upstream call (single-flight);
-//!   the result is admitted (or not) by the shard, which evicts first; then the value goes to KV.
-//! - Upstream failure or timeout: a stored value up to `MAX_STALE_ON_ERROR_MS` old is served as
-//!   `stale` (stale-if-error); otherwise 502/504. Nothing is cached from a failed call.
+//! - Lookup ([`decide`]): a fresh L1 or KV value is answered without waiting on any object (the
+//!   hit goes into this isolate's lossy read buffer, drained to the shard in batches in
+//!   `wait_until`); a stale one is answered at once and refreshed in `wait_until`; otherwise the
+//!   upstream is asked.
+//! - Miss: concurrent identical misses in this isolate share one upstream call ([`Flights`]). The
+//!   leading request runs the fetch as a `wait_until` task of its own, so a client that goes
+//!   away does not take the fetch with it, and every request waits by polling the table. The
+//!   answer goes out as soon as the upstream's results are in hand; storing them (the shard's
+//!   admission and KV write) follows in the background, and its failure is only logged.
+//! - Upstream failure or timeout: a stored value within the stale-if-error window is served as
+//!   `stale`; otherwise 502/504. Nothing failed is cached; degraded answers (no usable results,
+//!   failed engines) live briefly in L1 only.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use serde::Serialize;
 use worker::{AbortController, Delay, Env, Fetch, Method, Request, RequestInit, Response};
 
+use crate::calls::shard::{Admit, Hits, Stats};
+use crate::calls::ObjectName;
 use crate::config::Config;
+use crate::search::query::SearchQuery;
+use crate::search::web::flight::{Flights, Join, Poll, Ticket};
 use crate::search::web::l1::L1Cache;
+use crate::search::web::lookup::{decide, CacheTimes, Decision, Stored};
 use crate::search::web::normalize::{key_hash, kv_key_for_hash, normalize_query, shard_of};
 use crate::search::web::policy::PolicyStats;
-use crate::search::web::read_buffer::ReadBuffer;
+use crate::search::web::read_buffer::{self, ReadBuffer};
+use crate::search::web::shard::shard_count;
 use crate::search::web::upstream::{
-    build_upstream_url, parse_searxng, CachedResults, Freshness, WebResult, MAX_CACHED_RESULTS,
+    build_upstream_url, parse_searxng_answer, CachedResults, WebResult, MAX_CACHED_RESULTS,
     MAX_UPSTREAM_BODY_BYTES,
 };
 use crate::search::web::WebSearchError;
-
-use crate::calls::shard::{Admit, Hits, Stats};
-use crate::calls::ObjectName;
 
 use super::super::context::RequestCtx;
 use super::super::error::ApiError;
 use super::super::http;
 use super::super::log;
 use super::super::objects::send;
-use super::search::{not_configured, SearchQuery};
 
 /// The KV namespace binding holding cached values.
 pub const KV_BINDING: &str = "SEARCH_CACHE";
+/// The answer while `SEARCH_UPSTREAM_URL` is unset (503 `not_configured`).
+fn not_configured() -> ApiError {
+    WebSearchError::NotConfigured("SEARCH_UPSTREAM_URL is not set".into()).into()
+}
+
 /// Upstream call budget (connect + body), ms.
 pub const UPSTREAM_TIMEOUT_MS: u64 = 4000;
-/// A stored value this old may still be served when the upstream fails.
-pub const MAX_STALE_ON_ERROR_MS: u64 = 24 * 3600 * 1000;
 /// Bytes of results the isolate keeps in L1 (an isolate has 128 MB).
 pub const L1_MAX_BYTES: usize = 8 * 1024 * 1024;
-/// Hits buffered per shard before a batch goes to the shard (and the buffer's hard size).
-const READ_BUFFER_DRAIN_AT: usize = 64;
-const READ_BUFFER_CAPACITY: usize = 1024;
-const READ_BUFFER_MAX_AGE_MS: u64 = 2000;
-
-/// Policy shards for a configuration: one per 1000 entries, 1 to 16. One shard object serves on
-/// the order of a thousand admissions per second; hits never reach it one by one.
-pub fn shard_count(config: &Config) -> u32 {
-    (config.cache_max_entries / 1000).clamp(1, 16) as u32
-}
-
-/// A miss being fetched by one request of this isolate. Workers does not let one request await
-/// a promise driven by another request's I/O, so followers poll the flight on their own timer
-/// instead of sharing the leader's future.
-enum Flight {
-    Pending,
-    Done(Result<CachedResults, ApiError>),
-}
-
-/// How often a follower checks the leader's flight, ms.
+/// A fetch that has not finished this long after it started counts as lost: the next request
+/// (or waiter) leads a new one. The upstream's own budget plus a margin.
+const FLIGHT_LEAD_MS: u64 = UPSTREAM_TIMEOUT_MS + 1000;
+/// A finished fetch's result waits this long for waiters that have not polled it yet.
+const FLIGHT_LINGER_MS: u64 = 2000;
+/// How often a waiting request checks its flight, ms.
 const FLIGHT_POLL_MS: u64 = 15;
+/// The longest a request waits for a result (two fetches), then 504.
+const FLIGHT_WAIT_MS: u64 = 2 * FLIGHT_LEAD_MS;
+
+type FetchResult = Result<CachedResults, ApiError>;
 
 thread_local! {
     static L1: RefCell<Option<L1Cache>> = const { RefCell::new(None) };
     static READ_BUFFERS: RefCell<HashMap<u32, ReadBuffer>> = RefCell::new(HashMap::new());
-    static IN_FLIGHT: RefCell<HashMap<u64, (Flight, usize)>> = RefCell::new(HashMap::new());
+    static FLIGHTS: RefCell<Flights<FetchResult>> =
+        RefCell::new(Flights::new(FLIGHT_LEAD_MS, FLIGHT_LINGER_MS));
+    static CANCEL_FAULTS_USED: Cell<u32> = const { Cell::new(0) };
+}
+
+fn clock_ms() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+/// Fault injection for the tests (`FAULT_WEB_CACHE`, only valid with `DEV_MODE`): true
+/// `percent` % of the time.
+pub fn injected(percent: u8) -> bool {
+    percent > 0 && crate::ids::random_seed().is_ok_and(|r| r % 100 < u64::from(percent))
+}
+
+/// `Some(freeze)` when this miss is one the fault injection cancels (`drop_miss`, then
+/// `freeze_miss`, counted per isolate).
+fn take_cancel_fault(config: &Config) -> Option<bool> {
+    let faults = config.web_cache_faults;
+    let (drops, freezes) = (
+        u32::from(faults.drop_misses),
+        u32::from(faults.freeze_misses),
+    );
+    CANCEL_FAULTS_USED.with(|used| {
+        let n = used.get();
+        if n >= drops + freezes {
+            return None;
+        }
+        used.set(n + 1);
+        Some(n >= drops)
+    })
 }
 
 /// L1 is keyed by the normalized query itself (it checks each value's query against its key).
@@ -129,9 +158,9 @@ fn record_hit(ctx: &RequestCtx, shard: u32, hash: u64, stale: bool) {
         let mut buffers = buffers.borrow_mut();
         let buffer = buffers.entry(shard).or_insert_with(|| {
             ReadBuffer::new(
-                READ_BUFFER_CAPACITY,
-                READ_BUFFER_DRAIN_AT,
-                READ_BUFFER_MAX_AGE_MS,
+                read_buffer::CAPACITY,
+                read_buffer::DRAIN_AT,
+                read_buffer::MAX_AGE_MS,
             )
         });
         // Stale hits count as hits for frequency; they are also reported as stale below.
@@ -145,8 +174,12 @@ fn record_hit(ctx: &RequestCtx, shard: u32, hash: u64, stale: bool) {
     let hits = batch.unwrap_or_default();
     let env = ctx.env.clone();
     ctx.exec.wait_until(async move {
-        let sent = send(&env, &ObjectName::shard(shard), Hits { hits, stale_hits }).await;
-        if let Err(err) = sent {
+        let batch = Hits {
+            shard,
+            hits,
+            stale_hits,
+        };
+        if let Err(err) = send(&env, &ObjectName::shard(shard), batch).await {
             log::event(
                 "cache_hits_flush_failed",
                 serde_json::json!({ "message": err.message }),
@@ -156,7 +189,7 @@ fn record_hit(ctx: &RequestCtx, shard: u32, hash: u64, stale: bool) {
 }
 
 /// Fetches from the upstream within the timeout and parses the answer.
-async fn fetch_upstream(base: &str, normalized: &str) -> Result<Vec<WebResult>, ApiError> {
+async fn fetch_upstream(base: &str, normalized: &str, now_ms: u64) -> FetchResult {
     let url = build_upstream_url(base, normalized)?;
     let controller = AbortController::default();
     let signal = controller.signal();
@@ -194,9 +227,16 @@ async fn fetch_upstream(base: &str, normalized: &str) -> Result<Vec<WebResult>, 
             .bytes()
             .await
             .map_err(|e| WebSearchError::Upstream(format!("upstream body unreadable: {e}")))?;
-        Ok::<_, ApiError>(parse_searxng(&body, MAX_CACHED_RESULTS)?)
+        let parsed = parse_searxng_answer(&body, MAX_CACHED_RESULTS)?;
+        Ok::<_, ApiError>(CachedResults {
+            query: normalized.to_owned(),
+            results: parsed.results,
+            fetched_at_ms: now_ms,
+            degraded: parsed.engines_failed,
+        })
     };
     let timeout = Delay::from(Duration::from_millis(UPSTREAM_TIMEOUT_MS));
+    // Bound to a local so the call (which borrows `url` and `signal`) is dropped first.
     let outcome = match select(Box::pin(call), timeout).await {
         Either::Left((result, _)) => result,
         Either::Right(_) => {
@@ -210,125 +250,190 @@ async fn fetch_upstream(base: &str, normalized: &str) -> Result<Vec<WebResult>, 
     outcome
 }
 
-/// Upstream fetch, admission by the shard, then the KV write (only when admitted).
-async fn fetch_and_store(
-    env: Env,
-    config: Rc<Config>,
-    normalized: String,
-    hash: u64,
-    now_ms: u64,
-    miss: bool,
-) -> Result<CachedResults, ApiError> {
-    let base = config
-        .search_upstream_url
-        .clone()
-        .ok_or_else(not_configured)?;
-    let results = fetch_upstream(&base, &normalized).await?;
-    let value = CachedResults {
-        query: normalized,
-        results,
-        fetched_at_ms: now_ms,
-    };
-    let bytes = value.encode();
-    let shard = shard_of(hash, shard_count(&config));
+/// Offers a fetched value to its shard, which admits it (or not) and writes KV itself. Runs in
+/// the background; the results were answered already, so a failure is only logged.
+async fn store(env: &Env, config: &Config, hash: u64, value: &CachedResults, miss: bool) {
+    let shard = shard_of(hash, shard_count(config.cache_max_entries));
     let admit = Admit {
+        shard,
         hash,
-        size: bytes.len() as u64,
-        now_ms,
+        value: String::from_utf8_lossy(&value.encode()).into_owned(),
+        now_ms: value.fetched_at_ms,
         miss,
     };
-    let admission = send(&env, &ObjectName::shard(shard), admit).await?;
-    let key = kv_key_for_hash(hash);
-    if admission.admitted {
-        // KV also expires the value on its own once even stale-if-error could not use it.
-        let ttl_secs = (config.cache_ttl_seconds + MAX_STALE_ON_ERROR_MS / 1000).max(60);
-        env.kv(KV_BINDING)?
-            .put_bytes(&key, &bytes)?
-            .expiration_ttl(ttl_secs)
-            .execute()
-            .await?;
+    let sent = if injected(config.web_cache_faults.admit_percent) {
+        Err(ApiError::internal("injected admit failure"))
+    } else {
+        send(env, &ObjectName::shard(shard), admit).await
+    };
+    if let Err(err) = sent {
+        log::event(
+            "cache_admit_failed",
+            serde_json::json!({ "message": err.message, "detail": err.detail }),
+        );
     }
-    l1_put(&value.query, value.clone(), config.cache_ttl_seconds * 1000);
-    Ok(value)
 }
 
-/// One upstream call per key at a time in this isolate; later callers wait for the first's result.
-async fn single_flight(
-    ctx: &RequestCtx,
-    normalized: &str,
-    hash: u64,
-    miss: bool,
-) -> Result<CachedResults, ApiError> {
-    let leader = IN_FLIGHT.with(|f| {
-        let mut flights = f.borrow_mut();
-        match flights.get_mut(&hash) {
-            Some((_, waiters)) => {
-                *waiters += 1;
-                false
+/// Ends a flight entry when the fetch task is dropped before it finished.
+struct FetchGuard {
+    ticket: Ticket,
+    finished: bool,
+}
+
+impl Drop for FetchGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            FLIGHTS.with(|f| f.borrow_mut().abandon(&self.ticket));
+        }
+    }
+}
+
+/// Starts the fetch of a flight this request leads, as a background task of the request, so it
+/// runs to its end even if the client goes away: upstream, result to the waiters and L1, then
+/// the shard's admission.
+fn start_fetch(ctx: &RequestCtx, ticket: Ticket, normalized: &str, miss: bool) {
+    let env = ctx.env.clone();
+    let config = ctx.config.clone();
+    let normalized = normalized.to_owned();
+    let now_ms = ctx.now_ms;
+    ctx.exec.wait_until(async move {
+        let mut guard = FetchGuard {
+            ticket,
+            finished: false,
+        };
+        let result = match config.search_upstream_url.as_deref() {
+            Some(base) => fetch_upstream(base, &normalized, now_ms).await,
+            None => Err(not_configured()),
+        };
+        FLIGHTS.with(|f| {
+            f.borrow_mut()
+                .complete(&guard.ticket, result.clone(), clock_ms())
+        });
+        guard.finished = true;
+        let ttl_ms = config.cache_ttl_seconds * 1000;
+        match result {
+            Ok(value) => {
+                l1_put(&value.query, value.clone(), ttl_ms);
+                // A degraded answer is not worth a KV slot; L1 keeps it briefly.
+                if !value.is_degraded() {
+                    store(&env, &config, guard.ticket.hash, &value, miss).await;
+                }
             }
-            None => {
-                flights.insert(hash, (Flight::Pending, 0));
-                true
-            }
+            Err(err) if !miss => log::event(
+                "cache_refresh_failed",
+                serde_json::json!({ "message": err.message }),
+            ),
+            Err(_) => {}
         }
     });
-    if leader {
-        let result = fetch_and_store(
-            ctx.env.clone(),
-            ctx.config.clone(),
-            normalized.to_owned(),
-            hash,
-            ctx.now_ms,
-            miss,
-        )
-        .await;
-        IN_FLIGHT.with(|f| {
-            let mut flights = f.borrow_mut();
-            match flights.get(&hash) {
-                Some((_, 0)) | None => {
-                    flights.remove(&hash);
-                }
-                Some((_, waiters)) => {
-                    let waiters = *waiters;
-                    flights.insert(hash, (Flight::Done(result.clone()), waiters));
-                }
-            }
-        });
-        return result;
-    }
-    let deadline = worker::Date::now().as_millis() + UPSTREAM_TIMEOUT_MS + 2000;
-    loop {
-        Delay::from(Duration::from_millis(FLIGHT_POLL_MS)).await;
-        let done = IN_FLIGHT.with(|f| {
-            let mut flights = f.borrow_mut();
-            let (result, last) = match flights.get_mut(&hash) {
-                Some((Flight::Done(result), waiters)) => {
-                    *waiters -= 1;
-                    (Some(result.clone()), *waiters == 0)
-                }
-                Some((Flight::Pending, _)) => (None, false),
-                // The flight vanished (should not happen): fetch ourselves.
-                None => (
-                    Some(Err(ApiError::new(
-                        crate::api::ErrorCode::UpstreamError,
-                        "retry",
-                    ))),
-                    false,
-                ),
-            };
-            if last {
-                flights.remove(&hash);
-            }
-            result
-        });
-        if let Some(result) = done {
-            return result;
+}
+
+/// Leaves the flight when the waiting request ends without its result (timeout, or its future
+/// dropped because the request was cancelled).
+struct Waiter {
+    ticket: Ticket,
+    done: bool,
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        if !self.done {
+            FLIGHTS.with(|f| f.borrow_mut().leave(&self.ticket));
         }
-        if worker::Date::now().as_millis() > deadline {
+    }
+}
+
+/// One upstream call per key at a time in this isolate: lead or follow the key's flight, then
+/// poll it on this request's own timer.
+async fn fetch_shared(ctx: &RequestCtx, normalized: &str, hash: u64) -> FetchResult {
+    let started = clock_ms();
+    let role = FLIGHTS.with(|f| f.borrow_mut().join(hash, started));
+    let ticket = match role {
+        Join::Lead(ticket) => {
+            start_fetch(ctx, ticket, normalized, true);
+            ticket
+        }
+        Join::Follow(ticket) => ticket,
+    };
+    let mut waiter = Waiter {
+        ticket,
+        done: false,
+    };
+    loop {
+        let now = clock_ms();
+        let poll = FLIGHTS.with(|f| f.borrow_mut().poll(&mut waiter.ticket, now));
+        match poll {
+            Poll::Ready(result) => {
+                waiter.done = true;
+                return result;
+            }
+            Poll::Wait => {}
+            // The fetch was lost (its task dropped or stuck past its deadline): lead a new one.
+            Poll::Lead => start_fetch(ctx, waiter.ticket, normalized, true),
+        }
+        if now.saturating_sub(started) >= FLIGHT_WAIT_MS {
             return Err(WebSearchError::UpstreamTimeout {
                 timeout_ms: UPSTREAM_TIMEOUT_MS,
             }
             .into());
+        }
+        Delay::from(Duration::from_millis(FLIGHT_POLL_MS)).await;
+    }
+}
+
+/// Refreshes a stale value in the background, unless this isolate is fetching it already.
+fn refresh(ctx: &RequestCtx, normalized: &str, hash: u64) {
+    let role = FLIGHTS.with(|f| f.borrow_mut().join(hash, clock_ms()));
+    let ticket = match role {
+        Join::Lead(ticket) => {
+            start_fetch(ctx, ticket, normalized, false);
+            ticket
+        }
+        Join::Follow(ticket) => ticket,
+    };
+    // Nobody waits for a refresh: the entry ends when the fetch does.
+    FLIGHTS.with(|f| f.borrow_mut().leave(&ticket));
+}
+
+/// A miss, with the fault injection of the tests: a cancelled request's future dropped or
+/// abandoned 200 ms in.
+async fn fetch_miss(ctx: &RequestCtx, normalized: &str, hash: u64) -> FetchResult {
+    let Some(freeze) = take_cancel_fault(&ctx.config) else {
+        return fetch_shared(ctx, normalized, hash).await;
+    };
+    let flight = Box::pin(fetch_shared(ctx, normalized, hash));
+    let timer = Delay::from(Duration::from_millis(200));
+    match select(flight, timer).await {
+        Either::Left((result, _)) => result,
+        Either::Right((_, flight)) => {
+            if freeze {
+                std::mem::forget(flight);
+            } else {
+                drop(flight);
+            }
+            Err(ApiError::internal("injected cancellation of a miss"))
+        }
+    }
+}
+
+/// Reads the key's KV value; a read failure counts as a miss (the upstream can still answer).
+async fn read_kv(env: &Env, hash: u64) -> Option<CachedResults> {
+    let read = match env.kv(KV_BINDING) {
+        Ok(namespace) => namespace
+            .get(&kv_key_for_hash(hash))
+            .bytes()
+            .await
+            .map_err(|e| e.to_string()),
+        Err(err) => Err(err.to_string()),
+    };
+    match read {
+        Ok(bytes) => bytes.and_then(|b| CachedResults::decode(&b).ok()),
+        Err(message) => {
+            log::event(
+                "cache_kv_read_failed",
+                serde_json::json!({ "message": message }),
+            );
+            None
         }
     }
 }
@@ -339,76 +444,46 @@ pub async fn search(query: SearchQuery, ctx: &RequestCtx) -> Result<Response, Ap
     }
     let normalized = normalize_query(&query.q)?;
     let hash = key_hash(&normalized);
-    let key = kv_key_for_hash(hash);
-    let shard = shard_of(hash, shard_count(&ctx.config));
+    let shard = shard_of(hash, shard_count(ctx.config.cache_max_entries));
     let ttl_ms = ctx.config.cache_ttl_seconds * 1000;
-    // Stale-while-revalidate window: one more TTL.
-    let stale_ms = ttl_ms;
+    let times = CacheTimes::for_ttl(ttl_ms);
 
-    if let Some(value) = l1_get(&normalized, ctx.now_ms, ttl_ms) {
-        if value.matches(&normalized)
-            && Freshness::of(ctx.now_ms, value.fetched_at_ms, ttl_ms, stale_ms) == Freshness::Fresh
-        {
+    let l1 = l1_get(&normalized, ctx.now_ms, ttl_ms);
+    if let Decision::Answer { value, tier } =
+        decide(l1.as_ref(), Stored::Unread, &normalized, ctx.now_ms, &times)
+    {
+        record_hit(ctx, shard, hash, false);
+        return answer(&query, "hit", tier.as_str(), value);
+    }
+    let stored = read_kv(&ctx.env, hash).await;
+    let kv = stored.as_ref().map_or(Stored::Missing, Stored::Found);
+    let fallback = match decide(l1.as_ref(), kv, &normalized, ctx.now_ms, &times) {
+        Decision::Answer { value, tier } => {
+            l1_put(&normalized, value.clone(), ttl_ms);
             record_hit(ctx, shard, hash, false);
-            return answer(&query, "hit", "l1", &value);
+            return answer(&query, "hit", tier.as_str(), value);
         }
-    }
-    let stored = ctx
-        .env
-        .kv(KV_BINDING)?
-        .get(&key)
-        .bytes()
-        .await?
-        .and_then(|bytes| CachedResults::decode(&bytes).ok())
-        .filter(|value| value.matches(&normalized));
-    if let Some(value) = &stored {
-        match Freshness::of(ctx.now_ms, value.fetched_at_ms, ttl_ms, stale_ms) {
-            Freshness::Fresh => {
-                l1_put(&normalized, value.clone(), ttl_ms);
-                record_hit(ctx, shard, hash, false);
-                return answer(&query, "hit", "kv", value);
-            }
-            Freshness::Stale => {
-                record_hit(ctx, shard, hash, true);
-                let refresh = fetch_and_store(
-                    ctx.env.clone(),
-                    ctx.config.clone(),
-                    normalized.clone(),
-                    hash,
-                    ctx.now_ms,
-                    false,
-                );
-                ctx.exec.wait_until(async move {
-                    if let Err(err) = refresh.await {
-                        log::event(
-                            "cache_refresh_failed",
-                            serde_json::json!({ "message": err.message }),
-                        );
-                    }
-                });
-                return answer(&query, "stale", "kv", value);
-            }
-            Freshness::Expired => {}
+        Decision::AnswerAndRefresh { value, tier } => {
+            record_hit(ctx, shard, hash, true);
+            refresh(ctx, &normalized, hash);
+            return answer(&query, "stale", tier.as_str(), value);
         }
-    }
-    match single_flight(ctx, &normalized, hash, true).await {
+        Decision::Fetch { fallback } => fallback,
+        // KV was read: the core does not ask again; fetch without a fallback.
+        Decision::ReadKv => None,
+    };
+    match fetch_miss(ctx, &normalized, hash).await {
         Ok(value) => answer(&query, "miss", "upstream", &value),
-        Err(err) => match stored {
-            Some(value)
-                if Freshness::usable_on_error(
-                    ctx.now_ms,
-                    value.fetched_at_ms,
-                    ttl_ms,
-                    MAX_STALE_ON_ERROR_MS,
-                ) =>
-            {
+        Err(err) => match fallback {
+            Some(value) => {
                 log::event(
                     "cache_stale_if_error",
                     serde_json::json!({ "message": err.message }),
                 );
-                answer(&query, "stale", "kv", &value)
+                let from_kv = stored.as_ref().is_some_and(|v| std::ptr::eq(v, value));
+                answer(&query, "stale", if from_kv { "kv" } else { "l1" }, value)
             }
-            _ => Err(err),
+            None => Err(err),
         },
     }
 }
@@ -426,14 +501,15 @@ pub async fn cache_stats(ctx: &RequestCtx) -> Result<Response, ApiError> {
     });
     for (shard, hits) in pending {
         let hits = Hits {
+            shard,
             hits,
             stale_hits: Vec::new(),
         };
         send(&ctx.env, &ObjectName::shard(shard), hits).await?;
     }
     let mut total = PolicyStats::default();
-    for shard in 0..shard_count(&ctx.config) {
-        let stats = send(&ctx.env, &ObjectName::shard(shard), Stats).await?;
+    for shard in 0..shard_count(ctx.config.cache_max_entries) {
+        let stats = send(&ctx.env, &ObjectName::shard(shard), Stats { shard }).await?;
         total.add(&stats);
     }
     http::json(200, &total)

@@ -31,8 +31,8 @@ use crate::storage::StorageError;
 pub use index::HistoryIndex;
 pub use persist::PersistentIndex;
 
-/// Longest accepted query, in chars (the contract's `q` bound).
-pub const MAX_QUERY_CHARS: usize = 400;
+/// Longest accepted query, in chars: the one bound of `GET /api/search`'s `q`.
+pub use crate::search::query::MAX_QUERY_CHARS;
 /// Largest accepted `limit`.
 pub const MAX_LIMIT: usize = 50;
 /// Longest accepted tab id filter, in bytes.

@@ -138,6 +138,7 @@ mod tests {
                 })
                 .collect(),
             fetched_at_ms,
+            degraded: false,
         }
     }
 
@@ -145,16 +146,16 @@ mod tests {
     fn accounting_matches_a_hand_computed_size() {
         let mut v = value("rust", 2, 0);
         v.results.shrink_to_fit();
-        // On a 64-bit host: String = 24 bytes, CachedResults = 24 + 24 + 8 = 56,
+        // On a 64-bit host: String = 24 bytes, CachedResults = 24 + 24 + 8 + 1 (+ 7 padding) = 64,
         // WebResult = 3 × 24 + 24 (Option<String>) = 96, lru overhead = 4 × 8 + 1 = 33.
         // Heap: query 4, results 2 × 96 = 192, per result "title i" 7 + url 21 + 100 + "ddg" 3.
-        let expected = 33 + 24 + 4 + 56 + 4 + 192 + 2 * (7 + 21 + 100 + 3);
+        let expected = 33 + 24 + 4 + 64 + 4 + 192 + 2 * (7 + 21 + 100 + 3);
         assert_eq!(size_of::<usize>(), 8, "hand-computed for 64-bit");
         assert_eq!(entry_bytes("rust", &v), expected);
-        assert_eq!(expected, 575);
+        assert_eq!(expected, 583);
         let mut l1 = L1Cache::new(10_000, 60_000);
         assert!(l1.put("rust", v));
-        assert_eq!(l1.bytes(), 575);
+        assert_eq!(l1.bytes(), 583);
     }
 
     #[test]

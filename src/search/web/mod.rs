@@ -4,22 +4,31 @@
 //! - [`normalize`]: the cache key of a query (NFKC, lowercase, collapsed whitespace), a stable
 //!   64-bit hash used for sharding, the frequency sketch and the KV key.
 //! - [`upstream`]: the SearXNG-compatible upstream (URL building, JSON parsing with per-field caps),
-//!   the cached value format and its freshness (TTL, stale-while-revalidate, stale-if-error).
+//!   the cached value format (degraded answers marked) and its freshness classes.
+//! - [`lookup`]: the lookup decision (answer, answer and refresh, read KV, fetch) from L1 and KV
+//!   state and the clock, and the freshness rules (TTL, stale-while-revalidate, stale-if-error,
+//!   the short life of degraded answers).
+//! - [`flight`]: the isolate's single-flight table of misses, with deadlines, so entries always end.
 //! - [`sketch`]: a 4-bit count-min frequency sketch with aging (TinyLFU).
 //! - [`policy`]: the W-TinyLFU admission/eviction policy of one cache shard, bounded in entries
 //!   and bytes, with snapshot/restore so a Durable Object can persist it.
+//! - [`shard`]: one shard object's core: the policy plus the ledger of what may be in KV, which
+//!   keeps the KV bound under concurrency and failures (and `shard_count`).
 //! - [`read_buffer`]: the isolate's lossy buffer of hit hashes, drained in batches to the shard.
 //! - [`l1`]: the in-isolate L1 cache, an LRU bounded by accurately accounted bytes.
 //!
-//! How the edge wires it (see `policy` for details): every isolate keeps an [`l1::L1Cache`] and a
-//! [`read_buffer::ReadBuffer`]; values live in Workers KV under [`normalize::kv_key`]; each shard
-//! Durable Object owns one [`policy::CachePolicy`] and is the single writer deciding which keys
-//! are resident, deleting evicted keys from KV.
+//! How the edge wires it: every isolate keeps an [`l1::L1Cache`], a [`read_buffer::ReadBuffer`]
+//! per shard and a [`flight::Flights`] table; values live in Workers KV under
+//! [`normalize::kv_key`]; each shard Durable Object owns one [`shard::Shard`] and is the single
+//! writer of its keys in KV (puts and deletes).
 
+pub mod flight;
 pub mod l1;
+pub mod lookup;
 pub mod normalize;
 pub mod policy;
 pub mod read_buffer;
+pub mod shard;
 pub mod sketch;
 pub mod upstream;
 

@@ -13,9 +13,7 @@
 use unicode_normalization::UnicodeNormalization;
 
 use super::WebSearchError;
-
-/// Longest accepted query, in Unicode scalar values, after normalization.
-pub const MAX_QUERY_CHARS: usize = 400;
+use crate::search::query::MAX_QUERY_CHARS;
 
 /// Longest raw query accepted before normalizing it, in bytes. Bounds the work spent on absurd
 /// inputs; any query that can normalize to [`MAX_QUERY_CHARS`] fits comfortably (400 four-byte
@@ -31,7 +29,8 @@ pub const KV_KEY_PREFIX: &str = "w1:";
 /// run of whitespace or control characters becomes one space, then trim.
 ///
 /// Errors: [`WebSearchError::InvalidQuery`] (400 `invalid_field`) when the raw input is longer than
-/// [`MAX_RAW_QUERY_BYTES`], or the result is empty or longer than [`MAX_QUERY_CHARS`] characters.
+/// [`MAX_RAW_QUERY_BYTES`], or the result is empty or longer than
+/// [`MAX_QUERY_CHARS`](crate::search::query::MAX_QUERY_CHARS) characters.
 pub fn normalize_query(q: &str) -> Result<String, WebSearchError> {
     if q.len() > MAX_RAW_QUERY_BYTES {
         return Err(WebSearchError::InvalidQuery(format!(
@@ -55,9 +54,9 @@ pub fn normalize_query(q: &str) -> Result<String, WebSearchError> {
     }
     let chars = out.chars().count();
     if chars == 0 {
-        return Err(WebSearchError::InvalidQuery(
-            "it is empty; send 1 to 400 characters of search text".into(),
-        ));
+        return Err(WebSearchError::InvalidQuery(format!(
+            "it is empty; send 1 to {MAX_QUERY_CHARS} characters of search text"
+        )));
     }
     if chars > MAX_QUERY_CHARS {
         return Err(WebSearchError::InvalidQuery(format!(

@@ -4,23 +4,24 @@
 //! # How the edge uses it
 //!
 //! Workers KV holds the cached values (fast global reads) but has no capacity bound, so the bound
-//! is kept here. The key space is split into shards by [`super::normalize::shard_of`]; each shard
-//! is a Durable Object that owns one `CachePolicy` with its share of `CACHE_MAX_ENTRIES` and
-//! `CACHE_MAX_BYTES` (see [`PolicyConfig::for_shard`]) and is the single writer of its keys:
+//! is kept by the cache shards. The key space is split into shards by
+//! [`super::normalize::shard_of`]; each shard is a Durable Object running one
+//! [`super::shard::Shard`], which owns a `CachePolicy` with its share of `CACHE_MAX_ENTRIES` and
+//! `CACHE_MAX_BYTES` (see [`PolicyConfig::for_shard`]) next to a ledger of what may be in KV:
 //!
 //! 1. An isolate misses (L1 and KV), calls the upstream, and sends `(hash, value)` to the shard.
-//! 2. The shard calls [`CachePolicy::insert`]; it deletes every hash in `Admission::evicted` from KV
-//!    (key [`super::normalize::kv_key_for_hash`]) *first*, then writes the value when `admitted`.
-//!    Deleting before writing means KV never holds more than the bound, even mid-operation.
+//! 2. The shard calls [`CachePolicy::insert`]; the hashes in `Admission::evicted` are deleted from
+//!    KV (key [`super::normalize::kv_key_for_hash`]) and the value is written when `admitted` —
+//!    in the order and under the conditions the shard core sets, so that KV stays within the
+//!    bound under concurrency and failures (see [`super::shard`]).
 //! 3. Hits never wait on the shard: the isolate pushes the hash into its lossy
 //!    [`super::read_buffer::ReadBuffer`] and now and then sends the batch, which the shard applies
 //!    with [`CachePolicy::record_hits`] (recency and frequency only; losing some is harmless).
-//! 4. The shard persists [`CachePolicy::snapshot`] periodically (an alarm) and on startup
-//!    [`CachePolicy::restore`]s it. Because the resident set changes only on inserts/removals, the
-//!    shard should persist after every call that returned a non-empty change (an insert that was
-//!    admitted or evicted something, a removal, an expiry) before it touches KV, and may batch the
-//!    rest: then after a restart the resident set is exactly what KV holds. Hits lost in a crash
-//!    only cost a little recency/frequency information.
+//! 4. The shard persists [`CachePolicy::snapshot`] (inside its own snapshot) before it touches KV
+//!    whenever the resident set changed, and [`CachePolicy::restore`]s it on startup; hits are
+//!    saved lazily (losing them costs a little recency/frequency information). Its alarm calls
+//!    [`CachePolicy::expire`] for entries KV's own expiration removed, [`CachePolicy::remove`]
+//!    for keys it gives up, and [`CachePolicy::set_capacity`] when the configuration shrank.
 //!
 //! # The algorithm (after Caffeine's W-TinyLFU)
 //!
@@ -130,8 +131,13 @@ pub struct PolicyStats {
     pub stale_hits: u64,
     /// Resident entries removed to make room (not explicit removals or expiries).
     pub evictions: u64,
-    /// Inserts that did not become resident (too large, or lost admission at once).
+    /// Inserts that did not become resident (too large, or lost admission at once), and
+    /// admissions whose value could not be written to KV (the shard's ledger had no room).
     pub rejected: u64,
+    /// Evicted keys whose KV delete is not confirmed yet (retried by the shard's alarm); they
+    /// are counted in `entries` and `bytes`, which are what KV may hold.
+    #[serde(default)]
+    pub pending_deletes: u64,
 }
 
 impl PolicyStats {
@@ -146,6 +152,7 @@ impl PolicyStats {
         self.stale_hits += other.stale_hits;
         self.evictions += other.evictions;
         self.rejected += other.rejected;
+        self.pending_deletes += other.pending_deletes;
     }
 }
 
@@ -311,6 +318,20 @@ impl CachePolicy {
     /// True when `hash` is resident.
     pub fn contains(&self, hash: u64) -> bool {
         self.place_of(hash).is_some()
+    }
+
+    /// The size of resident `hash` as last inserted, in bytes.
+    pub fn size_of(&self, hash: u64) -> Option<u64> {
+        [&self.window, &self.probation, &self.protected]
+            .into_iter()
+            .find_map(|s| s.lru.peek(&hash).map(|m| m.size))
+    }
+
+    /// The resident entries as `(hash, size in bytes)`, in segment order.
+    pub fn resident(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        [&self.window, &self.probation, &self.protected]
+            .into_iter()
+            .flat_map(|s| s.lru_to_mru().map(|(h, m)| (h, m.size)))
     }
 
     /// Current counters.

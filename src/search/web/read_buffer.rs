@@ -7,6 +7,13 @@
 //! hits are dropped, never blocking: the policy only needs a representative sample of hits for
 //! recency and frequency, and an isolate that cannot reach its shard must not grow without bound.
 
+/// Hits an isolate buffers per shard before it sends them as one batch.
+pub const DRAIN_AT: usize = 64;
+/// Most hits an isolate buffers per shard; more are dropped until the next drain.
+pub const CAPACITY: usize = 1024;
+/// A non-empty buffer is drained at the latest when its oldest hit is this old, ms.
+pub const MAX_AGE_MS: u64 = 2000;
+
 /// A bounded, lossy buffer of hit hashes for one shard.
 #[derive(Debug, Clone)]
 pub struct ReadBuffer {

@@ -110,6 +110,17 @@ fn strip_http_scheme(url: &str) -> Option<&str> {
     None
 }
 
+/// What a SearXNG answer gives: its usable results, and whether it is degraded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamAnswer {
+    /// At most `max_results` results, in upstream order.
+    pub results: Vec<WebResult>,
+    /// The upstream said some engines did not answer (`unresponsive_engines` is not empty): the
+    /// results may be partial. With no results at all the answer is degraded anyway
+    /// ([`CachedResults::is_degraded`]).
+    pub engines_failed: bool,
+}
+
 /// Parses a SearXNG JSON answer into at most `max_results` results, in upstream order.
 ///
 /// Errors ([`WebSearchError::Upstream`], 502): body larger than [`MAX_UPSTREAM_BODY_BYTES`], not
@@ -117,6 +128,14 @@ fn strip_http_scheme(url: &str) -> Option<&str> {
 /// http(s) `url` of at most [`MAX_URL_BYTES`] are skipped; a missing/non-string `title`, `content`
 /// or `engine` becomes empty/absent. An answer whose items are all skipped is `Ok(vec![])`.
 pub fn parse_searxng(body: &[u8], max_results: usize) -> Result<Vec<WebResult>, WebSearchError> {
+    parse_searxng_answer(body, max_results).map(|answer| answer.results)
+}
+
+/// [`parse_searxng`], also telling whether the upstream reported failed engines.
+pub fn parse_searxng_answer(
+    body: &[u8],
+    max_results: usize,
+) -> Result<UpstreamAnswer, WebSearchError> {
     if body.len() > MAX_UPSTREAM_BODY_BYTES {
         return Err(WebSearchError::Upstream(format!(
             "the answer is larger than {MAX_UPSTREAM_BODY_BYTES} bytes"
@@ -130,11 +149,18 @@ pub fn parse_searxng(body: &[u8], max_results: usize) -> Result<Vec<WebResult>, 
                 .into(),
         ));
     };
-    Ok(items
-        .iter()
-        .filter_map(parse_item)
-        .take(max_results.min(MAX_CACHED_RESULTS))
-        .collect())
+    let engines_failed = value
+        .get("unresponsive_engines")
+        .and_then(Value::as_array)
+        .is_some_and(|engines| !engines.is_empty());
+    Ok(UpstreamAnswer {
+        results: items
+            .iter()
+            .filter_map(parse_item)
+            .take(max_results.min(MAX_CACHED_RESULTS))
+            .collect(),
+        engines_failed,
+    })
 }
 
 /// One upstream item, or `None` when it has no usable URL.
@@ -182,6 +208,9 @@ pub struct CachedResults {
     pub results: Vec<WebResult>,
     /// When the upstream answered, in ms since the Unix epoch.
     pub fetched_at_ms: u64,
+    /// The upstream reported failed engines (see [`CachedResults::is_degraded`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub degraded: bool,
 }
 
 impl CachedResults {
@@ -198,6 +227,12 @@ impl CachedResults {
     pub fn decode(bytes: &[u8]) -> Result<Self, WebSearchError> {
         serde_json::from_slice(bytes)
             .map_err(|e| WebSearchError::Corrupt(format!("cached search value: {e}")))
+    }
+
+    /// A degraded answer: no usable results, or the upstream said engines failed. It is not
+    /// stored in KV and is fresh only briefly ([`super::lookup`]).
+    pub fn is_degraded(&self) -> bool {
+        self.degraded || self.results.is_empty()
     }
 
     /// True when this value belongs to `normalized_query` (false on a key-hash collision).
@@ -354,6 +389,30 @@ mod tests {
     }
 
     #[test]
+    fn failed_engines_and_empty_answers_are_degraded() {
+        let good = parse_searxng_answer(GOOD.as_bytes(), 10).unwrap();
+        assert!(!good.engines_failed);
+        let partial = br#"{"results": [{"url": "https://a.example/"}],
+            "unresponsive_engines": [["duckduckgo", "timeout"]]}"#;
+        let partial = parse_searxng_answer(partial, 10).unwrap();
+        assert_eq!((partial.results.len(), partial.engines_failed), (1, true));
+        let value = |results: Vec<WebResult>, degraded| CachedResults {
+            query: "q".into(),
+            results,
+            fetched_at_ms: 0,
+            degraded,
+        };
+        assert!(!value(good.results.clone(), false).is_degraded());
+        assert!(value(good.results.clone(), true).is_degraded());
+        assert!(value(Vec::new(), false).is_degraded());
+        // The flag survives KV and is absent from full answers' bytes.
+        let stored = value(good.results, true);
+        assert_eq!(CachedResults::decode(&stored.encode()).unwrap(), stored);
+        let full = value(Vec::new(), false).encode();
+        assert!(!String::from_utf8(full).unwrap().contains("degraded"));
+    }
+
+    #[test]
     fn malformed_items_are_skipped() {
         let long_url = format!("https://a.example/{}", "p".repeat(MAX_URL_BYTES));
         let body = serde_json::json!({"results": [
@@ -406,6 +465,7 @@ mod tests {
             query: "rust".into(),
             results: parse_searxng(GOOD.as_bytes(), 10).unwrap(),
             fetched_at_ms: 1_700_000_000_000,
+            degraded: false,
         };
         let back = CachedResults::decode(&value.encode()).unwrap();
         assert_eq!(back, value);
