@@ -169,6 +169,7 @@ impl KvStore for MemoryStore {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 /// A [`MemoryStore`] that can fail like a real backend, for the tests, fuzz targets and
 /// benchmarks of every core over storage (the one fault-injecting store of the project).
 ///
@@ -187,6 +188,7 @@ pub struct FaultyStore {
     entries_read: std::cell::Cell<u64>,
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl FaultyStore {
     /// An empty store that does not fail.
     pub fn new() -> Self {
@@ -245,6 +247,7 @@ impl FaultyStore {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl KvStore for FaultyStore {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         let value = self.inner.get(key)?;

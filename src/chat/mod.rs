@@ -14,6 +14,7 @@ pub mod batch;
 pub mod directory;
 mod error;
 pub mod model;
+#[cfg(any(test, feature = "test-support"))]
 pub mod simulator;
 pub mod tab;
 pub mod tab_log;

@@ -75,6 +75,7 @@ pub fn seed_from_entropy(bytes: [u8; 8]) -> u64 {
     u64::from_le_bytes(bytes) & ((1u64 << 53) - 1)
 }
 
+#[cfg(any(test, feature = "test-support"))]
 /// The `POST /api/rollout` body the benchmarks time (`benches/rollout.rs` and the wasm-vs-native
 /// suite in `bench/wasm`), kept here so both measure the same request: seed 1, the random policy,
 /// or with `linear` a fixed linear policy with a value head; `trajectory` adds

@@ -17,6 +17,7 @@
 pub mod bm25;
 pub mod index;
 pub mod persist;
+#[cfg(any(test, feature = "test-support"))]
 pub mod synthetic;
 pub mod tokenize;
 
