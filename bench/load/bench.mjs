@@ -8,24 +8,30 @@
 // Per scenario: requests/s, share of the JS no-op's and of health's requests/s (each against the
 // mean of its before/after runs), latency p50/p99, non-2xx responses and socket errors, workerd's
 // CPU time per request (user + system over the run, /proc, all threads: alarms and background
-// work included), and the 1-minute load average when the scenario started.
+// work included) and the JS no-op's CPU per request divided by it (the throughput share a purely
+// CPU-bound run would give; steadier than requests/s on a shared machine), and the 1-minute load
+// average when the scenario started.
 // After the run it checks workerd's log (one JSON line per request) for 5xx lines and for lines
 // that are not request logs (uncaught errors).
 //
 // Usage: node bench/load/bench.mjs [--duration 10s] [--connections 64] [--threads 2]
-//          [--only name,name] [--rounds 1] [--warmup 3s] [--json FILE]
+//          [--only name,name] [--rounds 1] [--warmup 3s] [--json FILE] [--with-miniflare]
 // Before the first measurement both baselines get an unreported wrk run of --warmup (JIT and wasm
 // tier-up; a cold first run reads several times slower).
+// --with-miniflare also bundles the worker (`wrangler deploy --dry-run`) and serves it through
+// Miniflare (bundled.mjs, the previous layout of this bench) in a second server, and measures its
+// /api/health right after health (before): the serving layout's own cost, same run (no CPU
+// figure for that row: it is another process tree).
 // --rounds N repeats the whole sequence N times in the same process and reports medians (fixtures
 // are created once; appends keep growing their tabs). Build first: ./scripts/build.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { tokenFor } from "../../scripts/lib/token.mjs";
-import { scenarios } from "./scenarios.mjs";
+import { scenarios, startFixtureUpstream } from "./scenarios.mjs";
 import { WORKERD, startWorkerd } from "./workerd.mjs";
+import { startBundledWorker } from "./bundled.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -39,22 +45,10 @@ const rounds = Number(opt("rounds", "1"));
 const warmup = opt("warmup", "3s");
 const jsonOut = opt("json", "");
 const only = opt("only", "")?.split(",").filter(Boolean);
+const withMiniflare = args.includes("--with-miniflare");
 const BASELINES = ["js-noop", "health"];
 
-// A SearXNG-compatible fixture upstream on loopback for the web-search scenarios: ten results of
-// ~200 characters of text per query, like a real result page.
-const fixture = createServer((req, res) => {
-  const q = new URL(req.url, "http://fixture").searchParams.get("q") ?? "";
-  const results = Array.from({ length: 10 }, (_, i) => ({
-    url: `https://example.com/${encodeURIComponent(q)}/${i}`,
-    title: `${q} — result ${i}`,
-    content: `About ${q}: ${"a sentence of snippet text that a search engine returns with each result ".repeat(3)}`.slice(0, 200),
-    engine: "fixture",
-  }));
-  res.writeHead(200, { "content-type": "application/json" });
-  res.end(JSON.stringify({ results }));
-});
-await new Promise((r) => fixture.listen(0, "127.0.0.1", r));
+const fixture = await startFixtureUpstream();
 
 const HZ = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }));
 const cpuMs = (pid) => {
@@ -65,9 +59,11 @@ const cpuMs = (pid) => {
 const rssMiB = (pid) => Number(readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)[1]) / 1024;
 
 const server = await startWorkerd({
-  vars: { RATE_LIMIT_PER_MINUTE: "1000000", SEARCH_UPSTREAM_URL: `http://127.0.0.1:${fixture.address().port}` },
+  vars: { RATE_LIMIT_PER_MINUTE: "1000000", SEARCH_UPSTREAM_URL: fixture.url },
 });
 const work = mkdtempSync(join(tmpdir(), "edge-assistant-wrk-"));
+const miniflare = withMiniflare ? await startBundledWorker({ RATE_LIMIT_PER_MINUTE: "1000000" }) : null;
+if (miniflare) server.urls.miniflare = miniflare.base;
 
 function wrk(url, luaScript, seconds = duration) {
   const lua = join(work, `s${Math.random().toString(36).slice(2)}.lua`);
@@ -98,9 +94,11 @@ const median = (xs) => {
 
 const selected = scenarios.filter((s) => !BASELINES.includes(s.name) && (!only?.length || only.includes(s.name)));
 const byName = Object.fromEntries(scenarios.map((s) => [s.name, s]));
+byName["health-via-miniflare"] = { name: "health-via-miniflare", socket: "miniflare", path: () => "/api/health", lua: () => "" };
 // The sequence of one round: baselines first and last.
 const sequence = [
   ["js-noop", "before"], ["health", "before"],
+  ...(miniflare ? [["health-via-miniflare", ""]] : []),
   ...selected.map((s) => [s.name, ""]),
   ["health", "after"], ["js-noop", "after"],
 ];
@@ -126,7 +124,8 @@ try {
       const cpu0 = cpuMs(server.pid);
       const r = wrk(server.urls[scenario.socket ?? "http"] + scenario.path(p), scenario.lua(ctx, p));
       const cpu1 = cpuMs(server.pid);
-      runs.push({ round, key: label(step), name: scenario.name, ...r, load, cpuUsPerReq: ((cpu1 - cpu0) * 1000) / r.requests });
+      const cpuUsPerReq = scenario.socket === "miniflare" ? NaN : ((cpu1 - cpu0) * 1000) / r.requests;
+      runs.push({ round, key: label(step), name: scenario.name, ...r, load, cpuUsPerReq });
       if (scenario.after && round === rounds) notes[scenario.name] = await scenario.after(ctx, p);
       process.stderr.write(`round ${round}: ${label(step)} ${r.rps.toFixed(0)} req/s\n`);
     }
@@ -134,6 +133,7 @@ try {
   rssEnd = rssMiB(server.pid);
 } finally {
   fixture.close();
+  await miniflare?.stop();
   await server.stop({ keepDir: true });
 }
 
@@ -160,10 +160,17 @@ for (const step of sequence) {
     const b = runs.filter((x) => x.round === r.round && x.name === base);
     return r.rps / (b.reduce((a, x) => a + x.rps, 0) / b.length);
   });
+  // CPU view: the JS no-op's CPU µs/req (mean of the round's two runs) over this scenario's, i.e.
+  // the share of the no-op's throughput this scenario would get if workerd's CPU were the only limit.
+  const cpuRatio = mine.map((r) => {
+    const b = runs.filter((x) => x.round === r.round && x.name === "js-noop");
+    return b.reduce((a, x) => a + x.cpuUsPerReq, 0) / b.length / r.cpuUsPerReq;
+  });
   rows.push({
     key,
     rps: median(mine.map((r) => r.rps)),
     vsNoop: median(ratio("js-noop")),
+    cpuVsNoop: median(cpuRatio),
     vsHealth: median(ratio("health")),
     p50: median(mine.map((r) => r.p50)),
     p99: median(mine.map((r) => r.p99)),
@@ -177,10 +184,10 @@ for (const step of sequence) {
 const version = execFileSync(WORKERD, ["--version"], { encoding: "utf8" }).trim();
 const cmd = `node bench/load/bench.mjs ${args.join(" ")}`.trim();
 console.log(`\n\`${cmd}\` — ${startedAt.toISOString().slice(0, 16)}Z, ${version}, plain \`workerd serve\` (generated config), wrk -t${threads} -c${connections} -d${duration} on loopback after a ${warmup} warm-up of both baselines, ${rounds} round${rounds > 1 ? "s (medians)" : ""}; load average ${loadStart.toFixed(1)} at the start; workerd RSS ${rssStart.toFixed(0)} MiB at the start, ${rssEnd.toFixed(0)} MiB at the end\n`);
-console.log("| scenario | requests/s | vs JS no-op | vs Rust health | p50 ms | p99 ms | non-2xx | socket errors | workerd CPU µs/req | load avg |");
-console.log("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|");
+console.log("| scenario | requests/s | vs JS no-op | vs Rust health | p50 ms | p99 ms | non-2xx | socket errors | workerd CPU µs/req | JS no-op's CPU/req ÷ this | load avg |");
+console.log("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|");
 for (const r of rows) {
-  console.log(`| ${r.key} | ${r.rps.toFixed(0)} | ${(100 * r.vsNoop).toFixed(0)}% | ${(100 * r.vsHealth).toFixed(0)}% | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.non2xx} | ${r.socketErrors} | ${r.cpu.toFixed(0)} | ${r.load.toFixed(1)} |`);
+  console.log(`| ${r.key} | ${r.rps.toFixed(0)} | ${(100 * r.vsNoop).toFixed(0)}% | ${(100 * r.vsHealth).toFixed(0)}% | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.non2xx} | ${r.socketErrors} | ${Number.isFinite(r.cpu) ? r.cpu.toFixed(0) : "—"} | ${Number.isFinite(r.cpuVsNoop) ? `${(100 * r.cpuVsNoop).toFixed(0)}%` : "—"} | ${r.load.toFixed(1)} |`);
 }
 const drift = (name) => {
   const b = rows.find((r) => r.key === `${name} (before)`);

@@ -20,15 +20,24 @@
 // Unlike V8's inspector profiler, this sees workerd's C++, GC threads and the kernel too.
 //
 // Usage: node bench/load/profile.mjs [--duration 10s] [--connections 64] [--freq 1999]
-//        [--targets noop,health,...] [--top 20] [--keep DIR]
+//        [--targets noop,health,...] [--rounds 1] [--top 20] [--keep DIR] [--variant-build DIR]
+// --rounds N runs the targets N times interleaved; CPU µs/req is the median over rounds, and
+// "vs noop" the median of each round's ratio (CPU time per request is the steadiest figure on a
+// shared machine, but still moves ±10% between runs: compare within a run).
 // Targets: health (Rust GET /api/health through worker/entry.mjs), rust-direct (the same Rust
 // worker as the main module, without entry.mjs), noop (plain JS), noop-log (JS no-op + the log
-// line), js-shell (the shell's health work written in JS). Needs `perf` (linux-perf) with
+// line), js-shell (the shell's health work written in JS), and the what-if entry variants
+// rust-promise-microtask and rust-no-log (bench/load/workers/variant-*.mjs); with
+// --variant-build DIR (another build's index.js + index_bg.wasm, e.g. a scratch checkout with a
+// change to src/edge built by its ./scripts/build), rust-variant: that build's /api/health. Any
+// scenario of scenarios.mjs is a target too (e.g. search-web-hit, append-1-tab). Needs `perf` (linux-perf) with
 // permission to profile own processes (kernel.perf_event_paranoid ≤ 2).
 import { execFileSync, spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
+import { tokenFor } from "../../scripts/lib/token.mjs";
+import { scenarios, startFixtureUpstream } from "./scenarios.mjs";
 import { ROOT, startWorkerd } from "./workerd.mjs";
 
 const args = process.argv.slice(2);
@@ -39,9 +48,11 @@ const opt = (name, fallback) => {
 const duration = opt("duration", "10s");
 const connections = Number(opt("connections", "64"));
 const freq = Number(opt("freq", "1999"));
-const targets = opt("targets", "noop,health,rust-direct,js-shell,noop-log").split(",");
+const targets = opt("targets", "noop,health,rust-direct,rust-promise-microtask,rust-no-log,js-shell,noop-log").split(",");
 const top = Number(opt("top", "20"));
 const keep = opt("keep", "");
+const rounds = Number(opt("rounds", "1"));
+const variantBuild = opt("variant-build", "");
 
 // target → [socket, path]
 const TARGETS = {
@@ -50,6 +61,9 @@ const TARGETS = {
   noop: ["noop", "/"],
   "noop-log": ["noop-log", "/"],
   "js-shell": ["js-shell", "/"],
+  "rust-promise-microtask": ["rust-promise-microtask", "/api/health"],
+  "rust-no-log": ["rust-no-log", "/api/health"],
+  "rust-variant": ["rust-variant", "/api/health"],
 };
 
 const HZ = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }));
@@ -60,8 +74,8 @@ export function cpuMs(pid) {
   return ((Number(f[11]) + Number(f[12])) * 1000) / HZ;
 }
 
-function wrk(url, seconds) {
-  const out = execFileSync("wrk", ["-t2", `-c${connections}`, `-d${seconds}`, url], { encoding: "utf8" });
+function wrk(url, seconds, lua) {
+  const out = execFileSync("wrk", ["-t2", `-c${connections}`, `-d${seconds}`, ...(lua ? ["-s", lua] : []), url], { encoding: "utf8", maxBuffer: 1 << 24 });
   return {
     rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)[1]),
     requests: Number(out.match(/(\d+) requests in/)[1]),
@@ -98,7 +112,7 @@ function bucket(frames) {
   if (syms.some(isWasm) && isBoundary(syms[0])) return "wasm↔JS boundary stubs";
   if (syms.some(isWasm)) return "Rust code (wasm): other leaves (V8 runtime, malloc)";
   if (syms.some((s) => / build\/index\.js/.test(s))) return "worker-build JS glue (Proxy, promise plumbing)";
-  if (syms.some((s) => / worker\/entry\.mjs/.test(s))) return "worker/entry.mjs wrapper";
+  if (syms.some((s) => / (worker\/entry|variants\/variant-[\w-]+)\.mjs/.test(s))) return "worker/entry.mjs wrapper";
   if (syms.some((s) => /^JS:.* [\w-]+\.mjs:/.test(s))) return "worker JS (and the runtime APIs it calls)";
   if (syms.some(isGc)) return "workerd: V8 garbage collection";
   if (frames[0].dso === "[kernel.kallsyms]") return "workerd: kernel (syscalls, loopback TCP)";
@@ -144,43 +158,100 @@ function fold(dataFile) {
 execFileSync("perf", ["--version"], { stdio: "ignore" });
 const work = join(ROOT, "target", "load-profile");
 mkdirSync(work, { recursive: true });
-const server = await startWorkerd({ ladder: true, v8Flags: ["--perf-basic-prof"], vars: { RATE_LIMIT_PER_MINUTE: "1000000" } });
+const fixture = await startFixtureUpstream();
+const server = await startWorkerd({
+  ladder: true, v8Flags: ["--perf-basic-prof"],
+  vars: { RATE_LIMIT_PER_MINUTE: "1000000", SEARCH_UPSTREAM_URL: fixture.url },
+  ...(variantBuild ? { variantBuild } : {}),
+});
 const perfMap = `/tmp/perf-${server.pid}.map`;
-const results = [];
+const runs = []; // one per (round, target)
+const plans = {};
 try {
+  // Scenarios of scenarios.mjs are targets too (fixtures created once, before the first round).
+  const ctx = { base: server.base, token: tokenFor("load-user"), tokenFor, connections };
+  const byScenario = Object.fromEntries(scenarios.map((sc) => [sc.name, sc]));
   for (const name of targets) {
-    const [socket, path] = TARGETS[name] ?? (() => { throw new Error(`unknown target ${name}`); })();
-    const url = server.urls[socket] + path;
-    wrk(url, "3s"); // warm-up: JIT, wasm tier-up
-    const dataFile = join(work, `${name}.perf.data`);
-    const perf = spawn("perf", ["record", "-F", String(freq), "-g", "-p", String(server.pid), "-o", dataFile, "--quiet"], { stdio: "ignore" });
-    await new Promise((r) => setTimeout(r, 300));
-    const load = loadavg()[0];
-    const cpu0 = cpuMs(server.pid);
-    const r = wrk(url, duration);
-    const cpu1 = cpuMs(server.pid);
-    process.kill(perf.pid, "SIGINT");
-    await new Promise((r) => perf.once("exit", r));
-    results.push({ name, ...r, load, cpuUsPerReq: ((cpu1 - cpu0) * 1000) / r.requests, ...fold(dataFile) });
-    if (keep) {
-      mkdirSync(keep, { recursive: true });
-      copyFileSync(dataFile, join(keep, `${name}.perf.data`));
+    if (TARGETS[name]) {
+      const [socket, path] = TARGETS[name];
+      plans[name] = { url: server.urls[socket] + path };
+    } else if (byScenario[name]) {
+      const sc = byScenario[name];
+      const prepared = sc.prepare ? await sc.prepare(ctx) : {};
+      const lua = join(work, `${name}.lua`);
+      writeFileSync(lua, sc.lua(ctx, prepared));
+      plans[name] = { url: server.urls[sc.socket ?? "http"] + sc.path(prepared), lua };
+    } else {
+      throw new Error(`unknown target ${name}`);
     }
-    rmSync(dataFile, { force: true });
+  }
+  for (let round = 1; round <= rounds; round++) {
+    for (const name of targets) {
+      const { url, lua } = plans[name];
+      if (round === 1) wrk(url, "3s", lua); // warm-up: JIT, wasm tier-up
+      const dataFile = join(work, `${name}-${round}.perf.data`);
+      const perf = spawn("perf", ["record", "-F", String(freq), "-g", "-p", String(server.pid), "-o", dataFile, "--quiet"], { stdio: "ignore" });
+      await new Promise((r) => setTimeout(r, 300));
+      const load = loadavg()[0];
+      const cpu0 = cpuMs(server.pid);
+      const r = wrk(url, duration, lua);
+      const cpu1 = cpuMs(server.pid);
+      process.kill(perf.pid, "SIGINT");
+      await new Promise((r) => perf.once("exit", r));
+      runs.push({ name, round, ...r, load, cpuUsPerReq: ((cpu1 - cpu0) * 1000) / r.requests, ...fold(dataFile) });
+      if (keep) {
+        mkdirSync(keep, { recursive: true });
+        copyFileSync(dataFile, join(keep, `${name}-${round}.perf.data`));
+      }
+      rmSync(dataFile, { force: true });
+      process.stderr.write(`round ${round}: ${name} ${(((cpu1 - cpu0) * 1000) / r.requests).toFixed(1)} µs/req\n`);
+    }
   }
   if (keep) copyFileSync(perfMap, join(keep, `perf-${server.pid}.map`));
 } finally {
   await server.stop();
+  fixture.close();
   rmSync(perfMap, { force: true });
+  for (const plan of Object.values(plans)) if (plan.lua) rmSync(plan.lua, { force: true });
 }
 
+// Per target: the median of the rounds' CPU µs/req; the samples of all rounds pooled.
+const median = (xs) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+const pool = (maps) => {
+  const out = new Map();
+  for (const m of maps) for (const [k, v] of m) out.set(k, (out.get(k) ?? 0) + v);
+  return out;
+};
+const results = targets.map((name) => {
+  const mine = runs.filter((r) => r.name === name);
+  return {
+    name,
+    rps: median(mine.map((r) => r.rps)),
+    non2xx: mine.reduce((a, r) => a + r.non2xx, 0),
+    socketErrors: [...new Set(mine.map((r) => r.socketErrors))].join("; "),
+    load: median(mine.map((r) => r.load)),
+    cpuUsPerReq: median(mine.map((r) => r.cpuUsPerReq)),
+    cpuRange: [Math.min(...mine.map((r) => r.cpuUsPerReq)), Math.max(...mine.map((r) => r.cpuUsPerReq))],
+    samples: mine.reduce((a, r) => a + r.samples, 0),
+    buckets: pool(mine.map((r) => r.buckets)),
+    leaves: pool(mine.map((r) => r.leaves)),
+    rustInclusive: pool(mine.map((r) => r.rustInclusive)),
+    calls: pool(mine.map((r) => r.calls)),
+  };
+});
+// Per round, each target's CPU µs/req over noop's of the same round; median over rounds.
+const ratioToNoop = (name) => median(runs.filter((r) => r.name === name).map((r) => r.cpuUsPerReq / runs.find((x) => x.round === r.round && x.name === "noop").cpuUsPerReq));
+
 const per = (r, count) => ((r.cpuUsPerReq * count) / r.samples).toFixed(1);
-console.log(`\nProfile: workerd serve (--perf-basic-prof), perf record -F ${freq} -g on the workerd process, wrk -t2 -c${connections} -d${duration} per target after a 3 s warm-up\n`);
-console.log("| target | req/s (under perf) | non-2xx | socket errors | workerd CPU µs/req | vs noop | samples | load avg |");
-console.log("|---|---:|---:|---|---:|---:|---:|---:|");
-const noop = results.find((r) => r.name === "noop");
+console.log(`\n\`node bench/load/profile.mjs ${args.join(" ")}\`: workerd serve (--perf-basic-prof), perf record -F ${freq} -g on the workerd process, wrk -t2 -c${connections} -d${duration} per target after a 3 s warm-up, ${rounds} round${rounds > 1 ? "s interleaved (medians; samples pooled)" : ""}\n`);
+const hasNoop = targets.includes("noop");
+console.log("| target | req/s (under perf) | non-2xx | socket errors | workerd CPU µs/req | (min–max over rounds) | vs noop (same round) | samples | load avg |");
+console.log("|---|---:|---:|---|---:|---|---:|---:|---:|");
 for (const r of results) {
-  console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.non2xx} | ${r.socketErrors} | ${r.cpuUsPerReq.toFixed(1)} | ${noop ? `${(r.cpuUsPerReq / noop.cpuUsPerReq).toFixed(2)}×` : "—"} | ${r.samples} | ${r.load.toFixed(1)} |`);
+  console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.non2xx} | ${r.socketErrors} | ${r.cpuUsPerReq.toFixed(1)} | ${r.cpuRange.map((x) => x.toFixed(0)).join("–")} | ${hasNoop ? `${ratioToNoop(r.name).toFixed(2)}×` : "—"} | ${r.samples} | ${r.load.toFixed(1)} |`);
 }
 const allBuckets = [...new Set(results.flatMap((r) => [...r.buckets.keys()]))]
   .sort((a, b) => Math.max(...results.map((r) => r.buckets.get(b) ?? 0)) - Math.max(...results.map((r) => r.buckets.get(a) ?? 0)));

@@ -2,6 +2,8 @@
 // plain JS no-op worker of the same workerd process), optional async prepare(ctx) (creates
 // fixtures over HTTP), path(prepared), lua(ctx, prepared) (a wrk script setting method, headers
 // and body), optional after(ctx, prepared) (a check or note printed after the run).
+import { createServer } from "node:http";
+
 const auth = (token) => `wrk.headers["authorization"] = "Bearer ${token}"\n`;
 
 // Fixture set-up right after a wrk run can meet a keep-alive socket the server already closed:
@@ -50,6 +52,26 @@ request = function()
   return wrk.format(nil, paths[(n % #paths) + 1])
 end
 `;
+
+/**
+ * A SearXNG-compatible fixture upstream on loopback for the web-search scenarios: ten results of
+ * ~200 characters of text per query, like a real result page. Resolves to { url, close }.
+ */
+export async function startFixtureUpstream() {
+  const server = createServer((req, res) => {
+    const q = new URL(req.url, "http://fixture").searchParams.get("q") ?? "";
+    const results = Array.from({ length: 10 }, (_, i) => ({
+      url: `https://example.com/${encodeURIComponent(q)}/${i}`,
+      title: `${q} — result ${i}`,
+      content: `About ${q}: ${"a sentence of snippet text that a search engine returns with each result ".repeat(3)}`.slice(0, 200),
+      engine: "fixture",
+    }));
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ results }));
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
+}
 
 /** Distinct web-search queries of the cache-hit scenario. */
 export const WEB_QUERIES = 1000;

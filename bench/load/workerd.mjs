@@ -16,7 +16,12 @@
 //     process: the ceiling the load bench reports every route against;
 //   - with `ladder`, more sockets for the profile's decomposition (see bench/load/profile.mjs):
 //     `noop-log` (no-op + the JSON log line), `js-shell` (the Rust shell's health work written in
-//     JS) and `rust-direct` (the Rust worker without worker/entry.mjs's wrapper).
+//     JS), `rust-direct` (the Rust worker without worker/entry.mjs's wrapper), and two what-if
+//     entry variants around the same Rust worker: `rust-promise-microtask` (wasm-bindgen's
+//     futures scheduled with Promise.then instead of workerd's queueMicrotask) and `rust-no-log`
+//     (console.log emptied);
+//   - with `variantBuild` (a directory holding another build's index.js and index_bg.wasm), a
+//     socket `rust-variant` serving that build behind the same entry module and vars.
 // Sockets listen on 127.0.0.1 on free ports (workerd reports them on its control fd).
 //
 // CLI: node bench/load/workerd.mjs [--out DIR] [--serve] [--port N] [--var KEY=VALUE ...] [--ladder]
@@ -63,7 +68,7 @@ const list = (items, indent = "    ") =>
  * Writes `dir/workerd.capnp` and returns { configPath, stateDir, sockets }.
  * options: vars ({KEY: value}, over wrangler.toml's and .dev.vars'), ladder (bool), port (app
  * socket port, default 0 = free), stateDir (default dir/state), v8Flags (list, e.g.
- * ["--perf-basic-prof"] for bench/load/profile.mjs).
+ * ["--perf-basic-prof"] for bench/load/profile.mjs), variantBuild (directory of another build).
  */
 export async function writeWorkerdConfig(dir, options = {}) {
   const config = await readWranglerConfig();
@@ -156,7 +161,36 @@ export async function writeWorkerdConfig(dir, options = {}) {
   modules = ${list(appModules.slice(1))},
   bindings = ${list(varBindings)},
 ))`);
+    // What-if variants of the entry module around the same Rust worker (see workers/variant-*.mjs).
+    for (const [name, file] of [["rust-promise-microtask", "variant-no-queue-microtask.mjs"], ["rust-no-log", "variant-no-log.mjs"]]) {
+      services.push(`(name = ${str(name)}, worker = (
+  compatibilityDate = ${date},
+  compatibilityFlags = ${flags},
+  modules = ${list([`(name = ${str(`variants/${file}`)}, esModule = ${embed(join(HELPERS, file))})`, ...appModules])},
+  bindings = ${list(varBindings)},
+))`);
+      sockets[name] = name;
+    }
     Object.assign(sockets, { "noop-log": "noop-log", "js-shell": "js-shell", "rust-direct": "rust-direct" });
+  }
+  if (options.variantBuild) {
+    // Another build of the worker (e.g. a scratch checkout with a change to the shell), behind the
+    // same entry module and vars, to compare with this build in the same process.
+    const vb = options.variantBuild;
+    for (const f of ["index.js", "index_bg.wasm"]) {
+      if (!existsSync(join(vb, f))) throw new Error(`${vb}/${f} is missing`);
+    }
+    services.push(`(name = "rust-variant", worker = (
+  compatibilityDate = ${date},
+  compatibilityFlags = ${flags},
+  modules = ${list([
+    `(name = ${str(mainRel)}, esModule = ${embed(config.main)})`,
+    `(name = "build/index.js", esModule = ${embed(join(vb, "index.js"))})`,
+    `(name = "build/index_bg.wasm", wasm = ${embed(join(vb, "index_bg.wasm"))})`,
+  ])},
+  bindings = ${list(varBindings)},
+))`);
+    sockets["rust-variant"] = "rust-variant";
   }
   const socketLines = Object.entries(sockets).map(([name, service]) =>
     `(name = ${str(name)}, address = ${str(`127.0.0.1:${name === "http" ? options.port ?? 0 : 0}`)}, http = (), service = ${str(service)})`);
