@@ -30,7 +30,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { devSecret } from "../../scripts/lib/token.mjs";
 
@@ -143,7 +143,7 @@ export async function writeWorkerdConfig(dir, options = {}) {
   modules = [(name = "assets.mjs", esModule = ${embed(join(HELPERS, "assets.mjs"))})],
   bindings = [(name = "DIR", service = "assets-dir")],
 ))`);
-    services.push(`(name = "assets-dir", disk = (path = ${str(join(ROOT, assets.directory))}))`);
+    services.push(`(name = "assets-dir", disk = (path = ${str(resolve(ROOT, assets.directory))}))`);
   }
   const jsWorker = (name, file) => `(name = ${str(name)}, worker = (
   compatibilityDate = ${date},
