@@ -1,5 +1,6 @@
-// Serves the bundled worker from workerd directly through Miniflare (no `wrangler dev` proxy, which
-// caps throughput), for load benchmarks and fault tests. Prints `READY <url>` on stdout once up.
+// Serves the bundled worker from workerd through Miniflare (no `wrangler dev` proxy), for
+// bench/rollout_runtime.mjs (via bundled.mjs). Miniflare's own entry layer still caps throughput;
+// the load bench uses plain `workerd serve` instead (workerd.mjs). Prints `READY <url>` once up.
 // Usage: node bench/load/serve.mjs BUNDLE_DIR [--port N] [--persist DIR] [--var KEY=VALUE ...]
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { readFileSync, readdirSync } from "node:fs";
