@@ -17,7 +17,13 @@ impl crate::api::HasErrorCode for RandomError {
 pub fn random_hex(bytes: usize) -> Result<String, RandomError> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| RandomError(e.to_string()))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes * 2);
+    for b in buf {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    Ok(out)
 }
 
 /// A new opaque id: 128 random bits as 32 hex chars (valid for [`crate::routes::valid_id`]).
@@ -44,5 +50,21 @@ mod tests {
         assert!(crate::routes::valid_id(&a));
         assert_ne!(a, b);
         assert_ne!(random_seed().unwrap(), random_seed().unwrap());
+    }
+
+    #[test]
+    fn random_hex_is_lowercase_hex_of_twice_the_bytes() {
+        for n in [0, 1, 7, 16] {
+            let hex = random_hex(n).unwrap();
+            assert_eq!(hex.len(), 2 * n);
+            assert!(hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        }
+        // Every nibble value appears over enough draws (the table is indexed correctly).
+        let many = random_hex(4096).unwrap();
+        for c in "0123456789abcdef".chars() {
+            assert!(many.contains(c), "{c} never drawn");
+        }
     }
 }

@@ -32,8 +32,6 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
     let mut out = ChunkedBody::new(body::ANSWER_CHUNK_BYTES);
     serde_json::to_writer(&mut out, body)
         .map_err(|e| ApiError::internal(format!("encode: {e}")))?;
-    let headers = Headers::new();
-    headers.set("content-type", "application/json; charset=utf-8")?;
     let len = out.len() as u64;
     let mut chunks = out.into_chunks();
     let response = if chunks.len() <= 1 {
@@ -44,7 +42,16 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
             FixedLengthStream::wrap(stream, len).into();
         Response::from_body(ResponseBody::Stream(fixed.readable()))?
     };
-    Ok(response.with_status(status).with_headers(headers))
+    with_content_type(
+        response.with_status(status),
+        "application/json; charset=utf-8",
+    )
+}
+
+/// Sets `content-type` on the response's own headers (one JS `Headers` per response, not two).
+fn with_content_type(mut response: Response, content_type: &str) -> Result<Response, ApiError> {
+    response.headers_mut().set("content-type", content_type)?;
+    Ok(response)
 }
 
 /// A JSON response whose body is already encoded (an object's answer passed through).
@@ -54,11 +61,10 @@ pub fn json_bytes(status: u16, body: Vec<u8>) -> Result<Response, ApiError> {
 
 /// Builds a response with a binary body of `content_type`.
 pub fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Result<Response, ApiError> {
-    let headers = Headers::new();
-    headers.set("content-type", content_type)?;
-    Ok(Response::from_bytes(body)?
-        .with_status(status)
-        .with_headers(headers))
+    with_content_type(
+        Response::from_bytes(body)?.with_status(status),
+        content_type,
+    )
 }
 
 /// An empty 204 response.
@@ -161,6 +167,12 @@ pub fn finish(
     config: Option<&Config>,
     duration_ms: u64,
 ) -> Response {
+    // The shell's own responses take the headers in place. Responses whose headers are
+    // immutable (static assets, fetched responses) refuse the first set, and only those are
+    // copied: the copy costs three JS `Headers` objects and one call per header.
+    if decorate(response.headers(), request_id, origin, config, duration_ms).is_ok() {
+        return response;
+    }
     let status = response.status_code();
     let (builder_headers, body) = {
         let headers = response.headers().clone();
@@ -171,34 +183,47 @@ pub fn finish(
     for (name, value) in builder_headers.entries() {
         let _ = headers.append(&name, &value);
     }
-    let _ = headers.set("x-request-id", request_id);
-    // Time spent in the worker for this request (ms), for clients and browser dev tools.
-    let _ = headers.set("server-timing", &format!("app;dur={duration_ms}"));
-    let _ = headers.set("x-content-type-options", "nosniff");
-    let _ = headers.set("referrer-policy", "no-referrer");
+    let _ = decorate(&headers, request_id, origin, config, duration_ms);
+    worker::ResponseBuilder::new()
+        .with_status(status)
+        .with_headers(headers)
+        .body(body)
+}
+
+/// Sets the headers every response carries; fails at the first set that the headers refuse.
+fn decorate(
+    headers: &Headers,
+    request_id: &str,
+    origin: Option<&str>,
+    config: Option<&Config>,
+    duration_ms: u64,
+) -> Result<(), worker::Error> {
+    headers.set("x-request-id", request_id)?;
+    // Time spent in the worker for this request (ms), for clients and browser dev tools. On
+    // Cloudflare the clock only advances across I/O, so this is not CPU time there.
+    headers.set("server-timing", &format!("app;dur={duration_ms}"))?;
+    headers.set("x-content-type-options", "nosniff")?;
+    headers.set("referrer-policy", "no-referrer")?;
     let is_html = headers
         .get("content-type")
         .ok()
         .flatten()
         .is_some_and(|ct| ct.starts_with("text/html"));
     if is_html {
-        let _ = headers.set("content-security-policy", CSP);
-        let _ = headers.set("x-frame-options", "DENY");
+        headers.set("content-security-policy", CSP)?;
+        headers.set("x-frame-options", "DENY")?;
     }
     if let (Some(origin), Some(config)) = (origin, config) {
         if config.origin_allowed(origin) {
-            let _ = headers.set("access-control-allow-origin", origin);
-            let _ = headers.set(
+            headers.set("access-control-allow-origin", origin)?;
+            headers.set(
                 "access-control-expose-headers",
                 "x-request-id, retry-after, server-timing, x-cache-tier",
-            );
-            let _ = headers.append("vary", "Origin");
+            )?;
+            headers.append("vary", "Origin")?;
         }
     }
-    worker::ResponseBuilder::new()
-        .with_status(status)
-        .with_headers(headers)
-        .body(body)
+    Ok(())
 }
 
 /// The answer to a CORS preflight: 204, with allow headers only for an allowed origin (a browser

@@ -21,7 +21,7 @@ mod objects;
 mod router;
 mod storage;
 
-use worker::{event, Context, Date, Env, Request, Response};
+use worker::{event, Context, Env, Request, Response};
 
 #[event(start)]
 fn start() {
@@ -30,7 +30,7 @@ fn start() {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let started_ms = Date::now().as_millis();
+    let started_ms = js_sys::Date::now() as u64;
     let request_id = http::request_id(&req);
     let origin = req.headers().get("origin").ok().flatten();
     let method = req.method().to_string();
@@ -53,7 +53,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
         ),
     };
     let config = config::cached();
-    let duration_ms = Date::now().as_millis().saturating_sub(started_ms);
+    let duration_ms = (js_sys::Date::now() as u64).saturating_sub(started_ms);
     let response = http::finish(
         response,
         &request_id,
