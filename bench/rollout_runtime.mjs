@@ -6,7 +6,9 @@
 // resolution: median and mean), the client round trip (median, p90), the round trip minus the
 // no-op's, the response size (uncompressed) and the content-encoding the runtime applied (Node's
 // fetch asks for gzip like a browser; workerd then compresses JSON, after the worker returns, which
-// the round trip includes and server-timing does not). Prints a markdown table.
+// the round trip includes and server-timing does not). Prints a markdown table. server-timing is
+// wall time inside the worker here, where the clock runs during a request; on Cloudflare
+// `Date.now()` only advances across I/O, so in production it is not CPU time.
 // Usage: node bench/rollout_runtime.mjs [--rounds 200] [--envs 64] [--steps 128]
 import { readFileSync } from "node:fs";
 import { tokenFor } from "../scripts/lib/token.mjs";
@@ -87,6 +89,7 @@ try {
   const baseline = quantile(samples[0].client, 0.5);
   console.log(`POST /api/rollout, ${numEnvs} envs × ${steps} steps, and GET .../buffer of a full run (65,536 transitions); ${rounds} sequential requests per kind (interleaved), workerd via Miniflare`);
   console.log(`load average at the end: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}\n`);
+  console.log("server-timing: local wall time inside the worker (on Cloudflare the clock only advances across I/O: not CPU time there)\n");
   console.log("| request | server-timing median ms | server-timing mean ms | round trip median ms | round trip p90 ms | round trip − no-op ms | response bytes | content-encoding |");
   console.log("|---|---:|---:|---:|---:|---:|---:|---|");
   for (const [k, [name]] of kinds.entries()) {
