@@ -543,25 +543,13 @@ fn tab_key(tab: &str) -> String {
     format!("hx/tab/{tab}")
 }
 
-fn put_varint(out: &mut Vec<u8>, mut value: u32) {
-    while value >= 0x80 {
-        out.push((value as u8 & 0x7f) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
+fn put_varint(out: &mut Vec<u8>, value: u32) {
+    put_varint64(out, u64::from(value));
 }
 
+/// A varint that must fit a `u32` (a larger value is malformed input, not a truncated one).
 fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u32> {
-    let mut value: u32 = 0;
-    for shift in (0..35).step_by(7) {
-        let byte = *bytes.get(*pos)?;
-        *pos += 1;
-        value |= u32::from(byte & 0x7f).checked_shl(shift)?;
-        if byte & 0x80 == 0 {
-            return Some(value);
-        }
-    }
-    None
+    u32::try_from(get_varint64(bytes, pos)?).ok()
 }
 
 /// Encodes a block's postings (sorted by doc id, all within `block`).
