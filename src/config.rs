@@ -23,6 +23,7 @@ pub struct RawConfig {
     pub cache_ttl_seconds: Option<String>,
     pub allowed_origins: Option<String>,
     pub rate_limit_per_minute: Option<String>,
+    pub run_idle_expiry_seconds: Option<String>,
     pub auth_secret: Option<String>,
     pub dev_mode: Option<String>,
     pub fault_fail_alarms: Option<String>,
@@ -31,7 +32,7 @@ pub struct RawConfig {
 
 impl RawConfig {
     /// The variable names, in the order of the fields above (for docs and the edge's reader).
-    pub const VARS: [&'static str; 13] = [
+    pub const VARS: [&'static str; 14] = [
         "FLUSH_MAX_PENDING",
         "FLUSH_INTERVAL_MS",
         "MAX_MESSAGE_BYTES",
@@ -41,6 +42,7 @@ impl RawConfig {
         "CACHE_TTL_SECONDS",
         "ALLOWED_ORIGINS",
         "RATE_LIMIT_PER_MINUTE",
+        "RUN_IDLE_EXPIRY_SECONDS",
         "AUTH_SECRET",
         "DEV_MODE",
         "FAULT_FAIL_ALARMS",
@@ -60,6 +62,7 @@ impl RawConfig {
             cache_ttl_seconds: next("CACHE_TTL_SECONDS"),
             allowed_origins: next("ALLOWED_ORIGINS"),
             rate_limit_per_minute: next("RATE_LIMIT_PER_MINUTE"),
+            run_idle_expiry_seconds: next("RUN_IDLE_EXPIRY_SECONDS"),
             auth_secret: next("AUTH_SECRET"),
             dev_mode: next("DEV_MODE"),
             fault_fail_alarms: next("FAULT_FAIL_ALARMS"),
@@ -89,6 +92,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Requests per user per minute before 429. 1..=1_000_000, default 600.
     pub rate_limit_per_minute: u32,
+    /// A rollout run neither created nor stepped for this long is deleted (its own alarm).
+    pub run_idle_expiry_seconds: u64,
     /// HS256 secret for bearer tokens; `None` makes authenticated routes answer 503.
     pub auth_secret: Option<String>,
     /// Local development (`DEV_MODE = "1"`, set only by `.dev.vars` and the test harness, never
@@ -117,6 +122,7 @@ impl Default for Config {
             cache_ttl_seconds: 3600,
             allowed_origins: Vec::new(),
             rate_limit_per_minute: 600,
+            run_idle_expiry_seconds: 7 * 24 * 3600,
             auth_secret: None,
             dev_mode: false,
             fault_fail_alarms: 0,
@@ -373,6 +379,13 @@ impl Config {
                 1_000_000,
                 d.rate_limit_per_minute,
             )?,
+            run_idle_expiry_seconds: bounded(
+                "RUN_IDLE_EXPIRY_SECONDS",
+                &raw.run_idle_expiry_seconds,
+                1,
+                31_536_000,
+                d.run_idle_expiry_seconds,
+            )?,
             auth_secret,
             dev_mode,
             fault_fail_alarms: bounded(
@@ -526,6 +539,19 @@ mod tests {
         }
         let off = raw(&[("DEV_MODE", "0"), ("FAULT_FAIL_ALARMS", "1")]);
         assert_eq!(Config::from_raw(&off).unwrap_err().var, "FAULT_FAIL_ALARMS");
+    }
+
+    #[test]
+    fn run_idle_expiry_defaults_to_a_week_and_is_bounded() {
+        assert_eq!(
+            Config::from_raw(&raw(&[])).unwrap().run_idle_expiry_seconds,
+            604_800
+        );
+        let set = |v: &str| Config::from_raw(&raw(&[("RUN_IDLE_EXPIRY_SECONDS", v)]));
+        assert_eq!(set("2").unwrap().run_idle_expiry_seconds, 2);
+        for bad in ["0", "-1", "31536001", "week"] {
+            assert_eq!(set(bad).unwrap_err().var, "RUN_IDLE_EXPIRY_SECONDS", "{bad}");
+        }
     }
 
     #[test]

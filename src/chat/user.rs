@@ -17,7 +17,7 @@ use crate::storage::{prefix_end, KvStore};
 pub const MAX_TABS_PER_USER: usize = 1000;
 
 /// The most rollout runs one user may keep (400 `limit_exceeded` beyond it); idle runs expire
-/// after `RUN_IDLE_EXPIRY_MS` and free their place.
+/// after `RUN_IDLE_EXPIRY_SECONDS` (default 7 days) and free their place.
 pub const MAX_RUNS_PER_USER: usize = 100;
 
 const RUN_PREFIX: &str = "r/";

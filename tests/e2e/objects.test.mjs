@@ -93,3 +93,32 @@ describe("object lifecycle", () => {
     assert.equal(again.status, 201);
   });
 });
+
+describe("idle rollout runs expire", () => {
+  const h = useWorker({ before, after, afterEach }, { vars: { RUN_IDLE_EXPIRY_SECONDS: "3" } });
+  const token = tokenFor("idle-runs");
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  test("a run is deleted RUN_IDLE_EXPIRY_SECONDS after its last create or step, and each step moves that", async () => {
+    const base = h.worker.base;
+    const created = await call(base, "POST", "/api/rollout/runs", { token, body: { num_envs: 2 } });
+    assert.equal(created.status, 201);
+    const id = created.body.id;
+    await sleep(2000);
+    // The step moves the expiry to 3 s from now.
+    assert.equal((await call(base, "POST", `/api/rollout/runs/${id}/step`, { token, body: { steps: 4 } })).status, 200);
+    await sleep(2000);
+    // 4 s after the create: alive only because the step moved the alarm.
+    const alive = await call(base, "GET", `/api/rollout/runs/${id}`, { token });
+    assert.equal(alive.status, 200, alive.text);
+    assert.equal(alive.body.total_steps, 4);
+    let gone;
+    const deadline = Date.now() + 10_000;
+    do {
+      await sleep(500);
+      gone = await call(base, "GET", `/api/rollout/runs/${id}`, { token });
+    } while (gone.status === 200 && Date.now() < deadline);
+    assert.equal(gone.status, 404, "the idle run was deleted");
+    assert.doesNotMatch(h.worker.log(), /run_expiry_failed/);
+  });
+});

@@ -2,7 +2,8 @@
 //! `"{user}/{run}"`, carrying the run's env states, RNG position and bounded experience buffer
 //! between steps. The maths is [`crate::rollout::RunState`]; this object decodes a [`RunCall`],
 //! loads and stores the run's two compact encodings (`e`: env state, `b`: buffer), and deletes
-//! the run when it has been idle for [`RUN_IDLE_EXPIRY_MS`] (its alarm, moved by every step).
+//! the run when it has been idle for `RUN_IDLE_EXPIRY_SECONDS` (default 7 days; its alarm, moved
+//! by every create and step).
 
 use std::cell::RefCell;
 
@@ -14,6 +15,7 @@ use crate::calls::{Encoded, ObjectName};
 use crate::rollout::{self, BufferView, ResponseFormat, RunState};
 use crate::storage::KvStore;
 
+use super::super::config;
 use super::super::error::ApiError;
 use super::super::log;
 use super::super::storage::SqlKv;
@@ -22,8 +24,6 @@ use super::{answer, decode, respond, send};
 const ENVS_KEY: &str = "e";
 const OWNER_KEY: &str = "o";
 const BUFFER_KEY: &str = "b";
-/// A run nobody created or stepped for this long is deleted by its alarm (documented in the API).
-pub const RUN_IDLE_EXPIRY_MS: u64 = 7 * 24 * 3600 * 1000;
 
 #[durable_object]
 pub struct RunObject {
@@ -62,10 +62,13 @@ impl RunObject {
         Ok(())
     }
 
-    /// Moves the idle-expiry alarm to `RUN_IDLE_EXPIRY_MS` after `now_ms`. A failure is logged:
+    /// Moves the idle-expiry alarm to `RUN_IDLE_EXPIRY_SECONDS` after `now_ms`. A failure is logged:
     /// the run is saved, and the next step tries again.
     async fn keep_alive(&self, now_ms: u64) {
-        let at = now_ms.saturating_add(RUN_IDLE_EXPIRY_MS);
+        let expiry_ms = config::load(&self.env)
+            .map_or(7 * 24 * 3600, |c| c.run_idle_expiry_seconds)
+            .saturating_mul(1000);
+        let at = now_ms.saturating_add(expiry_ms);
         let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at as f64));
         if let Err(err) = self
             .state
