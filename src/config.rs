@@ -550,7 +550,11 @@ mod tests {
         let set = |v: &str| Config::from_raw(&raw(&[("RUN_IDLE_EXPIRY_SECONDS", v)]));
         assert_eq!(set("2").unwrap().run_idle_expiry_seconds, 2);
         for bad in ["0", "-1", "31536001", "week"] {
-            assert_eq!(set(bad).unwrap_err().var, "RUN_IDLE_EXPIRY_SECONDS", "{bad}");
+            assert_eq!(
+                set(bad).unwrap_err().var,
+                "RUN_IDLE_EXPIRY_SECONDS",
+                "{bad}"
+            );
         }
     }
 
