@@ -85,18 +85,18 @@ pub fn decode_call<E: DeserializeOwned>(bytes: &[u8]) -> Result<E, CallError> {
 pub trait Answer: Sized {
     /// The answer's `content-type` (the worker may pass the bytes straight to the client).
     const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
-    /// Encodes the answer in the object.
-    fn to_bytes(&self) -> Result<Vec<u8>, CallError>;
+    /// Encodes the answer in the object (by value: a pass-through answer is not copied).
+    fn encode(self) -> Result<Vec<u8>, CallError>;
     /// Decodes the answer in the worker.
-    fn from_bytes(bytes: Vec<u8>) -> Result<Self, CallError>;
+    fn decode(bytes: Vec<u8>) -> Result<Self, CallError>;
 }
 
 /// No answer beyond success.
 impl Answer for () {
-    fn to_bytes(&self) -> Result<Vec<u8>, CallError> {
+    fn encode(self) -> Result<Vec<u8>, CallError> {
         Ok(Vec::new())
     }
-    fn from_bytes(_: Vec<u8>) -> Result<Self, CallError> {
+    fn decode(_: Vec<u8>) -> Result<Self, CallError> {
         Ok(())
     }
 }
@@ -131,10 +131,10 @@ impl<T> Encoded<T> {
 }
 
 impl<T> Answer for Encoded<T> {
-    fn to_bytes(&self) -> Result<Vec<u8>, CallError> {
-        Ok(self.bytes.clone())
+    fn encode(self) -> Result<Vec<u8>, CallError> {
+        Ok(self.bytes)
     }
-    fn from_bytes(bytes: Vec<u8>) -> Result<Self, CallError> {
+    fn decode(bytes: Vec<u8>) -> Result<Self, CallError> {
         Ok(Self {
             bytes,
             of: PhantomData,
@@ -146,13 +146,13 @@ impl<T> Answer for Encoded<T> {
 macro_rules! json_answer {
     ($($ty:ty),* $(,)?) => {$(
         impl $crate::calls::Answer for $ty {
-            fn to_bytes(&self) -> Result<Vec<u8>, $crate::calls::CallError> {
-                serde_json::to_vec(self).map_err(|e| $crate::calls::CallError::Decode {
+            fn encode(self) -> Result<Vec<u8>, $crate::calls::CallError> {
+                serde_json::to_vec(&self).map_err(|e| $crate::calls::CallError::Decode {
                     what: stringify!($ty),
                     detail: e.to_string(),
                 })
             }
-            fn from_bytes(bytes: Vec<u8>) -> Result<Self, $crate::calls::CallError> {
+            fn decode(bytes: Vec<u8>) -> Result<Self, $crate::calls::CallError> {
                 serde_json::from_slice(&bytes).map_err(|e| $crate::calls::CallError::Decode {
                     what: stringify!($ty),
                     detail: e.to_string(),
@@ -188,9 +188,9 @@ mod tests {
     #[test]
     fn encoded_answers_pass_bytes_through_unchanged() {
         let encoded = Encoded::new(&vec![1u32, 2, 3]).expect("encodes");
-        let bytes = encoded.to_bytes().expect("bytes");
+        let bytes = encoded.encode().expect("bytes");
         assert_eq!(bytes, b"[1,2,3]");
-        let back: Encoded<Vec<u32>> = Encoded::from_bytes(bytes).expect("decodes");
+        let back: Encoded<Vec<u32>> = Encoded::decode(bytes).expect("decodes");
         assert_eq!(back.into_bytes(), b"[1,2,3]");
     }
 

@@ -51,10 +51,10 @@ pub struct EncodedBuffer(pub Vec<u8>);
 
 impl Answer for EncodedBuffer {
     const CONTENT_TYPE: &'static str = "application/octet-stream";
-    fn to_bytes(&self) -> Result<Vec<u8>, CallError> {
-        Ok(self.0.clone())
+    fn encode(self) -> Result<Vec<u8>, CallError> {
+        Ok(self.0)
     }
-    fn from_bytes(bytes: Vec<u8>) -> Result<Self, CallError> {
+    fn decode(bytes: Vec<u8>) -> Result<Self, CallError> {
         Ok(Self(bytes))
     }
 }

@@ -83,16 +83,11 @@ mod tests {
             pending_deletes: 1,
             ..PolicyStats::default()
         };
-        assert_eq!(
-            PolicyStats::from_bytes(stats.to_bytes().unwrap()).unwrap(),
-            stats
-        );
+        assert_eq!(PolicyStats::decode(stats.encode().unwrap()).unwrap(), stats);
         // Stats of a shard that predates `pending_deletes` still decode.
         let old = br#"{"entries":1,"bytes":2,"capacity_entries":3,"capacity_bytes":4,"hits":5,"misses":6,"stale_hits":7,"evictions":8,"rejected":9}"#;
         assert_eq!(
-            PolicyStats::from_bytes(old.to_vec())
-                .unwrap()
-                .pending_deletes,
+            PolicyStats::decode(old.to_vec()).unwrap().pending_deletes,
             0
         );
     }

@@ -22,8 +22,6 @@ pub enum TabCall {
 pub struct Init {
     pub user: String,
     pub tab_id: String,
-    /// When the tab was created, ms since the epoch.
-    pub now_ms: u64,
 }
 
 /// Appends a message the worker already validated.

@@ -59,6 +59,29 @@ pub fn json_bytes(status: u16, body: Vec<u8>) -> Result<Response, ApiError> {
     bytes(status, "application/json; charset=utf-8", body)
 }
 
+/// A JSON object answer made of `leading` fields (a struct that serializes to an object) followed
+/// by the fields of `object`, the JSON object an object answered: the object's bytes are spliced
+/// in, not parsed and printed again.
+pub fn json_object_with<T: Serialize>(
+    status: u16,
+    leading: &T,
+    object: &[u8],
+) -> Result<Response, ApiError> {
+    let bad = || ApiError::internal("an object's answer is not a JSON object");
+    let fields = object.strip_prefix(b"{").ok_or_else(bad)?;
+    let mut body =
+        serde_json::to_vec(leading).map_err(|e| ApiError::internal(format!("encode: {e}")))?;
+    if body.pop() != Some(b'}') {
+        return Err(bad());
+    }
+    let leading_empty = body == b"{";
+    if !leading_empty && fields != b"}" {
+        body.push(b',');
+    }
+    body.extend_from_slice(fields);
+    json_bytes(status, body)
+}
+
 /// Builds a response with a binary body of `content_type`.
 pub fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Result<Response, ApiError> {
     with_content_type(

@@ -41,7 +41,6 @@ pub async fn create_tab(mut req: Request, ctx: &RequestCtx) -> Result<Response, 
         Init {
             user: ctx.user.clone(),
             tab_id: id.clone(),
-            now_ms: ctx.now_ms,
         },
     )
     .await?;

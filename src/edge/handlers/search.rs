@@ -15,13 +15,11 @@ use super::super::error::ApiError;
 use super::super::http;
 use super::super::objects::send;
 
+/// What the history answer puts before the user's object's `total` and `results`.
 #[derive(Serialize)]
-struct HistoryResponse<'a> {
+struct HistoryHead<'a> {
     query: &'a str,
     source: &'static str,
-    /// `total` and `results` as the user's object ranked them.
-    #[serde(flatten)]
-    results: serde_json::Value,
 }
 
 pub async fn search(req: Request, ctx: &RequestCtx) -> Result<Response, ApiError> {
@@ -37,14 +35,9 @@ pub async fn search(req: Request, ctx: &RequestCtx) -> Result<Response, ApiError
         limit: query.limit,
     };
     let results = send(&ctx.env, &ObjectName::user(&ctx.user)?, search).await?;
-    let results: serde_json::Value = serde_json::from_slice(&results.into_bytes())
-        .map_err(|e| ApiError::internal(format!("history results: {e}")))?;
-    http::json(
-        200,
-        &HistoryResponse {
-            query: &query.q,
-            source: "history",
-            results,
-        },
-    )
+    let head = HistoryHead {
+        query: &query.q,
+        source: "history",
+    };
+    http::json_object_with(200, &head, &results.into_bytes())
 }

@@ -46,7 +46,7 @@ pub async fn send<C: ObjectCall>(
     if res.status_code() >= 400 {
         return Err(error_from_response(&mut res).await);
     }
-    Ok(C::Answer::from_bytes(res.bytes().await?)?)
+    Ok(C::Answer::decode(res.bytes().await?)?)
 }
 
 /// Decodes the call enum an object received.
@@ -61,10 +61,10 @@ pub async fn decode<E: DeserializeOwned>(req: &mut Request) -> Result<E, ApiErro
 }
 
 /// An object's successful answer.
-pub fn answer<A: Answer>(value: &A) -> Result<Response, ApiError> {
+pub fn answer<A: Answer>(value: A) -> Result<Response, ApiError> {
     let headers = worker::Headers::new();
     headers.set("content-type", A::CONTENT_TYPE)?;
-    Ok(Response::from_bytes(value.to_bytes()?)?.with_headers(headers))
+    Ok(Response::from_bytes(value.encode()?)?.with_headers(headers))
 }
 
 async fn error_from_response(res: &mut Response) -> ApiError {

@@ -96,11 +96,11 @@ impl RunObject {
                 let info = run.info();
                 *self.run.borrow_mut() = Some(run);
                 self.keep_alive(create.now_ms).await;
-                answer(&Encoded::new(&info)?)
+                answer(Encoded::new(&info)?)
             }
             RunCall::Info(_) => {
                 let info = self.with(|run, _| Ok(run.info()))?;
-                answer(&Encoded::new(&info)?)
+                answer(Encoded::new(&info)?)
             }
             RunCall::Step(step) => {
                 let summary = self.with(|run, kv| {
@@ -112,7 +112,7 @@ impl RunObject {
                     Ok(summary)
                 })?;
                 self.keep_alive(step.now_ms).await;
-                answer(&Encoded::new(&summary)?)
+                answer(Encoded::new(&summary)?)
             }
             RunCall::Buffer(buffer) => {
                 let view = self.with(|run, _| {
@@ -129,12 +129,12 @@ impl RunObject {
                         .map_err(|e| ApiError::internal(format!("encode buffer: {e}")))?,
                     ResponseFormat::Safetensors => rollout::encode_buffer_safetensors(&view)?,
                 };
-                answer(&EncodedBuffer(bytes))
+                answer(EncodedBuffer(bytes))
             }
             RunCall::Delete(_) => {
                 self.with(|_, _| Ok(()))?;
                 self.wipe().await?;
-                answer(&())
+                answer(())
             }
         }
     }

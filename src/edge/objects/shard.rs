@@ -300,14 +300,14 @@ impl CacheShard {
         };
         self.ensure_loaded(Some(index)).await?;
         match call {
-            ShardCall::Admit(admit) => answer(&self.admit(admit).await?),
+            ShardCall::Admit(admit) => answer(self.admit(admit).await?),
             ShardCall::Hits(batch) => {
                 self.with(|s| s.record_hits(&batch.hits, &batch.stale_hits))?;
                 self.persist(&mut self.sql()?)?;
                 self.schedule().await;
-                answer(&())
+                answer(())
             }
-            ShardCall::Stats(_) => answer(&self.with(|s| s.stats())?),
+            ShardCall::Stats(_) => answer(self.with(|s| s.stats())?),
         }
     }
 

@@ -139,7 +139,7 @@ impl TabObject {
                     Self::save_stats(&mut l.kv);
                     Ok(())
                 })?;
-                answer(&())
+                answer(())
             }
             TabCall::Append(append) => {
                 let result = self.with(|l| {
@@ -153,7 +153,7 @@ impl TabObject {
                     Ok(result)
                 })?;
                 self.apply(result.effects).await;
-                answer(&Appended {
+                answer(Appended {
                     message: result.message,
                     created: result.created,
                     message_count: result.message_count,
@@ -161,19 +161,19 @@ impl TabObject {
             }
             TabCall::Read(read) => {
                 let page = self.with(|l| Ok(l.tab.read(&l.kv, read.query)?))?;
-                answer(&Encoded::new(&page)?)
+                answer(Encoded::new(&page)?)
             }
             TabCall::Unindexed(query) => {
                 let page =
                     self.with(|l| Ok(l.tab.unindexed(&l.kv, query.after, query.limit)?))?;
-                answer(&UnindexedPage {
+                answer(UnindexedPage {
                     messages: page.messages,
                     more: page.more,
                 })
             }
             TabCall::Stats(call::Stats) => {
                 let stats = self.with(|l| Ok(l.tab.stats(&l.kv)?))?;
-                answer(&Encoded::new(&stats)?)
+                answer(Encoded::new(&stats)?)
             }
             TabCall::Flush(flush) => {
                 self.with(|l| {
@@ -189,7 +189,7 @@ impl TabObject {
                     );
                 }
                 let stats = self.with(|l| Ok(l.tab.stats(&l.kv)?))?;
-                answer(&Encoded::new(&stats)?)
+                answer(Encoded::new(&stats)?)
             }
             TabCall::Delete(call::Delete) => {
                 let effects = self.with(|l| {
@@ -198,7 +198,7 @@ impl TabObject {
                     Ok(l.tab.reset(&l.kv)?)
                 })?;
                 self.apply(effects).await;
-                answer(&())
+                answer(())
             }
         }
     }

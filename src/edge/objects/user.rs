@@ -70,20 +70,20 @@ impl UserObject {
                     Self::save_stats(&mut l.kv);
                     Ok(meta)
                 })?;
-                answer(&meta)
+                answer(meta)
             }
             UserCall::CanCreateTab(_) => {
                 self.with(|l| Ok(l.user.can_create_tab(&l.kv)?))?;
-                answer(&())
+                answer(())
             }
             UserCall::ListTabs(list) => {
                 let page =
                     self.with(|l| Ok(l.user.list_tabs(&l.kv, list.limit, list.cursor)?))?;
-                answer(&Encoded::new(&page)?)
+                answer(Encoded::new(&page)?)
             }
             UserCall::GetTab(get) => {
                 let meta = self.with(|l| Ok(l.user.get_tab(&l.kv, &get.tab_id)?))?;
-                answer(&Encoded::new(&meta)?)
+                answer(Encoded::new(&meta)?)
             }
             UserCall::RenameTab(rename) => {
                 let meta = self.with(|l| {
@@ -96,14 +96,14 @@ impl UserObject {
                     Self::save_stats(&mut l.kv);
                     Ok(meta)
                 })?;
-                answer(&Encoded::new(&meta)?)
+                answer(Encoded::new(&meta)?)
             }
             UserCall::Touch(touch) => {
                 self.with(|l| {
                     Ok(l.user
                         .touch(&l.kv, &touch.tab_id, touch.message_count, touch.updated_ms)?)
                 })?;
-                answer(&())
+                answer(())
             }
             UserCall::RemoveTab(remove) => {
                 self.with(|l| {
@@ -111,7 +111,7 @@ impl UserObject {
                     Self::save_stats(&mut l.kv);
                     Ok(())
                 })?;
-                answer(&())
+                answer(())
             }
             UserCall::Index(batch) => {
                 self.with(|l| {
@@ -126,7 +126,7 @@ impl UserObject {
                     Self::save_stats(&mut l.kv);
                     Ok(())
                 })?;
-                answer(&())
+                answer(())
             }
             UserCall::AddRun(add) => {
                 self.with(|l| {
@@ -134,7 +134,7 @@ impl UserObject {
                     Self::save_stats(&mut l.kv);
                     Ok(())
                 })?;
-                answer(&())
+                answer(())
             }
             UserCall::RemoveRun(remove) => {
                 self.with(|l| {
@@ -142,7 +142,7 @@ impl UserObject {
                     Self::save_stats(&mut l.kv);
                     Ok(())
                 })?;
-                answer(&())
+                answer(())
             }
             UserCall::Search(search) => {
                 let behind =
@@ -160,7 +160,7 @@ impl UserObject {
                         &extra,
                     )?)
                 })?;
-                answer(&Encoded::new(&results)?)
+                answer(Encoded::new(&results)?)
             }
         }
     }

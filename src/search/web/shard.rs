@@ -349,12 +349,7 @@ impl Shard {
             // Too late: the sweep may already count on this value never coming, and the
             // policy's expiry (from the admission's time) must not run ahead of KV's (from the
             // put's).
-            self.refused += 1;
-            self.policy.remove(ticket.hash);
-            let mut deletes = Vec::new();
-            self.forget_resident(ticket.hash, now_ms, &mut deletes);
-            self.mark(Durability::Now);
-            return Start::Refused { deletes };
+            return self.refuse(ticket.hash, now_ms);
         }
         let fits = match self.ledger.get(&ticket.hash) {
             Some(slot) if slot.op != Op::Idle || slot.delete.is_some() => false,
@@ -371,12 +366,7 @@ impl Shard {
             }
         };
         if !fits {
-            self.refused += 1;
-            self.policy.remove(ticket.hash);
-            let mut deletes = Vec::new();
-            self.forget_resident(ticket.hash, now_ms, &mut deletes);
-            self.mark(Durability::Now);
-            return Start::Refused { deletes };
+            return self.refuse(ticket.hash, now_ms);
         }
         match self.ledger.get_mut(&ticket.hash) {
             Some(slot) => {
@@ -618,6 +608,17 @@ impl Shard {
     /// `hash` is no longer resident in the policy: drop its pending admission, and if KV may
     /// hold it, queue its delete (started now unless an operation on it is in flight; the put's
     /// return starts it then).
+    /// Refuses a put: the key leaves the policy and the ledger (its delete queued if KV may
+    /// hold it), durably before any KV operation.
+    fn refuse(&mut self, hash: u64, now_ms: u64) -> Start {
+        self.refused += 1;
+        self.policy.remove(hash);
+        let mut deletes = Vec::new();
+        self.forget_resident(hash, now_ms, &mut deletes);
+        self.mark(Durability::Now);
+        Start::Refused { deletes }
+    }
+
     fn forget_resident(&mut self, hash: u64, now_ms: u64, deletes: &mut Vec<u64>) {
         self.awaiting.remove(&hash);
         let Some(slot) = self.ledger.get_mut(&hash) else {
