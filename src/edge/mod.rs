@@ -21,15 +21,55 @@ mod objects;
 mod router;
 mod storage;
 
-use worker::{event, Context, Env, Request, Response};
+use std::future::Future;
+use std::task::{Context as TaskContext, Poll, Waker};
+
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use worker::{event, worker_sys, Context, Env, Request, Response};
 
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
 }
 
-#[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+/// The Worker's `fetch` export, written out instead of `#[event(fetch)]` for one reason: the
+/// macro's `async fn` export always answers through a promise and wasm-bindgen's futures queue
+/// (a `queueMicrotask` call, a promise to settle, a microtask checkpoint in workerd). Most
+/// requests need no I/O until they answer (health, an isolate-cache hit, every 4xx before an
+/// object call), so the handler's first poll runs here, synchronously: when it is ready the
+/// `Response` goes back as is, and only a request still waiting on I/O becomes a promise, driven
+/// by wasm-bindgen's executor from where the first poll left off. The first poll's waker is a
+/// no-op; that is sound because every future polls again under the executor's waker, which is
+/// the one a pending future registers last (the `Future` contract), and the executor polls once
+/// on spawn whatever happened in between. `worker/entry.mjs` awaits either form.
+#[wasm_bindgen(js_name = fetch)]
+pub fn fetch_export(
+    req: worker_sys::web_sys::Request,
+    env: Env,
+    ctx: worker_sys::Context,
+) -> JsValue {
+    let mut answer = Box::pin(serve(Request::from(req), env, Context::new(ctx)));
+    match answer
+        .as_mut()
+        .poll(&mut TaskContext::from_waker(Waker::noop()))
+    {
+        Poll::Ready(response) => to_js(response),
+        Poll::Pending => {
+            worker::wasm_bindgen_futures::future_to_promise(async move { Ok(to_js(answer.await)) })
+                .into()
+        }
+    }
+}
+
+/// The runtime's `Response` for `response`.
+fn to_js(response: Response) -> JsValue {
+    worker_sys::web_sys::Response::from(response).into()
+}
+
+/// Serves one request: API or static asset, with the shared headers and one log line. Never
+/// fails: every error is already an answer.
+async fn serve(req: Request, env: Env, ctx: Context) -> Response {
     let started_ms = js_sys::Date::now() as u64;
     let request_id = http::request_id(&req);
     let origin = req.headers().get("origin").ok().flatten();
@@ -71,5 +111,5 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
         user: user.as_deref(),
         error: error_detail.as_deref(),
     });
-    Ok(response)
+    response
 }
