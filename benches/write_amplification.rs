@@ -161,6 +161,8 @@ fn api_message(seq: usize, new: &NewMessage, id: &str, now: u64) -> Message {
         content: new.content.clone(),
         created_at: format_rfc3339_ms(now),
         client_id: new.client_id.clone(),
+        reply_id: None,
+        status: None,
     }
 }
 

@@ -36,6 +36,8 @@ pub enum ErrorCode {
     NotFound,
     /// 405: the route exists but not with this method.
     MethodNotAllowed,
+    /// 409: the resource is busy (a tab already has a reply streaming).
+    Conflict,
     /// 413: the request body is larger than the route accepts.
     PayloadTooLarge,
     /// 415: the body is not `application/json`.
@@ -63,6 +65,7 @@ impl ErrorCode {
             Self::Unauthorized => "unauthorized",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited => "rate_limited",
@@ -76,7 +79,7 @@ impl ErrorCode {
     /// The code for its snake_case name (used to pass errors from a Durable Object through the
     /// worker unchanged); `None` for a name this version does not know.
     pub fn from_name(name: &str) -> Option<Self> {
-        const ALL: [ErrorCode; 14] = [
+        const ALL: [ErrorCode; 15] = [
             ErrorCode::InvalidJson,
             ErrorCode::InvalidField,
             ErrorCode::UnknownField,
@@ -84,6 +87,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized,
             ErrorCode::NotFound,
             ErrorCode::MethodNotAllowed,
+            ErrorCode::Conflict,
             ErrorCode::PayloadTooLarge,
             ErrorCode::UnsupportedMediaType,
             ErrorCode::RateLimited,
@@ -104,6 +108,7 @@ impl ErrorCode {
             Self::Unauthorized => 401,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
+            Self::Conflict => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::RateLimited => 429,

@@ -101,6 +101,71 @@ pub struct Message {
     /// The caller's idempotency key, when one was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// For an assistant message written by a reply: the reply's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_id: Option<String>,
+    /// For an assistant message written by a reply: where the reply is (`streaming` until it
+    /// ends; `content` is what has streamed so far).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ReplyStatus>,
+}
+
+/// Where an assistant reply is: `streaming`, then one final status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplyStatus {
+    /// The model is still answering.
+    Streaming,
+    /// The upstream ended the answer with a `finish_reason`.
+    Complete,
+    /// The upstream stream ended without a `finish_reason`, or a size cap cut it.
+    Truncated,
+    /// A client cancelled it; the text so far is kept.
+    Cancelled,
+    /// It failed (`error` says why); the text so far is kept.
+    Failed,
+}
+
+impl ReplyStatus {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Streaming => "streaming",
+            Self::Complete => "complete",
+            Self::Truncated => "truncated",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Whether the reply has ended.
+    pub fn is_final(self) -> bool {
+        self != Self::Streaming
+    }
+
+    /// One-letter code in stored message records.
+    pub(crate) fn storage_code(self) -> &'static str {
+        match self {
+            Self::Streaming => "s",
+            Self::Complete => "c",
+            Self::Truncated => "t",
+            Self::Cancelled => "x",
+            Self::Failed => "f",
+        }
+    }
+
+    /// Inverse of [`ReplyStatus::storage_code`].
+    pub(crate) fn from_storage_code(code: &str) -> Option<ReplyStatus> {
+        [
+            Self::Streaming,
+            Self::Complete,
+            Self::Truncated,
+            Self::Cancelled,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.storage_code() == code)
+    }
 }
 
 /// A validated `POST /api/tabs/{id}/messages` body.
@@ -552,6 +617,8 @@ mod tests {
             content: "c".into(),
             created_at: "2026-11-27T13:26:06.123Z".into(),
             client_id: None,
+            reply_id: None,
+            status: None,
         };
         assert_eq!(
             serde_json::to_string(&msg).unwrap(),

@@ -46,7 +46,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::model::{Message, MessagePage, NewMessage, PageCursor, PageQuery, Role, TabStats};
+use super::model::{
+    Message, MessagePage, NewMessage, PageCursor, PageQuery, ReplyStatus, Role, TabStats,
+};
 use super::time::format_rfc3339_ms;
 use super::ChatError;
 use crate::storage::{prefix_end, KvStore};
@@ -87,14 +89,25 @@ struct Record {
     id: String,
     content: String,
     client_id: Option<String>,
+    /// The reply that writes this (assistant) message, and its status.
+    reply: Option<(String, ReplyStatus)>,
 }
 
 impl Record {
     fn encode(&self) -> Result<Vec<u8>, ChatError> {
         let role = self.role.storage_code();
-        let encoded = match &self.client_id {
-            None => serde_json::to_vec(&(role, self.created_ms, &self.id, &self.content)),
-            Some(cid) => serde_json::to_vec(&(role, self.created_ms, &self.id, &self.content, cid)),
+        let (created, id, content) = (self.created_ms, &self.id, &self.content);
+        let encoded = match (&self.client_id, &self.reply) {
+            (None, None) => serde_json::to_vec(&(role, created, id, content)),
+            (Some(cid), None) => serde_json::to_vec(&(role, created, id, content, cid)),
+            (cid, Some((reply_id, status))) => serde_json::to_vec(&(
+                role,
+                created,
+                id,
+                content,
+                cid,
+                (reply_id, status.storage_code()),
+            )),
         };
         encoded.map_err(|e| ChatError::Corrupt(format!("cannot encode a message record: {e}")))
     }
@@ -114,8 +127,19 @@ impl Record {
         let id = next_string(&mut fields)?;
         let content = next_string(&mut fields)?;
         let client_id = match fields.next() {
-            None => None,
+            None | Some(Value::Null) => None,
             Some(Value::String(cid)) => Some(cid),
+            Some(_) => return Err(bad()),
+        };
+        let reply = match fields.next() {
+            None => None,
+            Some(Value::Array(pair)) => match <[Value; 2]>::try_from(pair) {
+                Ok([Value::String(reply_id), Value::String(code)]) => Some((
+                    reply_id,
+                    ReplyStatus::from_storage_code(&code).ok_or_else(bad)?,
+                )),
+                _ => return Err(bad()),
+            },
             Some(_) => return Err(bad()),
         };
         if fields.next().is_some() {
@@ -127,6 +151,7 @@ impl Record {
             id,
             content,
             client_id,
+            reply,
         })
     }
 
@@ -144,6 +169,8 @@ impl Record {
             content: self.content,
             created_at: format_rfc3339_ms(self.created_ms),
             client_id: self.client_id,
+            reply_id: self.reply.as_ref().map(|(id, _)| id.clone()),
+            status: self.reply.map(|(_, status)| status),
         }
     }
 }
@@ -356,17 +383,76 @@ impl TabLog {
                 return Ok(AppendOutcome::Existing(existing));
             }
         }
-        let seq = self.next_seq;
-        if seq > MAX_SEQ {
-            return Err(ChatError::TabFull { max: MAX_SEQ });
-        }
         let record = Record {
             role: new.role,
             created_ms: now_ms,
             id: message_id,
             content: new.content,
             client_id: new.client_id,
+            reply: None,
         };
+        self.append_record(store, record)
+    }
+
+    /// Stores the assistant message of reply `reply_id` as the next message: empty and
+    /// `streaming` until [`TabLog::finish_reply_message`] writes its text. Costs one put.
+    pub fn append_reply_message(
+        &mut self,
+        store: &mut impl KvStore,
+        reply_id: &str,
+        now_ms: u64,
+        message_id: String,
+    ) -> Result<Message, ChatError> {
+        let record = Record {
+            role: Role::Assistant,
+            created_ms: now_ms,
+            id: message_id,
+            content: String::new(),
+            client_id: None,
+            reply: Some((reply_id.to_owned(), ReplyStatus::Streaming)),
+        };
+        match self.append_record(store, record)? {
+            AppendOutcome::Created(message) | AppendOutcome::Existing(message) => Ok(message),
+        }
+    }
+
+    /// Writes the final text and status of reply `reply_id`'s message `seq` (one put: the
+    /// record stays where the append wrote it). Errors: `Corrupt` when `seq` is not that reply's
+    /// message.
+    pub fn finish_reply_message(
+        &mut self,
+        store: &mut impl KvStore,
+        seq: u64,
+        reply_id: &str,
+        content: String,
+        status: ReplyStatus,
+    ) -> Result<Message, ChatError> {
+        let key = seq_key(LOG_PREFIX, seq);
+        let bytes = store
+            .get(&key)?
+            .ok_or_else(|| ChatError::Corrupt(format!("reply message {seq} is missing")))?;
+        let mut record = Record::decode(&bytes, seq)?;
+        if record.reply.as_ref().map(|(id, _)| id.as_str()) != Some(reply_id) {
+            return Err(ChatError::Corrupt(format!(
+                "message {seq} is not the message of reply {reply_id}"
+            )));
+        }
+        record.content = content;
+        record.reply = Some((reply_id.to_owned(), status));
+        store.put(&key, &record.encode()?)?;
+        Ok(record.into_message(seq))
+    }
+
+    fn append_record(
+        &mut self,
+        store: &mut impl KvStore,
+        record: Record,
+    ) -> Result<AppendOutcome, ChatError> {
+        let seq = self.next_seq;
+        if seq > MAX_SEQ {
+            return Err(ChatError::TabFull { max: MAX_SEQ });
+        }
+        let now_ms = record.created_ms;
         let encoded = record.encode()?;
         // Index first: a crash in between leaves an index entry without its message, which the
         // lookup recognises; the other order could leave a message a retry would duplicate.

@@ -265,6 +265,8 @@ mod tests {
             content: text.into(),
             created_at: "2026-01-01T00:00:00.000Z".into(),
             client_id: None,
+            reply_id: None,
+            status: None,
         }
     }
 

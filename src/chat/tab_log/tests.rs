@@ -109,6 +109,8 @@ fn appended_messages_are_readable_before_any_flush() {
             content: "hello".into(),
             created_at: "2026-11-27T13:26:06.123Z".into(),
             client_id: None,
+            reply_id: None,
+            status: None,
         }
     );
     append(&mut log, &mut store, "world", 1_795_785_966_500);
