@@ -39,8 +39,8 @@
 //! so a caller can see why a message routed the way it did.
 //!
 //! The original Python assistant counted 26 keywords over the message length against a 0.03
-//! threshold. This router replaces that with about 400 weighted terms per label, phrases (which
-//! tell "what did **I say**" from "say"), negative evidence and shapes; its precision and recall
+//! threshold. This router replaces that with about 300 weighted words and phrases over four
+//! labels (phrases tell "what did **I say**" from "say"), negative evidence and shapes; its precision and recall
 //! on the labelled set `tests/data/intent/labelled.jsonl` are printed by `tests/intent_eval.rs`.
 //!
 //! [`sources_for`] turns a label and a reply's `search` override (`auto`, `always`, `never`) into
