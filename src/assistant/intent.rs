@@ -493,6 +493,8 @@ const DOTTED_PRODUCTS: &[&str] = &[
 
 /// Which shape a chunk (trimmed of surrounding punctuation) has: file, path, inline code.
 fn chunk_shapes(chunk: &str) -> (bool, bool, bool) {
+    // One word in backticks, trailing punctuation allowed ("`send`?"); a span of several words
+    // is split over chunks and not seen, which only costs a faint hint.
     let inline = chunk.len() > 2
         && chunk.starts_with('`')
         && chunk
