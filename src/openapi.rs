@@ -126,6 +126,7 @@ fn no_content(description: &str) -> Value {
 
 fn schemas() -> Value {
     let f64s = |n: usize| json!({ "type": "array", "items": { "type": "number" }, "minItems": n, "maxItems": n });
+    let unit = || json!({ "type": "number", "minimum": 0, "maximum": 1 });
     json!({
         "Error": {
             "type": "object",
@@ -267,6 +268,22 @@ fn schemas() -> Value {
                 "trajectory": { "type": "object" }
             }
         },
+        "Intent": {
+            "type": "object",
+            "required": ["label", "scores", "threshold", "matched"],
+            "properties": {
+                "label": { "type": "string", "enum": ["web", "history", "code", "rollout", "chat"] },
+                "scores": {
+                    "type": "object",
+                    "required": ["web", "history", "code", "rollout"],
+                    "properties": {
+                        "web": unit(), "history": unit(), "code": unit(), "rollout": unit()
+                    }
+                },
+                "threshold": unit(),
+                "matched": { "type": "array", "items": { "type": "string" }, "maxItems": 16 }
+            }
+        },
         "Run": {
             "type": "object",
             "required": ["id", "num_envs", "seed", "buffer_capacity", "buffer_len", "total_steps", "episodes_finished", "mean_episode_return"],
@@ -345,6 +362,8 @@ pub fn document() -> Value {
     let buffer = json!({ "type": "object", "required": ["transitions", "len", "capacity"], "properties": {
         "transitions": { "type": "array", "items": transition },
         "len": { "type": "integer", "minimum": 0 }, "capacity": { "type": "integer", "minimum": 1 } } });
+    let intent_body = json!({ "type": "object", "additionalProperties": false, "required": ["text"],
+        "properties": { "text": { "type": "string", "minLength": 1, "maxLength": 4000 } } });
     let upstream = [
         ("502", "Upstream failed and nothing cached could serve"),
         ("504", "Upstream timed out and nothing cached could serve"),
@@ -408,6 +427,9 @@ pub fn document() -> Value {
         "/api/rollout/runs/{id}/step": {
             "post": with_params(with_body(operation("Advance a run", "200", ok_json("Summary of these steps", schema_ref("RolloutSummary")), &[]), run_step), json!([run_id()])),
         },
+        "/api/intent": {
+            "post": with_body(operation("Route a message by intent: web, history, code, rollout or chat (deterministic, no upstream call)", "200", ok_json("The label, the score of each source label, the threshold and the terms matched", schema_ref("Intent")), &[]), intent_body),
+        },
         "/api/rollout/runs/{id}/buffer": {
             "get": with_params(operation("Latest transitions of the run's experience buffer", "200", or_safetensors(ok_json("Transitions, oldest first. With `Accept: application/octet-stream`: a safetensors file, tensors obs F32 (n, 4), action U8, reward F32, terminated and truncated BOOL (n), and {len, capacity} as JSON text in `__metadata__.summary`", buffer)), &[]), json!([
                 run_id(), query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 65536 }), "Default 100"),
@@ -420,7 +442,7 @@ pub fn document() -> Value {
         "info": {
             "title": "edge-assistant API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Chat tabs in Durable Objects, cached web search, BM25 history search and vectorized CartPole rollouts. Errors are {\"error\": {\"code\", \"message\"}}; every response carries x-request-id."
+            "description": "Chat tabs in Durable Objects, cached web search, BM25 history search, vectorized CartPole rollouts and intent routing. Errors are {\"error\": {\"code\", \"message\"}}; every response carries x-request-id."
         },
         "servers": [{ "url": "/" }],
         "paths": paths,
@@ -462,7 +484,7 @@ mod tests {
             }
         }
         // Every route the table knows appears in the document.
-        assert_eq!(documented, 19);
+        assert_eq!(documented, 20);
     }
 
     /// The property names of an object schema, sorted.
@@ -512,6 +534,18 @@ mod tests {
         assert_eq!(
             properties(&buffer["properties"]["transitions"]["items"]),
             keys(&view.transitions[0])
+        );
+    }
+
+    #[test]
+    fn intent_schema_lists_what_route_answers() {
+        let doc = document();
+        let answer = crate::assistant::intent::route("what's the weather in Oslo?");
+        let schema = &doc["components"]["schemas"]["Intent"];
+        assert_eq!(properties(schema), keys(&answer));
+        assert_eq!(
+            properties(&schema["properties"]["scores"]),
+            keys(&answer.scores)
         );
     }
 

@@ -58,6 +58,7 @@ pub enum Route {
     StepRun(String),
     RunBuffer(String),
     DeleteRun(String),
+    Intent,
 }
 
 impl Route {
@@ -83,6 +84,7 @@ impl Route {
             Self::StepRun(_) => "runs.step",
             Self::RunBuffer(_) => "runs.buffer",
             Self::DeleteRun(_) => "runs.delete",
+            Self::Intent => "intent",
         }
     }
 
@@ -101,6 +103,7 @@ impl Route {
                 | Self::Rollout
                 | Self::CreateRun
                 | Self::StepRun(_)
+                | Self::Intent
         )
     }
 }
@@ -203,6 +206,9 @@ pub fn route(method: Method, path: &str) -> Result<Route, RouteError> {
         (["rollout", "runs", r, "step"], _) => id(r).and(Err(allow(&["POST"]))),
         (["rollout", "runs", r, "buffer"], Get) => Ok(Route::RunBuffer(id(r)?)),
         (["rollout", "runs", r, "buffer"], _) => id(r).and(Err(allow(&["GET"]))),
+
+        (["intent"], Post) => Ok(Route::Intent),
+        (["intent"], _) => Err(allow(&["POST"])),
         _ => Err(RouteError::NotFound),
     }
 }
@@ -241,6 +247,11 @@ mod tests {
         assert_eq!(
             route(Delete, "/api/rollout/runs/r_1"),
             Ok(Route::DeleteRun("r_1".into()))
+        );
+        assert_eq!(route(Post, "/api/intent"), Ok(Route::Intent));
+        assert_eq!(
+            route(Get, "/api/intent"),
+            Err(RouteError::MethodNotAllowed(vec!["POST"]))
         );
     }
 

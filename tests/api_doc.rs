@@ -153,6 +153,7 @@ fn documented_as(route: &Route) -> (&'static str, &'static str) {
         Route::StepRun(_) => ("POST", "/api/rollout/runs/{id}/step"),
         Route::RunBuffer(_) => ("GET", "/api/rollout/runs/{id}/buffer"),
         Route::DeleteRun(_) => ("DELETE", "/api/rollout/runs/{id}"),
+        Route::Intent => ("POST", "/api/intent"),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::routes::{self, Method, Route, RouteError};
 use super::config;
 use super::context::RequestCtx;
 use super::error::ApiError;
-use super::handlers::{chat, rollout, search, web};
+use super::handlers::{chat, intent, rollout, search, web};
 use super::http;
 
 /// A handled request: the response plus what the log line needs.
@@ -257,5 +257,6 @@ async fn dispatch(route: Route, req: Request, ctx: &mut RequestCtx) -> Result<Re
         Route::StepRun(id) => rollout::step_run(req, &id, ctx).await,
         Route::RunBuffer(id) => rollout::run_buffer(req, &id, ctx).await,
         Route::DeleteRun(id) => rollout::delete_run(&id, ctx).await,
+        Route::Intent => intent::intent(req, ctx).await,
     }
 }

@@ -2,6 +2,7 @@
 //! core or an object (typed calls through [`super::objects::send`]), and answer.
 
 pub mod chat;
+pub mod intent;
 pub mod rollout;
 pub mod search;
 pub mod web;
