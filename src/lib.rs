@@ -5,6 +5,7 @@
 //! way: `edge` → core modules; nothing in the core imports `edge`.
 
 pub mod api;
+pub mod assistant;
 pub mod auth;
 pub mod body;
 pub mod calls;

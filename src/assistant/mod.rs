@@ -1,0 +1,3 @@
+//! The assistant: intent routing, model client, replies.
+
+pub mod llm;
