@@ -950,4 +950,80 @@ mod tests {
             .is_empty());
         assert_eq!(Outcome::Cancelled.status().as_str(), "cancelled");
     }
+
+    /// Streams captured from the fixture server (`tests/fixtures/llm_server.mjs`; its node test
+    /// keeps these files equal to what it sends), replayed at every split point.
+    mod captured {
+        use super::*;
+
+        const TEXT: &str =
+            "Hello from the fixture: caf\u{e9}, \u{4e16}\u{754c}, \u{1F600}. The end.";
+        const OK: &[u8] = include_bytes!("../../../tests/fixtures/llm/ok.sse");
+        const CRLF: &[u8] = include_bytes!("../../../tests/fixtures/llm/crlf.sse");
+        const NO_USAGE: &[u8] = include_bytes!("../../../tests/fixtures/llm/no-usage.sse");
+        const ERROR: &[u8] = include_bytes!("../../../tests/fixtures/llm/error.sse");
+        const CUT: &[u8] = include_bytes!("../../../tests/fixtures/llm/cut.sse");
+        const GARBAGE: &[u8] = include_bytes!("../../../tests/fixtures/llm/garbage.sse");
+
+        /// The items of `input`, checked to be the same at every two-chunk split.
+        fn replay(input: &[u8]) -> Vec<Item> {
+            let whole = run(&[input]);
+            for split in 0..=input.len() {
+                let (a, b) = input.split_at(split);
+                assert_eq!(run(&[a, b]), whole, "split at {split}");
+            }
+            whole
+        }
+
+        /// The first half of the fixture's 4-character pieces.
+        fn half() -> String {
+            let chars: Vec<char> = TEXT.chars().collect();
+            let pieces = chars.len().div_ceil(4);
+            chars[..(pieces / 2) * 4].iter().collect()
+        }
+
+        #[test]
+        fn ok_crlf_and_no_usage() {
+            let ok = replay(OK);
+            assert_eq!(text(&ok), TEXT);
+            assert_eq!(end(&ok).finish_reason(), Some("stop"));
+            assert_eq!(end(&ok).status(), ReplyStatus::Complete);
+            let usage = ok.iter().find_map(|i| match i {
+                Item::Usage(u) => Some(*u),
+                _ => None,
+            });
+            assert_eq!(
+                usage.map(|u| u.completion_tokens),
+                Some(TEXT.chars().count().div_ceil(4) as u64)
+            );
+            assert_eq!(replay(CRLF), ok);
+            let without: Vec<Item> = ok
+                .iter()
+                .filter(|i| !matches!(i, Item::Usage(_)))
+                .cloned()
+                .collect();
+            assert_eq!(replay(NO_USAGE), without);
+        }
+
+        #[test]
+        fn error_cut_and_garbage() {
+            let error = replay(ERROR);
+            assert_eq!(text(&error), half());
+            assert_eq!(failure(&error).kind, FailureKind::StreamError);
+            assert!(failure(&error)
+                .message
+                .ends_with("fixture error mid-stream"));
+            let cut = replay(CUT);
+            assert_eq!(text(&cut), half());
+            assert_eq!(
+                end(&cut),
+                &Outcome::Truncated {
+                    cause: Truncation::NoFinishReason
+                }
+            );
+            let garbage = replay(GARBAGE);
+            assert_eq!(text(&garbage), "Hell");
+            assert_eq!(failure(&garbage).kind, FailureKind::Protocol);
+        }
+    }
 }
