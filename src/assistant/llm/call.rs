@@ -536,6 +536,7 @@ mod tests {
             b"data: {\"error\":\"The server is overloaded\"}\n\n",
             b"event: error\ndata: {\"error\":{\"message\":\"The server is overloaded\"}}\n\n",
             b"event: error\ndata: The server is overloaded\n\n",
+            b"event: error\ndata: {\"message\":\"The server is overloaded\"}\n\n",
         ] {
             let items = run(&[delta, error, b"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n"]);
             assert_eq!(text(&items), "so far", "the text so far is kept, nothing after");

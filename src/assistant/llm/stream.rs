@@ -24,7 +24,7 @@
 
 use serde::Deserialize;
 
-use super::response::{short_message, ErrorField, WireUsage};
+use super::response::{error_message, short_message, ErrorField, WireUsage};
 use super::sse::SseEvent;
 use super::tokens::TokenCounter;
 use super::{Failure, FailureKind};
@@ -175,10 +175,9 @@ impl StreamInterpreter {
             return;
         }
         if event.event.as_deref() == Some("error") {
-            let message = serde_json::from_str::<Chunk>(&event.data)
-                .ok()
-                .and_then(|c| c.error?.message())
-                .unwrap_or_else(|| short_message(&event.data));
+            // Whatever error body shape it carries (`{"error": …}`, `{"message": …}`), or text.
+            let message =
+                error_message(event.data.as_bytes()).unwrap_or_else(|| short_message(&event.data));
             return self.fail(FailureKind::StreamError, stream_error(&message), out);
         }
         let data = event.data.trim();
