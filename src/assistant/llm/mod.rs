@@ -12,8 +12,8 @@
 //! # let config = Config::default();
 //! let Some(upstream) = &config.llm else { /* 503 not_configured */ return; };
 //! let messages = [ChatMessage::new(Role::User, "Hello")];
-//! let request = build_request(upstream, None, &messages, config.llm_max_output_tokens)
-//!     .expect("valid model and messages");
+//! let Ok(request) = build_request(upstream, None, &messages, config.llm_max_output_tokens)
+//! else { /* an invalid `model` from the client: 400 invalid_field */ return; };
 //! let mut call = UpstreamCall::new(Limits::from_config(&config), now());
 //! // fetch(request.url, POST, request.headers, request.body) with an AbortSignal, raced against
 //! // a timer at call.deadline_ms(): on the timer, items = call.on_timer(now()).
