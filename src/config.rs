@@ -28,11 +28,19 @@ pub struct RawConfig {
     pub dev_mode: Option<String>,
     pub fault_fail_alarms: Option<String>,
     pub fault_web_cache: Option<String>,
+    pub llm_upstream_url: Option<String>,
+    pub llm_model: Option<String>,
+    pub llm_api_key: Option<String>,
+    pub llm_max_output_tokens: Option<String>,
+    pub llm_context_tokens: Option<String>,
+    pub llm_first_byte_timeout_ms: Option<String>,
+    pub llm_idle_timeout_ms: Option<String>,
+    pub user_daily_tokens: Option<String>,
 }
 
 impl RawConfig {
     /// The variable names, in the order of the fields above (for docs and the edge's reader).
-    pub const VARS: [&'static str; 14] = [
+    pub const VARS: [&'static str; 22] = [
         "FLUSH_MAX_PENDING",
         "FLUSH_INTERVAL_MS",
         "MAX_MESSAGE_BYTES",
@@ -47,6 +55,14 @@ impl RawConfig {
         "DEV_MODE",
         "FAULT_FAIL_ALARMS",
         "FAULT_WEB_CACHE",
+        "LLM_UPSTREAM_URL",
+        "LLM_MODEL",
+        "LLM_API_KEY",
+        "LLM_MAX_OUTPUT_TOKENS",
+        "LLM_CONTEXT_TOKENS",
+        "LLM_FIRST_BYTE_TIMEOUT_MS",
+        "LLM_IDLE_TIMEOUT_MS",
+        "USER_DAILY_TOKENS",
     ];
 
     /// Builds a raw config from a lookup function (`env.var` / `env.secret` in the edge).
@@ -67,6 +83,14 @@ impl RawConfig {
             dev_mode: next("DEV_MODE"),
             fault_fail_alarms: next("FAULT_FAIL_ALARMS"),
             fault_web_cache: next("FAULT_WEB_CACHE"),
+            llm_upstream_url: next("LLM_UPSTREAM_URL"),
+            llm_model: next("LLM_MODEL"),
+            llm_api_key: next("LLM_API_KEY"),
+            llm_max_output_tokens: next("LLM_MAX_OUTPUT_TOKENS"),
+            llm_context_tokens: next("LLM_CONTEXT_TOKENS"),
+            llm_first_byte_timeout_ms: next("LLM_FIRST_BYTE_TIMEOUT_MS"),
+            llm_idle_timeout_ms: next("LLM_IDLE_TIMEOUT_MS"),
+            user_daily_tokens: next("USER_DAILY_TOKENS"),
         }
     }
 }
@@ -104,6 +128,48 @@ pub struct Config {
     pub fault_fail_alarms: u32,
     /// Injected web-cache failures (`FAULT_WEB_CACHE`, tests only); all zero unless `dev_mode`.
     pub web_cache_faults: WebCacheFaults,
+    /// The language model behind assistant replies; `None` (no `LLM_UPSTREAM_URL`) makes the
+    /// reply routes answer 503 `not_configured`.
+    pub llm: Option<LlmUpstream>,
+    /// Most tokens one reply may generate (`max_tokens` of the request). 1..=100_000, default 1024.
+    pub llm_max_output_tokens: u32,
+    /// The model's context window in tokens: the prompt is fitted into this minus
+    /// `llm_max_output_tokens` (estimated, `assistant::llm::tokens`). 1024..=2_000_000, default
+    /// 8192, and more than `llm_max_output_tokens`.
+    pub llm_context_tokens: u32,
+    /// A reply whose upstream sends no body byte this long after the request fails as
+    /// `upstream_timeout`. 100..=600_000 ms, default 30_000.
+    pub llm_first_byte_timeout_ms: u64,
+    /// A reply whose upstream then sends nothing for this long fails as `upstream_timeout`.
+    /// 100..=600_000 ms, default 30_000.
+    pub llm_idle_timeout_ms: u64,
+    /// Tokens (prompt + completion) one user may spend per UTC day. 1..=1_000_000_000,
+    /// default 200_000.
+    pub user_daily_tokens: u64,
+}
+
+/// Where and how to call the OpenAI-compatible Chat Completions API (`LLM_UPSTREAM_URL`,
+/// `LLM_MODEL`, secret `LLM_API_KEY`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct LlmUpstream {
+    /// Base URL without a trailing slash, e.g. `http://127.0.0.1:11434/v1`; requests go to
+    /// `{url}/chat/completions`.
+    pub url: String,
+    /// The model name sent in each request (a reply may name another).
+    pub model: String,
+    /// Sent as `Authorization: Bearer …` when set (Ollama and llama.cpp need none).
+    pub api_key: Option<String>,
+}
+
+// Hand-written so that a debug print of the config (logs, test failures) never shows the key.
+impl std::fmt::Debug for LlmUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmUpstream")
+            .field("url", &self.url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .finish()
+    }
 }
 
 /// The `AUTH_SECRET` of `.dev.vars.example`: public (it is in the repository), so tokens signed
@@ -127,6 +193,12 @@ impl Default for Config {
             dev_mode: false,
             fault_fail_alarms: 0,
             web_cache_faults: WebCacheFaults::default(),
+            llm: None,
+            llm_max_output_tokens: 1024,
+            llm_context_tokens: 8192,
+            llm_first_byte_timeout_ms: 30_000,
+            llm_idle_timeout_ms: 30_000,
+            user_daily_tokens: 200_000,
         }
     }
 }
@@ -286,6 +358,59 @@ fn web_cache_faults(raw: &Option<String>, dev_mode: bool) -> Result<WebCacheFaul
     Ok(faults)
 }
 
+/// Largest accepted `LLM_MODEL` (bytes); real names are far shorter.
+const MAX_MODEL_BYTES: usize = 256;
+/// Largest accepted `LLM_API_KEY` (bytes); it becomes one header value.
+const MAX_API_KEY_BYTES: usize = 4096;
+
+/// `LLM_UPSTREAM_URL`, `LLM_MODEL`, `LLM_API_KEY`: the model is required with a URL because no
+/// default name works across OpenAI, Ollama and Workers AI, and a guessed one would only fail
+/// later, at every reply. A model or key without a URL is ignored (replies are off), so a key
+/// left in `.dev.vars` while the URL is switched off does not take the whole API down.
+fn llm_upstream(raw: &RawConfig) -> Result<Option<LlmUpstream>, ConfigError> {
+    let Some(url) = raw.llm_upstream_url.as_deref() else {
+        return Ok(None);
+    };
+    let url = http_url("LLM_UPSTREAM_URL", url)?;
+    let model = raw.llm_model.as_deref().map(str::trim).ok_or(ConfigError {
+        var: "LLM_MODEL",
+        reason: "required when LLM_UPSTREAM_URL is set (e.g. `llama3.2` for Ollama, \
+                 `gpt-4o-mini` for OpenAI)"
+            .to_owned(),
+    })?;
+    if model.len() > MAX_MODEL_BYTES || model.chars().any(char::is_control) {
+        return Err(ConfigError {
+            var: "LLM_MODEL",
+            reason: format!(
+                "expected a model name of at most {MAX_MODEL_BYTES} bytes without control \
+                 characters"
+            ),
+        });
+    }
+    // Trimmed: a newline from `echo … | wrangler secret put` must not end up in the header.
+    let api_key = match raw.llm_api_key.as_deref().map(str::trim) {
+        None => None,
+        Some(key)
+            if key.len() > MAX_API_KEY_BYTES || !key.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            // The value itself is never echoed: it is a secret.
+            return Err(ConfigError {
+                var: "LLM_API_KEY",
+                reason: format!(
+                    "expected at most {MAX_API_KEY_BYTES} visible ASCII characters without \
+                     spaces (it is sent as a bearer token)"
+                ),
+            });
+        }
+        Some(key) => Some(key.to_owned()),
+    };
+    Ok(Some(LlmUpstream {
+        url,
+        model: model.to_owned(),
+        api_key,
+    }))
+}
+
 impl Config {
     /// Validates a raw config. Errors name the first invalid variable; `DEV_MODE` is read first
     /// because it decides whether the public dev secret and fault injection are allowed.
@@ -321,6 +446,30 @@ impl Config {
                 reason: "fault injection for the tests is honoured only with DEV_MODE = \"1\"; \
                          remove it"
                     .to_owned(),
+            });
+        }
+        let llm_max_output_tokens = bounded(
+            "LLM_MAX_OUTPUT_TOKENS",
+            &raw.llm_max_output_tokens,
+            1,
+            100_000,
+            d.llm_max_output_tokens,
+        )?;
+        let llm_context_tokens = bounded(
+            "LLM_CONTEXT_TOKENS",
+            &raw.llm_context_tokens,
+            1024,
+            2_000_000,
+            d.llm_context_tokens,
+        )?;
+        if llm_context_tokens <= llm_max_output_tokens {
+            // Otherwise no prompt could fit beside the reply.
+            return Err(ConfigError {
+                var: "LLM_CONTEXT_TOKENS",
+                reason: format!(
+                    "must be larger than LLM_MAX_OUTPUT_TOKENS ({llm_max_output_tokens}), got \
+                     {llm_context_tokens}"
+                ),
             });
         }
         Ok(Self {
@@ -396,7 +545,37 @@ impl Config {
                 d.fault_fail_alarms,
             )?,
             web_cache_faults: web_cache_faults(&raw.fault_web_cache, dev_mode)?,
+            llm: llm_upstream(raw)?,
+            llm_max_output_tokens,
+            llm_context_tokens,
+            llm_first_byte_timeout_ms: bounded(
+                "LLM_FIRST_BYTE_TIMEOUT_MS",
+                &raw.llm_first_byte_timeout_ms,
+                100,
+                600_000,
+                d.llm_first_byte_timeout_ms,
+            )?,
+            llm_idle_timeout_ms: bounded(
+                "LLM_IDLE_TIMEOUT_MS",
+                &raw.llm_idle_timeout_ms,
+                100,
+                600_000,
+                d.llm_idle_timeout_ms,
+            )?,
+            user_daily_tokens: bounded(
+                "USER_DAILY_TOKENS",
+                &raw.user_daily_tokens,
+                1,
+                1_000_000_000,
+                d.user_daily_tokens,
+            )?,
         })
+    }
+
+    /// Tokens the prompt may take: the context window less the room kept for the reply.
+    pub fn llm_prompt_tokens(&self) -> u32 {
+        self.llm_context_tokens
+            .saturating_sub(self.llm_max_output_tokens)
     }
 
     /// Whether a browser at `origin` may call the API cross-origin.
@@ -607,5 +786,97 @@ mod tests {
         ] {
             assert_eq!(faults(bad).unwrap_err().var, "FAULT_WEB_CACHE", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn llm_is_off_without_a_url_and_has_documented_defaults() {
+        let config = Config::from_raw(&raw(&[])).unwrap();
+        assert_eq!(config.llm, None);
+        assert_eq!(config.llm_max_output_tokens, 1024);
+        assert_eq!(config.llm_context_tokens, 8192);
+        assert_eq!(config.llm_prompt_tokens(), 8192 - 1024);
+        assert_eq!(config.llm_first_byte_timeout_ms, 30_000);
+        assert_eq!(config.llm_idle_timeout_ms, 30_000);
+        assert_eq!(config.user_daily_tokens, 200_000);
+        // A model or key alone does not switch replies on, nor break the rest of the API.
+        let alone = Config::from_raw(&raw(&[("LLM_MODEL", "m"), ("LLM_API_KEY", "k")])).unwrap();
+        assert_eq!(alone.llm, None);
+    }
+
+    #[test]
+    fn llm_upstream_is_parsed_and_the_key_never_printed() {
+        let config = Config::from_raw(&raw(&[
+            ("LLM_UPSTREAM_URL", "http://127.0.0.1:11434/v1/"),
+            ("LLM_MODEL", " llama3.2 "),
+            ("LLM_API_KEY", "sk-secret-123\n"),
+            ("LLM_MAX_OUTPUT_TOKENS", "256"),
+            ("LLM_CONTEXT_TOKENS", "4096"),
+            ("LLM_FIRST_BYTE_TIMEOUT_MS", "500"),
+            ("LLM_IDLE_TIMEOUT_MS", "250"),
+            ("USER_DAILY_TOKENS", "5000"),
+        ]))
+        .unwrap();
+        let llm = config.llm.clone().unwrap();
+        assert_eq!(llm.url, "http://127.0.0.1:11434/v1");
+        assert_eq!(llm.model, "llama3.2");
+        assert_eq!(llm.api_key.as_deref(), Some("sk-secret-123"));
+        assert_eq!(config.llm_max_output_tokens, 256);
+        assert_eq!(config.llm_context_tokens, 4096);
+        assert_eq!(config.llm_first_byte_timeout_ms, 500);
+        assert_eq!(config.llm_idle_timeout_ms, 250);
+        assert_eq!(config.user_daily_tokens, 5000);
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("sk-secret"), "{printed}");
+        assert!(printed.contains("<set>"), "{printed}");
+    }
+
+    #[test]
+    fn invalid_llm_values_fail_naming_the_variable() {
+        let url = ("LLM_UPSTREAM_URL", "https://api.openai.com/v1");
+        let model = ("LLM_MODEL", "gpt-4o-mini");
+        let var = |pairs: &[(&str, &str)]| Config::from_raw(&raw(pairs)).unwrap_err().var;
+        assert_eq!(var(&[url]), "LLM_MODEL", "a URL needs a model");
+        assert_eq!(
+            var(&[("LLM_UPSTREAM_URL", "api.openai.com"), model]),
+            "LLM_UPSTREAM_URL"
+        );
+        assert_eq!(
+            var(&[("LLM_UPSTREAM_URL", "http://x/v1?key=1"), model]),
+            "LLM_UPSTREAM_URL"
+        );
+        let long_model = "m".repeat(257);
+        assert_eq!(var(&[url, ("LLM_MODEL", &long_model)]), "LLM_MODEL");
+        assert_eq!(var(&[url, ("LLM_MODEL", "a\u{7}b")]), "LLM_MODEL");
+        for bad_key in ["two words", "tab\there", "caf\u{e9}"] {
+            let err = Config::from_raw(&raw(&[url, model, ("LLM_API_KEY", bad_key)])).unwrap_err();
+            assert_eq!(err.var, "LLM_API_KEY");
+            assert!(
+                !err.to_string().contains(bad_key),
+                "the secret is not echoed"
+            );
+        }
+        for (name, bad) in [
+            ("LLM_MAX_OUTPUT_TOKENS", "0"),
+            ("LLM_MAX_OUTPUT_TOKENS", "100001"),
+            ("LLM_MAX_OUTPUT_TOKENS", "many"),
+            ("LLM_CONTEXT_TOKENS", "1023"),
+            ("LLM_CONTEXT_TOKENS", "2000001"),
+            ("LLM_FIRST_BYTE_TIMEOUT_MS", "99"),
+            ("LLM_FIRST_BYTE_TIMEOUT_MS", "600001"),
+            ("LLM_IDLE_TIMEOUT_MS", "-1"),
+            ("LLM_IDLE_TIMEOUT_MS", "1.5"),
+            ("USER_DAILY_TOKENS", "0"),
+            ("USER_DAILY_TOKENS", "1000000001"),
+        ] {
+            assert_eq!(var(&[(name, bad)]), name, "{name}={bad}");
+        }
+        // The prompt needs room beside the reply.
+        assert_eq!(
+            var(&[
+                ("LLM_MAX_OUTPUT_TOKENS", "4096"),
+                ("LLM_CONTEXT_TOKENS", "4096")
+            ]),
+            "LLM_CONTEXT_TOKENS"
+        );
     }
 }

@@ -1,3 +1,4 @@
 //! The assistant: intent routing, model client, replies.
 
 pub mod intent;
+pub mod llm;
