@@ -34,6 +34,15 @@ pub enum ChatError {
         /// The cap ([`super::user::MAX_RUNS_PER_USER`]).
         max: usize,
     },
+    /// A reply is already streaming in the tab (one at a time).
+    #[error("reply {reply_id} is still streaming in this tab; wait for it to end or cancel it")]
+    ReplyBusy {
+        /// The streaming reply.
+        reply_id: String,
+    },
+    /// No such reply in the tab.
+    #[error("no such reply")]
+    ReplyNotFound,
     /// The tab reached the largest sequence number its keys can hold.
     #[error("this tab holds the maximum of {max} messages; start a new tab")]
     TabFull {
@@ -50,7 +59,8 @@ impl HasErrorCode for ChatError {
             Self::TabFull { .. } | Self::TooManyTabs { .. } | Self::TooManyRuns { .. } => {
                 ErrorCode::LimitExceeded
             }
-            Self::TabNotFound => ErrorCode::NotFound,
+            Self::TabNotFound | Self::ReplyNotFound => ErrorCode::NotFound,
+            Self::ReplyBusy { .. } => ErrorCode::Conflict,
         }
     }
 }

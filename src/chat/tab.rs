@@ -19,7 +19,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::batch::{AfterFlush, AlarmDecision, AppendDecision, Batcher, FlushPolicy};
-use super::model::{Message, MessagePage, NewMessage, PageCursor, PageQuery, TabStats};
+use super::model::{
+    Message, MessagePage, NewMessage, PageCursor, PageQuery, ReplyStatus, Role, TabStats,
+};
+use super::reply::{
+    Citation, DeltaFlushRule, DeltaTaken, Ending, NewReply, Replay, Replies, ReplyEvent,
+    ReplyIntent, ReplyRecord, Started,
+};
 use super::tab_log::{AppendOutcome, TabLog};
 use super::ChatError;
 use crate::storage::KvStore;
@@ -30,6 +36,9 @@ const INDEXED_KEY: &str = "x";
 pub const INDEX_BATCH_MESSAGES: usize = 200;
 /// After a failed index call, the alarm retries this much later.
 pub const INDEX_RETRY_MS: u64 = 1_000;
+/// While a reply streams, the object keeps an alarm at most this far ahead: each alarm run is an
+/// event that keeps the object in memory, and the one after an eviction ends the lost reply.
+pub const REPLY_HEARTBEAT_MS: u64 = 10_000;
 
 /// Who the tab belongs to (a tab object without an owner does not exist).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +98,17 @@ pub struct Tab {
     /// Compacted messages above the watermark, ascending, kept from the last flush (may be a
     /// suffix of the backlog only; the rest is read from the pages).
     flushed_unindexed: Vec<Message>,
+    /// The assistant's replies in this tab.
+    replies: Replies,
+}
+
+/// An ended reply: its record and text, the `done` event for the watchers, and what to schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplyEnded {
+    pub record: ReplyRecord,
+    pub content: String,
+    pub done: ReplyEvent,
+    pub effects: Vec<Effect>,
 }
 
 impl Tab {
@@ -125,6 +145,7 @@ impl Tab {
             owner,
             indexed_through,
             flushed_unindexed: Vec::new(),
+            replies: Replies::new(DeltaFlushRule::default()),
         };
         let mut effects = Vec::new();
         if tab.owner.is_some() && tab.batcher.alarm_at_ms().is_none() {
@@ -212,17 +233,30 @@ impl Tab {
             self.batcher.forget_alarm();
             return Ok(Vec::new());
         }
-        match self
-            .batcher
-            .on_alarm(self.log.pending(), self.log.first_pending_at_ms(), now_ms)
-        {
+        let mut effects = match self.batcher.on_alarm(
+            self.log.pending(),
+            self.log.first_pending_at_ms(),
+            now_ms,
+        ) {
             AlarmDecision::Flush => {
                 self.flush(store, now_ms)?;
-                Ok(Vec::new())
+                Vec::new()
             }
-            AlarmDecision::Reschedule { at_ms } => Ok(vec![Effect::SetAlarm { at_ms }]),
-            AlarmDecision::Idle => Ok(Vec::new()),
-        }
+            AlarmDecision::Reschedule { at_ms } => vec![Effect::SetAlarm { at_ms }],
+            AlarmDecision::Idle => Vec::new(),
+        };
+        self.replies.tick(store, now_ms)?;
+        effects.extend(self.heartbeat(now_ms));
+        Ok(effects)
+    }
+
+    /// While a reply streams: the alarm that keeps the object alive and ends a lost reply.
+    fn heartbeat(&mut self, now_ms: u64) -> Option<Effect> {
+        self.replies.streaming()?;
+        let at_ms = self
+            .batcher
+            .alarm_at_least_by(now_ms.saturating_add(REPLY_HEARTBEAT_MS));
+        Some(Effect::SetAlarm { at_ms })
     }
 
     /// Compacts every pending message now (`POST …/flush`, or a due alarm). The alarm is left
@@ -288,6 +322,15 @@ impl Tab {
                 )?
                 .messages
         };
+        // A reply's message is indexed once it has its text: the batch stops before a streaming
+        // one (the reply's end schedules the alarm that sends it).
+        let mut messages = messages;
+        if let Some(cut) = messages
+            .iter()
+            .position(|m| m.status == Some(ReplyStatus::Streaming))
+        {
+            messages.truncate(cut);
+        }
         let Some(last) = messages.last() else {
             return Ok(None);
         };
@@ -322,12 +365,255 @@ impl Tab {
     /// After a flush and the index loop: deletes the alarm when nothing is left to do.
     pub fn settle(&mut self) -> Vec<Effect> {
         if self.log.pending() == 0
+            && self.replies.streaming().is_none()
             && !self.has_index_backlog()
             && self.batcher.after_flush() == AfterFlush::DeleteAlarm
         {
             return vec![Effect::DeleteAlarm];
         }
         Vec::new()
+    }
+
+    /// Starts a reply (see [`super::reply`]): resolves the user message it answers, appends its
+    /// empty assistant message and writes the reply record. With a `client_id` used before, the
+    /// earlier reply (`created: false`, nothing written). Errors: `ReplyBusy` while another
+    /// reply streams, `Input` when the message to answer is not a user message.
+    pub fn start_reply(
+        &mut self,
+        store: &mut impl KvStore,
+        new: NewReply,
+        now_ms: u64,
+    ) -> Result<(Started, Vec<Effect>), ChatError> {
+        let tab_id = self.owner()?.tab_id.clone();
+        if let Some(cid) = &new.client_id {
+            if let Some(record) = self.replies.find_by_client_id(store, cid)? {
+                let content = self.reply_content(store, &record)?;
+                let started = Started {
+                    record,
+                    content,
+                    created: false,
+                };
+                return Ok((started, Vec::new()));
+            }
+        }
+        if let Some(reply_id) = self.replies.streaming() {
+            return Err(ChatError::ReplyBusy {
+                reply_id: reply_id.to_owned(),
+            });
+        }
+        let message_seq = new.message_seq.unwrap_or(self.log.message_count());
+        let answered = self.log.message(store, message_seq)?;
+        match answered {
+            Some(m) if m.role == Role::User => {}
+            Some(m) => {
+                return Err(crate::api::InputError::invalid(format!(
+                    "message {message_seq} is a {} message; a reply answers a user message \
+                     (append one, or name it with `message_seq`)",
+                    m.role.as_str()
+                ))
+                .into())
+            }
+            None if new.message_seq.is_none() => {
+                return Err(crate::api::InputError::invalid(
+                    "the tab has no messages; append the user message to answer first",
+                )
+                .into())
+            }
+            None => {
+                return Err(crate::api::InputError::invalid(format!(
+                    "`message_seq` {message_seq} is not a message of this tab"
+                ))
+                .into())
+            }
+        }
+        let message_id = new.message_id.clone();
+        let assistant =
+            self.log
+                .append_reply_message(store, &new.reply_id, now_ms, message_id)?;
+        let record = self.replies.start(
+            store,
+            new,
+            &tab_id,
+            message_seq,
+            assistant.seq,
+            now_ms,
+        )?;
+        let mut effects = Vec::new();
+        let first = self.log.first_pending_at_ms().unwrap_or(now_ms);
+        match self.batcher.after_append(self.log.pending(), first, now_ms) {
+            AppendDecision::FlushNow => effects.push(Effect::SetAlarm { at_ms: now_ms }),
+            AppendDecision::SetAlarm { at_ms } => effects.push(Effect::SetAlarm { at_ms }),
+            AppendDecision::Nothing => {}
+        }
+        effects.extend(self.heartbeat(now_ms));
+        let started = Started {
+            record,
+            content: String::new(),
+            created: true,
+        };
+        Ok((started, effects))
+    }
+
+    /// The text of `record`'s reply: live while it streams, else its assistant message's.
+    fn reply_content(
+        &self,
+        store: &impl KvStore,
+        record: &ReplyRecord,
+    ) -> Result<String, ChatError> {
+        if let Some((seq, content)) = self.replies.streaming_message() {
+            if seq == record.assistant_seq {
+                return Ok(content.to_owned());
+            }
+        }
+        Ok(self
+            .log
+            .message(store, record.assistant_seq)?
+            .map(|m| m.content)
+            .unwrap_or_default())
+    }
+
+    /// Records the reply's gathered context; the event for the watchers, `None` when the reply
+    /// no longer streams.
+    pub fn reply_context(
+        &mut self,
+        store: &mut impl KvStore,
+        reply_id: &str,
+        intent: ReplyIntent,
+        citations: Vec<Citation>,
+    ) -> Result<Option<ReplyEvent>, ChatError> {
+        self.replies.set_context(store, reply_id, intent, citations)
+    }
+
+    /// Takes in a delta of the streaming reply (`None`: it no longer streams, stop).
+    pub fn reply_delta(
+        &mut self,
+        store: &mut impl KvStore,
+        reply_id: &str,
+        text: &str,
+        now_ms: u64,
+    ) -> Result<Option<DeltaTaken>, ChatError> {
+        self.replies.delta(store, reply_id, text, now_ms)
+    }
+
+    /// Persists waiting deltas that are due (the driver's timer).
+    pub fn reply_tick(&mut self, store: &mut impl KvStore, now_ms: u64) -> Result<(), ChatError> {
+        self.replies.tick(store, now_ms)
+    }
+
+    /// Ends the streaming reply `reply_id` as `ending` says: last chunk, final record, the
+    /// assistant message's text and status, and an alarm to index it. `None` when it had ended.
+    pub fn finish_reply(
+        &mut self,
+        store: &mut impl KvStore,
+        reply_id: &str,
+        ending: Ending,
+        now_ms: u64,
+    ) -> Result<Option<ReplyEnded>, ChatError> {
+        let Some((record, content)) = self.replies.finish(store, reply_id, ending, now_ms)? else {
+            return Ok(None);
+        };
+        self.ended(store, record, content, now_ms).map(Some)
+    }
+
+    /// Writes an ended reply's message and schedules its indexing.
+    fn ended(
+        &mut self,
+        store: &mut impl KvStore,
+        record: ReplyRecord,
+        content: String,
+        now_ms: u64,
+    ) -> Result<ReplyEnded, ChatError> {
+        let message = self.log.finish_reply_message(
+            store,
+            record.assistant_seq,
+            &record.id,
+            content.clone(),
+            record.status,
+        )?;
+        // A flush while it streamed may hold the empty copy for the index: replace it.
+        if let Some(held) = self
+            .flushed_unindexed
+            .iter_mut()
+            .find(|m| m.seq == message.seq)
+        {
+            *held = message;
+        }
+        // The message may have been flushed while it streamed, with the index held before it.
+        let at_ms = self.batcher.alarm_at_least_by(
+            now_ms.saturating_add(self.batcher.policy().interval_ms.min(REPLY_HEARTBEAT_MS)),
+        );
+        let done = Replies::done_event(&record, &content)?;
+        Ok(ReplyEnded {
+            record,
+            content,
+            done,
+            effects: vec![Effect::SetAlarm { at_ms }],
+        })
+    }
+
+    /// After a restart: ends the reply that was streaming when the object went away (`failed`,
+    /// `interrupted`, with the text its stored chunks hold). Call once after [`Tab::load`].
+    pub fn recover_reply(
+        &mut self,
+        store: &mut impl KvStore,
+        now_ms: u64,
+    ) -> Result<Option<ReplyEnded>, ChatError> {
+        let Some((record, deltas)) = self.replies.interrupted(store)? else {
+            return Ok(None);
+        };
+        let (record, content) = self
+            .replies
+            .finish_interrupted(store, record, deltas, now_ms)?;
+        self.ended(store, record, content, now_ms).map(Some)
+    }
+
+    /// Cancels reply `reply_id`: ends it as `cancelled` with its text so far, or leaves it as it
+    /// is if it had ended. The record and text after, and the end when this call ended it.
+    pub fn cancel_reply(
+        &mut self,
+        store: &mut impl KvStore,
+        reply_id: &str,
+        now_ms: u64,
+    ) -> Result<(ReplyRecord, String, Option<ReplyEnded>), ChatError> {
+        self.owner()?;
+        let ended = self.finish_reply(store, reply_id, Ending::cancelled(), now_ms)?;
+        if let Some(ended) = &ended {
+            return Ok((ended.record.clone(), ended.content.clone(), Some(ended.clone())));
+        }
+        let (record, content) = self.reply(store, reply_id)?;
+        Ok((record, content, None))
+    }
+
+    /// Reply `reply_id` and its text so far.
+    pub fn reply(
+        &self,
+        store: &impl KvStore,
+        reply_id: &str,
+    ) -> Result<(ReplyRecord, String), ChatError> {
+        self.owner()?;
+        let record = self
+            .replies
+            .record(store, reply_id)?
+            .ok_or(ChatError::ReplyNotFound)?;
+        let content = self.reply_content(store, &record)?;
+        Ok((record, content))
+    }
+
+    /// The events of reply `reply_id` after id `after`.
+    pub fn reply_events(
+        &self,
+        store: &impl KvStore,
+        reply_id: &str,
+        after: u64,
+    ) -> Result<(ReplyRecord, Replay), ChatError> {
+        let (record, content) = self.reply(store, reply_id)?;
+        let replay = self.replies.replay(store, &record, &content, after)?;
+        Ok((record, replay))
+    }
+
+    /// The reply streaming now, if any.
+    pub fn streaming_reply(&self) -> Option<&str> {
+        self.replies.streaming()
     }
 
     /// The highest `seq` the history index holds.
@@ -361,7 +647,14 @@ impl Tab {
     /// A page of messages.
     pub fn read(&self, store: &impl KvStore, query: PageQuery) -> Result<MessagePage, ChatError> {
         self.owner()?;
-        self.log.read(store, query)
+        let mut page = self.log.read(store, query)?;
+        // The streaming reply's message shows what has streamed so far.
+        if let Some((seq, content)) = self.replies.streaming_message() {
+            if let Some(message) = page.messages.iter_mut().find(|m| m.seq == seq) {
+                message.content = content.to_owned();
+            }
+        }
+        Ok(page)
     }
 
     /// The tab's counters.
@@ -390,6 +683,7 @@ impl Tab {
             owner: None,
             indexed_through: 0,
             flushed_unindexed: Vec::new(),
+            replies: Replies::new(DeltaFlushRule::default()),
         };
         Ok(if had_alarm {
             vec![Effect::DeleteAlarm]
