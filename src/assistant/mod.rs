@@ -2,3 +2,5 @@
 
 pub mod intent;
 pub mod llm;
+pub mod prompt;
+pub mod reply_request;
