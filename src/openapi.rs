@@ -138,7 +138,7 @@ fn schemas() -> Value {
                     "properties": {
                         "code": { "type": "string", "enum": [
                             "invalid_json", "invalid_field", "unknown_field", "limit_exceeded",
-                            "unauthorized", "not_found", "method_not_allowed", "payload_too_large",
+                            "unauthorized", "not_found", "method_not_allowed", "conflict", "payload_too_large",
                             "unsupported_media_type", "rate_limited", "upstream_error",
                             "upstream_timeout", "not_configured", "internal"
                         ] },
@@ -167,7 +167,9 @@ fn schemas() -> Value {
                 "role": { "type": "string", "enum": ["user", "assistant", "system", "tool"] },
                 "content": { "type": "string" },
                 "created_at": { "type": "string", "format": "date-time" },
-                "client_id": { "type": "string", "maxLength": 64 }
+                "client_id": { "type": "string", "maxLength": 64 },
+                "reply_id": { "type": "string" },
+                "status": { "type": "string", "enum": ["streaming", "complete", "truncated", "cancelled", "failed"] }
             }
         },
         "TabStats": {
@@ -268,6 +270,32 @@ fn schemas() -> Value {
                 "trajectory": { "type": "object" }
             }
         },
+        "Reply": {
+            "type": "object",
+            "required": ["id", "tab_id", "message_seq", "assistant_seq", "status", "content", "intent", "citations", "model", "created_at"],
+            "properties": {
+                "id": { "type": "string" }, "tab_id": { "type": "string" },
+                "message_seq": { "type": "integer", "minimum": 1 },
+                "assistant_seq": { "type": "integer", "minimum": 1 },
+                "status": { "type": "string", "enum": ["streaming", "complete", "truncated", "cancelled", "failed"] },
+                "finish_reason": { "type": "string" },
+                "content": { "type": "string" },
+                "intent": { "type": "object", "required": ["label", "scores"], "properties": {
+                    "label": { "type": "string" }, "scores": { "type": "object" } } },
+                "citations": { "type": "array", "items": { "type": "object", "required": ["n", "source", "title"], "properties": {
+                    "n": { "type": "integer", "minimum": 1 },
+                    "source": { "type": "string", "enum": ["web", "history", "code"] },
+                    "title": { "type": "string" }, "url": { "type": "string" },
+                    "tab_id": { "type": "string" }, "seq": { "type": "integer" },
+                    "path": { "type": "string" }, "line": { "type": "integer" } } } },
+                "usage": { "type": "object", "required": ["prompt_tokens", "completion_tokens"], "properties": {
+                    "prompt_tokens": { "type": "integer", "minimum": 0 }, "completion_tokens": { "type": "integer", "minimum": 0 } } },
+                "error": { "type": "object", "required": ["code", "message"], "properties": {
+                    "code": { "type": "string" }, "message": { "type": "string" } } },
+                "model": { "type": "string" },
+                "created_at": { "type": "string" }, "finished_at": { "type": "string" }
+            }
+        },
         "Intent": {
             "type": "object",
             "required": ["label", "scores", "threshold", "matched"],
@@ -364,6 +392,20 @@ pub fn document() -> Value {
         "len": { "type": "integer", "minimum": 0 }, "capacity": { "type": "integer", "minimum": 1 } } });
     let intent_body = json!({ "type": "object", "additionalProperties": false, "required": ["text"],
         "properties": { "text": { "type": "string", "minLength": 1, "maxLength": 4000 } } });
+    let reply_id = || path_id("reply_id");
+    let reply_body = json!({ "type": "object", "additionalProperties": false, "properties": {
+        "message_seq": { "type": "integer", "minimum": 1 },
+        "search": { "type": "string", "enum": ["auto", "always", "never"] },
+        "sources": { "type": "array", "items": { "type": "string", "enum": ["web", "history", "code"] } },
+        "workspace": { "type": "string", "minLength": 1, "maxLength": 64 },
+        "model": { "type": "string", "minLength": 1, "maxLength": 256 },
+        "client_id": { "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$" } } });
+    let reply_started = json!({ "type": "object", "required": ["reply"], "properties": { "reply": schema_ref("Reply") } });
+    let event_stream = |description: &str| {
+        json!({ "description": description,
+        "content": { "text/event-stream": { "schema": { "type": "string" } } } })
+    };
+    let busy = [("409", "Another reply is streaming in this tab")];
     let upstream = [
         ("502", "Upstream failed and nothing cached could serve"),
         ("504", "Upstream timed out and nothing cached could serve"),
@@ -407,6 +449,30 @@ pub fn document() -> Value {
         },
         "/api/tabs/{id}/flush": {
             "post": with_params(operation("Flush pending messages now", "200", ok_json("Stats after the flush", schema_ref("TabStats")), &[]), json!([tab_id()])),
+        },
+        "/api/tabs/{id}/replies": {
+            "post": with_params(with_body(with_ok(operation("Start the assistant's reply to a user message (202 once it exists durably; it streams on without the client)", "202",
+                ok_json("The reply, streaming", reply_started.clone()), &busy), "200", {
+                    let mut ok = ok_json("A retry with a known client_id: that reply. With `Accept: text/event-stream`: the reply's events from the start", reply_started);
+                    ok["content"]["text/event-stream"] = json!({ "schema": { "type": "string" } });
+                    ok
+                }), reply_body), json!([tab_id(), {
+                    "name": "accept", "in": "header", "required": false,
+                    "description": "text/event-stream: answer 200 with the reply's events instead of 202 with the reply",
+                    "schema": { "type": "string" } }])),
+        },
+        "/api/tabs/{id}/replies/{reply_id}": {
+            "get": with_params(operation("Get a reply (its text so far while it streams)", "200", ok_json("The reply", schema_ref("Reply")), &[]), json!([tab_id(), reply_id()])),
+        },
+        "/api/tabs/{id}/replies/{reply_id}/events": {
+            "get": with_params(operation("The reply's events as server-sent events, resumable", "200", event_stream("Events `context`, `delta`, `done` with ids from 1; `: keep-alive` comments while waiting"), &[]), json!([
+                tab_id(), reply_id(),
+                query("after", json!({ "type": "integer", "minimum": 0 }), "Resume after this event id (wins over Last-Event-ID)"),
+                { "name": "last-event-id", "in": "header", "required": false, "schema": { "type": "string", "pattern": "^[0-9]{1,13}$" }, "description": "Resume after this event id" },
+            ])),
+        },
+        "/api/tabs/{id}/replies/{reply_id}/cancel": {
+            "post": with_params(operation("Cancel a streaming reply (the text so far is kept); an ended reply is returned unchanged", "200", ok_json("The reply", schema_ref("Reply")), &[]), json!([tab_id(), reply_id()])),
         },
         "/api/search": {
             "get": with_params(operation("Web search (cached) or BM25 search over the caller's chat history", "200", search_ok, &upstream), search_params),
@@ -471,7 +537,7 @@ mod tests {
     fn every_route_of_the_route_table_is_documented() {
         use crate::routes::{route, Method};
         let doc = document();
-        let concrete = |template: &str| template.replace("{id}", "abc");
+        let concrete = |template: &str| template.replace("{id}", "abc").replace("{reply_id}", "r1");
         let mut documented = 0;
         for (path, item) in doc["paths"].as_object().unwrap() {
             for method in item.as_object().unwrap().keys() {
@@ -484,7 +550,7 @@ mod tests {
             }
         }
         // Every route the table knows appears in the document.
-        assert_eq!(documented, 20);
+        assert_eq!(documented, 24);
     }
 
     /// The property names of an object schema, sorted.

@@ -59,6 +59,10 @@ pub enum Route {
     RunBuffer(String),
     DeleteRun(String),
     Intent,
+    StartReply(String),
+    GetReply(String, String),
+    ReplyEvents(String, String),
+    CancelReply(String, String),
 }
 
 impl Route {
@@ -85,6 +89,10 @@ impl Route {
             Self::RunBuffer(_) => "runs.buffer",
             Self::DeleteRun(_) => "runs.delete",
             Self::Intent => "intent",
+            Self::StartReply(_) => "replies.start",
+            Self::GetReply(..) => "replies.get",
+            Self::ReplyEvents(..) => "replies.events",
+            Self::CancelReply(..) => "replies.cancel",
         }
     }
 
@@ -104,6 +112,7 @@ impl Route {
                 | Self::CreateRun
                 | Self::StepRun(_)
                 | Self::Intent
+                | Self::StartReply(_)
         )
     }
 }
@@ -184,6 +193,14 @@ pub fn route(method: Method, path: &str) -> Result<Route, RouteError> {
         (["tabs", t, "stats"], _) => id(t).and(Err(allow(&["GET"]))),
         (["tabs", t, "flush"], Post) => Ok(Route::FlushTab(id(t)?)),
         (["tabs", t, "flush"], _) => id(t).and(Err(allow(&["POST"]))),
+        (["tabs", t, "replies"], Post) => Ok(Route::StartReply(id(t)?)),
+        (["tabs", t, "replies"], _) => id(t).and(Err(allow(&["POST"]))),
+        (["tabs", t, "replies", r], Get) => Ok(Route::GetReply(id(t)?, id(r)?)),
+        (["tabs", t, "replies", r], _) => id(t).and(id(r)).and(Err(allow(&["GET"]))),
+        (["tabs", t, "replies", r, "events"], Get) => Ok(Route::ReplyEvents(id(t)?, id(r)?)),
+        (["tabs", t, "replies", r, "events"], _) => id(t).and(id(r)).and(Err(allow(&["GET"]))),
+        (["tabs", t, "replies", r, "cancel"], Post) => Ok(Route::CancelReply(id(t)?, id(r)?)),
+        (["tabs", t, "replies", r, "cancel"], _) => id(t).and(id(r)).and(Err(allow(&["POST"]))),
 
         (["search"], Get) => Ok(Route::Search),
         (["search"], _) => Err(allow(&["GET"])),
@@ -249,6 +266,30 @@ mod tests {
             Ok(Route::DeleteRun("r_1".into()))
         );
         assert_eq!(route(Post, "/api/intent"), Ok(Route::Intent));
+        assert_eq!(
+            route(Post, "/api/tabs/t1/replies"),
+            Ok(Route::StartReply("t1".into()))
+        );
+        assert_eq!(
+            route(Get, "/api/tabs/t1/replies/r1/events"),
+            Ok(Route::ReplyEvents("t1".into(), "r1".into()))
+        );
+        assert_eq!(
+            route(Post, "/api/tabs/t1/replies/r1/cancel"),
+            Ok(Route::CancelReply("t1".into(), "r1".into()))
+        );
+        assert_eq!(
+            route(Get, "/api/tabs/t1/replies/r1"),
+            Ok(Route::GetReply("t1".into(), "r1".into()))
+        );
+        assert_eq!(
+            route(Get, "/api/tabs/t1/replies"),
+            Err(RouteError::MethodNotAllowed(vec!["POST"]))
+        );
+        assert_eq!(
+            route(Get, "/api/tabs/t1/replies/bad id"),
+            Err(RouteError::NotFound)
+        );
         assert_eq!(
             route(Get, "/api/intent"),
             Err(RouteError::MethodNotAllowed(vec!["POST"]))

@@ -154,6 +154,10 @@ fn documented_as(route: &Route) -> (&'static str, &'static str) {
         Route::RunBuffer(_) => ("GET", "/api/rollout/runs/{id}/buffer"),
         Route::DeleteRun(_) => ("DELETE", "/api/rollout/runs/{id}"),
         Route::Intent => ("POST", "/api/intent"),
+        Route::StartReply(_) => ("POST", "/api/tabs/{id}/replies"),
+        Route::GetReply(..) => ("GET", "/api/tabs/{id}/replies/{reply_id}"),
+        Route::ReplyEvents(..) => ("GET", "/api/tabs/{id}/replies/{reply_id}/events"),
+        Route::CancelReply(..) => ("POST", "/api/tabs/{id}/replies/{reply_id}/cancel"),
     }
 }
 
@@ -169,6 +173,7 @@ fn all_error_codes() -> Vec<ErrorCode> {
         Unauthorized,
         NotFound,
         MethodNotAllowed,
+        Conflict,
         PayloadTooLarge,
         UnsupportedMediaType,
         RateLimited,
@@ -180,8 +185,8 @@ fn all_error_codes() -> Vec<ErrorCode> {
     for code in &all {
         match code {
             InvalidJson | InvalidField | UnknownField | LimitExceeded | Unauthorized | NotFound
-            | MethodNotAllowed | PayloadTooLarge | UnsupportedMediaType | RateLimited
-            | UpstreamError | UpstreamTimeout | NotConfigured | Internal => {}
+            | MethodNotAllowed | Conflict | PayloadTooLarge | UnsupportedMediaType
+            | RateLimited | UpstreamError | UpstreamTimeout | NotConfigured | Internal => {}
         }
     }
     all
@@ -240,7 +245,10 @@ fn doc_and_openapi_describe_the_same_routes() {
 #[test]
 fn every_documented_route_is_routed_to_its_handler() {
     for doc in doc_routes(&read("docs/API.md")) {
-        let concrete = doc.path.replace("{id}", "abc_123");
+        let concrete = doc
+            .path
+            .replace("{id}", "abc_123")
+            .replace("{reply_id}", "r_456");
         let routed = route(Method::parse(&doc.method), &concrete)
             .unwrap_or_else(|e| panic!("{} is not routed: {e}", doc.name()));
         assert_eq!(

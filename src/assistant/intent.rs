@@ -832,6 +832,16 @@ impl Sources {
     /// Everything.
     pub const ALL: Sources = Sources(1 | 2 | 4 | 8);
 
+    /// The set as bits (web 1, history 2, code 4, rollout 8), for the wire.
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// The set of `bits` (unknown bits dropped).
+    pub const fn from_bits(bits: u8) -> Sources {
+        Sources(bits & Self::ALL.0)
+    }
+
     /// Both sets together.
     pub const fn union(self, other: Sources) -> Sources {
         Sources(self.0 | other.0)

@@ -133,20 +133,32 @@ mod tests {
     fn the_newest_history_that_fits_goes_in_without_holes() {
         let history: Vec<Message> = (1..=40)
             .map(|i| {
-                let role = if i % 2 == 1 { Role::User } else { Role::Assistant };
+                let role = if i % 2 == 1 {
+                    Role::User
+                } else {
+                    Role::Assistant
+                };
                 message(i, role, &format!("turn {i} {}", "word ".repeat(20)))
             })
             .collect();
         let question = message(41, Role::User, "and now?");
         let prompt = build_prompt(&question, &history, &[], 400);
-        assert!(prompt.estimated_tokens <= 400, "{}", prompt.estimated_tokens);
+        assert!(
+            prompt.estimated_tokens <= 400,
+            "{}",
+            prompt.estimated_tokens
+        );
         assert!(prompt.history_used > 0 && prompt.history_used < 40);
         let texts: Vec<&str> = prompt.messages.iter().map(|m| m.content.as_str()).collect();
         assert_eq!(texts[0], SYSTEM_PROMPT);
         assert_eq!(*texts.last().unwrap(), "and now?");
         // The kept turns are the last ones, in order.
         let first_kept = 41 - prompt.history_used as u64;
-        assert!(texts[1].starts_with(&format!("turn {first_kept} ")), "{}", texts[1]);
+        assert!(
+            texts[1].starts_with(&format!("turn {first_kept} ")),
+            "{}",
+            texts[1]
+        );
         assert!(texts[texts.len() - 2].starts_with("turn 40 "));
     }
 
@@ -165,10 +177,18 @@ mod tests {
             },
         ];
         let question = message(3, Role::User, "why is the sky blue?");
-        let history = vec![message(1, Role::User, "hi"), message(2, Role::Assistant, "hello")];
+        let history = vec![
+            message(1, Role::User, "hi"),
+            message(2, Role::Assistant, "hello"),
+        ];
         let prompt = build_prompt(&question, &history, &sources, 1_000);
-        assert_eq!(prompt.sources_used, 1, "the source that does not fit is left out whole");
-        assert!(prompt.messages[1].content.contains("[1] Rayleigh (https://example.com/r)"));
+        assert_eq!(
+            prompt.sources_used, 1,
+            "the source that does not fit is left out whole"
+        );
+        assert!(prompt.messages[1]
+            .content
+            .contains("[1] Rayleigh (https://example.com/r)"));
         assert!(!prompt.messages[1].content.contains("[2]"));
         assert_eq!(prompt.history_used, 2);
     }

@@ -182,7 +182,12 @@ mod tests {
             br#"[1]"#,
         ] {
             let err = parse_reply_request(bad).unwrap_err();
-            assert_eq!(err.code, ErrorCode::InvalidField, "{}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                err.code,
+                ErrorCode::InvalidField,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert_eq!(
             parse_reply_request(br#"{"surprise":1}"#).unwrap_err().code,

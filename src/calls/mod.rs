@@ -124,6 +124,18 @@ impl<T: Serialize> Encoded<T> {
 }
 
 impl<T> Encoded<T> {
+    /// Encodes `value`, a borrowed form of `T` that serializes the same (in the object).
+    pub fn from_json(value: &impl Serialize) -> Result<Self, CallError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| CallError::Decode {
+            what: std::any::type_name::<T>(),
+            detail: e.to_string(),
+        })?;
+        Ok(Self {
+            bytes,
+            of: PhantomData,
+        })
+    }
+
     /// The JSON text of the `T`.
     pub fn into_bytes(self) -> Vec<u8> {
         self.bytes

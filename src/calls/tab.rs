@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{calls, json_answer, Encoded};
+use super::{calls, json_answer, Answer, CallError, Encoded};
+use crate::assistant::intent::SearchMode;
+use crate::chat::reply::{NewReply, ReplyView};
 use crate::chat::{Message, MessagePage, NewMessage, PageQuery, TabStats};
 
 /// Every call a tab's object accepts.
@@ -15,6 +17,10 @@ pub enum TabCall {
     Stats(Stats),
     Flush(Flush),
     Delete(Delete),
+    StartReply(StartReply),
+    GetReply(GetReply),
+    ReplyEvents(ReplyEvents),
+    CancelReply(CancelReply),
 }
 
 /// Creates the tab: records its owner (a tab object without one answers 404 to everything).
@@ -78,7 +84,67 @@ pub struct Flush {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delete;
 
-json_answer!(Appended, UnindexedPage);
+/// Starts an assistant reply to a user message of the tab; the object then streams it from the
+/// model on its own (see `edge/objects/reply.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartReply {
+    pub reply: NewReply,
+    pub search: SearchMode,
+    /// The sources the request allows, as `intent::Sources` bits (`None`: every configured one).
+    pub sources: Option<u8>,
+    pub workspace: Option<String>,
+    pub now_ms: u64,
+}
+
+/// The answer to [`StartReply`]: the reply, and whether this call created it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReplyStarted {
+    /// `false` when the `client_id` found a reply started earlier (200, not 202).
+    pub created: bool,
+    /// The API's reply object.
+    pub reply: Box<serde_json::value::RawValue>,
+}
+
+/// A reply as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetReply {
+    pub reply_id: String,
+}
+
+/// The reply's events after `after`, as a `text/event-stream` that stays open while the reply
+/// streams.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyEvents {
+    pub reply_id: String,
+    pub after: u64,
+}
+
+/// Cancels a streaming reply (no change to an ended one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelReply {
+    pub reply_id: String,
+    pub now_ms: u64,
+}
+
+/// An answer the object streams: the worker passes the response through
+/// (`edge::objects::send_stream`) and never decodes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streamed;
+
+impl Answer for Streamed {
+    const CONTENT_TYPE: &'static str = "text/event-stream; charset=utf-8";
+    fn encode(self) -> Result<Vec<u8>, CallError> {
+        Ok(Vec::new())
+    }
+    fn decode(_: Vec<u8>) -> Result<Self, CallError> {
+        Err(CallError::Decode {
+            what: "Streamed",
+            detail: "a streamed answer is passed through, not decoded".into(),
+        })
+    }
+}
+
+json_answer!(Appended, UnindexedPage, ReplyStarted);
 
 calls!(TabCall {
     Init => (),
@@ -88,6 +154,10 @@ calls!(TabCall {
     Stats => Encoded<TabStats>,
     Flush => Encoded<TabStats>,
     Delete => (),
+    StartReply => ReplyStarted,
+    GetReply => Encoded<ReplyView<'static>>,
+    ReplyEvents => Streamed,
+    CancelReply => Encoded<ReplyView<'static>>,
 });
 
 #[cfg(test)]

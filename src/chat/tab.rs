@@ -233,18 +233,18 @@ impl Tab {
             self.batcher.forget_alarm();
             return Ok(Vec::new());
         }
-        let mut effects = match self.batcher.on_alarm(
-            self.log.pending(),
-            self.log.first_pending_at_ms(),
-            now_ms,
-        ) {
-            AlarmDecision::Flush => {
-                self.flush(store, now_ms)?;
-                Vec::new()
-            }
-            AlarmDecision::Reschedule { at_ms } => vec![Effect::SetAlarm { at_ms }],
-            AlarmDecision::Idle => Vec::new(),
-        };
+        let mut effects =
+            match self
+                .batcher
+                .on_alarm(self.log.pending(), self.log.first_pending_at_ms(), now_ms)
+            {
+                AlarmDecision::Flush => {
+                    self.flush(store, now_ms)?;
+                    Vec::new()
+                }
+                AlarmDecision::Reschedule { at_ms } => vec![Effect::SetAlarm { at_ms }],
+                AlarmDecision::Idle => Vec::new(),
+            };
         self.replies.tick(store, now_ms)?;
         effects.extend(self.heartbeat(now_ms));
         Ok(effects)
@@ -427,17 +427,12 @@ impl Tab {
             }
         }
         let message_id = new.message_id.clone();
-        let assistant =
-            self.log
-                .append_reply_message(store, &new.reply_id, now_ms, message_id)?;
-        let record = self.replies.start(
-            store,
-            new,
-            &tab_id,
-            message_seq,
-            assistant.seq,
-            now_ms,
-        )?;
+        let assistant = self
+            .log
+            .append_reply_message(store, &new.reply_id, now_ms, message_id)?;
+        let record = self
+            .replies
+            .start(store, new, &tab_id, message_seq, assistant.seq, now_ms)?;
         let mut effects = Vec::new();
         let first = self.log.first_pending_at_ms().unwrap_or(now_ms);
         match self.batcher.after_append(self.log.pending(), first, now_ms) {
@@ -578,7 +573,11 @@ impl Tab {
         self.owner()?;
         let ended = self.finish_reply(store, reply_id, Ending::cancelled(), now_ms)?;
         if let Some(ended) = &ended {
-            return Ok((ended.record.clone(), ended.content.clone(), Some(ended.clone())));
+            return Ok((
+                ended.record.clone(),
+                ended.content.clone(),
+                Some(ended.clone()),
+            ));
         }
         let (record, content) = self.reply(store, reply_id)?;
         Ok((record, content, None))

@@ -10,7 +10,7 @@ use crate::routes::{self, Method, Route, RouteError};
 use super::config;
 use super::context::RequestCtx;
 use super::error::ApiError;
-use super::handlers::{chat, intent, rollout, search, web};
+use super::handlers::{chat, intent, reply, rollout, search, web};
 use super::http;
 
 /// A handled request: the response plus what the log line needs.
@@ -258,5 +258,9 @@ async fn dispatch(route: Route, req: Request, ctx: &mut RequestCtx) -> Result<Re
         Route::RunBuffer(id) => rollout::run_buffer(req, &id, ctx).await,
         Route::DeleteRun(id) => rollout::delete_run(&id, ctx).await,
         Route::Intent => intent::intent(req, ctx).await,
+        Route::StartReply(tab) => reply::start(req, &tab, ctx).await,
+        Route::GetReply(tab, id) => reply::get(&tab, &id, ctx).await,
+        Route::ReplyEvents(tab, id) => reply::events(req, &tab, &id, ctx).await,
+        Route::CancelReply(tab, id) => reply::cancel(&tab, &id, ctx).await,
     }
 }

@@ -56,7 +56,9 @@ fn texts(events: &[ReplyEvent]) -> String {
 fn a_reply_streams_into_its_message_and_replays_with_stable_ids() {
     let mut store = MemoryStore::new();
     let mut tab = tab_with_question(&mut store);
-    let (started, effects) = tab.start_reply(&mut store, new_reply("r1", None), T0).unwrap();
+    let (started, effects) = tab
+        .start_reply(&mut store, new_reply("r1", None), T0)
+        .unwrap();
     assert!(started.created);
     assert_eq!(started.record.message_seq, 1);
     assert_eq!(started.record.assistant_seq, 2);
@@ -124,20 +126,27 @@ fn deltas_are_written_in_batches_by_count_or_age() {
     let mut store = MemoryStore::new();
     let mut tab = tab_with_question(&mut store);
     let at_start = store.write_stats();
-    tab.start_reply(&mut store, new_reply("r1", None), T0).unwrap();
+    tab.start_reply(&mut store, new_reply("r1", None), T0)
+        .unwrap();
     let before = store.write_stats().write_ops;
     let rule = DeltaFlushRule::default();
     for i in 0..1000u64 {
         // 1000 deltas in 10 s: the count rule decides.
-        tab.reply_delta(&mut store, "r1", "tok ", T0 + i * 10).unwrap();
+        tab.reply_delta(&mut store, "r1", "tok ", T0 + i * 10)
+            .unwrap();
     }
     let during = store.write_stats().write_ops - before;
     assert!(
         during <= 1000 / rule.max_deltas as u64 + 1,
         "{during} writes for 1000 deltas"
     );
-    tab.finish_reply(&mut store, "r1", Ending::complete("stop", None), T0 + 10_000)
-        .unwrap();
+    tab.finish_reply(
+        &mut store,
+        "r1",
+        Ending::complete("stop", None),
+        T0 + 10_000,
+    )
+    .unwrap();
     let total = store.write_stats();
     assert!(
         total.write_ops - before <= 1000 / 10,
@@ -152,7 +161,8 @@ fn deltas_are_written_in_batches_by_count_or_age() {
     // A slow stream: the age rule writes a waiting delta after max_ms, even with no new delta.
     let mut store = MemoryStore::new();
     let mut tab = tab_with_question(&mut store);
-    tab.start_reply(&mut store, new_reply("r2", None), T0).unwrap();
+    tab.start_reply(&mut store, new_reply("r2", None), T0)
+        .unwrap();
     let before = store.write_stats().write_ops;
     tab.reply_delta(&mut store, "r2", "slow", T0).unwrap();
     tab.reply_tick(&mut store, T0 + rule.max_ms - 1).unwrap();
@@ -197,7 +207,8 @@ fn one_reply_at_a_time_and_client_id_finds_the_same_reply() {
 fn a_reply_answers_a_user_message_only() {
     let mut store = MemoryStore::new();
     let mut tab = tab_with_question(&mut store);
-    tab.start_reply(&mut store, new_reply("r1", None), T0).unwrap();
+    tab.start_reply(&mut store, new_reply("r1", None), T0)
+        .unwrap();
     tab.finish_reply(&mut store, "r1", Ending::complete("stop", None), T0)
         .unwrap();
     // The latest message is now the assistant's.
@@ -222,7 +233,8 @@ fn a_reply_answers_a_user_message_only() {
 fn cancel_keeps_the_text_and_later_deltas_are_dropped() {
     let mut store = MemoryStore::new();
     let mut tab = tab_with_question(&mut store);
-    tab.start_reply(&mut store, new_reply("r1", None), T0).unwrap();
+    tab.start_reply(&mut store, new_reply("r1", None), T0)
+        .unwrap();
     tab.reply_delta(&mut store, "r1", "partial", T0).unwrap();
     let (record, content, ended) = tab.cancel_reply(&mut store, "r1", T0 + 1).unwrap();
     assert_eq!(record.status, ReplyStatus::Cancelled);
@@ -247,10 +259,12 @@ fn cancel_keeps_the_text_and_later_deltas_are_dropped() {
 fn a_reply_lost_mid_stream_ends_failed_with_what_was_stored() {
     let mut store = MemoryStore::new();
     let mut tab = tab_with_question(&mut store);
-    tab.start_reply(&mut store, new_reply("r1", None), T0).unwrap();
+    tab.start_reply(&mut store, new_reply("r1", None), T0)
+        .unwrap();
     let rule = DeltaFlushRule::default();
     for i in 0..(rule.max_deltas + 3) {
-        tab.reply_delta(&mut store, "r1", &format!("{i} "), T0).unwrap();
+        tab.reply_delta(&mut store, "r1", &format!("{i} "), T0)
+            .unwrap();
     }
     drop(tab); // the object goes away: the 3 waiting deltas are lost, the chunk is not
     let (mut tab, _) = Tab::load(&store, FlushPolicy::default(), None, T0 + 5).unwrap();
@@ -288,11 +302,18 @@ fn a_reply_lost_mid_stream_ends_failed_with_what_was_stored() {
 fn the_reply_text_is_capped_at_a_char_boundary() {
     let mut store = MemoryStore::new();
     let mut tab = tab_with_question(&mut store);
-    tab.start_reply(&mut store, new_reply("r1", None), T0).unwrap();
+    tab.start_reply(&mut store, new_reply("r1", None), T0)
+        .unwrap();
     let big = "é".repeat(REPLY_MAX_BYTES / 2 - 1) + "x";
-    let taken = tab.reply_delta(&mut store, "r1", &big, T0).unwrap().unwrap();
+    let taken = tab
+        .reply_delta(&mut store, "r1", &big, T0)
+        .unwrap()
+        .unwrap();
     assert!(!taken.full);
-    let taken = tab.reply_delta(&mut store, "r1", "éé", T0).unwrap().unwrap();
+    let taken = tab
+        .reply_delta(&mut store, "r1", "éé", T0)
+        .unwrap()
+        .unwrap();
     assert!(taken.full, "the cap was reached");
     let (_, content) = tab.reply(&store, "r1").unwrap();
     assert!(content.len() <= REPLY_MAX_BYTES);
@@ -303,7 +324,8 @@ fn the_reply_text_is_capped_at_a_char_boundary() {
 fn the_index_waits_for_a_streaming_reply_and_the_alarm_stays() {
     let mut store = MemoryStore::new();
     let mut tab = tab_with_question(&mut store);
-    tab.start_reply(&mut store, new_reply("r1", None), T0).unwrap();
+    tab.start_reply(&mut store, new_reply("r1", None), T0)
+        .unwrap();
     tab.flush(&mut store, T0 + 1).unwrap();
     let batch = tab.next_index_batch(&store).unwrap().unwrap();
     assert_eq!(
@@ -329,7 +351,8 @@ fn the_index_waits_for_a_streaming_reply_and_the_alarm_stays() {
 fn a_failed_chunk_write_is_an_error_and_the_deltas_stay_in_memory() {
     let mut store = FaultyStore::new();
     let mut tab = tab_with_question(&mut store);
-    tab.start_reply(&mut store, new_reply("r1", None), T0).unwrap();
+    tab.start_reply(&mut store, new_reply("r1", None), T0)
+        .unwrap();
     let rule = DeltaFlushRule::default();
     for _ in 0..rule.max_deltas - 1 {
         tab.reply_delta(&mut store, "r1", "a", T0).unwrap();

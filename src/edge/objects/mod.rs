@@ -11,6 +11,7 @@
 //! - [`run::RunObject`]: one per (user, rollout run).
 //! - [`shard::CacheShard`]: one per web-cache policy shard.
 
+pub mod reply;
 pub mod run;
 pub mod shard;
 pub mod tab;
@@ -34,19 +35,43 @@ pub async fn send<C: ObjectCall>(
     let stub = env
         .durable_object(name.kind().binding())?
         .get_by_name(name.name())?;
-    let body = encode_call(&call.into())?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post);
-    let headers = worker::Headers::new();
-    headers.set("content-type", "application/json")?;
-    init.with_headers(headers);
-    init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
-    let req = Request::new_with_init(&format!("https://object{CALL_PATH}"), &init)?;
+    let req = call_request(&encode_call(&call.into())?)?;
     let mut res = stub.fetch_with_request(req).await?;
     if res.status_code() >= 400 {
         return Err(error_from_response(&mut res).await);
     }
     Ok(C::Answer::decode(res.bytes().await?)?)
+}
+
+/// Sends `call`, whose answer the object streams, and hands back the object's response to pass
+/// through (a non-2xx answer becomes the [`ApiError`] the object reported).
+pub async fn send_stream<C: ObjectCall>(
+    env: &Env,
+    name: &ObjectName,
+    call: C,
+) -> Result<Response, ApiError> {
+    let stub = env
+        .durable_object(name.kind().binding())?
+        .get_by_name(name.name())?;
+    let req = call_request(&encode_call(&call.into())?)?;
+    let mut res = stub.fetch_with_request(req).await?;
+    if res.status_code() >= 400 {
+        return Err(error_from_response(&mut res).await);
+    }
+    Ok(res)
+}
+
+fn call_request(body: &[u8]) -> Result<Request, ApiError> {
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post);
+    let headers = worker::Headers::new();
+    headers.set("content-type", "application/json")?;
+    init.with_headers(headers);
+    init.with_body(Some(js_sys::Uint8Array::from(body).into()));
+    Ok(Request::new_with_init(
+        &format!("https://object{CALL_PATH}"),
+        &init,
+    )?)
 }
 
 /// Decodes the call enum an object received.

@@ -13,30 +13,81 @@
 //!   until the first write).
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
-use worker::{durable_object, DurableObject, Env, Request, Response, State};
+use worker::{durable_object, DurableObject, Env, Request, Response, State, Storage};
 
-use crate::calls::tab::{self as call, Appended, TabCall, UnindexedPage};
+use crate::calls::tab::{self as call, Appended, ReplyStarted, TabCall, UnindexedPage};
 use crate::calls::user::Index;
-use crate::calls::{Encoded, ObjectName};
+use crate::calls::{Answer, Encoded, ObjectName};
+use crate::chat::reply::ReplyView;
 use crate::chat::{Effect, FlushPolicy, Owner, Tab};
 
 use super::super::config;
 use super::super::error::ApiError;
 use super::super::log;
 use super::super::storage::SqlKv;
+use super::reply::{self as driver, Job, Live};
 use super::{answer, decode, respond, send};
 
-struct Loaded {
-    kv: SqlKv,
-    tab: Tab,
+pub struct Loaded {
+    pub kv: SqlKv,
+    pub tab: Tab,
+}
+
+/// The object's state that the reply driver shares while it runs on its own.
+pub struct Shared {
+    storage: Storage,
+    loaded: RefCell<Option<Loaded>>,
+    /// Watchers and the running upstream call of the reply.
+    pub live: RefCell<Live>,
+}
+
+impl Shared {
+    /// Runs `f` on the loaded tab (an internal error before the load).
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Loaded) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        match self.loaded.borrow_mut().as_mut() {
+            Some(loaded) => f(loaded),
+            None => Err(ApiError::internal("tab state used before it was loaded")),
+        }
+    }
+
+    /// Carries out the core's effects. A failure is logged, never returned: the work they
+    /// schedule is already durable, and the core asks again when it learns the alarm is unset.
+    pub async fn apply(&self, effects: Vec<Effect>) {
+        for effect in effects {
+            let outcome = match effect {
+                Effect::SetAlarm { at_ms } => {
+                    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));
+                    self.storage
+                        .set_alarm(worker::ScheduledTime::new(date))
+                        .await
+                }
+                Effect::DeleteAlarm => self.storage.delete_alarm().await,
+            };
+            if let Err(err) = outcome {
+                if matches!(effect, Effect::SetAlarm { .. }) {
+                    if let Some(loaded) = self.loaded.borrow_mut().as_mut() {
+                        loaded.tab.alarm_not_set();
+                    }
+                }
+                log::event(
+                    "tab_alarm_effect_failed",
+                    serde_json::json!({ "effect": format!("{effect:?}"), "error": err.to_string() }),
+                );
+            }
+        }
+    }
 }
 
 #[durable_object]
 pub struct TabObject {
     state: State,
     env: Env,
-    loaded: RefCell<Option<Loaded>>,
+    shared: Rc<Shared>,
     /// Fault injection for the reliability tests: the first N alarm runs of this object fail as a
     /// flush failure would (`Config::fault_fail_alarms`: var `FAULT_FAIL_ALARMS`, only accepted
     /// with `DEV_MODE`).
@@ -51,7 +102,7 @@ impl TabObject {
     /// Loads the tab on first use, with the alarm the object already has, and carries out what
     /// the load asks for (an alarm for leftover work).
     async fn ensure_loaded(&self) -> Result<(), ApiError> {
-        if self.loaded.borrow().is_some() {
+        if self.shared.loaded.borrow().is_some() {
             return Ok(());
         }
         let scheduled = self
@@ -60,8 +111,8 @@ impl TabObject {
             .get_alarm()
             .await?
             .map(|ms| ms.max(0) as u64);
-        let effects = {
-            let mut slot = self.loaded.borrow_mut();
+        let (effects, interrupted) = {
+            let mut slot = self.shared.loaded.borrow_mut();
             if slot.is_some() {
                 return Ok(());
             }
@@ -70,48 +121,27 @@ impl TabObject {
                 max_pending: config.flush_max_pending,
                 interval_ms: config.flush_interval_ms,
             };
-            let kv = SqlKv::open(self.state.storage().sql())?;
-            let (tab, effects) = Tab::load(&kv, policy, scheduled, now_ms())?;
+            let mut kv = SqlKv::open(self.state.storage().sql())?;
+            let now = now_ms();
+            let (mut tab, effects) = Tab::load(&kv, policy, scheduled, now)?;
+            // A reply that was streaming when the object went away ends now, with its text.
+            let interrupted = tab.recover_reply(&mut kv, now)?;
             *slot = Some(Loaded { kv, tab });
-            effects
+            (effects, interrupted)
         };
         self.apply(effects).await;
+        if let Some(ended) = interrupted {
+            driver::announce_end(&self.shared, ended).await;
+        }
         Ok(())
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Loaded) -> Result<T, ApiError>) -> Result<T, ApiError> {
-        match self.loaded.borrow_mut().as_mut() {
-            Some(loaded) => f(loaded),
-            None => Err(ApiError::internal("tab state used before it was loaded")),
-        }
+        self.shared.with(f)
     }
 
-    /// Carries out the core's effects. A failure is logged, never returned: the work they
-    /// schedule is already durable, and the core asks again when it learns the alarm is unset.
     async fn apply(&self, effects: Vec<Effect>) {
-        for effect in effects {
-            let outcome = match effect {
-                Effect::SetAlarm { at_ms } => {
-                    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));
-                    self.state
-                        .storage()
-                        .set_alarm(worker::ScheduledTime::new(date))
-                        .await
-                }
-                Effect::DeleteAlarm => self.state.storage().delete_alarm().await,
-            };
-            if let Err(err) = outcome {
-                if matches!(effect, Effect::SetAlarm { .. }) {
-                    if let Some(loaded) = self.loaded.borrow_mut().as_mut() {
-                        loaded.tab.alarm_not_set();
-                    }
-                }
-                log::event(
-                    "tab_alarm_effect_failed",
-                    serde_json::json!({ "effect": format!("{effect:?}"), "error": err.to_string() }),
-                );
-            }
-        }
+        self.shared.apply(effects).await;
     }
 
     /// Saves the write counters; they are bookkeeping, so a failure is logged, not answered.
@@ -192,6 +222,10 @@ impl TabObject {
                 answer(Encoded::new(&stats)?)
             }
             TabCall::Delete(call::Delete) => {
+                let streaming = self.with(|l| Ok(l.tab.streaming_reply().map(str::to_owned)))?;
+                if let Some(reply_id) = streaming {
+                    self.shared.live.borrow_mut().abort(&reply_id);
+                }
                 let effects = self.with(|l| {
                     l.tab.owner()?;
                     l.kv.wipe()?;
@@ -200,7 +234,75 @@ impl TabObject {
                 self.apply(effects).await;
                 answer(())
             }
+            TabCall::StartReply(start) => self.start_reply(start).await,
+            TabCall::GetReply(get) => {
+                let (record, content) = self.with(|l| Ok(l.tab.reply(&l.kv, &get.reply_id)?))?;
+                answer(Encoded::<ReplyView<'static>>::from_json(
+                    &record.view(&content),
+                )?)
+            }
+            TabCall::ReplyEvents(events) => {
+                let (record, replay) = self
+                    .with(|l| Ok(l.tab.reply_events(&l.kv, &events.reply_id, events.after)?))?;
+                let headers = worker::Headers::new();
+                headers.set("content-type", call::Streamed::CONTENT_TYPE)?;
+                headers.set("cache-control", "no-store")?;
+                if replay.finished {
+                    let body = driver::event_stream_body(&replay.events);
+                    return Ok(Response::from_bytes(body)?.with_headers(headers));
+                }
+                let rx = self
+                    .shared
+                    .live
+                    .borrow_mut()
+                    .watch(&record.id, &replay.events);
+                Ok(Response::from_stream(rx)?.with_headers(headers))
+            }
+            TabCall::CancelReply(cancel) => {
+                let (record, content, ended) = self.with(|l| {
+                    Ok(l.tab
+                        .cancel_reply(&mut l.kv, &cancel.reply_id, cancel.now_ms)?)
+                })?;
+                if let Some(ended) = ended {
+                    self.shared.live.borrow_mut().abort(&cancel.reply_id);
+                    driver::announce_end(&self.shared, ended).await;
+                }
+                answer(Encoded::<ReplyView<'static>>::from_json(
+                    &record.view(&content),
+                )?)
+            }
         }
+    }
+
+    /// Starts a reply: the core writes it (durable before the answer), then the driver streams
+    /// it on its own, outliving this request.
+    async fn start_reply(&self, start: call::StartReply) -> Result<Response, ApiError> {
+        let search = start.search;
+        let (started, effects) = self.with(|l| {
+            let result = l.tab.start_reply(&mut l.kv, start.reply, start.now_ms)?;
+            Self::save_stats(&mut l.kv);
+            Ok(result)
+        })?;
+        self.apply(effects).await;
+        let view = serde_json::value::to_raw_value(&started.record.view(&started.content))
+            .map_err(|e| ApiError::internal(format!("encode a reply: {e}")))?;
+        if started.created {
+            let job = Job {
+                reply_id: started.record.id.clone(),
+                message_seq: started.record.message_seq,
+                model: started.record.model.clone(),
+                search,
+            };
+            let shared = Rc::clone(&self.shared);
+            let env = self.env.clone();
+            // `wait_until` keeps the object's I/O context for the driver after this answer.
+            self.state
+                .wait_until(async move { driver::drive(shared, env, job).await });
+        }
+        answer(ReplyStarted {
+            created: started.created,
+            reply: view,
+        })
     }
 
     /// Sends every compacted message above the indexed watermark to the user's object, then
@@ -259,10 +361,15 @@ impl DurableObject for TabObject {
         // Validated like every var (and only honoured with DEV_MODE); with an invalid config
         // every request and alarm fails anyway, so 0 is safe there.
         let injected = config::load(&env).map_or(0, |c| c.fault_fail_alarms);
+        let shared = Rc::new(Shared {
+            storage: state.storage(),
+            loaded: RefCell::new(None),
+            live: RefCell::new(Live::default()),
+        });
         Self {
             state,
             env,
-            loaded: RefCell::new(None),
+            shared,
             injected_alarm_failures: Cell::new(injected),
         }
     }
@@ -284,7 +391,7 @@ impl DurableObject for TabObject {
             );
             return Err(worker::Error::RustError(err.message));
         }
-        if let Some(loaded) = self.loaded.borrow_mut().as_mut() {
+        if let Some(loaded) = self.shared.loaded.borrow_mut().as_mut() {
             loaded.tab.alarm_not_set();
         }
         let outcome = match self.injected_alarm_failures.get() {
@@ -306,6 +413,7 @@ impl DurableObject for TabObject {
                 // Make sure a retry is scheduled whatever failed (the platform also retries a
                 // failed alarm handler, with backoff).
                 let effect = self
+                    .shared
                     .loaded
                     .borrow_mut()
                     .as_mut()

@@ -1,0 +1,422 @@
+//! The reply driver of `TabObject`: the I/O of one assistant reply, which the tab's object runs
+//! on its own once the reply exists, whatever becomes of the request that started it.
+//!
+//! The driver routes the question ([`crate::assistant::intent`]), records the context, builds
+//! the prompt ([`crate::assistant::prompt`]), calls the model and feeds what comes back into
+//! the model client's state machine ([`crate::assistant::llm::UpstreamCall`]) and every delta
+//! into the tab core ([`crate::chat::Tab::reply_delta`]), which persists them in batches. Each
+//! wait on the upstream is raced against a timer: the client's deadlines (first byte, idle gap),
+//! the core's age rule for waiting deltas, and the `: keep-alive` comment every watcher gets at
+//! least every [`KEEP_ALIVE_MS`].
+//!
+//! Watchers are the open `GET …/events` streams of this object: each is an unbounded channel
+//! whose receiving end is the response body. An event goes to every watcher of its reply as it
+//! happens; `done` closes them.
+//!
+//! Keeping the object alive: the reply keeps an alarm at most `REPLY_HEARTBEAT_MS` ahead (the
+//! tab core asks for it), and each alarm run is an event of the object. If the object is evicted
+//! or crashes anyway, the next load ends the reply as `failed` (`interrupted`) with what was
+//! stored ([`crate::chat::Tab::recover_reply`]).
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use worker::{AbortController, ByteStream, Delay, Env, Fetch, Method, Request, RequestInit};
+
+use crate::assistant::intent::{self, SearchMode};
+use crate::assistant::llm::{build_request, Item, Limits, Outcome, UpstreamCall};
+use crate::assistant::prompt::build_prompt;
+use crate::chat::reply::{Ending, ReplyEvent, ReplyIntent, Usage};
+use crate::chat::{PageCursor, PageQuery, ReplyEnded};
+use crate::config::Config;
+
+use super::super::error::ApiError;
+use super::super::log;
+use super::tab::Shared;
+
+/// A watcher gets a `: keep-alive` comment when nothing else was sent for this long.
+pub const KEEP_ALIVE_MS: u64 = 10_000;
+/// Longest wait of the driver between checks (deadlines, the age rule, keep-alives).
+const TICK_MS: u64 = 1_000;
+/// Messages read before the answered one, for the prompt (the budget picks among them).
+const HISTORY_MESSAGES: u32 = 100;
+
+/// One open `GET …/events` stream.
+pub struct Watcher {
+    reply_id: String,
+    tx: UnboundedSender<Result<Vec<u8>, worker::Error>>,
+}
+
+/// The streaming side of the object: watchers, the running upstream call, the keep-alive clock.
+#[derive(Default)]
+pub struct Live {
+    watchers: Vec<Watcher>,
+    /// The reply being driven and the controller that aborts its upstream request.
+    running: Option<(String, AbortController)>,
+    last_sent_ms: u64,
+}
+
+impl Live {
+    /// A new watcher of `reply_id`, fed `first` (the replay) at once; the receiver is the body.
+    pub fn watch(
+        &mut self,
+        reply_id: &str,
+        first: &[ReplyEvent],
+    ) -> UnboundedReceiver<Result<Vec<u8>, worker::Error>> {
+        let (tx, rx) = unbounded();
+        let replay: String = first.iter().map(ReplyEvent::to_sse).collect();
+        // Something goes out at once (the replay, or a comment) so the client sees the headers.
+        let opening = if replay.is_empty() {
+            ": waiting for the reply\n\n".to_owned()
+        } else {
+            replay
+        };
+        let _ = tx.unbounded_send(Ok(opening.into_bytes()));
+        self.watchers.push(Watcher {
+            reply_id: reply_id.to_owned(),
+            tx,
+        });
+        rx
+    }
+
+    /// Sends `event` to the watchers of `reply_id`, dropping those that went away.
+    pub fn broadcast(&mut self, reply_id: &str, event: &ReplyEvent, now_ms: u64) {
+        let bytes = event.to_sse().into_bytes();
+        self.watchers
+            .retain(|w| w.reply_id != reply_id || w.tx.unbounded_send(Ok(bytes.clone())).is_ok());
+        self.last_sent_ms = now_ms;
+    }
+
+    /// Sends the `done` event to the watchers of `reply_id` and closes their streams.
+    pub fn finish(&mut self, reply_id: &str, done: &ReplyEvent, now_ms: u64) {
+        self.broadcast(reply_id, done, now_ms);
+        self.watchers.retain(|w| w.reply_id != reply_id);
+    }
+
+    /// A keep-alive comment to every watcher when the last send is `KEEP_ALIVE_MS` old.
+    fn keep_alive(&mut self, now_ms: u64) {
+        if now_ms.saturating_sub(self.last_sent_ms) < KEEP_ALIVE_MS {
+            return;
+        }
+        self.watchers.retain(|w| {
+            w.tx.unbounded_send(Ok(b": keep-alive\n\n".to_vec()))
+                .is_ok()
+        });
+        self.last_sent_ms = now_ms;
+    }
+
+    /// Aborts the upstream request of `reply_id` if it is running.
+    pub fn abort(&mut self, reply_id: &str) {
+        if self.running.as_ref().is_some_and(|(id, _)| id == reply_id) {
+            if let Some((_, controller)) = self.running.take() {
+                controller.abort();
+            }
+        }
+    }
+}
+
+/// What the driver needs to know about its reply.
+pub struct Job {
+    pub reply_id: String,
+    pub message_seq: u64,
+    pub model: String,
+    pub search: SearchMode,
+}
+
+fn now_ms() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+/// Runs reply `job` to its end. Never fails: every failure ends the reply as `failed`.
+pub async fn drive(shared: Rc<Shared>, env: Env, job: Job) {
+    let ending = match run(&shared, &env, &job).await {
+        Ok(ending) => ending,
+        Err(err) => {
+            log::event(
+                "reply_failed",
+                serde_json::json!({ "reply_id": job.reply_id, "message": err.message, "detail": err.detail }),
+            );
+            Ending::failed(
+                "internal",
+                "the reply could not be completed; the text so far is kept",
+            )
+        }
+    };
+    shared.live.borrow_mut().running = None;
+    finish(&shared, &job.reply_id, ending).await;
+}
+
+/// Ends the reply in the core, tells the watchers, and schedules the indexing.
+pub async fn finish(shared: &Rc<Shared>, reply_id: &str, ending: Ending) {
+    let now = now_ms();
+    let ended = shared.with(|l| Ok(l.tab.finish_reply(&mut l.kv, reply_id, ending, now)?));
+    match ended {
+        Ok(Some(ended)) => announce_end(shared, ended).await,
+        Ok(None) => {} // cancelled meanwhile: the cancel announced it
+        Err(err) => log::event(
+            "reply_finish_failed",
+            serde_json::json!({ "reply_id": reply_id, "message": err.message, "detail": err.detail }),
+        ),
+    }
+}
+
+/// Sends an ended reply's `done` to its watchers and carries out the core's effects.
+pub async fn announce_end(shared: &Rc<Shared>, ended: ReplyEnded) {
+    shared
+        .live
+        .borrow_mut()
+        .finish(&ended.record.id, &ended.done, now_ms());
+    shared.apply(ended.effects).await;
+}
+
+async fn run(shared: &Rc<Shared>, env: &Env, job: &Job) -> Result<Ending, ApiError> {
+    let config = super::super::config::load(env)?;
+    // The question and the conversation before it.
+    let page = shared.with(|l| {
+        Ok(l.tab.read(
+            &l.kv,
+            PageQuery {
+                cursor: PageCursor::Before(job.message_seq + 1),
+                limit: HISTORY_MESSAGES + 1,
+            },
+        )?)
+    })?;
+    let Some((question, history)) = page.messages.split_last() else {
+        return Err(ApiError::internal("the answered message is missing"));
+    };
+    if question.seq != job.message_seq {
+        return Err(ApiError::internal("the answered message is missing"));
+    }
+    // Intent and sources. The sources are gathered here once grounding lands (issue 13 item 5);
+    // until then a reply is answered from the conversation alone and cites nothing.
+    let routed = intent::route(&question.content);
+    let label = match job.search {
+        SearchMode::Never => "chat",
+        _ => routed.label.as_str(),
+    };
+    let scores = serde_json::to_value(routed.scores)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
+    let context = shared.with(|l| {
+        Ok(l.tab.reply_context(
+            &mut l.kv,
+            &job.reply_id,
+            ReplyIntent {
+                label: label.to_owned(),
+                scores,
+            },
+            Vec::new(),
+        )?)
+    })?;
+    match context {
+        Some(event) => shared
+            .live
+            .borrow_mut()
+            .broadcast(&job.reply_id, &event, now_ms()),
+        None => return Ok(Ending::cancelled()),
+    }
+    let Some(upstream) = &config.llm else {
+        return Ok(Ending::failed(
+            "not_configured",
+            "LLM_UPSTREAM_URL is not set: no model to answer with",
+        ));
+    };
+    let prompt = build_prompt(
+        question,
+        history,
+        &[],
+        u64::from(config.llm_prompt_tokens()),
+    );
+    let model = (!job.model.is_empty()).then_some(job.model.as_str());
+    let request = match build_request(
+        upstream,
+        model,
+        &prompt.messages,
+        config.llm_max_output_tokens,
+    ) {
+        Ok(request) => request,
+        Err(err) => return Ok(Ending::failed("upstream_error", err.to_string())),
+    };
+    stream(shared, &config, job, request, prompt.estimated_tokens).await
+}
+
+/// Sends the request and streams the answer into the reply.
+async fn stream(
+    shared: &Rc<Shared>,
+    config: &Config,
+    job: &Job,
+    request: crate::assistant::llm::UpstreamRequest,
+    prompt_estimate: u64,
+) -> Result<Ending, ApiError> {
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    shared.live.borrow_mut().running = Some((job.reply_id.clone(), controller));
+    let mut call = UpstreamCall::new(Limits::from_config(config), now_ms());
+
+    let headers = worker::Headers::new();
+    for (name, value) in &request.headers {
+        headers.set(name, value)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post);
+    init.with_headers(headers);
+    init.with_body(Some(
+        js_sys::Uint8Array::from(request.body.as_slice()).into(),
+    ));
+    let upstream_request = Request::new_with_init(&request.url, &init)?;
+
+    // The head, raced against the first-byte deadline.
+    let fetch = Fetch::Request(upstream_request);
+    let send = fetch.send_with_signal(&signal);
+    let mut send = std::pin::pin!(send);
+    let mut items: Vec<Item>;
+    let mut body: Option<ByteStream> = None;
+    loop {
+        let wait = wait_ms(&call, now_ms());
+        match select(send.as_mut(), std::pin::pin!(Delay::from(wait))).await {
+            Either::Left((Ok(mut response), _)) => {
+                let headers = response.headers();
+                let content_type = headers.get("content-type").ok().flatten();
+                let retry_after = headers.get("retry-after").ok().flatten();
+                items = call.on_head(
+                    response.status_code(),
+                    content_type.as_deref(),
+                    retry_after.as_deref(),
+                    now_ms(),
+                );
+                body = response.stream().ok();
+                break;
+            }
+            Either::Left((Err(err), _)) => {
+                items = call.on_transport_error(&err.to_string());
+                break;
+            }
+            Either::Right(_) => {
+                let now = now_ms();
+                tick(shared, now);
+                items = call.on_timer(now);
+                if !items.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+    let mut usage = None;
+    loop {
+        for item in items.drain(..) {
+            match item {
+                Item::Delta(text) => {
+                    let now = now_ms();
+                    let taken = shared
+                        .with(|l| Ok(l.tab.reply_delta(&mut l.kv, &job.reply_id, &text, now)?))?;
+                    let Some(taken) = taken else {
+                        // Cancelled: the cancel ended the reply and aborted the request.
+                        return Ok(Ending::cancelled());
+                    };
+                    if let Some(err) = taken.store_error {
+                        log::event(
+                            "reply_chunk_write_failed",
+                            serde_json::json!({ "reply_id": job.reply_id, "error": err.to_string() }),
+                        );
+                    }
+                    if let Some(event) = taken.event {
+                        shared
+                            .live
+                            .borrow_mut()
+                            .broadcast(&job.reply_id, &event, now);
+                    }
+                    if taken.full {
+                        shared.live.borrow_mut().abort(&job.reply_id);
+                        return Ok(Ending::truncated(
+                            Some("length".into()),
+                            Some(to_usage(call.usage_or_estimate(prompt_estimate))),
+                        ));
+                    }
+                }
+                Item::Usage(u) => usage = Some(u),
+                Item::Finish(_) => {}
+                Item::End(outcome) => {
+                    shared.live.borrow_mut().abort(&job.reply_id);
+                    let usage = usage.unwrap_or_else(|| call.usage_or_estimate(prompt_estimate));
+                    return Ok(ending_of(outcome, to_usage(usage)));
+                }
+            }
+        }
+        let Some(stream) = body.as_mut() else {
+            items = call.on_eof(now_ms());
+            continue;
+        };
+        let wait = wait_ms(&call, now_ms());
+        match select(stream.next(), std::pin::pin!(Delay::from(wait))).await {
+            Either::Left((Some(Ok(chunk)), _)) => items = call.on_chunk(&chunk, now_ms()),
+            Either::Left((Some(Err(err)), _)) => items = call.on_transport_error(&err.to_string()),
+            Either::Left((None, _)) => items = call.on_eof(now_ms()),
+            Either::Right(_) => {
+                let now = now_ms();
+                tick(shared, now);
+                items = call.on_timer(now);
+            }
+        }
+        if shared
+            .with(|l| Ok(l.tab.streaming_reply() != Some(job.reply_id.as_str())))
+            .unwrap_or(true)
+        {
+            return Ok(Ending::cancelled());
+        }
+    }
+}
+
+/// How long to wait for the upstream before checking the clock again.
+fn wait_ms(call: &UpstreamCall, now: u64) -> Duration {
+    let until_deadline = call
+        .deadline_ms()
+        .map_or(TICK_MS, |d| d.saturating_sub(now).max(1));
+    Duration::from_millis(until_deadline.min(TICK_MS))
+}
+
+/// The periodic work while waiting: the age rule for waiting deltas, keep-alives.
+fn tick(shared: &Rc<Shared>, now: u64) {
+    if let Err(err) = shared.with(|l| Ok(l.tab.reply_tick(&mut l.kv, now)?)) {
+        log::event(
+            "reply_chunk_write_failed",
+            serde_json::json!({ "error": err.message }),
+        );
+    }
+    shared.live.borrow_mut().keep_alive(now);
+}
+
+fn to_usage(usage: crate::assistant::llm::Usage) -> Usage {
+    Usage {
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+    }
+}
+
+/// The reply's ending for the model client's outcome.
+fn ending_of(outcome: Outcome, usage: Usage) -> Ending {
+    match outcome {
+        Outcome::Complete { finish_reason } => Ending::complete(finish_reason, Some(usage)),
+        Outcome::Truncated { .. } => {
+            Ending::truncated(outcome.finish_reason().map(str::to_owned), Some(usage))
+        }
+        Outcome::Cancelled => Ending::cancelled(),
+        Outcome::Failed(failure) => {
+            let mut ending = Ending::failed(failure.code().as_str(), failure.message.clone());
+            ending.usage = Some(usage);
+            ending
+        }
+    }
+}
+
+/// The events of a reply as one finished `text/event-stream` body.
+pub fn event_stream_body(events: &[ReplyEvent]) -> Vec<u8> {
+    events
+        .iter()
+        .map(ReplyEvent::to_sse)
+        .collect::<String>()
+        .into_bytes()
+}
