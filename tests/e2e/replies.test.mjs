@@ -1,0 +1,257 @@
+// Assistant replies end to end: wrangler dev's workerd against the local OpenAI-compatible fixture
+// (tests/fixtures/llm_server.mjs, loopback). The reply belongs to the tab's object: it streams
+// whether or not anyone reads it, resumes by event id, cancels, and every upstream fault ends it
+// with the right status and the text so far, never stuck in `streaming`.
+import { describe, test, before, after, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker, call, tokenFor } from "./harness.mjs";
+import { startLlmServer, DEFAULT_TEXT } from "../fixtures/llm_server.mjs";
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Parses a text/event-stream body into [{id, event, data}] (comments dropped). */
+function parseSse(text) {
+  const events = [];
+  for (const block of text.split("\n\n")) {
+    const ev = {};
+    for (const line of block.split("\n")) {
+      if (!line || line.startsWith(":")) continue;
+      const at = line.indexOf(":");
+      const field = line.slice(0, at);
+      const value = line.slice(at + 1).replace(/^ /, "");
+      if (field === "data") ev.data = JSON.parse(value);
+      else ev[field] = value;
+    }
+    if (ev.event) events.push({ ...ev, id: Number(ev.id) });
+  }
+  return events;
+}
+
+describe("assistant replies", () => {
+  let llm;
+  let worker;
+  let failed = false;
+  const token = tokenFor("replier");
+  const api = (method, path, opts = {}) => call(worker.base, method, path, { token, ...opts });
+
+  before(async () => {
+    llm = await startLlmServer({ chunkChars: 3 });
+    worker = await startWorker({
+      vars: {
+        LLM_UPSTREAM_URL: llm.base,
+        LLM_MODEL: "fixture-ok",
+        LLM_FIRST_BYTE_TIMEOUT_MS: "1500",
+        LLM_IDLE_TIMEOUT_MS: "1500",
+      },
+    });
+  });
+  afterEach((ctx) => { if (ctx && ctx.passed === false) failed = true; });
+  after(async () => {
+    if (worker) {
+      if (failed) console.error(`--- wrangler log ---\n${worker.log()}`);
+      await worker.stop();
+    }
+    if (llm) await llm.close();
+  });
+
+  async function tabWithQuestion(text = "Tell me something nice.") {
+    const tab = await api("POST", "/api/tabs", { body: { title: "replies" } });
+    assert.equal(tab.status, 201);
+    const msg = await api("POST", `/api/tabs/${tab.body.id}/messages`, { body: { role: "user", content: text } });
+    assert.equal(msg.status, 201);
+    return tab.body.id;
+  }
+
+  async function events(tabId, replyId, { after, lastEventId } = {}) {
+    const q = after === undefined ? "" : `?after=${after}`;
+    const headers = { authorization: `Bearer ${token}` };
+    if (lastEventId !== undefined) headers["last-event-id"] = String(lastEventId);
+    const res = await fetch(`${worker.base}/api/tabs/${tabId}/replies/${replyId}/events${q}`, { headers });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.match(res.headers.get("content-type"), /^text\/event-stream/);
+    return parseSse(await res.text());
+  }
+
+  async function waitEnded(tabId, replyId) {
+    for (let i = 0; i < 200; i++) {
+      const res = await api("GET", `/api/tabs/${tabId}/replies/${replyId}`);
+      assert.equal(res.status, 200);
+      if (res.body.status !== "streaming") return res.body;
+      await sleep(50);
+    }
+    assert.fail("the reply stayed streaming");
+  }
+
+  test("a reply streams from the model into the tab, and its events replay exactly", async () => {
+    llm.configure({ delayMs: 0, text: DEFAULT_TEXT });
+    llm.clearRequests();
+    const tabId = await tabWithQuestion("Why is the sky blue?");
+    const started = await api("POST", `/api/tabs/${tabId}/replies`, { body: {} });
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const reply = started.body.reply;
+    assert.equal(reply.status, "streaming");
+    assert.equal(reply.message_seq, 1);
+    assert.equal(reply.assistant_seq, 2);
+
+    const all = await events(tabId, reply.id);
+    assert.deepEqual(all.map((e) => e.id), all.map((_, i) => i + 1), "ids grow by 1 from 1");
+    assert.equal(all[0].event, "context");
+    assert.ok(all[0].data.intent.label);
+    const done = all.at(-1);
+    assert.equal(done.event, "done");
+    const text = all.filter((e) => e.event === "delta").map((e) => e.data.text).join("");
+    assert.equal(text, DEFAULT_TEXT, "the deltas concatenate to the model's text");
+    assert.equal(done.data.status, "complete");
+    assert.equal(done.data.finish_reason, "stop");
+    assert.equal(done.data.content, DEFAULT_TEXT);
+    assert.ok(done.data.usage.completion_tokens > 0);
+
+    // Every resume point gives exactly the later events, by query or by Last-Event-ID.
+    for (const after of [0, 1, 2, Math.floor(all.length / 2), all.length - 1, all.length, all.length + 5]) {
+      const rest = await events(tabId, reply.id, { after });
+      assert.deepEqual(rest, all.filter((e) => e.id > after), `after ${after}`);
+    }
+    assert.deepEqual(await events(tabId, reply.id, { lastEventId: 3 }), all.filter((e) => e.id > 3));
+
+    // The assistant message is in the tab, and the model saw the question.
+    const page = await api("GET", `/api/tabs/${tabId}/messages`);
+    const assistant = page.body.messages[1];
+    assert.equal(assistant.role, "assistant");
+    assert.equal(assistant.reply_id, reply.id);
+    assert.equal(assistant.status, "complete");
+    assert.equal(assistant.content, DEFAULT_TEXT);
+    const sent = llm.requests().at(-1);
+    assert.equal(sent.body.stream, true);
+    assert.equal(sent.body.messages.at(-1).content, "Why is the sky blue?");
+    assert.equal(sent.body.messages.at(-1).role, "user");
+  });
+
+  test("the reply runs to its end with no client reading it", async () => {
+    llm.configure({ delayMs: 5, text: "x".repeat(300) });
+    const tabId = await tabWithQuestion();
+    const started = await api("POST", `/api/tabs/${tabId}/replies`, { body: {} });
+    assert.equal(started.status, 202);
+    const ended = await waitEnded(tabId, started.body.reply.id);
+    assert.equal(ended.status, "complete");
+    assert.equal(ended.content, "x".repeat(300));
+  });
+
+  test("Accept: text/event-stream answers the events at once; client_id finds the same reply", async () => {
+    llm.configure({ delayMs: 0, text: DEFAULT_TEXT });
+    const tabId = await tabWithQuestion();
+    const res = await fetch(`${worker.base}/api/tabs/${tabId}/replies`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ client_id: "k-1" }),
+    });
+    assert.equal(res.status, 200);
+    const all = parseSse(await res.text());
+    assert.equal(all.at(-1).event, "done");
+    const again = await api("POST", `/api/tabs/${tabId}/replies`, { body: { client_id: "k-1" } });
+    assert.equal(again.status, 200);
+    assert.equal(again.body.reply.id, all.at(-1).data.id);
+    assert.equal(again.body.reply.content, DEFAULT_TEXT);
+  });
+
+  test("one reply at a time: 50 concurrent starts give one 202 and 49 409s", async () => {
+    llm.configure({ delayMs: 20, text: "y".repeat(60) });
+    const tabId = await tabWithQuestion();
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () => api("POST", `/api/tabs/${tabId}/replies`, { body: {} })),
+    );
+    const statuses = answers.map((a) => a.status).sort();
+    assert.equal(statuses.filter((s) => s === 202).length, 1, statuses.join(","));
+    assert.equal(statuses.filter((s) => s === 409).length, 49);
+    assert.equal(answers.find((a) => a.status === 409).body.error.code, "conflict");
+    const winner = answers.find((a) => a.status === 202).body.reply;
+    assert.equal((await waitEnded(tabId, winner.id)).status, "complete");
+    // The latest message is now the assistant's: a new reply needs a user message.
+    const refused = await api("POST", `/api/tabs/${tabId}/replies`, { body: {} });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.body.error.code, "invalid_field");
+  });
+
+  test("cancel keeps the text so far; cancelling again changes nothing", async () => {
+    llm.configure({ delayMs: 40, text: "z".repeat(300) });
+    const tabId = await tabWithQuestion();
+    const started = await api("POST", `/api/tabs/${tabId}/replies`, { body: {} });
+    const id = started.body.reply.id;
+    const watching = events(tabId, id);
+    await sleep(600);
+    const cancelled = await api("POST", `/api/tabs/${tabId}/replies/${id}/cancel`);
+    assert.equal(cancelled.status, 200);
+    assert.equal(cancelled.body.status, "cancelled");
+    assert.ok(cancelled.body.content.length > 0 && cancelled.body.content.length < 300);
+    const seen = await watching;
+    assert.equal(seen.at(-1).event, "done");
+    assert.equal(seen.at(-1).data.status, "cancelled");
+    const text = seen.filter((e) => e.event === "delta").map((e) => e.data.text).join("");
+    assert.equal(text, cancelled.body.content, "the watcher saw exactly the kept text");
+    await sleep(300);
+    const again = await api("POST", `/api/tabs/${tabId}/replies/${id}/cancel`);
+    assert.deepEqual(again.body, cancelled.body);
+    const page = await api("GET", `/api/tabs/${tabId}/messages`);
+    assert.equal(page.body.messages[1].status, "cancelled");
+    assert.equal(page.body.messages[1].content, cancelled.body.content);
+  });
+
+  test("upstream faults end the reply with the right status and the text so far", async () => {
+    llm.configure({ delayMs: 0, text: DEFAULT_TEXT });
+    const cases = [
+      ["fixture-refuse-429", "failed", "upstream_busy"],
+      ["fixture-refuse-503", "failed", "upstream_busy"],
+      ["fixture-refuse-401", "failed", "upstream_error"],
+      ["fixture-refuse-404", "failed", "upstream_error"],
+      ["fixture-error", "failed", "upstream_error"],
+      ["fixture-garbage", "failed", "upstream_error"],
+      ["fixture-cut", "truncated", undefined],
+      ["fixture-hang", "failed", "upstream_timeout"],
+      ["fixture-stall", "failed", "upstream_timeout"],
+      ["fixture-no-usage", "complete", undefined],
+    ];
+    for (const [model, status, code] of cases) {
+      const tabId = await tabWithQuestion();
+      const started = await api("POST", `/api/tabs/${tabId}/replies`, { body: { model } });
+      assert.equal(started.status, 202, model);
+      const ended = await waitEnded(tabId, started.body.reply.id);
+      assert.equal(ended.status, status, `${model}: ${JSON.stringify(ended)}`);
+      assert.equal(ended.error?.code, code, model);
+      if (model === "fixture-stall" || model === "fixture-error") {
+        assert.ok(ended.content.length > 0 && DEFAULT_TEXT.startsWith(ended.content), `${model} keeps the text so far`);
+      }
+      const page = await api("GET", `/api/tabs/${tabId}/messages`);
+      assert.equal(page.body.messages[1].status, status, model);
+      assert.equal(page.body.messages[1].content, ended.content, model);
+    }
+  });
+
+  test("bad input: unknown ids, other users, resume points, bodies", async () => {
+    const tabId = await tabWithQuestion();
+    const started = await api("POST", `/api/tabs/${tabId}/replies`, { body: {} });
+    const id = started.body.reply.id;
+    await waitEnded(tabId, id);
+    const other = tokenFor("someone-else");
+    assert.equal((await call(worker.base, "GET", `/api/tabs/${tabId}/replies/${id}`, { token: other })).status, 404);
+    assert.equal((await call(worker.base, "GET", `/api/tabs/${tabId}/replies/${id}/events`, { token: other })).status, 404);
+    assert.equal((await call(worker.base, "POST", `/api/tabs/${tabId}/replies/${id}/cancel`, { token: other })).status, 404);
+    assert.equal((await api("GET", `/api/tabs/${tabId}/replies/nope`)).status, 404);
+    for (const after of ["-1", "x", "1.5"]) {
+      const res = await api("GET", `/api/tabs/${tabId}/replies/${id}/events?after=${after}`);
+      assert.equal(res.status, 400, after);
+      assert.equal(res.body.error.code, "invalid_field");
+    }
+    const lei = await api("GET", `/api/tabs/${tabId}/replies/${id}/events`, { headers: { "last-event-id": "abc" } });
+    assert.equal(lei.status, 400);
+    for (const [body, code] of [
+      [{ search: "sometimes" }, "invalid_field"],
+      [{ sources: ["files"] }, "invalid_field"],
+      [{ message_seq: 0 }, "invalid_field"],
+      [{ message_seq: 99 }, "invalid_field"],
+      [{ extra: 1 }, "unknown_field"],
+    ]) {
+      const res = await api("POST", `/api/tabs/${tabId}/replies`, { body });
+      assert.equal(res.status, 400, JSON.stringify(body));
+      assert.equal(res.body.error.code, code, JSON.stringify(body));
+    }
+  });
+});
