@@ -1,5 +1,6 @@
 //! The assistant: intent routing, model client, replies.
 
+pub mod grounding;
 pub mod intent;
 pub mod llm;
 pub mod prompt;

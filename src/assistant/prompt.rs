@@ -51,16 +51,28 @@ fn cost(messages: &[ChatMessage]) -> u64 {
 }
 
 /// Builds the prompt for `question` given the earlier messages of the tab (`history`, oldest
-/// first) and the `sources`, within `budget_tokens`.
+/// first), the `sources` and an unnumbered `note` (computed context, such as a rollout summary;
+/// it goes in only if it fits), within `budget_tokens`.
 pub fn build_prompt(
     question: &Message,
     history: &[Message],
     sources: &[PromptSource],
+    note: Option<&str>,
     budget_tokens: u64,
 ) -> Prompt {
     let system = ChatMessage::new(LlmRole::System, SYSTEM_PROMPT);
     let asked = ChatMessage::new(LlmRole::User, question.content.clone());
     let mut used = cost(&[system.clone(), asked.clone()]);
+    let note = note
+        .map(|text| ChatMessage::new(LlmRole::System, text))
+        .filter(|note| {
+            let extra = cost(std::slice::from_ref(note));
+            let fits = used + extra <= budget_tokens;
+            if fits {
+                used += extra;
+            }
+            fits
+        });
 
     let mut source_block = String::new();
     let mut sources_used = 0;
@@ -96,6 +108,7 @@ pub fn build_prompt(
     let history_used = kept.len();
 
     let mut messages = vec![system];
+    messages.extend(note);
     if sources_used > 0 {
         messages.push(ChatMessage::new(
             LlmRole::System,
@@ -142,7 +155,7 @@ mod tests {
             })
             .collect();
         let question = message(41, Role::User, "and now?");
-        let prompt = build_prompt(&question, &history, &[], 400);
+        let prompt = build_prompt(&question, &history, &[], None, 400);
         assert!(
             prompt.estimated_tokens <= 400,
             "{}",
@@ -181,22 +194,23 @@ mod tests {
             message(1, Role::User, "hi"),
             message(2, Role::Assistant, "hello"),
         ];
-        let prompt = build_prompt(&question, &history, &sources, 1_000);
+        let prompt = build_prompt(&question, &history, &sources, Some("a note"), 1_000);
         assert_eq!(
             prompt.sources_used, 1,
             "the source that does not fit is left out whole"
         );
-        assert!(prompt.messages[1]
+        assert_eq!(prompt.messages[1].content, "a note");
+        assert!(prompt.messages[2]
             .content
             .contains("[1] Rayleigh (https://example.com/r)"));
-        assert!(!prompt.messages[1].content.contains("[2]"));
+        assert!(!prompt.messages[2].content.contains("[2]"));
         assert_eq!(prompt.history_used, 2);
     }
 
     #[test]
     fn the_question_always_goes_in() {
         let question = message(1, Role::User, &"long ".repeat(5_000));
-        let prompt = build_prompt(&question, &[], &[], 10);
+        let prompt = build_prompt(&question, &[], &[], Some("a note that does not fit"), 10);
         assert_eq!(prompt.messages.len(), 2);
     }
 }

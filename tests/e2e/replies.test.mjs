@@ -4,8 +4,22 @@
 // with the right status and the text so far, never stuck in `streaming`.
 import { describe, test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, call, tokenFor } from "./harness.mjs";
+import { createServer } from "node:http";
+import { startWorker, call, tokenFor, freePort } from "./harness.mjs";
 import { startLlmServer, DEFAULT_TEXT } from "../fixtures/llm_server.mjs";
+
+// A SearXNG-compatible upstream for the web source (loopback).
+const searx = createServer((req, res) => {
+  const q = new URL(req.url, "http://fixture").searchParams.get("q");
+  res.writeHead(200, { "content-type": "application/json" });
+  res.end(JSON.stringify({
+    query: q,
+    results: [
+      { url: "https://example.com/rust-1", title: "Rust 1.95 released", content: "The Rust team announces 1.95.", engine: "fixture" },
+      { url: "https://example.com/rust-2", title: "What's new", content: "A summary of the release.", engine: "fixture" },
+    ],
+  }));
+});
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -36,8 +50,11 @@ describe("assistant replies", () => {
 
   before(async () => {
     llm = await startLlmServer({ chunkChars: 3 });
+    const searxPort = await freePort();
+    await new Promise((r) => searx.listen(searxPort, "127.0.0.1", r));
     worker = await startWorker({
       vars: {
+        SEARCH_UPSTREAM_URL: `http://127.0.0.1:${searxPort}`,
         LLM_UPSTREAM_URL: llm.base,
         LLM_MODEL: "fixture-ok",
         LLM_FIRST_BYTE_TIMEOUT_MS: "1500",
@@ -52,6 +69,7 @@ describe("assistant replies", () => {
       await worker.stop();
     }
     if (llm) await llm.close();
+    await new Promise((r) => searx.close(r));
   });
 
   async function tabWithQuestion(text = "Tell me something nice.") {
@@ -253,5 +271,52 @@ describe("assistant replies", () => {
       assert.equal(res.status, 400, JSON.stringify(body));
       assert.equal(res.body.error.code, code, JSON.stringify(body));
     }
+  });
+
+  test("grounding: the intent picks the source, the prompt numbers it, the reply cites it", async () => {
+    llm.configure({ delayMs: 0, text: "Rust 1.95 is out [1]." });
+    const lastPrompt = () => llm.requests().at(-1).body.messages;
+
+    // web
+    llm.clearRequests();
+    let tabId = await tabWithQuestion("what's the latest Rust release news today?");
+    let started = await api("POST", `/api/tabs/${tabId}/replies`, { body: {} });
+    let all = await events(tabId, started.body.reply.id);
+    assert.equal(all[0].data.intent.label, "web");
+    const cites = all[0].data.citations;
+    assert.deepEqual(cites.map((c) => [c.n, c.source, c.url]), [
+      [1, "web", "https://example.com/rust-1"],
+      [2, "web", "https://example.com/rust-2"],
+    ]);
+    assert.deepEqual(all.at(-1).data.citations, cites, "the reply keeps its citations");
+    const sources = lastPrompt().find((m) => m.content.startsWith("Sources:"));
+    assert.ok(sources, JSON.stringify(lastPrompt()));
+    assert.match(sources.content, /\[1\] Rust 1\.95 released \(https:\/\/example\.com\/rust-1\)\nThe Rust team announces 1\.95\./);
+
+    // search: never consults nothing, whatever the label
+    tabId = await tabWithQuestion("what's the latest Rust release news today?");
+    started = await api("POST", `/api/tabs/${tabId}/replies`, { body: { search: "never" } });
+    all = await events(tabId, started.body.reply.id);
+    assert.deepEqual(all[0].data.citations, []);
+    assert.ok(!lastPrompt().some((m) => m.content.startsWith("Sources:")));
+
+    // history: another tab's message is found; the current tab is not cited
+    const other = await tabWithQuestion("The ocelot migration deadline is next Friday, remember that.");
+    tabId = await tabWithQuestion("what did I say about the ocelot migration deadline?");
+    started = await api("POST", `/api/tabs/${tabId}/replies`, { body: {} });
+    all = await events(tabId, started.body.reply.id);
+    assert.equal(all[0].data.intent.label, "history");
+    const history = all[0].data.citations;
+    assert.ok(history.length >= 1, JSON.stringify(all[0].data));
+    assert.ok(history.every((c) => c.source === "history" && c.tab_id !== tabId));
+    assert.ok(history.some((c) => c.tab_id === other && c.seq === 1));
+
+    // rollout: a computed summary goes into the prompt, uncited
+    tabId = await tabWithQuestion("simulate 10 cartpole episodes and tell me the mean return");
+    started = await api("POST", `/api/tabs/${tabId}/replies`, { body: {} });
+    all = await events(tabId, started.body.reply.id);
+    assert.equal(all[0].data.intent.label, "rollout");
+    assert.deepEqual(all[0].data.citations, []);
+    assert.ok(lastPrompt().some((m) => m.role === "system" && m.content.includes("CartPole-v1 rollout just run")));
   });
 });

@@ -18,6 +18,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
@@ -69,6 +70,56 @@ const FLIGHT_POLL_MS: u64 = 15;
 const FLIGHT_WAIT_MS: u64 = 2 * FLIGHT_LEAD_MS;
 
 type FetchResult = Result<CachedResults, ApiError>;
+
+/// What the web search needs from its caller: the bindings, the config, the request's clock
+/// reading, and a way to run work past the answer. A route handler passes its request's
+/// `wait_until`; the tab's object (grounding a reply) runs it on the object's own event loop,
+/// which outlives any one request.
+pub struct WebCtx<'a> {
+    pub env: &'a Env,
+    pub config: &'a Rc<Config>,
+    pub now_ms: u64,
+    pub background: Background<'a>,
+}
+
+/// Where background work (hit batches, fetches, refreshes) runs.
+pub enum Background<'a> {
+    /// The request's `wait_until`.
+    Request(&'a worker::Context),
+    /// A Durable Object: its event loop keeps the task.
+    Object,
+}
+
+impl Background<'_> {
+    /// Runs `task` in the background.
+    pub fn spawn(&self, task: impl std::future::Future<Output = ()> + 'static) {
+        match self {
+            Self::Request(exec) => exec.wait_until(task),
+            Self::Object => worker::wasm_bindgen_futures::spawn_local(task),
+        }
+    }
+}
+
+impl<'a> WebCtx<'a> {
+    /// The context of a route handler.
+    pub fn for_request(ctx: &'a RequestCtx) -> Self {
+        Self {
+            env: &ctx.env,
+            config: &ctx.config,
+            now_ms: ctx.now_ms,
+            background: Background::Request(&ctx.exec),
+        }
+    }
+}
+
+/// A web search's results with how they were served.
+pub struct WebAnswer {
+    /// `hit`, `stale` or `miss` (the contract's `cache` field).
+    pub cache: &'static str,
+    /// `l1`, `kv` or `upstream` (`x-cache-tier`).
+    pub tier: &'static str,
+    pub value: CachedResults,
+}
 
 thread_local! {
     static L1: RefCell<Option<L1Cache>> = const { RefCell::new(None) };
@@ -153,7 +204,7 @@ fn answer(
 }
 
 /// Records a hit in the isolate's read buffer; a full batch goes to the shard in the background.
-fn record_hit(ctx: &RequestCtx, shard: u32, hash: u64, stale: bool) {
+fn record_hit(ctx: &WebCtx<'_>, shard: u32, hash: u64, stale: bool) {
     let batch = READ_BUFFERS.with(|buffers| {
         let mut buffers = buffers.borrow_mut();
         let buffer = buffers.entry(shard).or_insert_with(|| {
@@ -173,7 +224,7 @@ fn record_hit(ctx: &RequestCtx, shard: u32, hash: u64, stale: bool) {
     }
     let hits = batch.unwrap_or_default();
     let env = ctx.env.clone();
-    ctx.exec.wait_until(async move {
+    ctx.background.spawn(async move {
         let batch = Hits {
             shard,
             hits,
@@ -291,12 +342,12 @@ impl Drop for FetchGuard {
 /// Starts the fetch of a flight this request leads, as a background task of the request, so it
 /// runs to its end even if the client goes away: upstream, result to the waiters and L1, then
 /// the shard's admission.
-fn start_fetch(ctx: &RequestCtx, ticket: Ticket, normalized: &str, miss: bool) {
+fn start_fetch(ctx: &WebCtx<'_>, ticket: Ticket, normalized: &str, miss: bool) {
     let env = ctx.env.clone();
     let config = ctx.config.clone();
     let normalized = normalized.to_owned();
     let now_ms = ctx.now_ms;
-    ctx.exec.wait_until(async move {
+    ctx.background.spawn(async move {
         let mut guard = FetchGuard {
             ticket,
             finished: false,
@@ -345,7 +396,7 @@ impl Drop for Waiter {
 
 /// One upstream call per key at a time in this isolate: lead or follow the key's flight, then
 /// poll it on this request's own timer.
-async fn fetch_shared(ctx: &RequestCtx, normalized: &str, hash: u64) -> FetchResult {
+async fn fetch_shared(ctx: &WebCtx<'_>, normalized: &str, hash: u64) -> FetchResult {
     let started = clock_ms();
     let role = FLIGHTS.with(|f| f.borrow_mut().join(hash, started));
     let ticket = match role {
@@ -382,7 +433,7 @@ async fn fetch_shared(ctx: &RequestCtx, normalized: &str, hash: u64) -> FetchRes
 }
 
 /// Refreshes a stale value in the background, unless this isolate is fetching it already.
-fn refresh(ctx: &RequestCtx, normalized: &str, hash: u64) {
+fn refresh(ctx: &WebCtx<'_>, normalized: &str, hash: u64) {
     let role = FLIGHTS.with(|f| f.borrow_mut().join(hash, clock_ms()));
     let ticket = match role {
         Join::Lead(ticket) => {
@@ -397,8 +448,8 @@ fn refresh(ctx: &RequestCtx, normalized: &str, hash: u64) {
 
 /// A miss, with the fault injection of the tests: a cancelled request's future dropped or
 /// abandoned 200 ms in.
-async fn fetch_miss(ctx: &RequestCtx, normalized: &str, hash: u64) -> FetchResult {
-    let Some(freeze) = take_cancel_fault(&ctx.config) else {
+async fn fetch_miss(ctx: &WebCtx<'_>, normalized: &str, hash: u64) -> FetchResult {
+    let Some(freeze) = take_cancel_fault(ctx.config) else {
         return fetch_shared(ctx, normalized, hash).await;
     };
     let flight = Box::pin(fetch_shared(ctx, normalized, hash));
@@ -438,42 +489,58 @@ async fn read_kv(env: &Env, hash: u64) -> Option<CachedResults> {
     }
 }
 
+/// `GET /api/search?source=web`.
 pub async fn search(query: SearchQuery, ctx: &RequestCtx) -> Result<Response, ApiError> {
+    let found = lookup(&query.q, &WebCtx::for_request(ctx)).await?;
+    answer(&query, found.cache, found.tier, &found.value)
+}
+
+/// Looks `q` up through the two cache levels, asking the upstream on a miss.
+pub async fn lookup(q: &str, ctx: &WebCtx<'_>) -> Result<WebAnswer, ApiError> {
     if ctx.config.search_upstream_url.is_none() {
         return Err(not_configured());
     }
-    let normalized = normalize_query(&query.q)?;
+    let normalized = normalize_query(q)?;
     let hash = key_hash(&normalized);
     let shard = shard_of(hash, shard_count(ctx.config.cache_max_entries));
     let ttl_ms = ctx.config.cache_ttl_seconds * 1000;
     let times = CacheTimes::for_ttl(ttl_ms);
+    let found = |cache, tier: &'static str, value: &CachedResults| WebAnswer {
+        cache,
+        tier,
+        value: value.clone(),
+    };
 
     let l1 = l1_get(&normalized, ctx.now_ms, ttl_ms);
     if let Decision::Answer { value, tier } =
         decide(l1.as_ref(), Stored::Unread, &normalized, ctx.now_ms, &times)
     {
         record_hit(ctx, shard, hash, false);
-        return answer(&query, "hit", tier.as_str(), value);
+        return Ok(found("hit", tier.as_str(), value));
     }
-    let stored = read_kv(&ctx.env, hash).await;
+    let stored = read_kv(ctx.env, hash).await;
     let kv = stored.as_ref().map_or(Stored::Missing, Stored::Found);
     let fallback = match decide(l1.as_ref(), kv, &normalized, ctx.now_ms, &times) {
         Decision::Answer { value, tier } => {
             l1_put(&normalized, value.clone(), ttl_ms);
             record_hit(ctx, shard, hash, false);
-            return answer(&query, "hit", tier.as_str(), value);
+            return Ok(found("hit", tier.as_str(), value));
         }
         Decision::AnswerAndRefresh { value, tier } => {
             record_hit(ctx, shard, hash, true);
             refresh(ctx, &normalized, hash);
-            return answer(&query, "stale", tier.as_str(), value);
+            return Ok(found("stale", tier.as_str(), value));
         }
         Decision::Fetch { fallback } => fallback,
         // KV was read: the core does not ask again; fetch without a fallback.
         Decision::ReadKv => None,
     };
     match fetch_miss(ctx, &normalized, hash).await {
-        Ok(value) => answer(&query, "miss", "upstream", &value),
+        Ok(value) => Ok(WebAnswer {
+            cache: "miss",
+            tier: "upstream",
+            value,
+        }),
         Err(err) => match fallback {
             Some(value) => {
                 log::event(
@@ -481,7 +548,7 @@ pub async fn search(query: SearchQuery, ctx: &RequestCtx) -> Result<Response, Ap
                     serde_json::json!({ "message": err.message }),
                 );
                 let from_kv = stored.as_ref().is_some_and(|v| std::ptr::eq(v, value));
-                answer(&query, "stale", if from_kv { "kv" } else { "l1" }, value)
+                Ok(found("stale", if from_kv { "kv" } else { "l1" }, value))
             }
             None => Err(err),
         },

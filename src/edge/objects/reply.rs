@@ -26,12 +26,20 @@ use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use worker::{AbortController, ByteStream, Delay, Env, Fetch, Method, Request, RequestInit};
 
-use crate::assistant::intent::{self, SearchMode};
+use crate::assistant::grounding::{self, Gathered};
+use crate::assistant::intent::{self, SearchMode, Sources};
 use crate::assistant::llm::{build_request, Item, Limits, Outcome, UpstreamCall};
 use crate::assistant::prompt::build_prompt;
+use crate::calls::user::Search;
+use crate::calls::ObjectName;
 use crate::chat::reply::{Ending, ReplyEvent, ReplyIntent, Usage};
 use crate::chat::{PageCursor, PageQuery, ReplyEnded};
 use crate::config::Config;
+use crate::rollout::request::RolloutRequest;
+use crate::search::history::HistoryResults;
+
+use super::super::handlers::web::{self, Background, WebCtx};
+use super::send;
 
 use super::super::error::ApiError;
 use super::super::log;
@@ -124,7 +132,16 @@ pub struct Job {
     pub message_seq: u64,
     pub model: String,
     pub search: SearchMode,
+    /// The sources the request allows (`None`: every configured one).
+    pub sources: Option<Sources>,
+    /// The tab's owner and id (history excludes this tab).
+    pub user: String,
+    pub tab_id: String,
 }
+
+/// History hits asked of the user's object (the best [`grounding::HISTORY_SOURCES`] outside
+/// this tab are kept).
+const HISTORY_HITS: usize = 10;
 
 fn now_ms() -> u64 {
     worker::Date::now().as_millis()
@@ -190,13 +207,22 @@ async fn run(shared: &Rc<Shared>, env: &Env, job: &Job) -> Result<Ending, ApiErr
     if question.seq != job.message_seq {
         return Err(ApiError::internal("the answered message is missing"));
     }
-    // Intent and sources. The sources are gathered here once grounding lands (issue 13 item 5);
-    // until then a reply is answered from the conversation alone and cites nothing.
+    // Intent and sources: the router's label picks the sources (`search: auto`), or the
+    // request widens (`always`) or empties (`never`) them.
     let routed = intent::route(&question.content);
-    let label = match job.search {
-        SearchMode::Never => "chat",
-        _ => routed.label.as_str(),
+    let configured = {
+        let mut set = Sources::HISTORY.union(Sources::ROLLOUT);
+        if config.search_upstream_url.is_some() {
+            set = set.union(Sources::WEB);
+        }
+        set // code: workspaces have not landed
     };
+    let asked = job
+        .sources
+        .unwrap_or(Sources::SEARCHES)
+        .union(Sources::ROLLOUT);
+    let chosen = intent::sources_for(routed.label, job.search, asked.intersection(configured));
+    let (gathered, note) = gather(env, &config, job, &question.content, chosen).await;
     let scores = serde_json::to_value(routed.scores)
         .ok()
         .and_then(|v| v.as_object().cloned())
@@ -206,10 +232,10 @@ async fn run(shared: &Rc<Shared>, env: &Env, job: &Job) -> Result<Ending, ApiErr
             &mut l.kv,
             &job.reply_id,
             ReplyIntent {
-                label: label.to_owned(),
+                label: routed.label.as_str().to_owned(),
                 scores,
             },
-            Vec::new(),
+            gathered.citations.clone(),
         )?)
     })?;
     match context {
@@ -228,7 +254,8 @@ async fn run(shared: &Rc<Shared>, env: &Env, job: &Job) -> Result<Ending, ApiErr
     let prompt = build_prompt(
         question,
         history,
-        &[],
+        &gathered.sources,
+        note.as_deref(),
         u64::from(config.llm_prompt_tokens()),
     );
     let model = (!job.model.is_empty()).then_some(job.model.as_str());
@@ -242,6 +269,91 @@ async fn run(shared: &Rc<Shared>, env: &Env, job: &Job) -> Result<Ending, ApiErr
         Err(err) => return Ok(Ending::failed("upstream_error", err.to_string())),
     };
     stream(shared, &config, job, request, prompt.estimated_tokens).await
+}
+
+/// Gathers the `chosen` sources for `question`, concurrently. A source that fails is logged and
+/// left out: the reply still answers, from what was found.
+async fn gather(
+    env: &Env,
+    config: &Rc<Config>,
+    job: &Job,
+    question: &str,
+    chosen: Sources,
+) -> (Gathered, Option<String>) {
+    let mut gathered = Gathered::default();
+    let note = chosen
+        .contains(Sources::ROLLOUT)
+        .then(rollout_note)
+        .flatten();
+    let Some(text) = grounding::search_text(question) else {
+        return (gathered, note);
+    };
+    let web_search = async {
+        if !chosen.contains(Sources::WEB) {
+            return None;
+        }
+        let ctx = WebCtx {
+            env,
+            config,
+            now_ms: now_ms(),
+            background: Background::Object,
+        };
+        match web::lookup(&text, &ctx).await {
+            Ok(found) => Some(found.value.results),
+            Err(err) => {
+                log::event(
+                    "reply_web_source_failed",
+                    serde_json::json!({ "reply_id": job.reply_id, "message": err.message }),
+                );
+                None
+            }
+        }
+    };
+    let history_search = async {
+        if !chosen.contains(Sources::HISTORY) {
+            return None;
+        }
+        let search = Search {
+            user: job.user.clone(),
+            q: text.clone(),
+            tab: None,
+            limit: HISTORY_HITS,
+        };
+        let found = match ObjectName::user(&job.user) {
+            Ok(user) => send(env, &user, search).await,
+            Err(err) => Err(err.into()),
+        };
+        match found.map(|encoded| {
+            serde_json::from_slice::<HistoryResults>(&encoded.into_bytes())
+                .map_err(|e| ApiError::internal(format!("history results: {e}")))
+        }) {
+            Ok(Ok(results)) => Some(results.results),
+            Ok(Err(err)) | Err(err) => {
+                log::event(
+                    "reply_history_source_failed",
+                    serde_json::json!({ "reply_id": job.reply_id, "message": err.message }),
+                );
+                None
+            }
+        }
+    };
+    let (web_results, history_hits) = futures_util::future::join(web_search, history_search).await;
+    if let Some(results) = web_results {
+        gathered.add_web(&results);
+    }
+    if let Some(hits) = history_hits {
+        gathered.add_history(&hits, &job.tab_id);
+    }
+    (gathered, note)
+}
+
+/// A fresh CartPole rollout summary for a `rollout` question.
+fn rollout_note() -> Option<String> {
+    let request =
+        RolloutRequest::parse(br#"{"env":"CartPole-v1","num_envs":16,"steps":200,"seed":0}"#)
+            .ok()?;
+    let response = crate::rollout::run::rollout(&request, 0).ok()?;
+    Some(grounding::rollout_context(&response.summary))
 }
 
 /// Sends the request and streams the answer into the reply.

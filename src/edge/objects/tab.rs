@@ -278,6 +278,9 @@ impl TabObject {
     /// it on its own, outliving this request.
     async fn start_reply(&self, start: call::StartReply) -> Result<Response, ApiError> {
         let search = start.search;
+        let sources = start
+            .sources
+            .map(crate::assistant::intent::Sources::from_bits);
         let (started, effects) = self.with(|l| {
             let result = l.tab.start_reply(&mut l.kv, start.reply, start.now_ms)?;
             Self::save_stats(&mut l.kv);
@@ -287,7 +290,11 @@ impl TabObject {
         let view = serde_json::value::to_raw_value(&started.record.view(&started.content))
             .map_err(|e| ApiError::internal(format!("encode a reply: {e}")))?;
         if started.created {
+            let user = self.with(|l| Ok(l.tab.owner()?.user.clone()))?;
             let job = Job {
+                sources,
+                user,
+                tab_id: started.record.tab_id.clone(),
                 reply_id: started.record.id.clone(),
                 message_seq: started.record.message_seq,
                 model: started.record.model.clone(),

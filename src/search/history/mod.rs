@@ -63,7 +63,7 @@ pub struct HistoryDoc {
 }
 
 /// One search result, with the contract's field names.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct HistoryHit {
     /// Tab of the matching message.
     pub tab_id: String,
@@ -78,7 +78,7 @@ pub struct HistoryHit {
 }
 
 /// The answer to a query: results best first, and how many messages matched in all.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct HistoryResults {
     /// Number of matching messages (within the tab filter), not capped by `limit`.
     pub total: u64,
