@@ -44,6 +44,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// 429: too many requests; `retry-after` says when to come back.
     RateLimited,
+    /// 429: the user's daily token budget is used up; `retry-after` says when it renews.
+    QuotaExceeded,
     /// 502: the upstream answered with an error or garbage.
     UpstreamError,
     /// 504: the upstream did not answer in time.
@@ -69,6 +71,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited => "rate_limited",
+            Self::QuotaExceeded => "quota_exceeded",
             Self::UpstreamError => "upstream_error",
             Self::UpstreamTimeout => "upstream_timeout",
             Self::NotConfigured => "not_configured",
@@ -79,7 +82,7 @@ impl ErrorCode {
     /// The code for its snake_case name (used to pass errors from a Durable Object through the
     /// worker unchanged); `None` for a name this version does not know.
     pub fn from_name(name: &str) -> Option<Self> {
-        const ALL: [ErrorCode; 15] = [
+        const ALL: [ErrorCode; 16] = [
             ErrorCode::InvalidJson,
             ErrorCode::InvalidField,
             ErrorCode::UnknownField,
@@ -91,6 +94,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge,
             ErrorCode::UnsupportedMediaType,
             ErrorCode::RateLimited,
+            ErrorCode::QuotaExceeded,
             ErrorCode::UpstreamError,
             ErrorCode::UpstreamTimeout,
             ErrorCode::NotConfigured,
@@ -111,7 +115,7 @@ impl ErrorCode {
             Self::Conflict => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
-            Self::RateLimited => 429,
+            Self::RateLimited | Self::QuotaExceeded => 429,
             Self::UpstreamError => 502,
             Self::NotConfigured => 503,
             Self::UpstreamTimeout => 504,

@@ -138,7 +138,7 @@ fn schemas() -> Value {
                     "properties": {
                         "code": { "type": "string", "enum": [
                             "invalid_json", "invalid_field", "unknown_field", "limit_exceeded",
-                            "unauthorized", "not_found", "method_not_allowed", "conflict", "payload_too_large",
+                            "unauthorized", "not_found", "method_not_allowed", "conflict", "quota_exceeded", "payload_too_large",
                             "unsupported_media_type", "rate_limited", "upstream_error",
                             "upstream_timeout", "not_configured", "internal"
                         ] },
@@ -405,7 +405,13 @@ pub fn document() -> Value {
         json!({ "description": description,
         "content": { "text/event-stream": { "schema": { "type": "string" } } } })
     };
-    let busy = [("409", "Another reply is streaming in this tab")];
+    let busy = [
+        ("409", "Another reply is streaming in this tab"),
+        (
+            "429",
+            "Rate limited, or the daily token budget is used up (quota_exceeded); see retry-after",
+        ),
+    ];
     let upstream = [
         ("502", "Upstream failed and nothing cached could serve"),
         ("504", "Upstream timed out and nothing cached could serve"),
@@ -473,6 +479,19 @@ pub fn document() -> Value {
         },
         "/api/tabs/{id}/replies/{reply_id}/cancel": {
             "post": with_params(operation("Cancel a streaming reply (the text so far is kept); an ended reply is returned unchanged", "200", ok_json("The reply", schema_ref("Reply")), &[]), json!([tab_id(), reply_id()])),
+        },
+        "/api/usage": {
+            "get": operation("The caller's token usage for the current UTC day", "200", ok_json("Usage", json!({
+                "type": "object",
+                "required": ["date", "prompt_tokens", "completion_tokens", "replies", "reserved_tokens", "limit_tokens"],
+                "properties": {
+                    "date": { "type": "string" },
+                    "prompt_tokens": { "type": "integer", "minimum": 0 },
+                    "completion_tokens": { "type": "integer", "minimum": 0 },
+                    "replies": { "type": "integer", "minimum": 0 },
+                    "reserved_tokens": { "type": "integer", "minimum": 0 },
+                    "limit_tokens": { "type": "integer", "minimum": 1 }
+                } })), &[]),
         },
         "/api/search": {
             "get": with_params(operation("Web search (cached) or BM25 search over the caller's chat history", "200", search_ok, &upstream), search_params),
@@ -550,7 +569,7 @@ mod tests {
             }
         }
         // Every route the table knows appears in the document.
-        assert_eq!(documented, 24);
+        assert_eq!(documented, 25);
     }
 
     /// The property names of an object schema, sorted.

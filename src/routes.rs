@@ -63,6 +63,7 @@ pub enum Route {
     GetReply(String, String),
     ReplyEvents(String, String),
     CancelReply(String, String),
+    Usage,
 }
 
 impl Route {
@@ -93,6 +94,7 @@ impl Route {
             Self::GetReply(..) => "replies.get",
             Self::ReplyEvents(..) => "replies.events",
             Self::CancelReply(..) => "replies.cancel",
+            Self::Usage => "usage",
         }
     }
 
@@ -224,6 +226,8 @@ pub fn route(method: Method, path: &str) -> Result<Route, RouteError> {
         (["rollout", "runs", r, "buffer"], Get) => Ok(Route::RunBuffer(id(r)?)),
         (["rollout", "runs", r, "buffer"], _) => id(r).and(Err(allow(&["GET"]))),
 
+        (["usage"], Get) => Ok(Route::Usage),
+        (["usage"], _) => Err(allow(&["GET"])),
         (["intent"], Post) => Ok(Route::Intent),
         (["intent"], _) => Err(allow(&["POST"])),
         _ => Err(RouteError::NotFound),

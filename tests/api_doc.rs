@@ -158,6 +158,7 @@ fn documented_as(route: &Route) -> (&'static str, &'static str) {
         Route::GetReply(..) => ("GET", "/api/tabs/{id}/replies/{reply_id}"),
         Route::ReplyEvents(..) => ("GET", "/api/tabs/{id}/replies/{reply_id}/events"),
         Route::CancelReply(..) => ("POST", "/api/tabs/{id}/replies/{reply_id}/cancel"),
+        Route::Usage => ("GET", "/api/usage"),
     }
 }
 
@@ -177,6 +178,7 @@ fn all_error_codes() -> Vec<ErrorCode> {
         PayloadTooLarge,
         UnsupportedMediaType,
         RateLimited,
+        QuotaExceeded,
         UpstreamError,
         UpstreamTimeout,
         NotConfigured,
@@ -186,7 +188,8 @@ fn all_error_codes() -> Vec<ErrorCode> {
         match code {
             InvalidJson | InvalidField | UnknownField | LimitExceeded | Unauthorized | NotFound
             | MethodNotAllowed | Conflict | PayloadTooLarge | UnsupportedMediaType
-            | RateLimited | UpstreamError | UpstreamTimeout | NotConfigured | Internal => {}
+            | RateLimited | QuotaExceeded | UpstreamError | UpstreamTimeout | NotConfigured
+            | Internal => {}
         }
     }
     all

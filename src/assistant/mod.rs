@@ -4,4 +4,5 @@ pub mod grounding;
 pub mod intent;
 pub mod llm;
 pub mod prompt;
+pub mod quota;
 pub mod reply_request;

@@ -21,6 +21,43 @@ pub enum UserCall {
     Search(Search),
     AddRun(AddRun),
     RemoveRun(RemoveRun),
+    ReserveTokens(ReserveTokens),
+    ReleaseTokens(ReleaseTokens),
+    SettleTokens(SettleTokens),
+    GetUsage(GetUsage),
+}
+
+/// Admits a reply under the daily token budget, reserving its worst case (429
+/// `quota_exceeded` with `retry-after` when it would not fit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReserveTokens {
+    pub reply_id: String,
+    pub tokens: u64,
+    pub limit: u64,
+    pub now_ms: u64,
+}
+
+/// Drops the reservation of a reply that did not start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseTokens {
+    pub reply_id: String,
+    pub now_ms: u64,
+}
+
+/// Replaces an ended reply's reservation with its usage (idempotent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettleTokens {
+    pub reply_id: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub now_ms: u64,
+}
+
+/// The day's usage (`GET /api/usage`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetUsage {
+    pub limit: u64,
+    pub now_ms: u64,
 }
 
 /// Registers a rollout run before its object is created (400 `limit_exceeded` over the cap).
@@ -118,4 +155,8 @@ calls!(UserCall {
     Search => Encoded<HistoryResults>,
     AddRun => (),
     RemoveRun => (),
+    ReserveTokens => (),
+    ReleaseTokens => (),
+    SettleTokens => (),
+    GetUsage => Encoded<crate::assistant::quota::UsageView>,
 });

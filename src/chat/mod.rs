@@ -30,7 +30,7 @@ pub use model::{
     parse_new_message, parse_new_tab, parse_page_query, parse_tab_patch, Message, MessagePage,
     NewMessage, NewTab, PageCursor, PageQuery, ReplyStatus, Role, TabMeta, TabPatch, TabStats,
 };
-pub use tab::{Effect, IndexBatch, Owner, ReplyEnded, Tab};
+pub use tab::{Effect, IndexBatch, Owner, ReplyCheck, ReplyEnded, Tab};
 pub use tab_log::{AppendOutcome, FlushReport, TabLog};
 pub use time::format_rfc3339_ms;
 pub use user::{User, MAX_TABS_PER_USER};

@@ -210,9 +210,21 @@ pub struct ReplyRecord {
     /// The model asked.
     #[serde(default)]
     pub model: String,
+    /// The prompt's estimated tokens (the usage of a reply whose upstream reported none).
+    #[serde(default)]
+    pub prompt_estimate: u64,
 }
 
 impl ReplyRecord {
+    /// The usage to report and count: the upstream's, else the estimate of the prompt and of
+    /// `content`.
+    fn usage_or_estimate(&self, reported: Option<Usage>, content: &str) -> Usage {
+        reported.unwrap_or(Usage {
+            prompt_tokens: self.prompt_estimate,
+            completion_tokens: crate::assistant::llm::tokens::estimate_tokens(content),
+        })
+    }
+
     /// The API's reply object with `content`.
     pub fn view<'a>(&'a self, content: &'a str) -> ReplyView<'a> {
         ReplyView {
@@ -548,6 +560,7 @@ impl Replies {
             client_id: new.client_id,
             deltas: 0,
             model: new.model,
+            prompt_estimate: 0,
         };
         if let Some(cid) = &record.client_id {
             store.put(&client_key(cid), record.id.as_bytes())?;
@@ -568,13 +581,15 @@ impl Replies {
         self.live.as_mut().filter(|l| l.record.id == reply_id)
     }
 
-    /// Records the gathered context (event 1). `None` when `reply_id` no longer streams.
+    /// Records the gathered context (event 1) and the prompt's estimated size. `None` when
+    /// `reply_id` no longer streams.
     pub fn set_context(
         &mut self,
         store: &mut impl KvStore,
         reply_id: &str,
         intent: ReplyIntent,
         citations: Vec<Citation>,
+        prompt_estimate: u64,
     ) -> Result<Option<ReplyEvent>, ChatError> {
         let Some(live) = self.live_for(reply_id) else {
             return Ok(None);
@@ -582,6 +597,7 @@ impl Replies {
         let mut record = live.record.clone();
         record.intent = intent;
         record.citations = citations;
+        record.prompt_estimate = prompt_estimate;
         record.context_ready = true;
         store.put(&record_key(reply_id), &record.encode()?)?;
         live.record = record;
@@ -669,7 +685,7 @@ impl Replies {
         let mut record = live.record.clone();
         record.status = ending.status;
         record.finish_reason = ending.finish_reason;
-        record.usage = ending.usage;
+        record.usage = Some(record.usage_or_estimate(ending.usage, &live.content));
         record.error = ending.error;
         record.finished_ms = Some(now_ms);
         record.deltas = live.delta_ends.len() as u64;
@@ -718,16 +734,18 @@ impl Replies {
             "the service restarted while this reply was streaming; the text so far is kept, \
              ask again to regenerate",
         );
+        let content = deltas.concat();
         record.status = failure.status;
         record.error = failure.error;
         record.finished_ms = Some(now_ms);
         record.deltas = deltas.len() as u64;
+        record.usage = Some(record.usage_or_estimate(None, &content));
         if !record.context_ready {
             record.context_ready = true;
         }
         store.put(&record_key(&record.id), &record.encode()?)?;
         store.delete(ACTIVE_KEY)?;
-        Ok((record, deltas.concat()))
+        Ok((record, content))
     }
 
     /// The stored record of `reply_id` (for the streaming one: its latest state).

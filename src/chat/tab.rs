@@ -102,6 +102,15 @@ pub struct Tab {
     replies: Replies,
 }
 
+/// What a reply request would do (see [`Tab::check_reply`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplyCheck {
+    /// The `client_id` names an earlier reply: answer it, start nothing.
+    Existing(Started),
+    /// Start a reply answering `message_seq`.
+    New { message_seq: u64 },
+}
+
 /// An ended reply: its record and text, the `done` event for the watchers, and what to schedule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplyEnded {
@@ -385,47 +394,10 @@ impl Tab {
         now_ms: u64,
     ) -> Result<(Started, Vec<Effect>), ChatError> {
         let tab_id = self.owner()?.tab_id.clone();
-        if let Some(cid) = &new.client_id {
-            if let Some(record) = self.replies.find_by_client_id(store, cid)? {
-                let content = self.reply_content(store, &record)?;
-                let started = Started {
-                    record,
-                    content,
-                    created: false,
-                };
-                return Ok((started, Vec::new()));
-            }
-        }
-        if let Some(reply_id) = self.replies.streaming() {
-            return Err(ChatError::ReplyBusy {
-                reply_id: reply_id.to_owned(),
-            });
-        }
-        let message_seq = new.message_seq.unwrap_or(self.log.message_count());
-        let answered = self.log.message(store, message_seq)?;
-        match answered {
-            Some(m) if m.role == Role::User => {}
-            Some(m) => {
-                return Err(crate::api::InputError::invalid(format!(
-                    "message {message_seq} is a {} message; a reply answers a user message \
-                     (append one, or name it with `message_seq`)",
-                    m.role.as_str()
-                ))
-                .into())
-            }
-            None if new.message_seq.is_none() => {
-                return Err(crate::api::InputError::invalid(
-                    "the tab has no messages; append the user message to answer first",
-                )
-                .into())
-            }
-            None => {
-                return Err(crate::api::InputError::invalid(format!(
-                    "`message_seq` {message_seq} is not a message of this tab"
-                ))
-                .into())
-            }
-        }
+        let message_seq = match self.check_reply(store, &new)? {
+            ReplyCheck::Existing(started) => return Ok((started, Vec::new())),
+            ReplyCheck::New { message_seq } => message_seq,
+        };
         let message_id = new.message_id.clone();
         let assistant = self
             .log
@@ -447,6 +419,51 @@ impl Tab {
             created: true,
         };
         Ok((started, effects))
+    }
+
+    /// What [`Tab::start_reply`] would do with `new`, without writing: answer an earlier reply
+    /// (its `client_id`), refuse (busy, or not a user message to answer), or start one answering
+    /// `message_seq`. The object asks this before it reserves the reply's tokens, so a request
+    /// that would be refused holds no reservation.
+    pub fn check_reply(
+        &self,
+        store: &impl KvStore,
+        new: &NewReply,
+    ) -> Result<ReplyCheck, ChatError> {
+        self.owner()?;
+        if let Some(cid) = &new.client_id {
+            if let Some(record) = self.replies.find_by_client_id(store, cid)? {
+                let content = self.reply_content(store, &record)?;
+                return Ok(ReplyCheck::Existing(Started {
+                    record,
+                    content,
+                    created: false,
+                }));
+            }
+        }
+        if let Some(reply_id) = self.replies.streaming() {
+            return Err(ChatError::ReplyBusy {
+                reply_id: reply_id.to_owned(),
+            });
+        }
+        let message_seq = new.message_seq.unwrap_or(self.log.message_count());
+        match self.log.message(store, message_seq)? {
+            Some(m) if m.role == Role::User => Ok(ReplyCheck::New { message_seq }),
+            Some(m) => Err(crate::api::InputError::invalid(format!(
+                "message {message_seq} is a {} message; a reply answers a user message \
+                 (append one, or name it with `message_seq`)",
+                m.role.as_str()
+            ))
+            .into()),
+            None if new.message_seq.is_none() => Err(crate::api::InputError::invalid(
+                "the tab has no messages; append the user message to answer first",
+            )
+            .into()),
+            None => Err(crate::api::InputError::invalid(format!(
+                "`message_seq` {message_seq} is not a message of this tab"
+            ))
+            .into()),
+        }
     }
 
     /// The text of `record`'s reply: live while it streams, else its assistant message's.
@@ -475,8 +492,10 @@ impl Tab {
         reply_id: &str,
         intent: ReplyIntent,
         citations: Vec<Citation>,
+        prompt_estimate: u64,
     ) -> Result<Option<ReplyEvent>, ChatError> {
-        self.replies.set_context(store, reply_id, intent, citations)
+        self.replies
+            .set_context(store, reply_id, intent, citations, prompt_estimate)
     }
 
     /// Takes in a delta of the streaming reply (`None`: it no longer streams, stop).

@@ -262,5 +262,6 @@ async fn dispatch(route: Route, req: Request, ctx: &mut RequestCtx) -> Result<Re
         Route::GetReply(tab, id) => reply::get(&tab, &id, ctx).await,
         Route::ReplyEvents(tab, id) => reply::events(req, &tab, &id, ctx).await,
         Route::CancelReply(tab, id) => reply::cancel(&tab, &id, ctx).await,
+        Route::Usage => reply::usage(ctx).await,
     }
 }

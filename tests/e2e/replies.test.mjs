@@ -320,3 +320,70 @@ describe("assistant replies", () => {
     assert.ok(lastPrompt().some((m) => m.role === "system" && m.content.includes("CartPole-v1 rollout just run")));
   });
 });
+
+describe("the daily token budget", () => {
+  let llm;
+  let worker;
+  const token = tokenFor("budgeted");
+  const api = (method, path, opts = {}) => call(worker.base, method, path, { token, ...opts });
+
+  before(async () => {
+    llm = await startLlmServer({ chunkChars: 3, delayMs: 30, text: "q".repeat(60) });
+    worker = await startWorker({
+      vars: {
+        LLM_UPSTREAM_URL: llm.base,
+        LLM_MODEL: "fixture-ok",
+        LLM_CONTEXT_TOKENS: "8192",
+        USER_DAILY_TOKENS: "20000",
+      },
+    });
+  });
+  after(async () => {
+    if (worker) await worker.stop();
+    if (llm) await llm.close();
+  });
+
+  test("a burst cannot pass the budget: each admitted reply reserves its worst case", async () => {
+    const tabs = [];
+    for (let i = 0; i < 10; i++) {
+      const tab = await api("POST", "/api/tabs", { body: {} });
+      await api("POST", `/api/tabs/${tab.body.id}/messages`, { body: { role: "user", content: `question ${i}` } });
+      tabs.push(tab.body.id);
+    }
+    const answers = await Promise.all(tabs.map((id) => api("POST", `/api/tabs/${id}/replies`, { body: {} })));
+    const admitted = answers.filter((a) => a.status === 202);
+    const refused = answers.filter((a) => a.status === 429);
+    assert.equal(admitted.length, 2, answers.map((a) => a.status).join(","));
+    assert.equal(refused.length, 8);
+    for (const r of refused) {
+      assert.equal(r.body.error.code, "quota_exceeded");
+      const retry = Number(r.headers.get("retry-after"));
+      assert.ok(retry >= 1 && retry <= 86_400, `retry-after ${retry}`);
+    }
+    let usage = await api("GET", "/api/usage");
+    assert.equal(usage.status, 200);
+    assert.equal(usage.body.reserved_tokens, 2 * 8192);
+    assert.equal(usage.body.limit_tokens, 20000);
+    // Once they end, the real usage replaces the reservations: 0 over-spend, and room again.
+    for (const a of admitted) {
+      const tabId = a.body.reply.tab_id;
+      for (let i = 0; i < 200; i++) {
+        const r = await api("GET", `/api/tabs/${tabId}/replies/${a.body.reply.id}`);
+        if (r.body.status !== "streaming") break;
+        await sleep(50);
+      }
+    }
+    for (let i = 0; i < 50; i++) {
+      usage = await api("GET", "/api/usage");
+      if (usage.body.replies === 2) break;
+      await sleep(50);
+    }
+    assert.equal(usage.body.replies, 2);
+    assert.equal(usage.body.reserved_tokens, 0);
+    const used = usage.body.prompt_tokens + usage.body.completion_tokens;
+    assert.ok(used > 0 && used <= 20000, `used ${used}`);
+    assert.match(usage.body.date, /^\d{4}-\d{2}-\d{2}$/);
+    const again = await api("POST", `/api/tabs/${tabs[5]}/replies`, { body: {} });
+    assert.equal(again.status, 202);
+  });
+});

@@ -69,7 +69,7 @@ fn a_reply_streams_into_its_message_and_replays_with_stable_ids() {
         "a streaming reply keeps an alarm: {effects:?}"
     );
     let context = tab
-        .reply_context(&mut store, "r1", ReplyIntent::default(), Vec::new())
+        .reply_context(&mut store, "r1", ReplyIntent::default(), Vec::new(), 10)
         .unwrap()
         .unwrap();
     assert_eq!(context.id, 1);

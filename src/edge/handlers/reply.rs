@@ -8,7 +8,7 @@ use worker::{Request, Response};
 use crate::api::ErrorCode;
 use crate::assistant::reply_request::{parse_reply_request, parse_resume_point, REPLY_BODY_BYTES};
 use crate::calls::tab::{CancelReply, GetReply, ReplyEvents, StartReply};
-use crate::calls::user::Touch;
+use crate::calls::user::{GetUsage, Touch};
 use crate::calls::ObjectName;
 use crate::chat::reply::NewReply;
 use crate::ids;
@@ -45,12 +45,15 @@ pub async fn start(mut req: Request, tab_id: &str, ctx: &RequestCtx) -> Result<R
     let body = http::json_body(&mut req, REPLY_BODY_BYTES).await?;
     let request = parse_reply_request(&body)?;
     let tab = tab_object(ctx, tab_id)?;
+    // The tab's object checks the request, reserves the reply's tokens with the user's
+    // object (429 `quota_exceeded`), then starts it.
+    let reply_id = ids::new_id()?;
     let started = send(
         &ctx.env,
         &tab,
         StartReply {
             reply: NewReply {
-                reply_id: ids::new_id()?,
+                reply_id: reply_id.clone(),
                 message_id: ids::new_id()?,
                 message_seq: request.message_seq,
                 client_id: request.client_id,
@@ -162,4 +165,18 @@ pub async fn cancel(tab_id: &str, reply_id: &str, ctx: &RequestCtx) -> Result<Re
     )
     .await?;
     http::json_bytes(200, reply.into_bytes())
+}
+
+/// `GET /api/usage`: the caller's tokens for the current UTC day.
+pub async fn usage(ctx: &RequestCtx) -> Result<Response, ApiError> {
+    let view = send(
+        &ctx.env,
+        &ObjectName::user(&ctx.user)?,
+        GetUsage {
+            limit: u64::from(ctx.config.user_daily_tokens),
+            now_ms: ctx.now_ms,
+        },
+    )
+    .await?;
+    http::json_bytes(200, view.into_bytes())
 }

@@ -104,8 +104,17 @@ async fn error_from_response(res: &mut Response) -> ApiError {
         .as_ref()
         .and_then(|v| v["error"]["message"].as_str())
         .map(str::to_owned);
+    let retry_after_secs = res
+        .headers()
+        .get("retry-after")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse().ok());
     match (code, message) {
-        (Some(code), Some(message)) if code != ErrorCode::Internal => ApiError::new(code, message),
+        (Some(code), Some(message)) if code != ErrorCode::Internal => ApiError {
+            retry_after_secs,
+            ..ApiError::new(code, message)
+        },
         _ => ApiError::internal(format!(
             "object answered {status}: {}",
             String::from_utf8_lossy(&body)

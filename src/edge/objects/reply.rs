@@ -30,7 +30,7 @@ use crate::assistant::grounding::{self, Gathered};
 use crate::assistant::intent::{self, SearchMode, Sources};
 use crate::assistant::llm::{build_request, Item, Limits, Outcome, UpstreamCall};
 use crate::assistant::prompt::build_prompt;
-use crate::calls::user::Search;
+use crate::calls::user::{Search, SettleTokens};
 use crate::calls::ObjectName;
 use crate::chat::reply::{Ending, ReplyEvent, ReplyIntent, Usage};
 use crate::chat::{PageCursor, PageQuery, ReplyEnded};
@@ -180,13 +180,44 @@ pub async fn finish(shared: &Rc<Shared>, reply_id: &str, ending: Ending) {
     }
 }
 
-/// Sends an ended reply's `done` to its watchers and carries out the core's effects.
+/// Sends an ended reply's `done` to its watchers, carries out the core's effects, and settles
+/// the reply's tokens with the user's daily budget.
 pub async fn announce_end(shared: &Rc<Shared>, ended: ReplyEnded) {
     shared
         .live
         .borrow_mut()
         .finish(&ended.record.id, &ended.done, now_ms());
     shared.apply(ended.effects).await;
+    settle_usage(shared, &ended.record).await;
+}
+
+/// Replaces the reply's reservation with its usage (idempotent in the user's object). Tried
+/// twice; a reservation that still stays is dropped when the day ends (`assistant::quota`).
+async fn settle_usage(shared: &Rc<Shared>, record: &crate::chat::reply::ReplyRecord) {
+    let Some(usage) = record.usage else { return };
+    let Ok(user) = shared.with(|l| Ok(l.tab.owner()?.user.clone())) else {
+        return;
+    };
+    let Ok(name) = ObjectName::user(&user) else {
+        return;
+    };
+    let mut last_error = None;
+    for _ in 0..2 {
+        let settle = SettleTokens {
+            reply_id: record.id.clone(),
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            now_ms: now_ms(),
+        };
+        match send(&shared.env, &name, settle).await {
+            Ok(()) => return,
+            Err(err) => last_error = Some(err.message),
+        }
+    }
+    log::event(
+        "reply_usage_settle_failed",
+        serde_json::json!({ "reply_id": record.id, "message": last_error }),
+    );
 }
 
 async fn run(shared: &Rc<Shared>, env: &Env, job: &Job) -> Result<Ending, ApiError> {
@@ -223,6 +254,13 @@ async fn run(shared: &Rc<Shared>, env: &Env, job: &Job) -> Result<Ending, ApiErr
         .union(Sources::ROLLOUT);
     let chosen = intent::sources_for(routed.label, job.search, asked.intersection(configured));
     let (gathered, note) = gather(env, &config, job, &question.content, chosen).await;
+    let prompt = build_prompt(
+        question,
+        history,
+        &gathered.sources,
+        note.as_deref(),
+        u64::from(config.llm_prompt_tokens()),
+    );
     let scores = serde_json::to_value(routed.scores)
         .ok()
         .and_then(|v| v.as_object().cloned())
@@ -236,6 +274,7 @@ async fn run(shared: &Rc<Shared>, env: &Env, job: &Job) -> Result<Ending, ApiErr
                 scores,
             },
             gathered.citations.clone(),
+            prompt.estimated_tokens,
         )?)
     })?;
     match context {
@@ -251,13 +290,6 @@ async fn run(shared: &Rc<Shared>, env: &Env, job: &Job) -> Result<Ending, ApiErr
             "LLM_UPSTREAM_URL is not set: no model to answer with",
         ));
     };
-    let prompt = build_prompt(
-        question,
-        history,
-        &gathered.sources,
-        note.as_deref(),
-        u64::from(config.llm_prompt_tokens()),
-    );
     let model = (!job.model.is_empty()).then_some(job.model.as_str());
     let request = match build_request(
         upstream,

@@ -17,11 +17,12 @@ use std::rc::Rc;
 
 use worker::{durable_object, DurableObject, Env, Request, Response, State, Storage};
 
+use crate::api::ErrorCode;
 use crate::calls::tab::{self as call, Appended, ReplyStarted, TabCall, UnindexedPage};
-use crate::calls::user::Index;
+use crate::calls::user::{Index, ReleaseTokens, ReserveTokens};
 use crate::calls::{Answer, Encoded, ObjectName};
 use crate::chat::reply::ReplyView;
-use crate::chat::{Effect, FlushPolicy, Owner, Tab};
+use crate::chat::{Effect, FlushPolicy, Owner, ReplyCheck, Tab};
 
 use super::super::config;
 use super::super::error::ApiError;
@@ -37,6 +38,9 @@ pub struct Loaded {
 
 /// The object's state that the reply driver shares while it runs on its own.
 pub struct Shared {
+    /// A reply start is between its checks and its writes (waiting on the token reservation).
+    starting: Cell<bool>,
+    pub env: Env,
     storage: Storage,
     loaded: RefCell<Option<Loaded>>,
     /// Watchers and the running upstream call of the reply.
@@ -281,14 +285,44 @@ impl TabObject {
         let sources = start
             .sources
             .map(crate::assistant::intent::Sources::from_bits);
-        let (started, effects) = self.with(|l| {
-            let result = l.tab.start_reply(&mut l.kv, start.reply, start.now_ms)?;
-            Self::save_stats(&mut l.kv);
-            Ok(result)
-        })?;
+        // Refusals first (busy, nothing to answer, a known client_id), so only a reply that will
+        // start reserves tokens; `starting` keeps concurrent starts out while the reservation is
+        // in flight (other calls reach the object while it waits on the user's object).
+        if self.shared.starting.get() {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "a reply is starting in this tab; wait for it to end or cancel it",
+            ));
+        }
+        if let ReplyCheck::Existing(started) =
+            self.with(|l| Ok(l.tab.check_reply(&l.kv, &start.reply)?))?
+        {
+            return Self::answer_started(started);
+        }
+        self.shared.starting.set(true);
+        let reserved = self.reserve_tokens(&start.reply.reply_id).await;
+        let was_reserved = reserved.is_ok();
+        let result = match reserved {
+            Ok(()) => self.with(|l| {
+                let result = l
+                    .tab
+                    .start_reply(&mut l.kv, start.reply.clone(), start.now_ms)?;
+                Self::save_stats(&mut l.kv);
+                Ok(result)
+            }),
+            Err(err) => Err(err),
+        };
+        self.shared.starting.set(false);
+        let (started, effects) = match result {
+            Ok(done) => done,
+            Err(err) => {
+                if was_reserved {
+                    self.release_tokens(&start.reply.reply_id).await;
+                }
+                return Err(err);
+            }
+        };
         self.apply(effects).await;
-        let view = serde_json::value::to_raw_value(&started.record.view(&started.content))
-            .map_err(|e| ApiError::internal(format!("encode a reply: {e}")))?;
         if started.created {
             let user = self.with(|l| Ok(l.tab.owner()?.user.clone()))?;
             let job = Job {
@@ -306,10 +340,47 @@ impl TabObject {
             self.state
                 .wait_until(async move { driver::drive(shared, env, job).await });
         }
+        Self::answer_started(started)
+    }
+
+    fn answer_started(started: crate::chat::reply::Started) -> Result<Response, ApiError> {
+        let view = serde_json::value::to_raw_value(&started.record.view(&started.content))
+            .map_err(|e| ApiError::internal(format!("encode a reply: {e}")))?;
         answer(ReplyStarted {
             created: started.created,
             reply: view,
         })
+    }
+
+    /// Reserves the reply's worst case under the owner's daily budget (429 `quota_exceeded`).
+    async fn reserve_tokens(&self, reply_id: &str) -> Result<(), ApiError> {
+        let config = config::load(&self.env)?;
+        let user = self.with(|l| Ok(l.tab.owner()?.user.clone()))?;
+        let reserve = ReserveTokens {
+            reply_id: reply_id.to_owned(),
+            tokens: u64::from(config.llm_context_tokens),
+            limit: u64::from(config.user_daily_tokens),
+            now_ms: now_ms(),
+        };
+        send(&self.env, &ObjectName::user(&user)?, reserve).await
+    }
+
+    /// Gives back the reservation of a reply that did not start.
+    async fn release_tokens(&self, reply_id: &str) {
+        let released = async {
+            let user = self.with(|l| Ok(l.tab.owner()?.user.clone()))?;
+            let release = ReleaseTokens {
+                reply_id: reply_id.to_owned(),
+                now_ms: now_ms(),
+            };
+            send(&self.env, &ObjectName::user(&user)?, release).await
+        };
+        if let Err(err) = released.await {
+            log::event(
+                "reply_release_failed",
+                serde_json::json!({ "reply_id": reply_id, "message": err.message }),
+            );
+        }
     }
 
     /// Sends every compacted message above the indexed watermark to the user's object, then
@@ -369,6 +440,8 @@ impl DurableObject for TabObject {
         // every request and alarm fails anyway, so 0 is safe there.
         let injected = config::load(&env).map_or(0, |c| c.fault_fail_alarms);
         let shared = Rc::new(Shared {
+            starting: Cell::new(false),
+            env: env.clone(),
             storage: state.storage(),
             loaded: RefCell::new(None),
             live: RefCell::new(Live::default()),

@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
 use crate::api::ErrorCode;
+use crate::assistant::quota::DailyUsage;
 use crate::calls::tab::Unindexed;
 use crate::calls::user::UserCall;
 use crate::calls::{Encoded, ObjectName};
@@ -135,6 +136,55 @@ impl UserObject {
                     Ok(())
                 })?;
                 answer(())
+            }
+            UserCall::ReserveTokens(reserve) => {
+                self.with(|l| {
+                    let mut usage = DailyUsage::load(&l.kv)?;
+                    usage
+                        .reserve(
+                            &reserve.reply_id,
+                            reserve.tokens,
+                            reserve.limit,
+                            reserve.now_ms,
+                        )
+                        .map_err(|err| ApiError {
+                            retry_after_secs: err.retry_after_s(),
+                            ..ApiError::from(err)
+                        })?;
+                    usage.save(&mut l.kv)?;
+                    Self::save_stats(&mut l.kv);
+                    Ok(())
+                })?;
+                answer(())
+            }
+            UserCall::ReleaseTokens(release) => {
+                self.with(|l| {
+                    let mut usage = DailyUsage::load(&l.kv)?;
+                    usage.release(&release.reply_id, release.now_ms);
+                    usage.save(&mut l.kv)?;
+                    Ok(())
+                })?;
+                answer(())
+            }
+            UserCall::SettleTokens(settle) => {
+                self.with(|l| {
+                    let mut usage = DailyUsage::load(&l.kv)?;
+                    if usage.settle(
+                        &settle.reply_id,
+                        settle.prompt_tokens,
+                        settle.completion_tokens,
+                        settle.now_ms,
+                    ) {
+                        usage.save(&mut l.kv)?;
+                    }
+                    Ok(())
+                })?;
+                answer(())
+            }
+            UserCall::GetUsage(get) => {
+                let view =
+                    self.with(|l| Ok(DailyUsage::load(&l.kv)?.view(get.limit, get.now_ms)))?;
+                answer(Encoded::new(&view)?)
             }
             UserCall::RemoveRun(remove) => {
                 self.with(|l| {
