@@ -106,7 +106,7 @@ pub struct Tab {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReplyCheck {
     /// The `client_id` names an earlier reply: answer it, start nothing.
-    Existing(Started),
+    Existing(Box<Started>),
     /// Start a reply answering `message_seq`.
     New { message_seq: u64 },
 }
@@ -395,7 +395,7 @@ impl Tab {
     ) -> Result<(Started, Vec<Effect>), ChatError> {
         let tab_id = self.owner()?.tab_id.clone();
         let message_seq = match self.check_reply(store, &new)? {
-            ReplyCheck::Existing(started) => return Ok((started, Vec::new())),
+            ReplyCheck::Existing(started) => return Ok((*started, Vec::new())),
             ReplyCheck::New { message_seq } => message_seq,
         };
         let message_id = new.message_id.clone();
@@ -434,11 +434,11 @@ impl Tab {
         if let Some(cid) = &new.client_id {
             if let Some(record) = self.replies.find_by_client_id(store, cid)? {
                 let content = self.reply_content(store, &record)?;
-                return Ok(ReplyCheck::Existing(Started {
+                return Ok(ReplyCheck::Existing(Box::new(Started {
                     record,
                     content,
                     created: false,
-                }));
+                })));
             }
         }
         if let Some(reply_id) = self.replies.streaming() {

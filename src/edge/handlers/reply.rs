@@ -173,7 +173,7 @@ pub async fn usage(ctx: &RequestCtx) -> Result<Response, ApiError> {
         &ctx.env,
         &ObjectName::user(&ctx.user)?,
         GetUsage {
-            limit: u64::from(ctx.config.user_daily_tokens),
+            limit: ctx.config.user_daily_tokens,
             now_ms: ctx.now_ms,
         },
     )

@@ -297,7 +297,7 @@ impl TabObject {
         if let ReplyCheck::Existing(started) =
             self.with(|l| Ok(l.tab.check_reply(&l.kv, &start.reply)?))?
         {
-            return Self::answer_started(started);
+            return Self::answer_started(*started);
         }
         self.shared.starting.set(true);
         let reserved = self.reserve_tokens(&start.reply.reply_id).await;
@@ -359,7 +359,7 @@ impl TabObject {
         let reserve = ReserveTokens {
             reply_id: reply_id.to_owned(),
             tokens: u64::from(config.llm_context_tokens),
-            limit: u64::from(config.user_daily_tokens),
+            limit: config.user_daily_tokens,
             now_ms: now_ms(),
         };
         send(&self.env, &ObjectName::user(&user)?, reserve).await
