@@ -20,7 +20,7 @@ const sleep = (ms, signal) => new Promise((resolve) => {
 
 export class ReplyFollower {
   /**
-   * `reply`: at least {id, tab_id}; `baseline`: text already known (shown until the events pass it);
+   * `tabId`, `replyId`: the reply; `baseline`: text already known (shown until the events pass it);
    * `onUpdate(follower)`: called after every change (events, reconnects, the end).
    */
   constructor({ tabId, replyId, baseline = "", onUpdate = () => {} }) {
