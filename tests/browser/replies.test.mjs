@@ -236,7 +236,7 @@ describe("assistant replies in the UI", () => {
   });
 
   test("reloading mid-reply picks the stream up again without duplicates", async () => {
-    llm.configure({ delayMs: 120 });
+    llm.configure({ delayMs: 200 });
     const { page, problems, token } = await openApp("reloader");
     await createTab(page, "Reload me");
     await ask(page, "Take your time.");
