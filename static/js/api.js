@@ -91,19 +91,45 @@ export async function api(method, path, { body, auth = true, binary = false } = 
     const text = new TextDecoder().decode(raw);
     try { parsed = JSON.parse(text); } catch { parsed = text; }
   }
-  if (!response.ok) {
-    const err = parsed && typeof parsed === "object" ? parsed.error : null;
-    const code = err?.code ?? `http_${response.status}`;
-    let message = err?.message ?? `The server answered ${response.status} ${response.statusText}.`;
-    if (response.status === 429) {
-      const after = response.headers.get("retry-after");
-      if (after) message += ` Retry after ${after} s.`;
-    }
-    const error = new ApiError(response.status, code, message, { requestId, ms });
-    if (response.status === 401) unauthorizedHandler(error);
-    throw error;
-  }
+  if (!response.ok) throw errorOf(response, parsed, { requestId, ms });
   return { status: response.status, body: parsed, bytes: raw.length, requestId, ms, serverMs: serverTime(response.headers) };
+}
+
+/** The ApiError for a non-2xx answer whose body parsed to `parsed`; a 401 also signs out. */
+function errorOf(response, parsed, info) {
+  const err = parsed && typeof parsed === "object" ? parsed.error : null;
+  const code = err?.code ?? `http_${response.status}`;
+  let message = err?.message ?? `The server answered ${response.status} ${response.statusText}.`;
+  if (response.status === 429) {
+    const after = response.headers.get("retry-after");
+    if (after) message += ` Retry after ${after} s.`;
+  }
+  const error = new ApiError(response.status, code, message, info);
+  if (response.status === 401) unauthorizedHandler(error);
+  return error;
+}
+
+/**
+ * Opens a server-sent-events stream (GET with the bearer token, which EventSource cannot send).
+ * Resolves to the 200 Response, whose `body` the caller reads; rejects with ApiError (status 0
+ * when the network failed, or on `signal`'s abort).
+ */
+export async function openEventStream(path, { signal } = {}) {
+  const headers = { accept: "text/event-stream", authorization: `Bearer ${getToken()}` };
+  let response;
+  try {
+    response = await fetch(path, { headers, cache: "no-store", signal });
+  } catch (err) {
+    throw new ApiError(0, err?.name === "AbortError" ? "aborted" : "network_error",
+      `Could not reach the server (${err?.message ?? "network error"}).`);
+  }
+  if (!response.ok) {
+    const text = await response.text().catch(() => "");
+    let parsed = null;
+    try { parsed = JSON.parse(text); } catch { parsed = text; }
+    throw errorOf(response, parsed, { requestId: response.headers.get("x-request-id") });
+  }
+  return response;
 }
 
 /** "12.3 ms round trip · request abc" (plus server time when the server reports it). */

@@ -1,9 +1,13 @@
 // The chat panel: tab list (create, rename, delete; most recently updated first), a message view
 // that pages back with `before`, and a composer whose sends show at once (optimistic), carry a
 // client_id so a retry can never store the message twice, and turn "saved" once the 201/200 arrives.
+// A saved user message then gets the assistant's reply (POST …/replies, with its own client_id),
+// which streams into an assistant bubble (reply.js) with a Stop button, its status, citations as
+// links, and Regenerate / Retry.
 import { api, ApiError } from "./api.js";
 import { $, el, announce, formatTime, showError } from "./dom.js";
-import { renderContent } from "./render.js";
+import { citationLink, citationTarget, renderContent } from "./render.js";
+import { ReplyFollower } from "./reply.js";
 
 const CURRENT_TAB_KEY = "edge-assistant.tab";
 const PAGE = 50;
@@ -26,6 +30,16 @@ const state = {
   /** client_ids saved during this page's life (shown as "saved"). */
   savedHere: new Set(),
   highlightSeq: null,
+  /** reply id -> ReplyFollower (replies followed during this page's life, any tab). */
+  followers: new Map(),
+  /** reply id -> the reply as GET …/replies/{id} answered (citations, error, message_seq). */
+  replyInfo: new Map(),
+  /** reply ids whose GET is in flight. */
+  replyFetching: new Set(),
+  /** tab id -> a reply start that failed {message_seq, client_id, error} (shown with Retry). */
+  replyStarts: new Map(),
+  /** The server answered 503 not_configured to a reply: replies are off for this page's life. */
+  repliesOff: false,
 };
 
 const listeners = { tabChange: [] };
@@ -123,7 +137,9 @@ function outboxFor(id) {
   return state.outbox.get(id);
 }
 
-function messageItem({ seq, role, content, created_at, client_id }, { status = null, error = null, onRetry, onDiscard } = {}) {
+function messageItem(message, { status = null, error = null, onRetry, onDiscard } = {}) {
+  if (message.reply_id) return replyItem(message);
+  const { seq, role, content, created_at, client_id } = message;
   const stateLabel = status === "sending" ? "sending…" : status === "failed" ? "not saved" : status === "saved" ? "✓ saved" : null;
   const head = el("div", { class: "message-head" }, [
     el("span", { class: "role", text: role }),
@@ -169,6 +185,8 @@ function renderMessages({ keepBottom = false, keepTopAnchor = false } = {}) {
       onDiscard: () => discard(state.currentId, pending),
     }));
   }
+  const failedStart = state.currentId ? state.replyStarts.get(state.currentId) : null;
+  if (failedStart) items.push(replyStartItem(state.currentId, failedStart));
   $("message-list").replaceChildren(...items);
   $("load-older").hidden = !state.hasOlder;
   $("load-newer").hidden = !state.hasNewer;
@@ -179,6 +197,9 @@ function renderMessages({ keepBottom = false, keepTopAnchor = false } = {}) {
   }
   if (keepTopAnchor) scroller.scrollTop = scroller.scrollHeight - fromBottom;
   else if (keepBottom || atBottom) scroller.scrollTop = scroller.scrollHeight;
+  followStreaming();
+  fetchReplyInfo();
+  updateComposer();
 }
 
 function mergeMessages(incoming) {
@@ -318,6 +339,10 @@ async function send(tabId, pending) {
       else { mergeMessages([message]); renderMessages({ keepBottom: true }); }
     }
     announce(status === 200 ? `Message #${message.seq} was already saved (retry matched it).` : `Saved message #${message.seq}.`);
+    // The reply's client_id comes from the message's: a retried send cannot start two replies.
+    if (pending.role === "user") {
+      startReply(tabId, message.seq, `reply:${pending.client_id}`).catch((err) => announce(failText(err), { bad: true }));
+    }
   } catch (err) {
     pending.status = "failed";
     pending.error = failText(err);
@@ -336,6 +361,10 @@ function submitComposer() {
   const input = $("composer-input");
   const content = input.value;
   if (!state.currentId || content.trim() === "") return;
+  if ($("role-select").value === "user" && streamingFollower(state.currentId)) {
+    announce("A reply is still streaming in this tab: wait for it or press Stop, then send.", { bad: true });
+    return;
+  }
   const pending = {
     client_id: crypto.randomUUID(),
     role: $("role-select").value,
@@ -346,6 +375,270 @@ function submitComposer() {
   outboxFor(state.currentId).push(pending);
   input.value = "";
   send(state.currentId, pending);
+}
+
+// ---------- assistant replies ----------
+
+const REPLY_LABELS = {
+  streaming: "streaming",
+  complete: "",
+  truncated: "truncated",
+  cancelled: "cancelled",
+  failed: "failed",
+};
+
+/** The reply following in tab `tabId` that has not ended, if any. */
+function streamingFollower(tabId) {
+  for (const follower of state.followers.values()) {
+    if (follower.tabId === tabId && !follower.ended) return follower;
+  }
+  return null;
+}
+
+/** What an assistant message shows: its text, status, citations and error, live or stored. */
+function replyView(m) {
+  const follower = state.followers.get(m.reply_id);
+  const info = state.replyInfo.get(m.reply_id) ?? follower?.reply ?? null;
+  const live = follower && follower.status !== "lost" ? follower : null;
+  const status = live ? live.status : info?.status ?? m.status ?? "complete";
+  const content = live ? live.content(m.content ?? "") : (info && info.content.length > (m.content ?? "").length ? info.content : m.content ?? "");
+  const citations = (live?.citations?.length ? live.citations : null) ?? info?.citations ?? [];
+  const error = live?.error ?? info?.error ?? null;
+  return { status, content, citations, error, reconnecting: !!live?.reconnecting && !live.ended, info, follower };
+}
+
+function replyItem(m) {
+  const v = replyView(m);
+  const label = REPLY_LABELS[v.status] ?? v.status;
+  const badge = v.status === "streaming"
+    ? el("span", { class: "state streaming", attrs: { "data-reply-state": "streaming" } }, [
+      v.reconnecting ? "reconnecting…" : "streaming", el("span", { class: "dots", attrs: { "aria-hidden": "true" } }),
+    ])
+    : label ? el("span", { class: `state reply-${v.status}`, attrs: { "data-reply-state": v.status }, text: label }) : null;
+  const head = el("div", { class: "message-head" }, [
+    el("span", { class: "role", text: "assistant" }),
+    m.seq != null ? el("span", { class: "seq", text: `#${m.seq}` }) : null,
+    m.created_at ? el("time", { attrs: { datetime: m.created_at }, text: formatTime(m.created_at) }) : null,
+    badge,
+  ]);
+  const body = el("div", { class: "message-body", attrs: { "aria-busy": v.status === "streaming" ? "true" : false } }, [
+    renderContent(v.content, { citations: v.citations, onHistory: (tabId, seq) => { openMessage(tabId, seq).catch((err) => announce(failText(err), { bad: true })); } }),
+  ]);
+  const item = el("li", {
+    class: `message role-assistant reply reply-${v.status}`,
+    attrs: { "data-seq": m.seq ?? false, "data-reply-id": m.reply_id, "data-reply-status": v.status, "data-state": "saved", tabindex: -1 },
+  }, [head, body]);
+  if (v.citations.length) {
+    item.append(el("ol", { class: "sources", attrs: { "aria-label": "Sources" } }, v.citations.map((c, i) => el("li", {}, [
+      el("span", { class: "muted", text: `[${c.n ?? i + 1}] ` }),
+      citationLink(c, c.title || citationTarget(c), (tabId, seq) => { openMessage(tabId, seq).catch((err) => announce(failText(err), { bad: true })); }),
+      el("span", { class: "muted source-target", text: ` ${citationTarget(c)}` }),
+    ]))));
+  }
+  if (v.status === "failed") {
+    const error = v.error ? `${v.error.message} (${v.error.code})` : "The reply failed.";
+    item.append(el("p", { class: "error reply-error", attrs: { role: "alert" }, text: error }));
+  } else if (v.status === "truncated") {
+    item.append(el("p", { class: "muted reply-note", text: `The reply was cut short${v.info?.finish_reason ? ` (${v.info.finish_reason})` : ""}; the text so far is kept.` }));
+  } else if (v.status === "cancelled") {
+    item.append(el("p", { class: "muted reply-note", text: "Stopped; the text so far is kept." }));
+  }
+  if (v.status !== "streaming") {
+    const again = v.status === "complete" ? "Regenerate" : "Retry";
+    item.append(el("div", { class: "row reply-actions" }, [
+      el("button", {
+        text: again,
+        attrs: { type: "button", "data-action": "regenerate", title: "Start a new reply to the same message" },
+        on: { click: () => regenerate(m).catch((err) => announce(failText(err), { bad: true })) },
+      }),
+    ]));
+  }
+  if (state.highlightSeq != null && m.seq === state.highlightSeq) item.classList.add("highlight");
+  return item;
+}
+
+/** A reply that did not start, with Retry (the same client_id: never two replies) and Dismiss. */
+function replyStartItem(tabId, start) {
+  return el("li", { class: "message reply-start", attrs: { "data-state": "reply-failed" } }, [
+    el("div", { class: "row" }, [
+      el("span", { class: "error", text: `No reply to #${start.message_seq}: ${start.error}` }),
+      el("button", {
+        text: "Retry", attrs: { type: "button", "data-action": "retry-reply" },
+        on: { click: () => startReply(tabId, start.message_seq, start.client_id) },
+      }),
+      el("button", {
+        text: "Dismiss", attrs: { type: "button", "data-action": "dismiss-reply" },
+        on: { click: () => { state.replyStarts.delete(tabId); renderMessages(); } },
+      }),
+    ]),
+  ]);
+}
+
+const pendingRenders = new Set();
+let renderScheduled = false;
+
+/** Redraws the bubbles of `replyId` at the next frame (deltas arrive faster than frames). */
+function scheduleReplyRender(replyId) {
+  pendingRenders.add(replyId);
+  if (renderScheduled) return;
+  renderScheduled = true;
+  requestAnimationFrame(() => {
+    renderScheduled = false;
+    const scroller = $("message-scroller");
+    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
+    for (const id of pendingRenders) {
+      const li = [...$("message-list").querySelectorAll("li[data-reply-id]")].find((n) => n.dataset.replyId === id);
+      const m = state.messages.find((x) => x.reply_id === id);
+      if (li && m) li.replaceWith(replyItem(m));
+    }
+    pendingRenders.clear();
+    if (atBottom) scroller.scrollTop = scroller.scrollHeight;
+    updateComposer();
+  });
+}
+
+function onFollowerUpdate(follower) {
+  if (follower.ended && !follower.announced) {
+    follower.announced = true;
+    const m = state.messages.find((x) => x.reply_id === follower.replyId);
+    if (follower.reply) {
+      state.replyInfo.set(follower.replyId, follower.reply);
+      if (m) { m.content = follower.reply.content; m.status = follower.reply.status; }
+    }
+    if (follower.tabId === state.currentId) {
+      const status = follower.reply?.status ?? follower.status;
+      if (status === "complete") announce(`The assistant replied (#${follower.reply.assistant_seq}).`);
+      else if (status === "cancelled") announce("Reply stopped; the text so far is kept.");
+      else if (status === "truncated") announce("The reply was cut short; the text so far is kept.");
+      else if (status === "failed") announce(`The reply failed: ${follower.error?.message ?? "unknown error"}`, { bad: true });
+      else announce(`Lost track of the reply: ${follower.error?.message ?? ""} Reload to see it.`, { bad: true });
+    }
+  }
+  scheduleReplyRender(follower.replyId);
+}
+
+/** Follows reply `replyId` of `tabId` (once per page life), showing at least `baseline`. */
+function follow(tabId, replyId, baseline = "") {
+  let follower = state.followers.get(replyId);
+  if (!follower) {
+    follower = new ReplyFollower({ tabId, replyId, baseline, onUpdate: onFollowerUpdate });
+    state.followers.set(replyId, follower);
+  }
+  return follower;
+}
+
+/** Attaches to every reply of the current tab still streaming (e.g. after a reload). */
+function followStreaming() {
+  for (const m of state.messages) {
+    if (m.reply_id && m.status === "streaming" && !state.followers.has(m.reply_id)) follow(state.currentId, m.reply_id, m.content ?? "");
+  }
+}
+
+/** Fetches the replies whose citations or error a shown message needs (once each). */
+function fetchReplyInfo() {
+  const tabId = state.currentId;
+  for (const m of state.messages) {
+    const id = m.reply_id;
+    if (!id || m.status === "streaming" || state.replyInfo.has(id) || state.replyFetching.has(id)) continue;
+    if (state.followers.get(id)?.reply) continue;
+    const needs = /\[\d{1,4}\]/.test(m.content ?? "") || m.status === "failed" || m.status === "truncated";
+    if (!needs) continue;
+    state.replyFetching.add(id);
+    api("GET", `/api/tabs/${encodeURIComponent(tabId)}/replies/${encodeURIComponent(id)}`)
+      .then(({ body }) => { state.replyInfo.set(id, body); scheduleReplyRender(id); })
+      .catch(() => { /* shown without citations or error details */ })
+      .finally(() => state.replyFetching.delete(id));
+  }
+}
+
+/** Says once, under the composer, that this server has no model configured. */
+function showRepliesOff(err) {
+  state.repliesOff = true;
+  const notice = $("reply-notice");
+  notice.textContent = `Assistant replies are off on this server (${err.message}). Messages are still saved; nothing answers them. Set LLM_UPSTREAM_URL and LLM_MODEL to turn replies on.`;
+  notice.hidden = false;
+  announce("Assistant replies are not configured on this server; your message was saved.", { bad: true });
+}
+
+/**
+ * Starts the assistant's reply to user message `messageSeq` of `tabId`. `clientId` makes the start
+ * idempotent: the same key answers the reply it started before instead of a second one.
+ */
+async function startReply(tabId, messageSeq, clientId = `reply:${crypto.randomUUID()}`) {
+  if (state.repliesOff) return;
+  const body = { message_seq: messageSeq, client_id: clientId };
+  const model = $("model-input").value.trim();
+  if (model) body.model = model;
+  state.replyStarts.delete(tabId);
+  let reply;
+  try {
+    ({ body: { reply } } = await api("POST", `/api/tabs/${encodeURIComponent(tabId)}/replies`, { body }));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 503 && err.code === "not_configured") {
+      showRepliesOff(err);
+      return;
+    }
+    const text = err instanceof ApiError && err.status === 409
+      ? "another reply is streaming in this tab (stop it or wait, then retry)."
+      : failText(err);
+    state.replyStarts.set(tabId, { message_seq: messageSeq, client_id: clientId, error: text });
+    if (tabId === state.currentId) renderMessages({ keepBottom: true });
+    announce(`The reply did not start: ${text}`, { bad: true });
+    return;
+  }
+  const message = {
+    seq: reply.assistant_seq, role: "assistant", content: reply.content ?? "", created_at: reply.created_at,
+    reply_id: reply.id, status: reply.status,
+  };
+  if (reply.status === "streaming") follow(tabId, reply.id, reply.content ?? "");
+  else state.replyInfo.set(reply.id, reply);
+  const tab = state.tabs.find((t) => t.id === tabId);
+  if (tab) upsertTab({ id: tabId, message_count: Math.max(tab.message_count ?? 0, reply.assistant_seq), updated_at: reply.created_at });
+  if (tabId === state.currentId) {
+    if (state.hasNewer) await loadLatest();
+    else { mergeMessages([message]); renderMessages({ keepBottom: true }); }
+    if (reply.status === "streaming") announce("The assistant is replying…");
+  }
+}
+
+/** A new reply to the user message that `m`'s reply answered. */
+async function regenerate(m) {
+  if (state.repliesOff) {
+    announce("Assistant replies are not configured on this server.", { bad: true });
+    return;
+  }
+  if (streamingFollower(state.currentId)) {
+    announce("A reply is still streaming in this tab: wait for it or press Stop.", { bad: true });
+    return;
+  }
+  let seq = state.replyInfo.get(m.reply_id)?.message_seq ?? state.followers.get(m.reply_id)?.reply?.message_seq;
+  if (seq == null) {
+    const { body } = await api("GET", `/api/tabs/${encodeURIComponent(state.currentId)}/replies/${encodeURIComponent(m.reply_id)}`);
+    state.replyInfo.set(m.reply_id, body);
+    seq = body.message_seq;
+  }
+  await startReply(state.currentId, seq);
+}
+
+async function stopReply() {
+  const follower = streamingFollower(state.currentId);
+  if (!follower) return;
+  $("stop-reply").disabled = true;
+  try {
+    await follower.cancel();
+  } catch (err) {
+    announce(`Could not stop the reply: ${failText(err)}`, { bad: true });
+  } finally {
+    $("stop-reply").disabled = false;
+    updateComposer();
+  }
+}
+
+/** Stop replaces Send while a reply streams in the current tab. */
+function updateComposer() {
+  const streaming = !!(state.currentId && streamingFollower(state.currentId));
+  $("stop-reply").hidden = !streaming;
+  $("send").hidden = streaming;
 }
 
 // ---------- forms ----------
@@ -416,6 +709,7 @@ export function initChat() {
   }));
 
   $("composer").addEventListener("submit", (event) => { event.preventDefault(); submitComposer(); });
+  $("stop-reply").addEventListener("click", () => stopReply());
   $("composer-input").addEventListener("keydown", (event) => {
     // Enter sends; Shift+Enter (and Enter while an IME is composing) inserts a newline.
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey && !event.metaKey) {
@@ -439,6 +733,12 @@ export function resetChat() {
   state.nextCursor = null;
   state.messages = [];
   state.outbox.clear();
+  for (const follower of state.followers.values()) follower.close();
+  state.followers.clear();
+  state.replyInfo.clear();
+  state.replyStarts.clear();
+  state.repliesOff = false;
+  $("reply-notice").hidden = true;
   state.currentId = null;
   renderTabs();
   renderMessages();

@@ -30,8 +30,12 @@ export function splitFences(content) {
   return blocks;
 }
 
-/** A DocumentFragment showing `content` safely. */
-export function renderContent(content) {
+/**
+ * A DocumentFragment showing `content` safely. With `citations` (a reply's numbered sources),
+ * every `[n]` in prose (not in code blocks) that has a source becomes a link to it (see
+ * citationLink); `onHistory(tabId, seq)` opens a history source in the app.
+ */
+export function renderContent(content, { citations = null, onHistory = null } = {}) {
   const fragment = document.createDocumentFragment();
   for (const block of splitFences(content)) {
     if (block.kind === "code") {
@@ -39,8 +43,69 @@ export function renderContent(content) {
       if (block.lang) fragment.append(el("span", { class: "code-lang", text: block.lang }));
       fragment.append(pre);
     } else {
-      fragment.append(el("p", { text: block.text.replace(/^\n+|\n+$/g, "") }));
+      const text = block.text.replace(/^\n+|\n+$/g, "");
+      fragment.append(citations?.length ? el("p", {}, linkCitations(text, citations, onHistory)) : el("p", { text }));
     }
   }
   return fragment;
+}
+
+/** The citation numbered `n`: the one whose `n` matches, else `citations[n-1]`. */
+export function findCitation(citations, n) {
+  return citations.find((c) => c && c.n === n) ?? citations[n - 1] ?? null;
+}
+
+/** `text` as strings and citation links, for el()'s children. */
+export function linkCitations(text, citations, onHistory) {
+  const parts = [];
+  const pattern = /\[(\d{1,4})\]/g;
+  let last = 0;
+  for (let match; (match = pattern.exec(text));) {
+    const citation = findCitation(citations, Number(match[1]));
+    if (!citation) continue;
+    if (match.index > last) parts.push(text.slice(last, match.index));
+    parts.push(citationLink(citation, match[0], onHistory));
+    last = match.index + match[0].length;
+  }
+  if (last < text.length) parts.push(text.slice(last));
+  return parts;
+}
+
+/** Where a citation points, as text: its URL, "tab … #seq", or "path:line". */
+export function citationTarget(c) {
+  if (c.url) return c.url;
+  if (c.tab_id && c.seq != null) return `message #${c.seq} of tab ${c.tab_id}`;
+  if (c.path) return c.line != null ? `${c.path}:${c.line}` : c.path;
+  return c.source ?? "source";
+}
+
+const safeUrl = (url) => {
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+  } catch {
+    return null;
+  }
+};
+
+/**
+ * A link for citation `c` showing `label`: web sources open their URL (http/https only) in a new
+ * tab; history sources open the message in the app; code sources (no workspace view yet) name
+ * path:line in their title.
+ */
+export function citationLink(c, label, onHistory) {
+  const title = [c.title, citationTarget(c)].filter(Boolean).join(" — ");
+  const attrs = { title, "data-source": c.source ?? "", "data-n": c.n ?? "" };
+  const url = c.url ? safeUrl(c.url) : null;
+  if (url) {
+    return el("a", { class: "cite", text: label, attrs: { ...attrs, href: url, target: "_blank", rel: "noopener noreferrer" } });
+  }
+  if (c.tab_id && c.seq != null) {
+    const href = `#tab=${encodeURIComponent(c.tab_id)}&seq=${c.seq}`;
+    return el("a", {
+      class: "cite", text: label, attrs: { ...attrs, href, "data-tab-id": c.tab_id, "data-seq": c.seq },
+      on: { click: (event) => { event.preventDefault(); onHistory?.(c.tab_id, Number(c.seq)); } },
+    });
+  }
+  return el("a", { class: "cite", text: label, attrs: { ...attrs, "data-path": c.path ?? "", "data-line": c.line ?? "" } });
 }

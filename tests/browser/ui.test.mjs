@@ -161,6 +161,24 @@ describe("browser UI", () => {
     assert.deepEqual(problems, []);
   });
 
+  test("without a model upstream the chat says once that replies are off and keeps working", async () => {
+    const { page, problems } = await openApp("no-llm");
+    let replyStarts = 0;
+    page.on("request", (req) => { if (req.method() === "POST" && /\/replies$/.test(req.url())) replyStarts++; });
+    await createTab(page, "No model here");
+    await sendMessage(page, "Is anyone there?");
+    const notice = page.locator("#reply-notice");
+    await notice.waitFor({ state: "visible" });
+    assert.match(await notice.innerText(), /Assistant replies are off on this server \(.*LLM_UPSTREAM_URL.*\)\. Messages are still saved/);
+    await sendMessage(page, "Still saved?");
+    assert.equal(replyStarts, 1, "asked once: after the 503 not_configured the UI stops starting replies");
+    await shot(page, "chat-replies-off");
+    assert.equal(await page.locator("#message-list li[data-reply-id], #message-list li.reply-start").count(), 0, "no reply bubbles, no retry rows");
+    assert.equal(await page.locator('#message-list li[data-state="saved"]').count(), 2);
+    assert.equal(await page.locator("#send").isVisible(), true);
+    assert.deepEqual(problems, []);
+  });
+
   test("a rejected token shows a clear 401 message and the sign-in form", async () => {
     const { page } = await openApp("mallory", { signIn: false });
     await page.fill("#token-input", "not.a.token");
