@@ -272,7 +272,7 @@ fn schemas() -> Value {
         },
         "Reply": {
             "type": "object",
-            "required": ["id", "tab_id", "message_seq", "assistant_seq", "status", "content", "intent", "citations", "model", "created_at"],
+            "required": ["id", "tab_id", "message_seq", "assistant_seq", "status", "content", "intent", "citations", "model", "last_event_id", "created_at"],
             "properties": {
                 "id": { "type": "string" }, "tab_id": { "type": "string" },
                 "message_seq": { "type": "integer", "minimum": 1 },
@@ -293,6 +293,7 @@ fn schemas() -> Value {
                 "error": { "type": "object", "required": ["code", "message"], "properties": {
                     "code": { "type": "string" }, "message": { "type": "string" } } },
                 "model": { "type": "string" },
+                "last_event_id": { "type": "integer", "minimum": 0 },
                 "created_at": { "type": "string" }, "finished_at": { "type": "string" }
             }
         },

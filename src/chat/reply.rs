@@ -240,6 +240,13 @@ impl ReplyRecord {
             usage: self.usage,
             error: self.error.as_ref(),
             model: &self.model,
+            last_event_id: if self.status.is_final() {
+                self.deltas + 2
+            } else if self.context_ready {
+                self.deltas + 1
+            } else {
+                0
+            },
             created_at: format_rfc3339_ms(self.created_ms),
             finished_at: self.finished_ms.map(format_rfc3339_ms),
         }
@@ -275,6 +282,8 @@ pub struct ReplyView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a ReplyFailure>,
     pub model: &'a str,
+    /// The id of the last event `content` includes: resume the events after it.
+    pub last_event_id: u64,
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,

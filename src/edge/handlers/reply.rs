@@ -32,12 +32,12 @@ struct Started<'a> {
 /// `POST /api/tabs/{id}/replies`: 202 once the reply exists durably (200 for a `client_id` seen
 /// before); with `Accept: text/event-stream`, 200 and the reply's events from the start.
 pub async fn start(mut req: Request, tab_id: &str, ctx: &RequestCtx) -> Result<Response, ApiError> {
-    if ctx.config.llm.is_none() {
+    let Some(upstream) = ctx.config.llm.as_ref() else {
         return Err(ApiError::new(
             ErrorCode::NotConfigured,
             "replies need a model: set LLM_UPSTREAM_URL and LLM_MODEL (see the README)",
         ));
-    }
+    };
     let wants_stream = req
         .headers()
         .get("accept")?
@@ -57,7 +57,7 @@ pub async fn start(mut req: Request, tab_id: &str, ctx: &RequestCtx) -> Result<R
                 message_id: ids::new_id()?,
                 message_seq: request.message_seq,
                 client_id: request.client_id,
-                model: request.model.unwrap_or_default(),
+                model: request.model.unwrap_or_else(|| upstream.model.clone()),
             },
             search: request.search,
             sources: request.sources.map(|s| s.bits()),
