@@ -556,8 +556,9 @@ function showRepliesOff(err) {
   state.repliesOff = true;
   const notice = $("reply-notice");
   notice.textContent = `Assistant replies are off on this server (${err.message}). Messages are still saved; nothing answers them. Set LLM_UPSTREAM_URL and LLM_MODEL to turn replies on.`;
+  // The notice is a status region itself: announcing it again would replace the message's own
+  // announcement ("saved", "already saved") in #live.
   notice.hidden = false;
-  announce("Assistant replies are not configured on this server; your message was saved.", { bad: true });
 }
 
 /**

@@ -1,0 +1,148 @@
+// Assistant replies through the real runtime (wrangler dev's workerd) against the local
+// OpenAI-compatible fixture on loopback. Three figures, each with its baseline in the same run:
+//
+// 1. Time to first delta: POST …/replies with `Accept: text/event-stream` until the first
+//    `delta` event arrives, against the fixture's own time to first content chunk for the same
+//    request sent straight to it. The difference is the worker's overhead (admission, the
+//    durable start, routing, the prompt, the object's upstream call, SSE through two hops).
+// 2. Storage per reply of 1,000 deltas: the tab's own write counters (`GET …/stats`, every put
+//    and delete of the tab's object) before and after one reply, against the reply's text.
+// 3. Replay of a finished 4,000-delta reply (about 4,000 tokens) from `after=0`, end to end.
+//
+// Usage: node bench/replies.mjs [--runs 30] [--replays 40]
+// Medians and p95/p99 over the runs; timings on this machine are noisy, compare within a run.
+import { startWorker, call, tokenFor } from "../tests/e2e/harness.mjs";
+import { startLlmServer } from "../tests/fixtures/llm_server.mjs";
+
+const args = process.argv.slice(2);
+const opt = (name, fallback) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const RUNS = opt("runs", 30);
+const REPLAYS = opt("replays", 40);
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const ms = (x) => x.toFixed(2);
+
+/** Reads an SSE response until the first `event: delta`; returns ms since t0. */
+async function firstDelta(res, t0) {
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`stream ended before a delta: ${text.slice(0, 300)}`);
+    text += decoder.decode(value, { stream: true });
+    if (text.includes("event: delta") || text.includes('"content":"')) {
+      const at = performance.now() - t0;
+      await reader.cancel().catch(() => {});
+      return at;
+    }
+  }
+}
+
+const llm = await startLlmServer({ chunkChars: 4, delayMs: 0 });
+const worker = await startWorker({
+  vars: { LLM_UPSTREAM_URL: llm.base, LLM_MODEL: "fixture-ok", USER_DAILY_TOKENS: "1000000000" },
+});
+const token = tokenFor("bench-replies");
+const api = (method, path, opts = {}) => call(worker.base, method, path, { token, ...opts });
+const out = [];
+try {
+  // 1. Time to first delta.
+  llm.configure({ text: "Hello there, this is a short answer.", delayMs: 0 });
+  const direct = [];
+  const viaWorker = [];
+  for (let i = 0; i < RUNS + 3; i++) {
+    // Straight to the fixture.
+    let t0 = performance.now();
+    const res = await fetch(`${llm.base}/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "fixture-ok", stream: true, messages: [{ role: "user", content: "hi" }] }),
+    });
+    const d = await firstDelta(res, t0);
+    // Through the worker: a fresh tab and question each time (one reply per tab at a time).
+    const tab = await api("POST", "/api/tabs", { body: {} });
+    await api("POST", `/api/tabs/${tab.body.id}/messages`, { body: { role: "user", content: "Write a short greeting." } });
+    t0 = performance.now();
+    const viaRes = await fetch(`${worker.base}/api/tabs/${tab.body.id}/replies`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "text/event-stream" },
+      body: "{}",
+    });
+    const w = await firstDelta(viaRes, t0);
+    if (i >= 3) { direct.push(d); viaWorker.push(w); } // the first three warm up
+  }
+  const overhead = viaWorker.map((w, i) => w - direct[i]);
+  out.push("### Time to first delta (" + RUNS + " replies, after 3 warm-up)");
+  out.push("");
+  out.push("| path | p50 ms | p99 ms |");
+  out.push("|---|---:|---:|");
+  out.push(`| fixture directly (its own first content chunk) | ${ms(pct(direct, 50))} | ${ms(pct(direct, 99))} |`);
+  out.push(`| through the worker (POST …/replies, Accept: text/event-stream) | ${ms(pct(viaWorker, 50))} | ${ms(pct(viaWorker, 99))} |`);
+  out.push(`| worker overhead (per-run difference) | ${ms(pct(overhead, 50))} | ${ms(pct(overhead, 99))} |`);
+  out.push("");
+
+  // 2. Storage per reply of 1,000 deltas.
+  const deltas = 1000;
+  const text = "tok ".repeat(deltas); // 4 characters per delta with chunkChars 4
+  llm.configure({ text, delayMs: 0 });
+  const tab = await api("POST", "/api/tabs", { body: {} });
+  await api("POST", `/api/tabs/${tab.body.id}/messages`, { body: { role: "user", content: "Count." } });
+  const before = (await api("GET", `/api/tabs/${tab.body.id}/stats`)).body.storage;
+  const started = await api("POST", `/api/tabs/${tab.body.id}/replies`, { body: {} });
+  let reply;
+  for (;;) {
+    reply = (await api("GET", `/api/tabs/${tab.body.id}/replies/${started.body.reply.id}`)).body;
+    if (reply.status !== "streaming") break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const afterStats = (await api("GET", `/api/tabs/${tab.body.id}/stats`)).body.storage;
+  const writes = afterStats.write_ops - before.write_ops;
+  const bytes = afterStats.bytes_written - before.bytes_written;
+  const contentBytes = Buffer.byteLength(reply.content);
+  out.push(`### Storage per reply of ${deltas} deltas (${contentBytes} bytes of text, status ${reply.status})`);
+  out.push("");
+  out.push("| | value | target |");
+  out.push("|---|---:|---|");
+  out.push(`| writes (puts and deletes of the tab's object) | ${writes} (${(writes / deltas * 10).toFixed(2)} per 10 deltas) | ≤ 1 per 10 deltas |`);
+  out.push(`| bytes written | ${bytes} (${(bytes / contentBytes).toFixed(2)}× the text) | ≤ 3× |`);
+  out.push("");
+
+  // 3. Replay of a finished ~4,000-token reply.
+  llm.configure({ text: "word ".repeat(3200), delayMs: 0 }); // 16,000 chars, 4,000 deltas
+  const tab2 = await api("POST", "/api/tabs", { body: {} });
+  await api("POST", `/api/tabs/${tab2.body.id}/messages`, { body: { role: "user", content: "Talk." } });
+  const long = await api("POST", `/api/tabs/${tab2.body.id}/replies`, { body: {} });
+  const id = long.body.reply.id;
+  for (;;) {
+    const r = (await api("GET", `/api/tabs/${tab2.body.id}/replies/${id}`)).body;
+    if (r.status !== "streaming") { reply = r; break; }
+    await new Promise((r2) => setTimeout(r2, 50));
+  }
+  const replays = [];
+  let events = 0;
+  for (let i = 0; i < REPLAYS + 3; i++) {
+    const t0 = performance.now();
+    const res = await fetch(`${worker.base}/api/tabs/${tab2.body.id}/replies/${id}/events?after=0`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const body = await res.text();
+    if (i >= 3) replays.push(performance.now() - t0);
+    events = (body.match(/^id: /gm) ?? []).length;
+  }
+  out.push(`### Replay of a finished reply from after=0 (${events} events, ${Buffer.byteLength(reply.content)} bytes of text, usage ${JSON.stringify(reply.usage)})`);
+  out.push("");
+  out.push("| | p50 ms | p95 ms | target |");
+  out.push("|---|---:|---:|---|");
+  out.push(`| GET …/events?after=0, whole body | ${ms(pct(replays, 50))} | ${ms(pct(replays, 95))} | p95 ≤ 100 ms |`);
+  console.log(out.join("\n"));
+} finally {
+  await worker.stop();
+  await llm.close();
+}
