@@ -47,7 +47,11 @@ async function firstDelta(res, t0) {
 
 const llm = await startLlmServer({ chunkChars: 4, delayMs: 0 });
 const worker = await startWorker({
-  vars: { LLM_UPSTREAM_URL: llm.base, LLM_MODEL: "fixture-ok", USER_DAILY_TOKENS: "1000000000" },
+  vars: {
+    LLM_UPSTREAM_URL: llm.base, LLM_MODEL: "fixture-ok", USER_DAILY_TOKENS: "1000000000",
+    // Room for the 4,000-token replay reply (the output cap is twice this, estimated).
+    LLM_MAX_OUTPUT_TOKENS: "8192", LLM_CONTEXT_TOKENS: "16384",
+  },
 });
 const token = tokenFor("bench-replies");
 const api = (method, path, opts = {}) => call(worker.base, method, path, { token, ...opts });

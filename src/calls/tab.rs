@@ -18,6 +18,7 @@ pub enum TabCall {
     Flush(Flush),
     Delete(Delete),
     StartReply(StartReply),
+    StartReplyStream(StartReplyStream),
     GetReply(GetReply),
     ReplyEvents(ReplyEvents),
     CancelReply(CancelReply),
@@ -96,6 +97,13 @@ pub struct StartReply {
     pub now_ms: u64,
 }
 
+/// [`StartReply`], answered with the reply's event stream from the start (`Accept:
+/// text/event-stream`): one call instead of a start and an events call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartReplyStream {
+    pub start: StartReply,
+}
+
 /// The answer to [`StartReply`]: the reply, and whether this call created it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ReplyStarted {
@@ -155,6 +163,7 @@ calls!(TabCall {
     Flush => Encoded<TabStats>,
     Delete => (),
     StartReply => ReplyStarted,
+    StartReplyStream => Streamed,
     GetReply => Encoded<ReplyView<'static>>,
     ReplyEvents => Streamed,
     CancelReply => Encoded<ReplyView<'static>>,

@@ -7,8 +7,8 @@ use worker::{Request, Response};
 
 use crate::api::ErrorCode;
 use crate::assistant::reply_request::{parse_reply_request, parse_resume_point, REPLY_BODY_BYTES};
-use crate::calls::tab::{CancelReply, GetReply, ReplyEvents, StartReply};
-use crate::calls::user::{GetUsage, Touch};
+use crate::calls::tab::{CancelReply, GetReply, ReplyEvents, StartReply, StartReplyStream};
+use crate::calls::user::GetUsage;
 use crate::calls::ObjectName;
 use crate::chat::reply::NewReply;
 use crate::ids;
@@ -16,7 +16,6 @@ use crate::ids;
 use super::super::context::RequestCtx;
 use super::super::error::ApiError;
 use super::super::http;
-use super::super::log;
 use super::super::objects::{send, send_stream};
 
 fn tab_object(ctx: &RequestCtx, tab_id: &str) -> Result<ObjectName, ApiError> {
@@ -46,75 +45,31 @@ pub async fn start(mut req: Request, tab_id: &str, ctx: &RequestCtx) -> Result<R
     let request = parse_reply_request(&body)?;
     let tab = tab_object(ctx, tab_id)?;
     // The tab's object checks the request, reserves the reply's tokens with the user's
-    // object (429 `quota_exceeded`), then starts it.
-    let reply_id = ids::new_id()?;
-    let started = send(
-        &ctx.env,
-        &tab,
-        StartReply {
-            reply: NewReply {
-                reply_id: reply_id.clone(),
-                message_id: ids::new_id()?,
-                message_seq: request.message_seq,
-                client_id: request.client_id,
-                model: request.model.unwrap_or_else(|| upstream.model.clone()),
-            },
-            search: request.search,
-            sources: request.sources.map(|s| s.bits()),
-            workspace: request.workspace,
-            now_ms: ctx.now_ms,
+    // object (429 `quota_exceeded`), starts it, and updates the tab's directory entry.
+    let start = StartReply {
+        reply: NewReply {
+            reply_id: ids::new_id()?,
+            message_id: ids::new_id()?,
+            message_seq: request.message_seq,
+            client_id: request.client_id,
+            model: request.model.unwrap_or_else(|| upstream.model.clone()),
         },
-    )
-    .await?;
-    if started.created {
-        touch_directory(ctx, tab_id, &started.reply).await;
-    }
+        search: request.search,
+        sources: request.sources.map(|s| s.bits()),
+        workspace: request.workspace,
+        now_ms: ctx.now_ms,
+    };
     if wants_stream {
-        let reply_id = reply_id_of(&started.reply)?;
-        return send_stream(&ctx.env, &tab, ReplyEvents { reply_id, after: 0 }).await;
+        // One call: the object starts the reply and answers its event stream.
+        return send_stream(&ctx.env, &tab, StartReplyStream { start }).await;
     }
+    let started = send(&ctx.env, &tab, start).await?;
     http::json(
         if started.created { 202 } else { 200 },
         &Started {
             reply: &started.reply,
         },
     )
-}
-
-/// The tab's directory entry counts the new assistant message (as an append does).
-async fn touch_directory(ctx: &RequestCtx, tab_id: &str, reply: &serde_json::value::RawValue) {
-    #[derive(serde::Deserialize)]
-    struct Seq {
-        assistant_seq: u64,
-    }
-    let Ok(Seq { assistant_seq }) = serde_json::from_str::<Seq>(reply.get()) else {
-        return;
-    };
-    let touch = Touch {
-        tab_id: tab_id.to_owned(),
-        message_count: assistant_seq,
-        updated_ms: ctx.now_ms,
-    };
-    let touched = match ObjectName::user(&ctx.user) {
-        Ok(user) => send(&ctx.env, &user, touch).await,
-        Err(err) => Err(err.into()),
-    };
-    if let Err(err) = touched {
-        log::event(
-            "directory_touch_failed",
-            serde_json::json!({ "request_id": ctx.request_id, "message": err.message }),
-        );
-    }
-}
-
-fn reply_id_of(reply: &serde_json::value::RawValue) -> Result<String, ApiError> {
-    #[derive(serde::Deserialize)]
-    struct Id {
-        id: String,
-    }
-    serde_json::from_str::<Id>(reply.get())
-        .map(|r| r.id)
-        .map_err(|e| ApiError::internal(format!("a started reply without its id: {e}")))
 }
 
 /// `GET /api/tabs/{id}/replies/{reply_id}`.

@@ -19,7 +19,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, State, Stora
 
 use crate::api::ErrorCode;
 use crate::calls::tab::{self as call, Appended, ReplyStarted, TabCall, UnindexedPage};
-use crate::calls::user::{Index, ReleaseTokens, ReserveTokens};
+use crate::calls::user::{Index, ReleaseTokens, ReserveTokens, Touch};
 use crate::calls::{Answer, Encoded, ObjectName};
 use crate::chat::reply::ReplyView;
 use crate::chat::{Effect, FlushPolicy, Owner, ReplyCheck, Tab};
@@ -238,30 +238,21 @@ impl TabObject {
                 self.apply(effects).await;
                 answer(())
             }
-            TabCall::StartReply(start) => self.start_reply(start).await,
+            TabCall::StartReply(start) => {
+                let started = self.start_reply(start).await?;
+                Self::answer_started(started)
+            }
+            TabCall::StartReplyStream(call::StartReplyStream { start }) => {
+                let started = self.start_reply(start).await?;
+                self.event_stream(&started.record.id, 0)
+            }
             TabCall::GetReply(get) => {
                 let (record, content) = self.with(|l| Ok(l.tab.reply(&l.kv, &get.reply_id)?))?;
                 answer(Encoded::<ReplyView<'static>>::from_json(
                     &record.view(&content),
                 )?)
             }
-            TabCall::ReplyEvents(events) => {
-                let (record, replay) = self
-                    .with(|l| Ok(l.tab.reply_events(&l.kv, &events.reply_id, events.after)?))?;
-                let headers = worker::Headers::new();
-                headers.set("content-type", call::Streamed::CONTENT_TYPE)?;
-                headers.set("cache-control", "no-store")?;
-                if replay.finished {
-                    let body = driver::event_stream_body(&replay.events);
-                    return Ok(Response::from_bytes(body)?.with_headers(headers));
-                }
-                let rx = self
-                    .shared
-                    .live
-                    .borrow_mut()
-                    .watch(&record.id, &replay.events);
-                Ok(Response::from_stream(rx)?.with_headers(headers))
-            }
+            TabCall::ReplyEvents(events) => self.event_stream(&events.reply_id, events.after),
             TabCall::CancelReply(cancel) => {
                 let (record, content, ended) = self.with(|l| {
                     Ok(l.tab
@@ -278,9 +269,32 @@ impl TabObject {
         }
     }
 
+    /// The events of `reply_id` after `after`: the whole stream of an ended reply, or a watcher
+    /// that gets the replay at once and the live events until `done`.
+    fn event_stream(&self, reply_id: &str, after: u64) -> Result<Response, ApiError> {
+        let (record, replay) = self.with(|l| Ok(l.tab.reply_events(&l.kv, reply_id, after)?))?;
+        let headers = worker::Headers::new();
+        headers.set("content-type", call::Streamed::CONTENT_TYPE)?;
+        headers.set("cache-control", "no-store")?;
+        if replay.finished {
+            let body = driver::event_stream_body(&replay.events);
+            return Ok(Response::from_bytes(body)?.with_headers(headers));
+        }
+        let rx = self
+            .shared
+            .live
+            .borrow_mut()
+            .watch(&record.id, &replay.events);
+        Ok(Response::from_stream(rx)?.with_headers(headers))
+    }
+
     /// Starts a reply: the core writes it (durable before the answer), then the driver streams
-    /// it on its own, outliving this request.
-    async fn start_reply(&self, start: call::StartReply) -> Result<Response, ApiError> {
+    /// it on its own, outliving this request, and the tab's directory entry is updated in the
+    /// background.
+    async fn start_reply(
+        &self,
+        start: call::StartReply,
+    ) -> Result<crate::chat::reply::Started, ApiError> {
         let search = start.search;
         let sources = start
             .sources
@@ -297,7 +311,7 @@ impl TabObject {
         if let ReplyCheck::Existing(started) =
             self.with(|l| Ok(l.tab.check_reply(&l.kv, &start.reply)?))?
         {
-            return Self::answer_started(*started);
+            return Ok(*started);
         }
         self.shared.starting.set(true);
         let reserved = self.reserve_tokens(&start.reply.reply_id).await;
@@ -339,8 +353,27 @@ impl TabObject {
             // `wait_until` keeps the object's I/O context for the driver after this answer.
             self.state
                 .wait_until(async move { driver::drive(shared, env, job).await });
+            let touch = Touch {
+                tab_id: started.record.tab_id.clone(),
+                message_count: started.record.assistant_seq,
+                updated_ms: started.record.created_ms,
+            };
+            let env = self.env.clone();
+            let user = self.with(|l| Ok(l.tab.owner()?.user.clone()))?;
+            self.state.wait_until(async move {
+                let touched = match ObjectName::user(&user) {
+                    Ok(name) => send(&env, &name, touch).await,
+                    Err(err) => Err(err.into()),
+                };
+                if let Err(err) = touched {
+                    log::event(
+                        "directory_touch_failed",
+                        serde_json::json!({ "message": err.message }),
+                    );
+                }
+            });
         }
-        Self::answer_started(started)
+        Ok(started)
     }
 
     fn answer_started(started: crate::chat::reply::Started) -> Result<Response, ApiError> {
