@@ -144,7 +144,7 @@ fn run_moka(t: &Trace, cap: usize) -> Hits {
 fn run_wtinylfu(t: &Trace, cap: usize, shift_detection: bool) -> Hits {
     let mut config = PolicyConfig::new(cap as u64, u64::MAX);
     if !shift_detection {
-        config.shift_sample_factor = 0;
+        config.climber = edge_assistant::search::web::climber::Climber::Fixed;
     }
 
     let mut p = CachePolicy::new(config);

@@ -9,6 +9,8 @@
 //!   state and the clock, and the freshness rules (TTL, stale-while-revalidate, stale-if-error,
 //!   the short life of degraded answers).
 //! - [`flight`]: the isolate's single-flight table of misses, with deadlines, so entries always end.
+//! - [`climber`]: the adaptive admission window (the marginal-hit climber with ghost lists, and
+//!   Caffeine's classic hit-rate hill climber as a reference).
 //! - [`sketch`]: a 4-bit count-min frequency sketch with aging (TinyLFU).
 //! - [`policy`]: the W-TinyLFU admission/eviction policy of one cache shard, bounded in entries
 //!   and bytes, with snapshot/restore so a Durable Object can persist it.
@@ -22,6 +24,7 @@
 //! [`normalize::kv_key`]; each shard Durable Object owns one [`shard::Shard`] and is the single
 //! writer of its keys in KV (puts and deletes).
 
+pub mod climber;
 pub mod flight;
 pub mod l1;
 pub mod lookup;
