@@ -17,6 +17,8 @@
 //! - [`shard`]: one shard object's core: the policy plus the ledger of what may be in KV, which
 //!   keeps the KV bound under concurrency and failures (and `shard_count`).
 //! - [`read_buffer`]: the isolate's lossy buffer of hit hashes, drained in batches to the shard.
+//! - [`replay`] (test support only): trace replay of the policy, plain LRU and the sharded
+//!   layout, for the hit-ratio benchmark and the trace regression test.
 //! - [`l1`]: the in-isolate L1 cache, an LRU bounded by accurately accounted bytes.
 //!
 //! How the edge wires it: every isolate keeps an [`l1::L1Cache`], a [`read_buffer::ReadBuffer`]
@@ -31,6 +33,8 @@ pub mod lookup;
 pub mod normalize;
 pub mod policy;
 pub mod read_buffer;
+#[cfg(any(test, feature = "test-support"))]
+pub mod replay;
 pub mod shard;
 pub mod sketch;
 pub mod upstream;
