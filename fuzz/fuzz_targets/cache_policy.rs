@@ -130,13 +130,16 @@ fn check_bounds(p: &CachePolicy) {
     let s = p.stats();
     assert_eq!((s.entries, s.bytes), (p.len(), p.bytes()));
     assert!(s.stale_hits <= s.hits);
-    let floor = (u128::from(c.capacity_entries) * u128::from(c.window_permille.min(1000)) / 1000)
-        .max(1);
+    let floor =
+        (u128::from(c.capacity_entries) * u128::from(c.window_permille.min(1000)) / 1000).max(1);
     let window = u128::from(p.window_max_entries());
     assert!(window >= floor, "window {window} below its floor {floor}");
     // Main keeps one entry, unless the configured share (the floor) is the whole cache.
     let ceiling = u128::from(c.capacity_entries.saturating_sub(1)).max(floor);
-    assert!(window <= ceiling, "window {window} above its ceiling {ceiling}");
+    assert!(
+        window <= ceiling,
+        "window {window} above its ceiling {ceiling}"
+    );
 }
 
 fuzz_target!(|input: Input| {
