@@ -17,7 +17,7 @@
 //! - [`shard`]: one shard object's core: the policy plus the ledger of what may be in KV, which
 //!   keeps the KV bound under concurrency and failures (and `shard_count`).
 //! - [`read_buffer`]: the isolate's lossy buffer of hit hashes, drained in batches to the shard.
-//! - [`replay`] (test support only): trace replay of the policy, plain LRU and the sharded
+//! - `replay` (test support only): trace replay of the policy, plain LRU and the sharded
 //!   layout, for the hit-ratio benchmark and the trace regression test.
 //! - [`l1`]: the in-isolate L1 cache, an LRU bounded by accurately accounted bytes.
 //!
