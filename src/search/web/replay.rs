@@ -5,8 +5,8 @@
 //! A trace is a sequence of key hashes. Every replay answers one hit flag per request, so the
 //! benchmark and the test compare policies on exactly the same requests:
 //!
-//! - [`lru`]: plain LRU (the `lru` crate), the recency reference;
-//! - [`policy`]: one [`CachePolicy`] with the given config (a fixed window when its climber is
+//! - [`lru()`]: plain LRU (the `lru` crate), the recency reference;
+//! - [`policy()`]: one [`CachePolicy`] with the given config (a fixed window when its climber is
 //!   off: the W-TinyLFU reference), hits and misses recorded one by one;
 //! - [`sharded`]: the layout the worker deploys: keys split over [`shard_count`] shard cores
 //!   ([`Shard`]: policy plus KV ledger) by [`shard_of`], misses admitted at once, hits reaching
