@@ -2,7 +2,10 @@
 //! stale hit, miss, remove, expire, set_capacity, snapshot + restore).
 //!
 //! Checked after every operation:
-//! - both bounds hold: entries ≤ capacity_entries and bytes ≤ capacity_bytes;
+//! - both bounds hold: entries ≤ capacity_entries and bytes ≤ capacity_bytes, whatever the
+//!   window climber does (every climber is fuzzed; `Hits` batches end its samples quickly);
+//! - the window bound stays between the configured share and all entries but one (or the
+//!   configured share, when that is larger);
 //! - the edge's mirror of the resident set, kept only from what the calls return (`admitted`,
 //!   `evicted`, `remove`'s bool, `expire`'s and `set_capacity`'s lists), equals the policy's
 //!   resident set: this is what keeps KV exactly within the bound;
@@ -21,6 +24,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use arbitrary::Arbitrary;
+use edge_assistant::search::web::climber::Climber;
 use edge_assistant::search::web::policy::{CachePolicy, PolicyConfig};
 use edge_assistant::search::web::shard::{Durability, PutTicket, Shard, ShardSettings, Start};
 use libfuzzer_sys::fuzz_target;
@@ -58,7 +62,8 @@ struct Input {
     bytes: u32,
     window_permille: u16,
     protected_permille: u16,
-    shift_sample_factor: u8,
+    climber: u8,
+    sample_factor: u8,
     aging_factor: u8,
     ops: Vec<Op>,
     shard_ops: Vec<ShardOp>,
@@ -125,6 +130,16 @@ fn check_bounds(p: &CachePolicy) {
     let s = p.stats();
     assert_eq!((s.entries, s.bytes), (p.len(), p.bytes()));
     assert!(s.stale_hits <= s.hits);
+    let floor =
+        (u128::from(c.capacity_entries) * u128::from(c.window_permille.min(1000)) / 1000).max(1);
+    let window = u128::from(p.window_max_entries());
+    assert!(window >= floor, "window {window} below its floor {floor}");
+    // Main keeps one entry, unless the configured share (the floor) is the whole cache.
+    let ceiling = u128::from(c.capacity_entries.saturating_sub(1)).max(floor);
+    assert!(
+        window <= ceiling,
+        "window {window} above its ceiling {ceiling}"
+    );
 }
 
 fuzz_target!(|input: Input| {
@@ -142,14 +157,17 @@ fn fuzz_policy(input: &Input) {
         capacity_bytes: u64::from(input.bytes % (1 << 20)),
         window_permille: u32::from(input.window_permille % 1001),
         protected_permille: u32::from(input.protected_permille % 1001),
-        shift_sample_factor: u32::from(input.shift_sample_factor % 4),
+        // Every climber, and sample periods short enough (the minimum, 128 requests, at these
+        // capacities) that the window moves within an input.
+        climber: Climber::from_code(u64::from(input.climber % 3)).unwrap_or(Climber::Marginal),
+        sample_factor: u32::from(input.sample_factor % 4),
         aging_factor: u32::from(input.aging_factor % 16),
     };
     let mut policy = CachePolicy::new(config);
     let mut restored: Option<CachePolicy> = None;
     let mut resident: BTreeSet<u64> = BTreeSet::new();
     let mut now_ms: u64 = 1_000;
-    for op in input.ops.iter().take(256) {
+    for op in input.ops.iter().take(512) {
         if let Op::Insert { advance_ms, .. } = op {
             now_ms += u64::from(*advance_ms);
         }

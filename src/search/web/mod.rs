@@ -9,12 +9,16 @@
 //!   state and the clock, and the freshness rules (TTL, stale-while-revalidate, stale-if-error,
 //!   the short life of degraded answers).
 //! - [`flight`]: the isolate's single-flight table of misses, with deadlines, so entries always end.
+//! - [`climber`]: the adaptive admission window (the marginal-hit climber with ghost lists, and
+//!   Caffeine's classic hit-rate hill climber as a reference).
 //! - [`sketch`]: a 4-bit count-min frequency sketch with aging (TinyLFU).
 //! - [`policy`]: the W-TinyLFU admission/eviction policy of one cache shard, bounded in entries
 //!   and bytes, with snapshot/restore so a Durable Object can persist it.
 //! - [`shard`]: one shard object's core: the policy plus the ledger of what may be in KV, which
 //!   keeps the KV bound under concurrency and failures (and `shard_count`).
 //! - [`read_buffer`]: the isolate's lossy buffer of hit hashes, drained in batches to the shard.
+//! - `replay` (test support only): trace replay of the policy, plain LRU and the sharded
+//!   layout, for the hit-ratio benchmark and the trace regression test.
 //! - [`l1`]: the in-isolate L1 cache, an LRU bounded by accurately accounted bytes.
 //!
 //! How the edge wires it: every isolate keeps an [`l1::L1Cache`], a [`read_buffer::ReadBuffer`]
@@ -22,12 +26,15 @@
 //! [`normalize::kv_key`]; each shard Durable Object owns one [`shard::Shard`] and is the single
 //! writer of its keys in KV (puts and deletes).
 
+pub mod climber;
 pub mod flight;
 pub mod l1;
 pub mod lookup;
 pub mod normalize;
 pub mod policy;
 pub mod read_buffer;
+#[cfg(any(test, feature = "test-support"))]
+pub mod replay;
 pub mod shard;
 pub mod sketch;
 pub mod upstream;

@@ -373,6 +373,37 @@ fn a_bare_policy_snapshot_is_adopted_with_all_its_keys() {
     assert_eq!(s.take_dirty(), Durability::Now, "saved in the new format");
 }
 
+#[test]
+fn a_snapshot_saved_before_the_window_climber_restores() {
+    // A shard saved by the previous release: its policy in snapshot format 1 (the shift
+    // detector), a delete still owed. It restores with every key and the owed delete; the
+    // policy's climber starts fresh, and the next save is in the current format.
+    let st = settings(10, 1_000);
+    let mut s = Shard::new(st);
+    for k in 1..=4 {
+        let plan = s.admit(mix(k), 10, 0, true);
+        let t = put(&mut s, &plan, 0);
+        assert!(s.put_done(&t, true, 0).is_empty());
+    }
+    assert!(s.policy.remove(mix(2)));
+    let mut deletes = Vec::new();
+    s.forget_resident(mix(2), 0, &mut deletes);
+    assert_eq!(deletes, vec![mix(2)]);
+    let current = s.snapshot();
+    let policy = s.policy.snapshot();
+    let mut old = current[..current.len() - policy.len()].to_vec();
+    old.extend_from_slice(&s.policy.snapshot_v1([3, 4, 0.5f64.to_bits()]));
+    let (r, due) = Shard::restore(&old, st, 10).unwrap();
+    assert_eq!(due, vec![mix(2)], "the owed delete is due at once");
+    assert_eq!(r.ledger_len(), 4);
+    for k in [1, 3, 4] {
+        assert!(r.policy.contains(mix(k)));
+    }
+    assert_eq!(r.policy.window_max_entries(), 1);
+    let (again, _) = Shard::restore(&r.snapshot(), st, 10).unwrap();
+    assert_eq!(again.snapshot(), r.snapshot());
+}
+
 /// Spreads small ids over the hash space (ownership uses the mixed high bits).
 fn mix(k: u64) -> u64 {
     k.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1
