@@ -230,7 +230,8 @@ fn schemas() -> Value {
                 "capacity_entries": { "type": "integer" }, "capacity_bytes": { "type": "integer" },
                 "hits": { "type": "integer" }, "misses": { "type": "integer" },
                 "stale_hits": { "type": "integer" }, "evictions": { "type": "integer" },
-                "rejected": { "type": "integer" }
+                "rejected": { "type": "integer" },
+                "pending_deletes": { "type": "integer", "minimum": 0 }
             }
         },
         "Policy": {
