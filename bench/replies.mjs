@@ -9,10 +9,13 @@
 //    and delete of the tab's object) before and after one reply, against the reply's text.
 // 3. Replay of a finished 4,000-delta reply (about 4,000 tokens) from `after=0`, end to end.
 //
-// Usage: node bench/replies.mjs [--runs 30] [--replays 40]
+// Usage: node bench/replies.mjs [--runs 30] [--replays 40] [--workerd]
+// --workerd serves the bundle on plain `workerd serve` (bench/load/workerd.mjs: the deployed
+// layout, no Miniflare or wrangler in the path) instead of `wrangler dev`.
 // Medians and p95/p99 over the runs; timings on this machine are noisy, compare within a run.
 import { startWorker, call, tokenFor } from "../tests/e2e/harness.mjs";
 import { startLlmServer } from "../tests/fixtures/llm_server.mjs";
+import { startWorkerd } from "./load/workerd.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -46,7 +49,14 @@ async function firstDelta(res, t0) {
 }
 
 const llm = await startLlmServer({ chunkChars: 4, delayMs: 0 });
-const worker = await startWorker({
+const onWorkerd = args.includes("--workerd");
+const start = onWorkerd
+  ? async (options) => {
+    const server = await startWorkerd({ vars: { DEV_MODE: "1", RATE_LIMIT_PER_MINUTE: "1000000", ...options.vars } });
+    return { base: server.base, stop: () => server.stop() };
+  }
+  : startWorker;
+const worker = await start({
   vars: {
     LLM_UPSTREAM_URL: llm.base, LLM_MODEL: "fixture-ok", USER_DAILY_TOKENS: "1000000000",
     // Room for the 4,000-token replay reply (the output cap is twice this, estimated).
@@ -83,6 +93,8 @@ try {
     if (i >= 3) { direct.push(d); viaWorker.push(w); } // the first three warm up
   }
   const overhead = viaWorker.map((w, i) => w - direct[i]);
+  out.push(`Served by ${onWorkerd ? "plain \`workerd serve\` (bench/load/workerd.mjs)" : "\`wrangler dev\`"}.`);
+  out.push("");
   out.push("### Time to first delta (" + RUNS + " replies, after 3 warm-up)");
   out.push("");
   out.push("| path | p50 ms | p99 ms |");

@@ -1,4 +1,5 @@
-// The status panel: worker health, the web-search cache's counters, and the current tab's
+// The status panel: worker health, today's token usage against the daily budget, the web-search
+// cache's counters, and the current tab's
 // batching/flush stats with a "Flush now" button.
 import { api, timingText } from "./api.js";
 import { $, announce, fillFacts, formatBytes, formatTime, showError } from "./dom.js";
@@ -25,8 +26,9 @@ export async function refreshStatus() {
   const error = $("status-error");
   showError(error, "");
   const problems = [];
-  const [health, cache, tab] = await Promise.allSettled([
+  const [health, usage, cache, tab] = await Promise.allSettled([
     api("GET", "/api/health", { auth: false }),
+    api("GET", "/api/usage"),
     api("GET", "/api/search/cache/stats"),
     currentTabId() ? api("GET", `/api/tabs/${encodeURIComponent(currentTabId())}/stats`) : Promise.resolve(null),
   ]);
@@ -37,6 +39,17 @@ export async function refreshStatus() {
       ["round trip", timingText(health.value)],
     ]);
   } else problems.push(`health: ${health.reason.message}`);
+  if (usage.status === "fulfilled") {
+    const u = usage.value.body;
+    const used = u.prompt_tokens + u.completion_tokens;
+    fillFacts($("st-usage"), [
+      ["day (UTC)", u.date],
+      ["tokens used", `${used} of ${u.limit_tokens} (${((used / u.limit_tokens) * 100).toFixed(1)} %)`],
+      ["prompt / completion", `${u.prompt_tokens} / ${u.completion_tokens}`],
+      ["held by replies in progress", u.reserved_tokens],
+      ["replies", u.replies],
+    ]);
+  } else problems.push(`usage: ${usage.reason.message}`);
   if (cache.status === "fulfilled") {
     const c = cache.value.body;
     fillFacts($("st-cache"), [

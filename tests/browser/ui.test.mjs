@@ -348,7 +348,7 @@ describe("browser UI", () => {
     assert.deepEqual(problems, []);
   });
 
-  test("status shows health, cache stats and the current tab's flush stats", async () => {
+  test("status shows health, token usage, cache stats and the current tab's flush stats", async () => {
     const { page, problems } = await openApp("status-user");
     assert.equal(new URL(page.url()).hash, "", "the #token= link is consumed and cleared from the address");
     await createTab(page, "Stats tab");
@@ -358,6 +358,10 @@ describe("browser UI", () => {
     await page.locator("#st-health dd", { hasText: "ok" }).waitFor();
     await page.locator("#st-cache dt", { hasText: "hit ratio" }).waitFor();
     await page.locator("#st-tab dt", { hasText: "flushes" }).waitFor();
+    await page.locator("#st-usage dt", { hasText: "tokens used" }).waitFor();
+    const usage = await page.$$eval("#st-usage dt", (dts) => Object.fromEntries(dts.map((dt) => [dt.textContent, dt.nextElementSibling.textContent])));
+    assert.match(usage["tokens used"], /^0 of 200000 \(0\.0 %\)$/, "no reply yet: nothing used of the default budget");
+    assert.match(usage["day (UTC)"], /^\d{4}-\d{2}-\d{2}$/);
     await page.click("#st-flush");
     await page.locator("#live", { hasText: "Flushed: 0 pending" }).waitFor();
     const facts = await page.$$eval("#st-tab dt", (dts) => Object.fromEntries(dts.map((dt) => [dt.textContent, dt.nextElementSibling.textContent])));
