@@ -112,14 +112,7 @@ pub struct Encoded<T> {
 impl<T: Serialize> Encoded<T> {
     /// Encodes `value` (in the object).
     pub fn new(value: &T) -> Result<Self, CallError> {
-        let bytes = serde_json::to_vec(value).map_err(|e| CallError::Decode {
-            what: std::any::type_name::<T>(),
-            detail: e.to_string(),
-        })?;
-        Ok(Self {
-            bytes,
-            of: PhantomData,
-        })
+        Self::from_json(value)
     }
 }
 

@@ -32,14 +32,7 @@ pub async fn send<C: ObjectCall>(
     name: &ObjectName,
     call: C,
 ) -> Result<C::Answer, ApiError> {
-    let stub = env
-        .durable_object(name.kind().binding())?
-        .get_by_name(name.name())?;
-    let req = call_request(&encode_call(&call.into())?)?;
-    let mut res = stub.fetch_with_request(req).await?;
-    if res.status_code() >= 400 {
-        return Err(error_from_response(&mut res).await);
-    }
+    let mut res = send_stream(env, name, call).await?;
     Ok(C::Answer::decode(res.bytes().await?)?)
 }
 
