@@ -821,6 +821,23 @@ impl CachePolicy {
         out
     }
 
+    /// An empty policy for `config` with restored counters (`[hits, misses, stale_hits,
+    /// evictions, rejected]`) and random state: the part both snapshot formats share.
+    fn with_counters(config: PolicyConfig, counters: [u64; 5], rng: u64) -> Self {
+        let [hits, misses, stale_hits, evictions, rejected] = counters;
+        let mut policy = Self::new(config);
+        policy.stats = PolicyStats {
+            hits,
+            misses,
+            stale_hits,
+            evictions,
+            rejected,
+            ..PolicyStats::default()
+        };
+        policy.rng = rng;
+        policy
+    }
+
     /// Rebuilds a policy from [`snapshot`](Self::snapshot) bytes: the same resident entries in the
     /// same order, the same sketch, counters, config and climber (window bound, sample, ghosts).
     ///
@@ -861,16 +878,11 @@ impl CachePolicy {
                     sample_factor: small(sample_factor, "sample factor")?,
                     aging_factor: small(aging_factor, "aging")?,
                 };
-                let mut policy = Self::new(config);
-                policy.stats = PolicyStats {
-                    hits,
-                    misses,
-                    stale_hits,
-                    evictions,
-                    rejected,
-                    ..PolicyStats::default()
-                };
-                policy.rng = rng;
+                let mut policy = Self::with_counters(
+                    config,
+                    [hits, misses, stale_hits, evictions, rejected],
+                    rng,
+                );
                 if window_max == 0 || window_max > cap_entries.max(1) {
                     return Err(corrupt("window bound outside the capacity"));
                 }
@@ -893,17 +905,7 @@ impl CachePolicy {
                 config.window_permille = small(window_permille, "window")?;
                 config.protected_permille = small(protected_permille, "protected")?;
                 config.aging_factor = small(aging_factor, "aging")?;
-                let mut policy = Self::new(config);
-                policy.stats = PolicyStats {
-                    hits,
-                    misses,
-                    stale_hits,
-                    evictions,
-                    rejected,
-                    ..PolicyStats::default()
-                };
-                policy.rng = rng;
-                policy
+                Self::with_counters(config, [hits, misses, stale_hits, evictions, rejected], rng)
             }
             _ => return Err(corrupt("unknown version")),
         };
