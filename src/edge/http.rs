@@ -189,11 +189,21 @@ pub fn finish(
     origin: Option<&str>,
     config: Option<&Config>,
     duration_ms: u64,
+    may_be_html: bool,
 ) -> Response {
     // The shell's own responses take the headers in place. Responses whose headers are
     // immutable (static assets, fetched responses) refuse the first set, and only those are
     // copied: the copy costs three JS `Headers` objects and one call per header.
-    if decorate(response.headers(), request_id, origin, config, duration_ms).is_ok() {
+    if decorate(
+        response.headers(),
+        request_id,
+        origin,
+        config,
+        duration_ms,
+        may_be_html,
+    )
+    .is_ok()
+    {
         return response;
     }
     let status = response.status_code();
@@ -206,7 +216,14 @@ pub fn finish(
     for (name, value) in builder_headers.entries() {
         let _ = headers.append(&name, &value);
     }
-    let _ = decorate(&headers, request_id, origin, config, duration_ms);
+    let _ = decorate(
+        &headers,
+        request_id,
+        origin,
+        config,
+        duration_ms,
+        may_be_html,
+    );
     worker::ResponseBuilder::new()
         .with_status(status)
         .with_headers(headers)
@@ -220,6 +237,7 @@ fn decorate(
     origin: Option<&str>,
     config: Option<&Config>,
     duration_ms: u64,
+    may_be_html: bool,
 ) -> Result<(), worker::Error> {
     headers.set("x-request-id", request_id)?;
     // Time spent in the worker for this request (ms), for clients and browser dev tools. On
@@ -227,11 +245,13 @@ fn decorate(
     headers.set("server-timing", &format!("app;dur={duration_ms}"))?;
     headers.set("x-content-type-options", "nosniff")?;
     headers.set("referrer-policy", "no-referrer")?;
-    let is_html = headers
-        .get("content-type")
-        .ok()
-        .flatten()
-        .is_some_and(|ct| ct.starts_with("text/html"));
+    // Only static assets can be HTML; the API's own answers skip the read.
+    let is_html = may_be_html
+        && headers
+            .get("content-type")
+            .ok()
+            .flatten()
+            .is_some_and(|ct| ct.starts_with("text/html"));
     if is_html {
         headers.set("content-security-policy", CSP)?;
         headers.set("x-frame-options", "DENY")?;

@@ -72,11 +72,19 @@ fn to_js(response: Response) -> JsValue {
 async fn serve(req: Request, env: Env, ctx: Context) -> Response {
     let started_ms = js_sys::Date::now() as u64;
     let request_id = http::request_id(&req);
-    let origin = req.headers().get("origin").ok().flatten();
+    // CORS needs the origin only when some origin is allowed (same-origin needs no headers);
+    // skipping the read saves a runtime call per request in the usual setup.
+    let cors_configured = config::cached().is_none_or(|c| !c.allowed_origins.is_empty());
+    let origin = if cors_configured {
+        req.headers().get("origin").ok().flatten()
+    } else {
+        None
+    };
     let method = req.method().to_string();
     let path = req.path();
+    let is_api = path == "/api" || path.starts_with("/api/");
 
-    let outcome = if path == "/api" || path.starts_with("/api/") {
+    let outcome = if is_api {
         router::handle_api(req, env, ctx, &request_id, started_ms).await
     } else {
         router::handle_asset(req, env).await
@@ -100,6 +108,7 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Response {
         origin.as_deref(),
         config.as_deref(),
         duration_ms,
+        !is_api,
     );
     log::request_line(&log::RequestLog {
         request_id: &request_id,
