@@ -63,6 +63,7 @@ pub enum Route {
     GetReply(String, String),
     ReplyEvents(String, String),
     CancelReply(String, String),
+    Live(String),
 }
 
 impl Route {
@@ -93,6 +94,7 @@ impl Route {
             Self::GetReply(..) => "replies.get",
             Self::ReplyEvents(..) => "replies.events",
             Self::CancelReply(..) => "replies.cancel",
+            Self::Live(_) => "tabs.live",
         }
     }
 
@@ -193,6 +195,8 @@ pub fn route(method: Method, path: &str) -> Result<Route, RouteError> {
         (["tabs", t, "stats"], _) => id(t).and(Err(allow(&["GET"]))),
         (["tabs", t, "flush"], Post) => Ok(Route::FlushTab(id(t)?)),
         (["tabs", t, "flush"], _) => id(t).and(Err(allow(&["POST"]))),
+        (["tabs", t, "live"], Get) => Ok(Route::Live(id(t)?)),
+        (["tabs", t, "live"], _) => id(t).and(Err(allow(&["GET"]))),
         (["tabs", t, "replies"], Post) => Ok(Route::StartReply(id(t)?)),
         (["tabs", t, "replies"], _) => id(t).and(Err(allow(&["POST"]))),
         (["tabs", t, "replies", r], Get) => Ok(Route::GetReply(id(t)?, id(r)?)),
@@ -269,6 +273,14 @@ mod tests {
         assert_eq!(
             route(Post, "/api/tabs/t1/replies"),
             Ok(Route::StartReply("t1".into()))
+        );
+        assert_eq!(
+            route(Get, "/api/tabs/t1/live"),
+            Ok(Route::Live("t1".into()))
+        );
+        assert_eq!(
+            route(Post, "/api/tabs/t1/live"),
+            Err(RouteError::MethodNotAllowed(vec!["GET"]))
         );
         assert_eq!(
             route(Get, "/api/tabs/t1/replies/r1/events"),

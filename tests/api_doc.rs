@@ -158,6 +158,7 @@ fn documented_as(route: &Route) -> (&'static str, &'static str) {
         Route::GetReply(..) => ("GET", "/api/tabs/{id}/replies/{reply_id}"),
         Route::ReplyEvents(..) => ("GET", "/api/tabs/{id}/replies/{reply_id}/events"),
         Route::CancelReply(..) => ("POST", "/api/tabs/{id}/replies/{reply_id}/cancel"),
+        Route::Live(_) => ("GET", "/api/tabs/{id}/live"),
     }
 }
 

@@ -531,11 +531,8 @@ mod tests {
             assert!(pair[1].0 - pair[0].0 >= COALESCE_MS, "frames too close");
         }
         for (_, b) in &sent {
-            text.push_str(
-                &json(&b.frame_for(None).expect("frame"))["text"]
-                    .as_str()
-                    .expect("text"),
-            );
+            let frame = json(&b.frame_for(None).expect("frame"));
+            text.push_str(frame["text"].as_str().expect("text"));
         }
         let expected: String = (0..500).map(|i| format!("{i},")).collect();
         assert_eq!(text, expected);

@@ -15,18 +15,23 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use worker::{durable_object, DurableObject, Env, Request, Response, State, Storage};
+use worker::{
+    durable_object, DurableObject, Env, Request, Response, State, Storage, WebSocket,
+    WebSocketIncomingMessage,
+};
 
 use crate::calls::tab::{self as call, Appended, ReplyStarted, TabCall, UnindexedPage};
 use crate::calls::user::Index;
 use crate::calls::{Answer, Encoded, ObjectName};
+use crate::chat::live::Coalescer;
 use crate::chat::reply::ReplyView;
-use crate::chat::{Effect, FlushPolicy, Owner, Tab};
+use crate::chat::{Effect, FlushPolicy, Owner, PageCursor, PageQuery, Tab};
 
 use super::super::config;
 use super::super::error::ApiError;
 use super::super::log;
 use super::super::storage::SqlKv;
+use super::live;
 use super::reply::{self as driver, Job, Live};
 use super::{answer, decode, respond, send};
 
@@ -38,9 +43,13 @@ pub struct Loaded {
 /// The object's state that the reply driver shares while it runs on its own.
 pub struct Shared {
     storage: Storage,
+    /// The object's state, for its hibernatable live sockets (`objects/live.rs`).
+    pub state: State,
     loaded: RefCell<Option<Loaded>>,
     /// Watchers and the running upstream call of the reply.
     pub live: RefCell<Live>,
+    /// Deltas held for the live sockets' next frame (at most one per reply per 50 ms).
+    pub coalescer: RefCell<Coalescer>,
 }
 
 impl Shared {
@@ -182,6 +191,9 @@ impl TabObject {
                     Self::save_stats(&mut l.kv);
                     Ok(result)
                 })?;
+                if result.created {
+                    live::message(&self.shared, &result.message);
+                }
                 self.apply(result.effects).await;
                 answer(Appended {
                     message: result.message,
@@ -221,7 +233,9 @@ impl TabObject {
                 let stats = self.with(|l| Ok(l.tab.stats(&l.kv)?))?;
                 answer(Encoded::new(&stats)?)
             }
-            TabCall::Delete(call::Delete) => {
+            TabCall::Delete(delete) => {
+                self.with(|l| Ok(l.tab.owner().map(|_| ())?))?;
+                live::tab_deleted(&self.shared, delete.tab.as_ref());
                 let streaming = self.with(|l| Ok(l.tab.streaming_reply().map(str::to_owned)))?;
                 if let Some(reply_id) = streaming {
                     self.shared.live.borrow_mut().abort(&reply_id);
@@ -235,6 +249,12 @@ impl TabObject {
                 answer(())
             }
             TabCall::StartReply(start) => self.start_reply(start).await,
+            TabCall::OpenLive(open) => live::open(&self.shared, open),
+            TabCall::TabChanged(changed) => {
+                self.with(|l| Ok(l.tab.owner().map(|_| ())?))?;
+                live::tab_changed(&self.shared, &changed.tab);
+                answer(())
+            }
             TabCall::GetReply(get) => {
                 let (record, content) = self.with(|l| Ok(l.tab.reply(&l.kv, &get.reply_id)?))?;
                 answer(Encoded::<ReplyView<'static>>::from_json(
@@ -287,6 +307,7 @@ impl TabObject {
         let view = serde_json::value::to_raw_value(&started.record.view(&started.content))
             .map_err(|e| ApiError::internal(format!("encode a reply: {e}")))?;
         if started.created {
+            self.announce_start(&started.record.assistant_seq, view.get());
             let job = Job {
                 reply_id: started.record.id.clone(),
                 message_seq: started.record.message_seq,
@@ -303,6 +324,32 @@ impl TabObject {
             created: started.created,
             reply: view,
         })
+    }
+
+    /// Tells the live sockets that a reply started: its assistant message, then the reply.
+    fn announce_start(&self, assistant_seq: &u64, reply_json: &str) {
+        let seq = *assistant_seq;
+        let page = self.with(|l| {
+            Ok(l.tab.read(
+                &l.kv,
+                PageQuery {
+                    cursor: PageCursor::Between(seq.saturating_sub(1), seq + 1),
+                    limit: 1,
+                },
+            )?)
+        });
+        match page {
+            Ok(page) => {
+                for message in &page.messages {
+                    live::message(&self.shared, message);
+                }
+            }
+            Err(err) => log::event(
+                "live_start_read_failed",
+                serde_json::json!({ "message": err.message }),
+            ),
+        }
+        live::reply(&self.shared, reply_json);
     }
 
     /// Sends every compacted message above the indexed watermark to the user's object, then
@@ -363,8 +410,14 @@ impl DurableObject for TabObject {
         let injected = config::load(&env).map_or(0, |c| c.fault_fail_alarms);
         let shared = Rc::new(Shared {
             storage: state.storage(),
+            state: State::from(wasm_bindgen::JsCast::unchecked_into::<
+                worker::worker_sys::DurableObjectState,
+            >(
+                AsRef::<wasm_bindgen::JsValue>::as_ref(state.as_raw()).clone(),
+            )),
             loaded: RefCell::new(None),
             live: RefCell::new(Live::default()),
+            coalescer: RefCell::new(Coalescer::default()),
         });
         Self {
             state,
@@ -380,6 +433,41 @@ impl DurableObject for TabObject {
             Err(err) => Err(err),
         };
         respond(result)
+    }
+
+    /// Live sockets only receive; what a client sends is ignored.
+    async fn websocket_message(
+        &self,
+        _ws: WebSocket,
+        _message: WebSocketIncomingMessage,
+    ) -> worker::Result<()> {
+        Ok(())
+    }
+
+    /// The client closed its socket: close our end too (the runtime may already have).
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) -> worker::Result<()> {
+        // 1005/1006 are reserved and cannot be sent back; answer those with 1000.
+        let code = u16::try_from(code)
+            .ok()
+            .filter(|c| matches!(c, 1000 | 1001 | 1003 | 1007..=1014 | 3000..=4999))
+            .unwrap_or(1000);
+        let _ = ws.close(Some(code), Some("closed"));
+        Ok(())
+    }
+
+    /// A socket failed: the runtime drops it from the broadcast list; nothing to do.
+    async fn websocket_error(&self, _ws: WebSocket, error: worker::Error) -> worker::Result<()> {
+        log::event(
+            "live_socket_error",
+            serde_json::json!({ "error": error.to_string() }),
+        );
+        Ok(())
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
