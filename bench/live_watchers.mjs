@@ -2,7 +2,10 @@
 // while the assistant streams from the local OpenAI-compatible fixture, against `wrangler dev`.
 //
 //   source scripts/lib/env.sh && ./scripts/build
-//   node bench/live_watchers.mjs [--watchers 10] [--rounds 3] [--deltas 400] [--delay-ms 10] [--chunk-chars 4]
+//   node bench/live_watchers.mjs [--watchers 10] [--rounds 3] [--deltas 400] [--delay-ms 10] [--chunk-chars 4] [--workerd]
+//
+// By default the worker runs under `wrangler dev` (its Node proxy relays every socket); with
+// `--workerd`, under plain `workerd serve` (bench/load/workerd.mjs), without that proxy.
 //
 // Method. The fixture runs in this process and timestamps every delta just before writing it
 // (`onDelta`, `performance.now()`); the watchers run in this process too, so both ends read the
@@ -12,10 +15,12 @@
 // each of those deltas for that watcher is the frame's arrival minus the delta's write. One SSE
 // client on `GET …/replies/{id}/events` (one event per delta, no coalescing) is measured the same
 // way as a reference for what the worker adds before any coalescing. Frames per second per watcher:
-// delta frames ÷ (last − first delta frame's arrival). Every figure is the median over rounds.
+// (delta frames − 1) ÷ (last − first delta frame's arrival). Lag percentiles are over every
+// (delta, watcher) pair of a round; every figure is the median over rounds (after a warm-up round).
 import { performance } from "node:perf_hooks";
 import { startWorker, call, tokenFor } from "../tests/e2e/harness.mjs";
 import { startLlmServer } from "../tests/fixtures/llm_server.mjs";
+import { startWorkerd } from "./load/workerd.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -27,6 +32,7 @@ const ROUNDS = opt("rounds", 3);
 const DELTAS = opt("deltas", 400);
 const DELAY_MS = opt("delay-ms", 10);
 const CHUNK = opt("chunk-chars", 4);
+const PLAIN_WORKERD = args.includes("--workerd");
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -45,9 +51,13 @@ const llm = await startLlmServer({
 });
 const text = Array.from({ length: DELTAS * CHUNK }, (_, i) => String.fromCharCode(97 + (i % 26))).join("");
 llm.configure({ text });
-const worker = await startWorker({
-  vars: { LLM_UPSTREAM_URL: llm.base, LLM_MODEL: "fixture-ok", LLM_IDLE_TIMEOUT_MS: "10000" },
-});
+const vars = {
+  LLM_UPSTREAM_URL: llm.base, LLM_MODEL: "fixture-ok", LLM_IDLE_TIMEOUT_MS: "10000",
+  LLM_MAX_OUTPUT_TOKENS: "20000", LLM_CONTEXT_TOKENS: "32768", // long replies are not cut
+};
+const worker = PLAIN_WORKERD
+  ? await startWorkerd({ vars: { ...vars, DEV_MODE: "1", RATE_LIMIT_PER_MINUTE: "1000000" } })
+  : await startWorker({ vars });
 const token = tokenFor("bench-live");
 const api = (method, path, body) => call(worker.base, method, path, { token, body });
 
@@ -116,7 +126,7 @@ async function round() {
   const lags = watchers.flatMap((w) => lagsOf(w.arrivals));
   const fps = watchers.map((w) => {
     const span = (w.arrivals.at(-1).at - w.arrivals[0].at) / 1000;
-    return w.arrivals.length / span;
+    return (w.arrivals.length - 1) / span;
   });
   const sseLags = lagsOf(sse.arrivals);
   const streamS = (written.at(-1) - written[0]) / 1000;
@@ -139,7 +149,7 @@ try {
   }
   const m = (k) => Math.round(median(results.map((x) => x[k])) * 10) / 10;
   console.log(JSON.stringify({
-    watchers: WATCHERS, rounds: ROUNDS, deltas: DELTAS, delay_ms: DELAY_MS, chunk_chars: CHUNK,
+    server: PLAIN_WORKERD ? "workerd serve" : "wrangler dev", watchers: WATCHERS, rounds: ROUNDS, deltas: DELTAS, delay_ms: DELAY_MS, chunk_chars: CHUNK,
     upstream_deltas_per_s: m("upstreamDeltasPerS"),
     frames_per_watcher: m("frames"), frames_per_s_per_watcher: m("fps"),
     lag_p50_ms: m("lagP50"), lag_p99_ms: m("lagP99"), lag_max_ms: m("lagMax"),
