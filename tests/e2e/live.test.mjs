@@ -297,6 +297,27 @@ describe("live updates over WebSockets", () => {
     assert.equal(again.status, 404);
   });
 
+  test("a cancel ends the reply for every socket with the text so far", async () => {
+    llm.configure({ delayMs: 30, text: "slow ".repeat(200) });
+    const tabId = await newTab();
+    const a = await connect(tabId);
+    const b = await connect(tabId);
+    await append(tabId, "take your time");
+    const started = await api("POST", `/api/tabs/${tabId}/replies`, { body: {} });
+    assert.equal(started.status, 202);
+    const replyId = started.body.reply.id;
+    await a.until((x) => x.ofType("delta").length >= 2, "some deltas");
+    const cancelled = await api("POST", `/api/tabs/${tabId}/replies/${replyId}/cancel`);
+    assert.equal(cancelled.status, 200);
+    assert.equal(cancelled.body.status, "cancelled");
+    for (const c of [a, b]) {
+      const end = await c.until((x) => x.ofType("reply").find((f) => f.reply.status !== "streaming"), "the end");
+      assert.equal(end.reply.status, "cancelled");
+      assert.equal(c.ofType("delta").map((d) => d.text).join(""), end.reply.content);
+      assert.equal(end.reply.content, cancelled.body.content);
+    }
+  });
+
   test("a socket that closes does not break the others", async () => {
     llm.configure({ delayMs: 10, text: "abcdefghij".repeat(10) });
     const tabId = await newTab();

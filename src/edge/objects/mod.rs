@@ -6,7 +6,8 @@
 //! Objects answer errors with the API's `{"error": {"code", "message"}}` body, so [`send`]
 //! turns a non-2xx answer back into the same [`ApiError`].
 //!
-//! - [`tab::TabObject`]: one per (user, tab), the tab's messages ([`crate::chat::Tab`]).
+//! - [`tab::TabObject`]: one per (user, tab), the tab's messages ([`crate::chat::Tab`]), its
+//!   reply driver ([`reply`]) and its hibernating live sockets ([`live`]).
 //! - [`user::UserObject`]: one per user, the tab directory and the history index.
 //! - [`run::RunObject`]: one per (user, rollout run).
 //! - [`shard::CacheShard`]: one per web-cache policy shard.

@@ -11,7 +11,9 @@
 //!
 //! Watchers are the open `GET …/events` streams of this object: each is an unbounded channel
 //! whose receiving end is the response body. An event goes to every watcher of its reply as it
-//! happens; `done` closes them.
+//! happens; `done` closes them. The tab's live WebSockets get the same deltas through the
+//! coalescer ([`super::live`]): the driver's waits are bounded by its due time and it flushes
+//! after every chunk, so a held delta goes out within the 50 ms window.
 //!
 //! Keeping the object alive: the reply keeps an alarm at most `REPLY_HEARTBEAT_MS` ahead (the
 //! tab core asks for it), and each alarm run is an event of the object. If the object is evicted
