@@ -318,6 +318,28 @@ describe("live updates over WebSockets", () => {
     }
   });
 
+  test("sockets outlive the object: it is evicted while idle and still delivers after it wakes", async () => {
+    const tabId = await newTab();
+    const a = await connect(tabId);
+    await append(tabId, "before the nap");
+    await a.until((x) => x.ofType("message").length === 1, "first");
+    // workerd evicts an idle object that holds only hibernatable sockets (locally within ~15 s of
+    // its last event, here the flush alarm); the next call constructs it again, and the object
+    // logs the sockets it found (`tab_woke_with_sockets`).
+    const woke = () => worker.log().split("\n").filter((l) => l.includes("tab_woke_with_sockets") && l.includes(tabId)).length;
+    const before = woke();
+    let n = 1;
+    for (let i = 0; i < 4 && woke() === before; i++) {
+      await sleep(15_000);
+      n += 1;
+      await append(tabId, `after nap ${i}`);
+      await a.until((x) => x.ofType("message").length === n, `message ${n}`);
+    }
+    assert.ok(woke() > before, "the object was evicted and woke with the socket");
+    assert.equal(a.ws.readyState, WebSocket.OPEN);
+    assert.deepEqual(messageSeqs(a), Array.from({ length: n }, (_, i) => i + 1));
+  });
+
   test("a socket that closes does not break the others", async () => {
     llm.configure({ delayMs: 10, text: "abcdefghij".repeat(10) });
     const tabId = await newTab();

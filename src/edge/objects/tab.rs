@@ -139,6 +139,15 @@ impl TabObject {
             (effects, interrupted)
         };
         self.apply(effects).await;
+        // Live sockets outlive the object (hibernation): say so when it comes back with some.
+        let sockets = self.state.get_websockets().len();
+        if sockets > 0 {
+            let tab = self.with(|l| Ok(l.tab.owner().ok().map(|o| o.tab_id.clone())))?;
+            log::event(
+                "tab_woke_with_sockets",
+                serde_json::json!({ "tab": tab, "sockets": sockets }),
+            );
+        }
         if let Some(ended) = interrupted {
             driver::announce_end(&self.shared, ended).await;
         }
