@@ -458,6 +458,15 @@ pub fn document() -> Value {
         "/api/tabs/{id}/flush": {
             "post": with_params(operation("Flush pending messages now", "200", ok_json("Stats after the flush", schema_ref("TabStats")), &[]), json!([tab_id()])),
         },
+        "/api/tabs/{id}/live": {
+            "get": with_params(operation("Live updates of a tab over a WebSocket (accepted by the tab's object with the hibernation API). Open it with a WebSocket handshake (`upgrade: websocket`); a plain GET answers 400 invalid_field", "101",
+                json!({ "description": "Switching protocols: a WebSocket of JSON text frames `{\"type\": \"message\", \"message\"}` (catch-up after `after`, then live), `{\"type\": \"delta\", \"reply_id\", \"id\", \"text\"}` (coalesced, at most one per reply per 50 ms), `{\"type\": \"reply\", \"reply\"}` (start, end), `{\"type\": \"tab\", \"tab\"}` (rename; delete with `deleted: true`, then the socket closes). `sec-websocket-protocol: bearer` when the token came as that subprotocol",
+                        "headers": { "sec-websocket-protocol": { "schema": { "type": "string", "enum": ["bearer"] } } } }), &[]), json!([
+                tab_id(),
+                query("after", json!({ "type": "integer", "minimum": 0 }), "Send the messages with seq > after first (default 0: all)"),
+                { "name": "sec-websocket-protocol", "in": "header", "required": false, "schema": { "type": "string" }, "description": "`bearer, <JWT>`: the token for clients that cannot set `Authorization` (browsers); the answer then selects `bearer`" },
+            ])),
+        },
         "/api/tabs/{id}/replies": {
             "post": with_params(with_body(with_ok(operation("Start the assistant's reply to a user message (202 once it exists durably; it streams on without the client)", "202",
                 ok_json("The reply, streaming", reply_started.clone()), &busy), "200", {
@@ -571,7 +580,7 @@ mod tests {
             }
         }
         // Every route the table knows appears in the document.
-        assert_eq!(documented, 25);
+        assert_eq!(documented, 26);
     }
 
     /// The property names of an object schema, sorted.

@@ -64,6 +64,7 @@ pub enum Route {
     ReplyEvents(String, String),
     CancelReply(String, String),
     Usage,
+    Live(String),
 }
 
 impl Route {
@@ -95,6 +96,7 @@ impl Route {
             Self::ReplyEvents(..) => "replies.events",
             Self::CancelReply(..) => "replies.cancel",
             Self::Usage => "usage",
+            Self::Live(_) => "tabs.live",
         }
     }
 
@@ -195,6 +197,8 @@ pub fn route(method: Method, path: &str) -> Result<Route, RouteError> {
         (["tabs", t, "stats"], _) => id(t).and(Err(allow(&["GET"]))),
         (["tabs", t, "flush"], Post) => Ok(Route::FlushTab(id(t)?)),
         (["tabs", t, "flush"], _) => id(t).and(Err(allow(&["POST"]))),
+        (["tabs", t, "live"], Get) => Ok(Route::Live(id(t)?)),
+        (["tabs", t, "live"], _) => id(t).and(Err(allow(&["GET"]))),
         (["tabs", t, "replies"], Post) => Ok(Route::StartReply(id(t)?)),
         (["tabs", t, "replies"], _) => id(t).and(Err(allow(&["POST"]))),
         (["tabs", t, "replies", r], Get) => Ok(Route::GetReply(id(t)?, id(r)?)),
@@ -273,6 +277,14 @@ mod tests {
         assert_eq!(
             route(Post, "/api/tabs/t1/replies"),
             Ok(Route::StartReply("t1".into()))
+        );
+        assert_eq!(
+            route(Get, "/api/tabs/t1/live"),
+            Ok(Route::Live("t1".into()))
+        );
+        assert_eq!(
+            route(Post, "/api/tabs/t1/live"),
+            Err(RouteError::MethodNotAllowed(vec!["GET"]))
         );
         assert_eq!(
             route(Get, "/api/tabs/t1/replies/r1/events"),

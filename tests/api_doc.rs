@@ -159,6 +159,7 @@ fn documented_as(route: &Route) -> (&'static str, &'static str) {
         Route::ReplyEvents(..) => ("GET", "/api/tabs/{id}/replies/{reply_id}/events"),
         Route::CancelReply(..) => ("POST", "/api/tabs/{id}/replies/{reply_id}/cancel"),
         Route::Usage => ("GET", "/api/usage"),
+        Route::Live(_) => ("GET", "/api/tabs/{id}/live"),
     }
 }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{calls, json_answer, Answer, CallError, Encoded};
 use crate::assistant::intent::SearchMode;
 use crate::chat::reply::{NewReply, ReplyView};
-use crate::chat::{Message, MessagePage, NewMessage, PageQuery, TabStats};
+use crate::chat::{Message, MessagePage, NewMessage, PageQuery, TabMeta, TabStats};
 
 /// Every call a tab's object accepts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,6 +22,8 @@ pub enum TabCall {
     GetReply(GetReply),
     ReplyEvents(ReplyEvents),
     CancelReply(CancelReply),
+    OpenLive(OpenLive),
+    TabChanged(TabChanged),
 }
 
 /// Creates the tab: records its owner (a tab object without one answers 404 to everything).
@@ -81,9 +83,12 @@ pub struct Flush {
     pub now_ms: u64,
 }
 
-/// Deletes the tab's messages and owner (the object is empty afterwards).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Delete;
+/// Deletes the tab's messages and owner (the object is empty afterwards). `tab`, the directory's
+/// entry, goes to the live sockets as the `tab` frame with `deleted` before they are closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delete {
+    pub tab: Option<TabMeta>,
+}
 
 /// Starts an assistant reply to a user message of the tab; the object then streams it from the
 /// model on its own (see `edge/objects/reply.rs`).
@@ -134,6 +139,40 @@ pub struct CancelReply {
     pub now_ms: u64,
 }
 
+/// Opens a live socket (`GET /api/tabs/{id}/live`): sent as a WebSocket upgrade request
+/// (`edge::objects::send_upgrade`), answered 101 by the object, which accepts the socket with
+/// the hibernation API and sends the catch-up after `after` (404 when the tab does not exist).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenLive {
+    pub user: String,
+    pub tab_id: String,
+    pub after: u64,
+    /// The client offered the `bearer` subprotocol: the 101 selects it.
+    pub bearer: bool,
+}
+
+/// The tab was renamed: its live sockets get the `tab` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TabChanged {
+    pub tab: TabMeta,
+}
+
+/// The 101 answer to [`OpenLive`]: the worker passes the socket through, never decodes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upgraded;
+
+impl Answer for Upgraded {
+    fn encode(self) -> Result<Vec<u8>, CallError> {
+        Ok(Vec::new())
+    }
+    fn decode(_: Vec<u8>) -> Result<Self, CallError> {
+        Err(CallError::Decode {
+            what: "Upgraded",
+            detail: "a WebSocket answer is passed through, not decoded".into(),
+        })
+    }
+}
+
 /// An answer the object streams: the worker passes the response through
 /// (`edge::objects::send_stream`) and never decodes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +206,8 @@ calls!(TabCall {
     GetReply => Encoded<ReplyView<'static>>,
     ReplyEvents => Streamed,
     CancelReply => Encoded<ReplyView<'static>>,
+    OpenLive => Upgraded,
+    TabChanged => (),
 });
 
 #[cfg(test)]
@@ -203,6 +244,15 @@ mod tests {
         };
         assert_eq!(roundtrip(read), TabCall::Read(read));
         assert_eq!(roundtrip(Stats), TabCall::Stats(Stats));
+        let open = OpenLive {
+            user: "u".into(),
+            tab_id: "t".into(),
+            after: 7,
+            bearer: true,
+        };
+        assert_eq!(roundtrip(open.clone()), TabCall::OpenLive(open));
+        let delete = Delete { tab: None };
+        assert_eq!(roundtrip(delete.clone()), TabCall::Delete(delete));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! - [`time`]: RFC 3339 formatting of the millisecond clock the edge passes in.
 //! - [`batch`]: *when* to flush (threshold or alarm), as a small state machine with an injected clock.
 //! - [`directory`]: a user's tab list (in the user's Durable Object), most recently updated first.
+//! - [`live`]: live updates over WebSockets: frames, the catch-up plan, the delta coalescer.
 //! - [`reply`]: assistant replies streaming into a tab: batched persistence, replay by event id,
 //!   the end of an interrupted reply.
 //! - [`tab_log`]: *what* a tab stores and how a flush compacts it, over any [`crate::storage::KvStore`].
@@ -15,6 +16,7 @@
 pub mod batch;
 pub mod directory;
 mod error;
+pub mod live;
 pub mod model;
 pub mod reply;
 #[cfg(any(test, feature = "test-support"))]

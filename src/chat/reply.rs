@@ -517,6 +517,17 @@ impl Replies {
     }
 
     /// The `seq` and text so far of the streaming reply's assistant message.
+    /// The streaming reply's id, assistant message `seq` and number of deltas.
+    pub fn streaming_progress(&self) -> Option<(&str, u64, u64)> {
+        self.live.as_ref().map(|l| {
+            (
+                l.record.id.as_str(),
+                l.record.assistant_seq,
+                l.record.deltas,
+            )
+        })
+    }
+
     pub fn streaming_message(&self) -> Option<(u64, &str)> {
         self.live
             .as_ref()

@@ -629,6 +629,17 @@ impl Tab {
         Ok((record, replay))
     }
 
+    /// The reply streaming now, for a live socket joining: id, assistant message, last delta id.
+    pub fn streaming_live(&self) -> Option<super::live::Streaming> {
+        self.replies
+            .streaming_progress()
+            .map(|(id, assistant_seq, deltas)| super::live::Streaming {
+                reply_id: id.to_owned(),
+                assistant_seq,
+                last_delta_id: deltas + 1,
+            })
+    }
+
     /// The reply streaming now, if any.
     pub fn streaming_reply(&self) -> Option<&str> {
         self.replies.streaming()

@@ -10,7 +10,7 @@ use crate::routes::{self, Method, Route, RouteError};
 use super::config;
 use super::context::RequestCtx;
 use super::error::ApiError;
-use super::handlers::{chat, intent, reply, rollout, search, web};
+use super::handlers::{chat, intent, live, reply, rollout, search, web};
 use super::http;
 
 /// A handled request: the response plus what the log line needs.
@@ -85,7 +85,21 @@ pub async fn handle_api(
             user: None,
         })?;
         let header = req.headers().get("authorization").ok().flatten();
-        let verified = auth::bearer_token(header.as_deref())
+        // Browsers cannot set headers on a WebSocket: the live route also takes the token as
+        // the subprotocol pair `bearer`, `<JWT>`.
+        let protocols = match (&route, &header) {
+            (Route::Live(_), None) => req.headers().get("sec-websocket-protocol").ok().flatten(),
+            _ => None,
+        };
+        let token = match protocols.as_deref() {
+            Some(offered) => match crate::chat::live::bearer_subprotocol(Some(offered)) {
+                Ok(Some(token)) => Ok(token),
+                Ok(None) => Err(auth::AuthError::Missing),
+                Err(_) => Err(auth::AuthError::Malformed),
+            },
+            None => auth::bearer_token(header.as_deref()),
+        };
+        let verified = token
             .and_then(|token| auth::verify_hs256(token, secret.as_bytes(), (now_ms / 1000) as i64));
         match verified {
             Ok(claims) => claims.sub,
@@ -263,5 +277,6 @@ async fn dispatch(route: Route, req: Request, ctx: &mut RequestCtx) -> Result<Re
         Route::ReplyEvents(tab, id) => reply::events(req, &tab, &id, ctx).await,
         Route::CancelReply(tab, id) => reply::cancel(&tab, &id, ctx).await,
         Route::Usage => reply::usage(ctx).await,
+        Route::Live(tab) => live::open(req, &tab, ctx).await,
     }
 }

@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { useWorker, tokenFor, freePort, skipOrFail } from "./harness.mjs";
+import { startLlmServer } from "../fixtures/llm_server.mjs";
 
 const EXAMPLES = Number(process.env.SCHEMA_EXAMPLES ?? 15);
 const python = process.env.EDGE_PYTHON ?? "python3";
@@ -23,10 +24,15 @@ const fixture = createServer((req, res) => {
 });
 const port = await freePort();
 await new Promise((r) => fixture.listen(port, "127.0.0.1", r));
+// The model upstream, so the reply routes answer as configured (not 503 not_configured).
+const llm = await startLlmServer({ text: "A short fixture answer." });
 
 describe("schemathesis", () => {
-  const h = useWorker({ before, after, afterEach }, { vars: { SEARCH_UPSTREAM_URL: `http://127.0.0.1:${port}` } });
+  const h = useWorker({ before, after, afterEach }, {
+    vars: { SEARCH_UPSTREAM_URL: `http://127.0.0.1:${port}`, LLM_UPSTREAM_URL: llm.base, LLM_MODEL: "fixture-ok" },
+  });
   after(() => new Promise((r) => fixture.close(r)));
+  after(() => llm.close());
 
   test(`every operation, ${EXAMPLES} examples each: no 5xx, responses match the schema`, async (t) => {
     if (!existsSync(schemathesis)) {

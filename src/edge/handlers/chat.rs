@@ -6,12 +6,12 @@
 
 use worker::{Request, Response};
 
-use crate::calls::tab::{Append, Delete, Flush, Init, Read, Stats};
+use crate::calls::tab::{Append, Delete, Flush, Init, Read, Stats, TabChanged};
 use crate::calls::user::{CanCreateTab, CreateTab, GetTab, ListTabs, RemoveTab, RenameTab, Touch};
 use crate::calls::ObjectName;
 use crate::chat::directory::{self, TabRecord};
 use crate::chat::model::{append_body_limit, SMALL_BODY_BYTES};
-use crate::chat::{self};
+use crate::chat::{self, TabMeta};
 use crate::ids;
 
 use super::super::context::RequestCtx;
@@ -87,14 +87,30 @@ pub async fn rename_tab(
         title: patch.title,
         now_ms: ctx.now_ms,
     };
-    let meta = send(&ctx.env, &user_object(ctx)?, rename).await?;
-    http::json_bytes(200, meta.into_bytes())
+    let meta = send(&ctx.env, &user_object(ctx)?, rename)
+        .await?
+        .into_bytes();
+    // The tab's live sockets get the `tab` frame; the rename is done, so a failure is logged.
+    let notified = match serde_json::from_slice::<TabMeta>(&meta) {
+        Ok(tab) => match tab_object(ctx, tab_id) {
+            Ok(object) => send(&ctx.env, &object, TabChanged { tab }).await,
+            Err(err) => Err(err),
+        },
+        Err(err) => Err(ApiError::internal(format!("a renamed tab's entry: {err}"))),
+    };
+    if let Err(err) = notified {
+        log::event(
+            "live_rename_notify_failed",
+            serde_json::json!({ "request_id": ctx.request_id, "message": err.message }),
+        );
+    }
+    http::json_bytes(200, meta)
 }
 
 pub async fn delete_tab(tab_id: &str, ctx: &RequestCtx) -> Result<Response, ApiError> {
     let user = user_object(ctx)?;
     // 404 for a tab the user does not have, before touching anything.
-    send(
+    let entry = send(
         &ctx.env,
         &user,
         GetTab {
@@ -102,7 +118,9 @@ pub async fn delete_tab(tab_id: &str, ctx: &RequestCtx) -> Result<Response, ApiE
         },
     )
     .await?;
-    send(&ctx.env, &tab_object(ctx, tab_id)?, Delete).await?;
+    // The entry goes to the tab's live sockets as the `tab` frame with `deleted`.
+    let tab = serde_json::from_slice::<TabMeta>(&entry.into_bytes()).ok();
+    send(&ctx.env, &tab_object(ctx, tab_id)?, Delete { tab }).await?;
     send(
         &ctx.env,
         &user,

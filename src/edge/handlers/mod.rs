@@ -3,6 +3,7 @@
 
 pub mod chat;
 pub mod intent;
+pub mod live;
 pub mod reply;
 pub mod rollout;
 pub mod search;

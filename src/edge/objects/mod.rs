@@ -6,11 +6,13 @@
 //! Objects answer errors with the API's `{"error": {"code", "message"}}` body, so [`send`]
 //! turns a non-2xx answer back into the same [`ApiError`].
 //!
-//! - [`tab::TabObject`]: one per (user, tab), the tab's messages ([`crate::chat::Tab`]).
+//! - [`tab::TabObject`]: one per (user, tab), the tab's messages ([`crate::chat::Tab`]), its
+//!   reply driver ([`reply`]) and its hibernating live sockets ([`live`]).
 //! - [`user::UserObject`]: one per user, the tab directory and the history index.
 //! - [`run::RunObject`]: one per (user, rollout run).
 //! - [`shard::CacheShard`]: one per web-cache policy shard.
 
+pub mod live;
 pub mod reply;
 pub mod run;
 pub mod shard;
@@ -54,6 +56,37 @@ pub async fn send_stream<C: ObjectCall>(
     Ok(res)
 }
 
+/// Header of an upgrade request that carries the call (a WebSocket upgrade has no body).
+const CALL_HEADER: &str = "x-object-call";
+
+/// Sends `call` as a WebSocket upgrade request (`GET` with `Upgrade: websocket`, the call in a
+/// header) and hands back the object's 101 response with its socket, to pass through; a non-2xx
+/// answer becomes the [`ApiError`] the object reported.
+pub async fn send_upgrade<C: ObjectCall>(
+    env: &Env,
+    name: &ObjectName,
+    call: C,
+) -> Result<Response, ApiError> {
+    let stub = env
+        .durable_object(name.kind().binding())?
+        .get_by_name(name.name())?;
+    let encoded = encode_call(&call.into())?;
+    let encoded = String::from_utf8(encoded)
+        .map_err(|e| ApiError::internal(format!("a call is not UTF-8: {e}")))?;
+    let headers = worker::Headers::new();
+    headers.set("upgrade", "websocket")?;
+    headers.set(CALL_HEADER, &encoded)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get);
+    init.with_headers(headers);
+    let req = Request::new_with_init(&format!("https://object{CALL_PATH}"), &init)?;
+    let mut res = stub.fetch_with_request(req).await?;
+    if res.status_code() >= 400 {
+        return Err(error_from_response(&mut res).await);
+    }
+    Ok(res)
+}
+
 fn call_request(body: &[u8]) -> Result<Request, ApiError> {
     let mut init = RequestInit::new();
     init.with_method(Method::Post);
@@ -69,6 +102,12 @@ fn call_request(body: &[u8]) -> Result<Request, ApiError> {
 
 /// Decodes the call enum an object received.
 pub async fn decode<E: DeserializeOwned>(req: &mut Request) -> Result<E, ApiError> {
+    if req.method() == Method::Get && req.path() == CALL_PATH {
+        // An upgrade request from `send_upgrade`: the call is in its header.
+        if let Some(call) = req.headers().get(CALL_HEADER)? {
+            return Ok(decode_call(call.as_bytes())?);
+        }
+    }
     if req.method() != Method::Post || req.path() != CALL_PATH {
         return Err(ApiError::new(
             ErrorCode::NotFound,

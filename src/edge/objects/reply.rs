@@ -11,7 +11,9 @@
 //!
 //! Watchers are the open `GET …/events` streams of this object: each is an unbounded channel
 //! whose receiving end is the response body. An event goes to every watcher of its reply as it
-//! happens; `done` closes them.
+//! happens; `done` closes them. The tab's live WebSockets get the same deltas through the
+//! coalescer ([`super::live`]): the driver's waits are bounded by its due time and it flushes
+//! after every chunk, so a held delta goes out within the 50 ms window.
 //!
 //! Keeping the object alive: the reply keeps an alarm at most `REPLY_HEARTBEAT_MS` ahead (the
 //! tab core asks for it), and each alarm run is an event of the object. If the object is evicted
@@ -32,7 +34,7 @@ use crate::assistant::llm::{build_request, Item, Limits, Outcome, UpstreamCall};
 use crate::assistant::prompt::build_prompt;
 use crate::calls::user::{Search, SettleTokens};
 use crate::calls::ObjectName;
-use crate::chat::reply::{Ending, ReplyEvent, ReplyIntent, Usage};
+use crate::chat::reply::{Ending, EventKind, ReplyEvent, ReplyIntent, Usage};
 use crate::chat::{PageCursor, PageQuery, ReplyEnded};
 use crate::config::Config;
 use crate::rollout::request::RolloutRequest;
@@ -183,10 +185,12 @@ pub async fn finish(shared: &Rc<Shared>, reply_id: &str, ending: Ending) {
 /// Sends an ended reply's `done` to its watchers, carries out the core's effects, and settles
 /// the reply's tokens with the user's daily budget.
 pub async fn announce_end(shared: &Rc<Shared>, ended: ReplyEnded) {
+    let now = now_ms();
     shared
         .live
         .borrow_mut()
-        .finish(&ended.record.id, &ended.done, now_ms());
+        .finish(&ended.record.id, &ended.done, now);
+    super::live::reply_ended(shared, &ended, now);
     shared.apply(ended.effects).await;
     settle_usage(shared, &ended.record).await;
 }
@@ -420,7 +424,7 @@ async fn stream(
     let mut items: Vec<Item>;
     let mut body: Option<ByteStream> = None;
     loop {
-        let wait = wait_ms(&call, now_ms());
+        let wait = wait_ms(shared, &call, now_ms());
         match select(send.as_mut(), std::pin::pin!(Delay::from(wait))).await {
             Either::Left((Ok(mut response), _)) => {
                 let headers = response.headers();
@@ -472,6 +476,9 @@ async fn stream(
                             .live
                             .borrow_mut()
                             .broadcast(&job.reply_id, &event, now);
+                        if let EventKind::Delta(text) = &event.kind {
+                            super::live::delta(shared, &job.reply_id, event.id, text, now);
+                        }
                     }
                     if taken.full {
                         shared.live.borrow_mut().abort(&job.reply_id);
@@ -494,7 +501,9 @@ async fn stream(
             items = call.on_eof(now_ms());
             continue;
         };
-        let wait = wait_ms(&call, now_ms());
+        // Held live deltas go out on time even while chunks keep the timer from firing.
+        super::live::flush_due(shared, now_ms());
+        let wait = wait_ms(shared, &call, now_ms());
         match select(stream.next(), std::pin::pin!(Delay::from(wait))).await {
             Either::Left((Some(Ok(chunk)), _)) => items = call.on_chunk(&chunk, now_ms()),
             Either::Left((Some(Err(err)), _)) => items = call.on_transport_error(&err.to_string()),
@@ -514,12 +523,14 @@ async fn stream(
     }
 }
 
-/// How long to wait for the upstream before checking the clock again.
-fn wait_ms(call: &UpstreamCall, now: u64) -> Duration {
+/// How long to wait for the upstream before checking the clock again: the next deadline, or
+/// the moment the live sockets' held deltas are due, at most [`TICK_MS`].
+fn wait_ms(shared: &Shared, call: &UpstreamCall, now: u64) -> Duration {
     let until_deadline = call
         .deadline_ms()
         .map_or(TICK_MS, |d| d.saturating_sub(now).max(1));
-    Duration::from_millis(until_deadline.min(TICK_MS))
+    let until_frame = super::live::due_at(shared).map_or(TICK_MS, |d| d.saturating_sub(now).max(1));
+    Duration::from_millis(until_deadline.min(until_frame).min(TICK_MS))
 }
 
 /// The periodic work while waiting: the age rule for waiting deltas, keep-alives.
@@ -531,6 +542,7 @@ fn tick(shared: &Rc<Shared>, now: u64) {
         );
     }
     shared.live.borrow_mut().keep_alive(now);
+    super::live::flush_due(shared, now);
 }
 
 fn to_usage(usage: crate::assistant::llm::Usage) -> Usage {

@@ -15,19 +15,24 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use worker::{durable_object, DurableObject, Env, Request, Response, State, Storage};
+use worker::{
+    durable_object, DurableObject, Env, Request, Response, State, Storage, WebSocket,
+    WebSocketIncomingMessage,
+};
 
 use crate::api::ErrorCode;
 use crate::calls::tab::{self as call, Appended, ReplyStarted, TabCall, UnindexedPage};
 use crate::calls::user::{Index, ReleaseTokens, ReserveTokens, Touch};
 use crate::calls::{Answer, Encoded, ObjectName};
+use crate::chat::live::Coalescer;
 use crate::chat::reply::ReplyView;
-use crate::chat::{Effect, FlushPolicy, Owner, ReplyCheck, Tab};
+use crate::chat::{Effect, FlushPolicy, Owner, PageCursor, PageQuery, ReplyCheck, Tab};
 
 use super::super::config;
 use super::super::error::ApiError;
 use super::super::log;
 use super::super::storage::SqlKv;
+use super::live;
 use super::reply::{self as driver, Job, Live};
 use super::{answer, decode, respond, send};
 
@@ -42,9 +47,13 @@ pub struct Shared {
     starting: Cell<bool>,
     pub env: Env,
     storage: Storage,
+    /// The object's state, for its hibernatable live sockets (`objects/live.rs`).
+    pub state: State,
     loaded: RefCell<Option<Loaded>>,
     /// Watchers and the running upstream call of the reply.
     pub live: RefCell<Live>,
+    /// Deltas held for the live sockets' next frame (at most one per reply per 50 ms).
+    pub coalescer: RefCell<Coalescer>,
 }
 
 impl Shared {
@@ -134,6 +143,15 @@ impl TabObject {
             (effects, interrupted)
         };
         self.apply(effects).await;
+        // Live sockets outlive the object (hibernation): say so when it comes back with some.
+        let sockets = self.state.get_websockets().len();
+        if sockets > 0 {
+            let tab = self.with(|l| Ok(l.tab.owner().ok().map(|o| o.tab_id.clone())))?;
+            log::event(
+                "tab_woke_with_sockets",
+                serde_json::json!({ "tab": tab, "sockets": sockets }),
+            );
+        }
         if let Some(ended) = interrupted {
             driver::announce_end(&self.shared, ended).await;
         }
@@ -186,6 +204,9 @@ impl TabObject {
                     Self::save_stats(&mut l.kv);
                     Ok(result)
                 })?;
+                if result.created {
+                    live::message(&self.shared, &result.message);
+                }
                 self.apply(result.effects).await;
                 answer(Appended {
                     message: result.message,
@@ -225,7 +246,9 @@ impl TabObject {
                 let stats = self.with(|l| Ok(l.tab.stats(&l.kv)?))?;
                 answer(Encoded::new(&stats)?)
             }
-            TabCall::Delete(call::Delete) => {
+            TabCall::Delete(delete) => {
+                self.with(|l| Ok(l.tab.owner().map(|_| ())?))?;
+                live::tab_deleted(&self.shared, delete.tab.as_ref());
                 let streaming = self.with(|l| Ok(l.tab.streaming_reply().map(str::to_owned)))?;
                 if let Some(reply_id) = streaming {
                     self.shared.live.borrow_mut().abort(&reply_id);
@@ -245,6 +268,12 @@ impl TabObject {
             TabCall::StartReplyStream(call::StartReplyStream { start }) => {
                 let started = self.start_reply(start).await?;
                 self.event_stream(&started.record.id, 0)
+            }
+            TabCall::OpenLive(open) => live::open(&self.shared, open),
+            TabCall::TabChanged(changed) => {
+                self.with(|l| Ok(l.tab.owner().map(|_| ())?))?;
+                live::tab_changed(&self.shared, &changed.tab);
+                answer(())
             }
             TabCall::GetReply(get) => {
                 let (record, content) = self.with(|l| Ok(l.tab.reply(&l.kv, &get.reply_id)?))?;
@@ -338,6 +367,9 @@ impl TabObject {
         };
         self.apply(effects).await;
         if started.created {
+            let view = serde_json::value::to_raw_value(&started.record.view(&started.content))
+                .map_err(|e| ApiError::internal(format!("encode a reply: {e}")))?;
+            self.announce_start(&started.record.assistant_seq, view.get());
             let user = self.with(|l| Ok(l.tab.owner()?.user.clone()))?;
             let job = Job {
                 sources,
@@ -416,6 +448,32 @@ impl TabObject {
         }
     }
 
+    /// Tells the live sockets that a reply started: its assistant message, then the reply.
+    fn announce_start(&self, assistant_seq: &u64, reply_json: &str) {
+        let seq = *assistant_seq;
+        let page = self.with(|l| {
+            Ok(l.tab.read(
+                &l.kv,
+                PageQuery {
+                    cursor: PageCursor::Between(seq.saturating_sub(1), seq + 1),
+                    limit: 1,
+                },
+            )?)
+        });
+        match page {
+            Ok(page) => {
+                for message in &page.messages {
+                    live::message(&self.shared, message);
+                }
+            }
+            Err(err) => log::event(
+                "live_start_read_failed",
+                serde_json::json!({ "message": err.message }),
+            ),
+        }
+        live::reply(&self.shared, reply_json);
+    }
+
     /// Sends every compacted message above the indexed watermark to the user's object, then
     /// lets the core settle the alarm. On failure the core has set a retry alarm.
     async fn index_backlog(&self, now: u64) -> Result<(), ApiError> {
@@ -476,8 +534,14 @@ impl DurableObject for TabObject {
             starting: Cell::new(false),
             env: env.clone(),
             storage: state.storage(),
+            state: State::from(wasm_bindgen::JsCast::unchecked_into::<
+                worker::worker_sys::DurableObjectState,
+            >(
+                AsRef::<wasm_bindgen::JsValue>::as_ref(state.as_raw()).clone(),
+            )),
             loaded: RefCell::new(None),
             live: RefCell::new(Live::default()),
+            coalescer: RefCell::new(Coalescer::default()),
         });
         Self {
             state,
@@ -493,6 +557,41 @@ impl DurableObject for TabObject {
             Err(err) => Err(err),
         };
         respond(result)
+    }
+
+    /// Live sockets only receive; what a client sends is ignored.
+    async fn websocket_message(
+        &self,
+        _ws: WebSocket,
+        _message: WebSocketIncomingMessage,
+    ) -> worker::Result<()> {
+        Ok(())
+    }
+
+    /// The client closed its socket: close our end too (the runtime may already have).
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) -> worker::Result<()> {
+        // 1005/1006 are reserved and cannot be sent back; answer those with 1000.
+        let code = u16::try_from(code)
+            .ok()
+            .filter(|c| matches!(c, 1000 | 1001 | 1003 | 1007..=1014 | 3000..=4999))
+            .unwrap_or(1000);
+        let _ = ws.close(Some(code), Some("closed"));
+        Ok(())
+    }
+
+    /// A socket failed: the runtime drops it from the broadcast list; nothing to do.
+    async fn websocket_error(&self, _ws: WebSocket, error: worker::Error) -> worker::Result<()> {
+        log::event(
+            "live_socket_error",
+            serde_json::json!({ "error": error.to_string() }),
+        );
+        Ok(())
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
