@@ -4,7 +4,7 @@
 // A saved user message then gets the assistant's reply (POST …/replies, with its own client_id),
 // which streams into an assistant bubble (reply.js) with a Stop button, its status, citations as
 // links, and Regenerate / Retry.
-import { api, ApiError } from "./api.js";
+import { api, ApiError, getToken } from "./api.js";
 import { $, el, announce, formatTime, showError } from "./dom.js";
 import { citationLink, citationTarget, renderContent } from "./render.js";
 import { ReplyFollower } from "./reply.js";
@@ -282,9 +282,11 @@ export async function selectTab(id, { load = true } = {}) {
   renderTabs();
   renderMessages();
   if (changed) for (const fn of listeners.tabChange) fn(id);
+  if (changed) closeLive();
   if (id && load) {
     try {
       await loadLatest();
+      if (id === state.currentId) connectLive(id);
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) {
         state.tabs = state.tabs.filter((t) => t.id !== id);
@@ -720,6 +722,86 @@ export function initChat() {
   });
 }
 
+// ---------- live updates (WebSocket) ----------
+//
+// The open tab keeps a WebSocket to GET /api/tabs/{id}/live (token as the `bearer` subprotocol,
+// since browsers cannot set headers on a WebSocket): messages another window (or device) adds
+// appear at once, an assistant message that starts streaming is followed over its resumable event
+// stream (the exact text comes from there, so the socket's coalesced delta frames are not
+// needed), status changes update the bubble, renames and deletes update the tab list. A dropped
+// socket reconnects after a pause with `after` = the last message shown.
+
+const LIVE_RETRY_MS = 2000;
+let live = null;
+
+function closeLive() {
+  if (!live) return;
+  live.closed = true;
+  clearTimeout(live.retry);
+  try { live.socket.close(1000); } catch { /* already closed */ }
+  live = null;
+}
+
+function connectLive(tabId) {
+  closeLive();
+  const token = getToken();
+  if (!token || !tabId || typeof WebSocket === "undefined") return;
+  const after = state.messages.length ? state.messages[state.messages.length - 1].seq : 0;
+  const url = `${location.origin.replace(/^http/, "ws")}/api/tabs/${encodeURIComponent(tabId)}/live?after=${after}`;
+  let socket;
+  try {
+    socket = new WebSocket(url, ["bearer", token]);
+  } catch {
+    return;
+  }
+  const entry = { tabId, socket, closed: false, retry: null };
+  live = entry;
+  socket.addEventListener("message", (event) => {
+    let frame;
+    try { frame = JSON.parse(event.data); } catch { return; }
+    if (live === entry) onLiveFrame(tabId, frame);
+  });
+  socket.addEventListener("close", () => {
+    if (live !== entry || entry.closed || state.currentId !== tabId) return;
+    entry.retry = setTimeout(() => { if (live === entry && state.currentId === tabId) connectLive(tabId); }, LIVE_RETRY_MS);
+  });
+}
+
+function onLiveFrame(tabId, frame) {
+  if (frame.type === "message" && frame.message && tabId === state.currentId) {
+    const m = frame.message;
+    const known = state.messages.find((x) => x.seq === m.seq);
+    if (known) return;
+    if (state.hasNewer) return; // the newest page is not shown; it loads when scrolled to
+    mergeMessages([m]);
+    const tab = state.tabs.find((t) => t.id === tabId);
+    if (tab) upsertTab({ id: tabId, message_count: Math.max(tab.message_count ?? 0, m.seq), updated_at: m.created_at });
+    renderMessages({ keepBottom: true });
+  } else if (frame.type === "reply" && frame.reply) {
+    const r = frame.reply;
+    if (r.status === "streaming") return; // its message frame starts the follower
+    state.replyInfo.set(r.id, r);
+    // A followed reply ends through its own event stream (`done`), in order with its text.
+    if (state.followers.has(r.id)) return;
+    const m = state.messages.find((x) => x.reply_id === r.id);
+    if (m) { m.status = r.status; m.content = r.content; }
+    scheduleReplyRender(r.id);
+    updateComposer();
+  } else if (frame.type === "tab" && frame.tab) {
+    const t = frame.tab;
+    if (t.deleted) {
+      state.tabs = state.tabs.filter((x) => x.id !== t.id);
+      renderTabs();
+      if (state.currentId === t.id) {
+        announce("This tab was deleted in another window.", { bad: true });
+        selectTab(state.tabs[0]?.id ?? null).catch(() => {});
+      }
+    } else {
+      upsertTab({ id: t.id, title: t.title, updated_at: t.updated_at });
+    }
+  }
+}
+
 /** Loads the tab list and reopens the remembered tab (after sign-in). */
 export async function startChat() {
   await loadTabs();
@@ -730,6 +812,7 @@ export async function startChat() {
 
 /** Forgets everything shown (sign-out). */
 export function resetChat() {
+  closeLive();
   state.tabs = [];
   state.nextCursor = null;
   state.messages = [];

@@ -2,7 +2,7 @@
 // worker under workerd, whose model upstream is the local OpenAI-compatible fixture
 // (tests/fixtures/llm_server.mjs). The reply streams into a bubble, stops, fails with its error,
 // resumes after a dropped stream or a reload without repeating text, renders citations as links,
-// and shows in a second window after a reload.
+// and shows live in a second window (WebSocket), and after a reload.
 //
 // UPDATE_DOCS_IMG=1 also writes the README's screenshot, docs/img/reply-streaming.png.
 import { describe, test, before, after, afterEach } from "node:test";
@@ -305,14 +305,25 @@ describe("assistant replies in the UI", () => {
     assert.deepEqual(problems, []);
   });
 
-  test("a second window sees the reply after a reload", async () => {
+  test("a second window sees the message and the streaming reply live (WebSocket), then after a reload", async () => {
     llm.configure({ delayMs: 100 });
     const { page: first, problems } = await openApp("two-windows");
     await createTab(first, "Shared tab");
     const { page: second, problems: problems2 } = await openApp("two-windows");
     await second.locator("#conversation-title", { hasText: "Shared tab" }).waitFor();
     await ask(first, "Both windows should see this.");
-    await waitChars(first, 6);
+    // No reload: the second window gets the user message and follows the reply as it streams.
+    await second.locator("#message-list li", { hasText: "Both windows should see this." }).waitFor();
+    await waitChars(second, 6);
+    const stopSecond = watchPrefix(second, DEFAULT_TEXT);
+    await waitStatus(second, "complete");
+    await stopSecond();
+    assert.equal(await bubbleText(lastBubble(second)), DEFAULT_TEXT);
+    // A rename in the first window shows in the second one's tab list.
+    await first.click("#rename-tab");
+    await first.fill("#rename-input", "Renamed together");
+    await first.press("#rename-input", "Enter");
+    await second.locator(".tab-button", { hasText: "Renamed together" }).waitFor();
     await second.reload();
     await waitStatus(second, "complete");
     await waitStatus(first, "complete");
