@@ -41,7 +41,7 @@ async function waitEnded(base, tabId, replyId, timeoutMs = 30_000) {
 
 describe("reply durability", () => {
   test("200+ disconnects at random points, resumed by Last-Event-ID: the text is exact", async () => {
-    const llm = await startLlmServer({ chunkChars: 3, delayMs: 4, text: "The quick brown fox, café 世界 😀. ".repeat(60) });
+    const llm = await startLlmServer({ chunkChars: 3, delayMs: 4, text: "The quick brown fox, café 世界 😀. ".repeat(200) });
     const worker = await startWorker({ vars: { LLM_UPSTREAM_URL: llm.base, LLM_MODEL: "fixture-ok", LLM_MAX_OUTPUT_TOKENS: "8192", LLM_CONTEXT_TOKENS: "16384" } });
     try {
       const tabId = await tabWithQuestion(worker.base);
@@ -100,6 +100,7 @@ describe("reply durability", () => {
         }
       }
       assert.ok(disconnects >= 200, `only ${disconnects} disconnects; make the reply longer`);
+      console.log(`${disconnects} disconnects, ${seen.size} deltas`);
       const text = [...seen.keys()].sort((a, b) => a - b).map((k) => seen.get(k)).join("");
       assert.equal(done.status, "complete");
       assert.equal(text, done.content, "the resumed deltas equal the stored content, byte for byte");
