@@ -91,7 +91,7 @@ describe("assistant replies", () => {
   }
 
   async function waitEnded(tabId, replyId) {
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 600; i++) {
       const res = await api("GET", `/api/tabs/${tabId}/replies/${replyId}`);
       assert.equal(res.status, 200);
       if (res.body.status !== "streaming") return res.body;
@@ -172,7 +172,8 @@ describe("assistant replies", () => {
   });
 
   test("one reply at a time: 50 concurrent starts give one 202 and 49 409s", async () => {
-    llm.configure({ delayMs: 20, text: "y".repeat(60) });
+    // Long enough (200 deltas, ~4 s) that all 50 starts arrive while it streams, even on a slow machine.
+    llm.configure({ delayMs: 20, text: "y".repeat(600) });
     const tabId = await tabWithQuestion();
     const answers = await Promise.all(
       Array.from({ length: 50 }, () => api("POST", `/api/tabs/${tabId}/replies`, { body: {} })),
@@ -328,7 +329,9 @@ describe("the daily token budget", () => {
   const api = (method, path, opts = {}) => call(worker.base, method, path, { token, ...opts });
 
   before(async () => {
-    llm = await startLlmServer({ chunkChars: 3, delayMs: 30, text: "q".repeat(60) });
+    // Replies of ~6 s: the two admitted ones are still streaming (holding their reservations)
+    // when the rest of the burst arrives, even on a slow machine.
+    llm = await startLlmServer({ chunkChars: 3, delayMs: 30, text: "q".repeat(600) });
     worker = await startWorker({
       vars: {
         LLM_UPSTREAM_URL: llm.base,
@@ -367,7 +370,7 @@ describe("the daily token budget", () => {
     // Once they end, the real usage replaces the reservations: 0 over-spend, and room again.
     for (const a of admitted) {
       const tabId = a.body.reply.tab_id;
-      for (let i = 0; i < 200; i++) {
+      for (let i = 0; i < 600; i++) {
         const r = await api("GET", `/api/tabs/${tabId}/replies/${a.body.reply.id}`);
         if (r.body.status !== "streaming") break;
         await sleep(50);
