@@ -348,9 +348,23 @@ async function send(tabId, pending) {
   } catch (err) {
     pending.status = "failed";
     pending.error = failText(err);
+    // The tab's live socket may have shown the message saved meanwhile (the request reached the
+    // server, its answer was lost): then it is saved, and its reply starts from here.
+    if (!outboxFor(tabId).includes(pending)) {
+      const saved = state.messages.find((m) => m.client_id === pending.client_id);
+      if (saved) startSavedReply(tabId, saved);
+      return;
+    }
     if (tabId === state.currentId) renderMessages({ keepBottom: true });
     announce(`Message not saved: ${pending.error}`, { bad: true });
   }
+}
+
+/** Starts the reply to a user message whose send's answer was lost but which the server has. */
+function startSavedReply(tabId, message) {
+  if (message.role !== "user" || !message.client_id) return;
+  announce(`Message #${message.seq} was saved (its answer was lost on the way).`);
+  startReply(tabId, message.seq, `reply:${message.client_id}`).catch((err) => announce(failText(err), { bad: true }));
 }
 
 function discard(tabId, pending) {
@@ -773,7 +787,10 @@ function onLiveFrame(tabId, frame) {
     const known = state.messages.find((x) => x.seq === m.seq);
     if (known) return;
     if (state.hasNewer) return; // the newest page is not shown; it loads when scrolled to
+    // A send of this window whose request failed but reached the server: saved after all.
+    const failed = m.client_id && outboxFor(tabId).find((p) => p.client_id === m.client_id && p.status === "failed");
     mergeMessages([m]);
+    if (failed) startSavedReply(tabId, m);
     const tab = state.tabs.find((t) => t.id === tabId);
     if (tab) upsertTab({ id: tabId, message_count: Math.max(tab.message_count ?? 0, m.seq), updated_at: m.created_at });
     renderMessages({ keepBottom: true });

@@ -190,8 +190,35 @@ describe("browser UI", () => {
     assert.equal(await page.locator("#panel-chat").isVisible(), false);
   });
 
+  test("a send whose answer is lost, seen live: the tab's socket shows it saved, stored once", async () => {
+    const { page, problems, token } = await openApp("lost-answer-live");
+    await createTab(page, "Flaky but live");
+    let dropped = 0;
+    await page.route("**/api/tabs/*/messages", async (route) => {
+      if (route.request().method() === "POST" && dropped === 0) {
+        dropped++;
+        await route.fetch(); // the server stores it (and tells the tab's live sockets)...
+        await route.abort("connectionreset"); // ...but the browser never sees the 201
+        return;
+      }
+      await route.continue();
+    });
+    await page.fill("#composer-input", "Saved although the answer was lost");
+    await page.press("#composer-input", "Enter");
+    await page.locator('#message-list li[data-state="saved"]', { hasText: "Saved although the answer was lost" }).waitFor();
+    await page.waitForFunction(() => !document.querySelector('#message-list li[data-state="failed"], #message-list li[data-state="sending"]'));
+    assert.equal(await page.locator("#message-list li").count(), 1);
+    const tabId = await page.getAttribute('.tab-button[aria-current="true"]', "data-tab-id");
+    const listed = await call(worker.base, "GET", `/api/tabs/${tabId}/messages`, { token });
+    assert.equal(listed.body.messages.length, 1);
+    assert.deepEqual(problems, []);
+  });
+
   test("a send whose answer is lost shows Retry; the retry reuses the client_id and stores once", async () => {
     const { page, problems, token } = await openApp("retry-user");
+    // No live socket for this page (it is answered by the test, not the server), so only the
+    // retry can find out that the message was saved.
+    await page.routeWebSocket(/\/live/, () => {});
     await createTab(page, "Flaky network");
     let dropped = 0;
     await page.route("**/api/tabs/*/messages", async (route) => {
