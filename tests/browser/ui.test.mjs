@@ -361,6 +361,11 @@ describe("browser UI", () => {
     await sendMessage(page, payload);
     await sendMessage(page, "```html\n<script>window.__pwned = 3</script>\n```");
     const check = async () => {
+      // The list may still be settling (a live frame and the send's answer both render it).
+      await page.waitForFunction(() => {
+        const nodes = document.querySelectorAll("#message-list li .message-body");
+        return nodes.length === 2 && nodes[1].innerText.trim().startsWith("html\n");
+      });
       const texts = await messageTexts(page);
       assert.equal(texts[0], payload);
       assert.equal(texts[1], "html\n<script>window.__pwned = 3</script>");
