@@ -45,10 +45,15 @@ pub async fn send_stream<C: ObjectCall>(
     name: &ObjectName,
     call: C,
 ) -> Result<Response, ApiError> {
+    let req = call_request(&encode_call(&call.into())?)?;
+    fetch_object(env, name, req).await
+}
+
+/// Sends `req` to the object `name`; a non-2xx answer becomes the [`ApiError`] it reported.
+async fn fetch_object(env: &Env, name: &ObjectName, req: Request) -> Result<Response, ApiError> {
     let stub = env
         .durable_object(name.kind().binding())?
         .get_by_name(name.name())?;
-    let req = call_request(&encode_call(&call.into())?)?;
     let mut res = stub.fetch_with_request(req).await?;
     if res.status_code() >= 400 {
         return Err(error_from_response(&mut res).await);
@@ -67,9 +72,6 @@ pub async fn send_upgrade<C: ObjectCall>(
     name: &ObjectName,
     call: C,
 ) -> Result<Response, ApiError> {
-    let stub = env
-        .durable_object(name.kind().binding())?
-        .get_by_name(name.name())?;
     let encoded = encode_call(&call.into())?;
     let encoded = String::from_utf8(encoded)
         .map_err(|e| ApiError::internal(format!("a call is not UTF-8: {e}")))?;
@@ -80,11 +82,7 @@ pub async fn send_upgrade<C: ObjectCall>(
     init.with_method(Method::Get);
     init.with_headers(headers);
     let req = Request::new_with_init(&format!("https://object{CALL_PATH}"), &init)?;
-    let mut res = stub.fetch_with_request(req).await?;
-    if res.status_code() >= 400 {
-        return Err(error_from_response(&mut res).await);
-    }
-    Ok(res)
+    fetch_object(env, name, req).await
 }
 
 fn call_request(body: &[u8]) -> Result<Request, ApiError> {
