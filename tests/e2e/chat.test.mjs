@@ -169,7 +169,7 @@ describe("chat", () => {
       assert.equal(res.status, status, JSON.stringify(body).slice(0, 80));
       assert.equal(res.body.error.code, code);
     }
-    const raw = (body, headers) => call(h.worker.base, "POST", `/api/tabs/${tab.id}/messages`, { token: alice, raw: body, headers });
+    const raw = (body, headers) => call(h.worker.base, "POST", `/api/tabs/${tab.id}/messages`, { token: alice, raw: body, headers, fresh: true });
     const badJson = await raw("{not json", { "content-type": "application/json" });
     assert.equal(badJson.body.error.code, "invalid_json");
     const wrongType = await raw('{"role":"user","content":"x"}', { "content-type": "text/plain" });

@@ -52,7 +52,7 @@ describe("intent routing", () => {
       assert.equal(res.status, status, JSON.stringify(body).slice(0, 60));
       assert.equal(res.body.error.code, code, JSON.stringify(body).slice(0, 60));
     }
-    const raw = (body, headers) => call(h.worker.base, "POST", "/api/intent", { token, raw: body, headers });
+    const raw = (body, headers) => call(h.worker.base, "POST", "/api/intent", { token, raw: body, headers, fresh: true });
     assert.equal((await raw("{nope", { "content-type": "application/json" })).body.error.code, "invalid_json");
     assert.equal((await raw('{"text":"hi"}', { "content-type": "text/plain" })).status, 415);
     const huge = await raw(JSON.stringify({ text: "x".repeat(70000) }), { "content-type": "application/json" });
