@@ -18,6 +18,7 @@ pub mod rollout;
 pub mod routes;
 pub mod search;
 pub mod storage;
+pub mod workspace;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;
