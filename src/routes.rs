@@ -15,6 +15,7 @@ pub enum Method {
     Get,
     Post,
     Patch,
+    Put,
     Delete,
     Options,
     Head,
@@ -28,6 +29,7 @@ impl Method {
             "GET" => Self::Get,
             "POST" => Self::Post,
             "PATCH" => Self::Patch,
+            "PUT" => Self::Put,
             "DELETE" => Self::Delete,
             "OPTIONS" => Self::Options,
             "HEAD" => Self::Head,
@@ -65,6 +67,18 @@ pub enum Route {
     CancelReply(String, String),
     Usage,
     Live(String),
+    CreateWorkspace,
+    ListWorkspaces,
+    GetWorkspace(String),
+    DeleteWorkspace(String),
+    UploadArchive(String),
+    ListFiles(String),
+    /// A file of a workspace: the workspace id and the file's path as it appears in the URL
+    /// (still percent-encoded; the handler decodes and validates it).
+    PutFile(String, String),
+    GetFile(String, String),
+    DeleteFile(String, String),
+    Symbols(String),
 }
 
 impl Route {
@@ -97,6 +111,16 @@ impl Route {
             Self::CancelReply(..) => "replies.cancel",
             Self::Usage => "usage",
             Self::Live(_) => "tabs.live",
+            Self::CreateWorkspace => "workspaces.create",
+            Self::ListWorkspaces => "workspaces.list",
+            Self::GetWorkspace(_) => "workspaces.get",
+            Self::DeleteWorkspace(_) => "workspaces.delete",
+            Self::UploadArchive(_) => "workspaces.archive",
+            Self::ListFiles(_) => "workspaces.files.list",
+            Self::PutFile(..) => "workspaces.files.put",
+            Self::GetFile(..) => "workspaces.files.get",
+            Self::DeleteFile(..) => "workspaces.files.delete",
+            Self::Symbols(_) => "workspaces.symbols",
         }
     }
 
@@ -117,6 +141,7 @@ impl Route {
                 | Self::StepRun(_)
                 | Self::Intent
                 | Self::StartReply(_)
+                | Self::CreateWorkspace
         )
     }
 }
@@ -230,6 +255,34 @@ pub fn route(method: Method, path: &str) -> Result<Route, RouteError> {
         (["rollout", "runs", r, "buffer"], Get) => Ok(Route::RunBuffer(id(r)?)),
         (["rollout", "runs", r, "buffer"], _) => id(r).and(Err(allow(&["GET"]))),
 
+        (["workspaces"], Post) => Ok(Route::CreateWorkspace),
+        (["workspaces"], Get) => Ok(Route::ListWorkspaces),
+        (["workspaces"], _) => Err(allow(&["GET", "POST"])),
+        (["workspaces", w], m) => {
+            let w = id(w)?;
+            match m {
+                Get => Ok(Route::GetWorkspace(w)),
+                Delete => Ok(Route::DeleteWorkspace(w)),
+                _ => Err(allow(&["GET", "DELETE"])),
+            }
+        }
+        (["workspaces", w, "archive"], Put) => Ok(Route::UploadArchive(id(w)?)),
+        (["workspaces", w, "archive"], _) => id(w).and(Err(allow(&["PUT"]))),
+        (["workspaces", w, "files"], Get) => Ok(Route::ListFiles(id(w)?)),
+        (["workspaces", w, "files"], _) => id(w).and(Err(allow(&["GET"]))),
+        (["workspaces", w, "files", rest @ ..], m) => {
+            let w = id(w)?;
+            let file = rest.join("/");
+            match m {
+                Put => Ok(Route::PutFile(w, file)),
+                Get => Ok(Route::GetFile(w, file)),
+                Delete => Ok(Route::DeleteFile(w, file)),
+                _ => Err(allow(&["GET", "PUT", "DELETE"])),
+            }
+        }
+        (["workspaces", w, "symbols"], Get) => Ok(Route::Symbols(id(w)?)),
+        (["workspaces", w, "symbols"], _) => id(w).and(Err(allow(&["GET"]))),
+
         (["usage"], Get) => Ok(Route::Usage),
         (["usage"], _) => Err(allow(&["GET"])),
         (["intent"], Post) => Ok(Route::Intent),
@@ -242,6 +295,46 @@ pub fn route(method: Method, path: &str) -> Result<Route, RouteError> {
 mod tests {
     use super::*;
     use Method::*;
+
+    #[test]
+    fn workspace_routes_keep_file_paths_whole() {
+        assert_eq!(route(Post, "/api/workspaces"), Ok(Route::CreateWorkspace));
+        assert_eq!(route(Get, "/api/workspaces"), Ok(Route::ListWorkspaces));
+        assert_eq!(
+            route(Put, "/api/workspaces/w1/archive"),
+            Ok(Route::UploadArchive("w1".into()))
+        );
+        assert_eq!(
+            route(Put, "/api/workspaces/w1/files/src/lib%20x.rs"),
+            Ok(Route::PutFile("w1".into(), "src/lib%20x.rs".into()))
+        );
+        assert_eq!(
+            route(Get, "/api/workspaces/w1/files/a/b/c.py"),
+            Ok(Route::GetFile("w1".into(), "a/b/c.py".into()))
+        );
+        assert_eq!(
+            route(Delete, "/api/workspaces/w1/files/README.md"),
+            Ok(Route::DeleteFile("w1".into(), "README.md".into()))
+        );
+        assert_eq!(
+            route(Get, "/api/workspaces/w1/files"),
+            Ok(Route::ListFiles("w1".into()))
+        );
+        assert_eq!(
+            route(Get, "/api/workspaces/w1/symbols"),
+            Ok(Route::Symbols("w1".into()))
+        );
+        assert_eq!(
+            route(Post, "/api/workspaces/w1/archive"),
+            Err(RouteError::MethodNotAllowed(vec!["PUT"]))
+        );
+        assert_eq!(
+            route(Post, "/api/workspaces/w1/files/a.py"),
+            Err(RouteError::MethodNotAllowed(vec!["GET", "PUT", "DELETE"]))
+        );
+        assert_eq!(route(Get, "/api/workspaces/bad.id"), Err(RouteError::NotFound));
+        assert_eq!(Method::parse("PUT"), Put);
+    }
 
     #[test]
     fn matches_every_contract_route() {

@@ -20,6 +20,7 @@ pub mod run;
 pub mod shard;
 pub mod tab;
 pub mod user;
+pub mod workspace;
 
 use std::marker::PhantomData;
 

@@ -19,6 +19,8 @@ pub enum ObjectKind {
     Run,
     /// `CacheShard`: one shard of the web-search cache policy.
     Shard,
+    /// `WorkspaceObject`: one code workspace (file table, symbols, code index).
+    Workspace,
 }
 
 impl ObjectKind {
@@ -29,6 +31,7 @@ impl ObjectKind {
             ObjectKind::User => "USER",
             ObjectKind::Run => "RUN",
             ObjectKind::Shard => "CACHE",
+            ObjectKind::Workspace => "WORKSPACE",
         }
     }
 }
@@ -81,6 +84,14 @@ impl ObjectName {
         })
     }
 
+    /// The object of `user`'s code workspace `workspace`.
+    pub fn workspace(user: &str, workspace: &str) -> Result<Self, CallError> {
+        Ok(Self {
+            kind: ObjectKind::Workspace,
+            name: format!("{}/{}", check(user)?, check(workspace)?),
+        })
+    }
+
     /// Web-cache policy shard number `index`.
     pub fn shard(index: u32) -> Self {
         Self {
@@ -112,6 +123,9 @@ mod tests {
         assert_eq!((user.kind().binding(), user.name()), ("USER", "alice"));
         let run = ObjectName::run("alice", "r1").expect("valid");
         assert_eq!((run.kind().binding(), run.name()), ("RUN", "alice/r1"));
+        let ws = ObjectName::workspace("alice", "w1").expect("valid");
+        assert_eq!((ws.kind().binding(), ws.name()), ("WORKSPACE", "alice/w1"));
+        assert!(ObjectName::workspace("alice", "w/1").is_err());
         let shard = ObjectName::shard(3);
         assert_eq!((shard.kind().binding(), shard.name()), ("CACHE", "shard-3"));
     }

@@ -6,6 +6,7 @@ use super::{calls, json_answer, Encoded};
 use crate::chat::directory::{TabList, TabRecord};
 use crate::chat::{Message, TabMeta};
 use crate::search::history::HistoryResults;
+use crate::workspace::registry::WorkspaceEntry;
 
 /// Every call a user's object accepts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,7 +26,30 @@ pub enum UserCall {
     ReleaseTokens(ReleaseTokens),
     SettleTokens(SettleTokens),
     GetUsage(GetUsage),
+    AddWorkspace(AddWorkspace),
+    RemoveWorkspace(RemoveWorkspace),
+    ListWorkspaces(ListWorkspaces),
 }
+
+/// Registers a workspace before its object is created (400 `limit_exceeded` over the cap).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddWorkspace {
+    pub entry: WorkspaceEntry,
+}
+
+/// Forgets a deleted workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveWorkspace {
+    pub id: String,
+}
+
+/// The user's workspaces, oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListWorkspaces;
+
+/// The answer of [`ListWorkspaces`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceEntries(pub Vec<WorkspaceEntry>);
 
 /// Admits a reply under the daily token budget, reserving its worst case (429
 /// `quota_exceeded` with `retry-after` when it would not fit).
@@ -141,7 +165,7 @@ pub struct Search {
     pub limit: usize,
 }
 
-json_answer!(TabMeta);
+json_answer!(TabMeta, WorkspaceEntries);
 
 calls!(UserCall {
     CreateTab => TabMeta,
@@ -159,4 +183,7 @@ calls!(UserCall {
     ReleaseTokens => (),
     SettleTokens => (),
     GetUsage => Encoded<crate::assistant::quota::UsageView>,
+    AddWorkspace => (),
+    RemoveWorkspace => (),
+    ListWorkspaces => WorkspaceEntries,
 });

@@ -4,5 +4,19 @@
 //!
 //! - [`scan`]: per-language extraction of each file's top-level items (like Python's
 //!   `ast.parse(src).body`), plus the methods of top-level classes, impls and interfaces.
+//! - [`state`]: one workspace's core (file table, upload lease, scan queue, code index).
+//! - [`registry`]: a user's list of workspaces (kept in the user's object).
 
+pub mod error;
+pub mod registry;
 pub mod scan;
+pub mod state;
+
+pub use error::WorkspaceError;
+
+/// The content hash that decides whether a file changed between uploads: XXH3-128 of the raw
+/// bytes, as 32 hex digits. Not a security boundary (a collision only skips a rescan of the
+/// uploader's own file); chosen for speed, since every uploaded byte is hashed in the request.
+pub fn content_hash(bytes: &[u8]) -> String {
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
+}

@@ -11,12 +11,13 @@ use worker::{durable_object, DurableObject, Env, Request, Response, State};
 use crate::api::ErrorCode;
 use crate::assistant::quota::DailyUsage;
 use crate::calls::tab::Unindexed;
-use crate::calls::user::UserCall;
+use crate::calls::user::{UserCall, WorkspaceEntries};
 use crate::calls::{Encoded, ObjectName};
 use crate::chat::model::MAX_PAGE_LIMIT;
 use crate::chat::user::history_doc;
 use crate::chat::User;
 use crate::search::history::HistoryDoc;
+use crate::workspace::registry;
 
 use super::super::error::ApiError;
 use super::super::log;
@@ -185,6 +186,26 @@ impl UserObject {
                 let view =
                     self.with(|l| Ok(DailyUsage::load(&l.kv)?.view(get.limit, get.now_ms)))?;
                 answer(Encoded::new(&view)?)
+            }
+            UserCall::AddWorkspace(add) => {
+                self.with(|l| {
+                    registry::add(&mut l.kv, &add.entry)?;
+                    Self::save_stats(&mut l.kv);
+                    Ok(())
+                })?;
+                answer(())
+            }
+            UserCall::RemoveWorkspace(remove) => {
+                self.with(|l| {
+                    registry::remove(&mut l.kv, &remove.id)?;
+                    Self::save_stats(&mut l.kv);
+                    Ok(())
+                })?;
+                answer(())
+            }
+            UserCall::ListWorkspaces(_) => {
+                let entries = self.with(|l| Ok(registry::list(&l.kv)?))?;
+                answer(WorkspaceEntries(entries))
             }
             UserCall::RemoveRun(remove) => {
                 self.with(|l| {

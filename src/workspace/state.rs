@@ -1,0 +1,715 @@
+//! [`Workspace`]: the pure core of one workspace's Durable Object — its file table, its upload
+//! lease, the scan queue and the code index — over a [`KvStore`].
+//!
+//! File contents live in R2 in *packs*: one object per upload batch holding the files' bytes
+//! back to back (a few MiB each, so an upload of thousands of files is a handful of R2 writes).
+//! The table maps each path to its pack, offset and length, its content hash and language. The
+//! object's storage holds, per file, the table entry (`f/{path}`), the index record the scanner
+//! and the code index made of it (`r/{path}`) and its decoded text for snippets (`t/{path}`).
+//!
+//! An archive upload is two calls: [`Workspace::begin_upload`] takes the upload lease (one
+//! upload at a time; 409 while another runs or the last one is still indexing) and says which
+//! files changed; the worker writes those to packs; [`Workspace::commit_upload`] swaps the table
+//! and queues the changed files for scanning. Scanning runs in bounded batches
+//! ([`Workspace::next_batch`] → the shell reads the packs → [`Workspace::apply_scan`]), in the
+//! commit request and then in alarms, so no request or alarm does more than
+//! [`SCAN_BATCH_BYTES`] of scanning; the workspace's `status` is `indexing` until the queue is
+//! empty. A file whose content hash did not change is never scanned again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::archive::decode_text;
+use super::index::{CodeIndex, FileRecord};
+use super::scan::{Language, SymbolKind};
+use super::{context, index, scan, WorkspaceError};
+use crate::api::InputError;
+use crate::chat::time::format_rfc3339_ms;
+use crate::storage::{prefix_end, KvStore};
+
+/// Source bytes scanned and indexed per request or alarm. Measured on the CPython standard
+/// library (docs/BENCHMARKS.md "Code workspaces"): well under the 1 s CPU budget per batch.
+pub const SCAN_BATCH_BYTES: u64 = 2 * 1024 * 1024;
+
+/// How long an upload may take between `begin_upload` and `commit_upload`.
+pub const UPLOAD_LEASE_MS: u64 = 120_000;
+
+/// Most files per page of `GET …/files`.
+pub const MAX_FILES_PAGE: usize = 1000;
+
+/// Longest workspace name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+const META_KEY: &str = "m";
+const FILE_PREFIX: &str = "f/";
+const RECORD_PREFIX: &str = "r/";
+const TEXT_PREFIX: &str = "t/";
+
+/// Where a file's bytes are in R2.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blob {
+    /// The pack's R2 key.
+    pub pack: String,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// One file of the table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub bytes: u64,
+    /// Content hash of the raw bytes ([`super::content_hash`]).
+    pub hash: String,
+    pub language: Language,
+    pub symbols: u32,
+    pub blob: Blob,
+    /// Whether the file has been scanned and indexed (false: queued).
+    pub scanned: bool,
+}
+
+/// The upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub upload_id: String,
+    pub expires_ms: u64,
+}
+
+/// What the object stores about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    pub id: String,
+    pub name: String,
+    pub user: String,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+    #[serde(default)]
+    pub lease: Option<Lease>,
+}
+
+/// A workspace as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceInfo {
+    pub id: String,
+    pub name: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub symbols: u64,
+    /// `indexing` while files are queued for scanning, else `ready`.
+    pub status: String,
+    /// Files queued for scanning.
+    pub pending: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A file as `GET …/files` and `PUT …/files/{path}` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    pub path: String,
+    pub bytes: u64,
+    pub language: Language,
+    pub symbols: u32,
+}
+
+/// A page of the file list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilePage {
+    pub files: Vec<FileInfo>,
+    pub next_cursor: Option<String>,
+}
+
+/// A file the worker read from an upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incoming {
+    pub path: String,
+    pub hash: String,
+    pub bytes: u64,
+}
+
+/// Which files of an upload the worker must store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadPlan {
+    pub upload_id: String,
+    /// Paths whose content is new or changed, in the order given.
+    pub store: Vec<String>,
+}
+
+/// A stored file of an upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stored {
+    pub path: String,
+    pub hash: String,
+    pub blob: Blob,
+}
+
+/// Files skipped by the archive reader, as the API reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedCounts {
+    pub ignored: u64,
+    pub binary: u64,
+    pub too_large: u64,
+}
+
+/// The answer to an archive upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadReport {
+    /// Files in the workspace after the upload.
+    pub files: u64,
+    /// Files whose content was new or changed: scanned, or queued while `status` is `indexing`.
+    pub scanned: u64,
+    /// Files whose content hash did not change (not scanned again).
+    pub unchanged: u64,
+    /// Files of the previous contents that the archive no longer has (deleted).
+    pub removed: u64,
+    pub skipped: SkippedCounts,
+    /// Symbols in the workspace after the upload (grows while `status` is `indexing`).
+    pub symbols: u64,
+    pub bytes: u64,
+    pub status: String,
+    pub pending: u64,
+}
+
+/// One R2 read of a scan batch: a range of one pack and the queued files inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackRead {
+    pub pack: String,
+    pub start: u64,
+    pub end: u64,
+    /// `(path, offset, len)`, offsets within the pack.
+    pub files: Vec<(String, u64, u64)>,
+}
+
+/// A symbol as `GET …/symbols` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SymbolOut {
+    pub name: String,
+    pub kind: SymbolKind,
+    pub path: String,
+    pub line: u32,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub container: Option<String>,
+    pub signature: String,
+}
+
+/// A code search hit as `GET /api/search?source=code` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeResult {
+    pub path: String,
+    pub line: u32,
+    pub snippet: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub symbol: Option<String>,
+    pub score: f32,
+}
+
+/// The answer of a code search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeResults {
+    pub query: String,
+    pub source: String,
+    pub total: u64,
+    pub results: Vec<CodeResult>,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> WorkspaceError {
+    WorkspaceError::Corrupt(format!("{what}: {e}"))
+}
+
+fn to_json(value: &impl Serialize) -> Result<Vec<u8>, WorkspaceError> {
+    serde_json::to_vec(value).map_err(|e| corrupt("encode", e))
+}
+
+/// One workspace: see the module docs.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    meta: Meta,
+    files: BTreeMap<String, FileEntry>,
+    index: CodeIndex,
+    bytes: u64,
+    symbols: u64,
+    pending: u64,
+}
+
+impl Workspace {
+    /// Creates the workspace (its meta record).
+    pub fn create(
+        store: &mut impl KvStore,
+        id: &str,
+        name: &str,
+        user: &str,
+        now_ms: u64,
+    ) -> Result<Self, WorkspaceError> {
+        let meta = Meta {
+            id: id.into(),
+            name: name.into(),
+            user: user.into(),
+            created_ms: now_ms,
+            updated_ms: now_ms,
+            lease: None,
+        };
+        store.put(META_KEY, &to_json(&meta)?)?;
+        Ok(Self {
+            meta,
+            files: BTreeMap::new(),
+            index: CodeIndex::new(),
+            bytes: 0,
+            symbols: 0,
+            pending: 0,
+        })
+    }
+
+    /// Loads the workspace (table and index) from `store`; `None` when it was never created.
+    pub fn load(store: &impl KvStore) -> Result<Option<Self>, WorkspaceError> {
+        let Some(meta) = store.get(META_KEY)? else {
+            return Ok(None);
+        };
+        let meta: Meta = serde_json::from_slice(&meta).map_err(|e| corrupt("meta", e))?;
+        let mut ws = Self {
+            meta,
+            files: BTreeMap::new(),
+            index: CodeIndex::new(),
+            bytes: 0,
+            symbols: 0,
+            pending: 0,
+        };
+        for (key, value) in store.range(FILE_PREFIX, &prefix_end(FILE_PREFIX), false, usize::MAX)? {
+            let entry: FileEntry =
+                serde_json::from_slice(&value).map_err(|e| corrupt("file entry", e))?;
+            let path = key[FILE_PREFIX.len()..].to_owned();
+            ws.count(&entry, 1);
+            ws.files.insert(path, entry);
+        }
+        for (key, value) in
+            store.range(RECORD_PREFIX, &prefix_end(RECORD_PREFIX), false, usize::MAX)?
+        {
+            let path = &key[RECORD_PREFIX.len()..];
+            if ws.files.get(path).is_some_and(|f| f.scanned) {
+                let record = FileRecord::decode(&value).map_err(|e| corrupt("index record", e))?;
+                ws.index.insert(path, record);
+            }
+        }
+        Ok(Some(ws))
+    }
+
+    fn count(&mut self, entry: &FileEntry, sign: i64) {
+        let apply = |total: &mut u64, n: u64| {
+            *total = if sign > 0 {
+                total.saturating_add(n)
+            } else {
+                total.saturating_sub(n)
+            };
+        };
+        apply(&mut self.bytes, entry.bytes);
+        apply(&mut self.symbols, u64::from(entry.symbols));
+        apply(&mut self.pending, u64::from(!entry.scanned));
+    }
+
+    /// The owner's user id.
+    pub fn user(&self) -> &str {
+        &self.meta.user
+    }
+
+    /// The workspace as the API shows it.
+    pub fn info(&self) -> WorkspaceInfo {
+        WorkspaceInfo {
+            id: self.meta.id.clone(),
+            name: self.meta.name.clone(),
+            files: self.files.len() as u64,
+            bytes: self.bytes,
+            symbols: self.symbols,
+            status: self.status().into(),
+            pending: self.pending,
+            created_at: format_rfc3339_ms(self.meta.created_ms),
+            updated_at: format_rfc3339_ms(self.meta.updated_ms),
+        }
+    }
+
+    /// `indexing` while files are queued, else `ready`.
+    pub fn status(&self) -> &'static str {
+        if self.pending > 0 {
+            "indexing"
+        } else {
+            "ready"
+        }
+    }
+
+    /// Files queued for scanning.
+    pub fn pending(&self) -> u64 {
+        self.pending
+    }
+
+    /// Every pack the table refers to (for deleting the workspace).
+    pub fn packs(&self) -> BTreeSet<String> {
+        self.files.values().map(|f| f.blob.pack.clone()).collect()
+    }
+
+    fn save_meta(&self, store: &mut impl KvStore) -> Result<(), WorkspaceError> {
+        store.put(META_KEY, &to_json(&self.meta)?)?;
+        Ok(())
+    }
+
+    /// Takes the upload lease and says which of `incoming` must be stored. 409 while another
+    /// upload holds the lease or the previous one is still being indexed.
+    pub fn begin_upload(
+        &mut self,
+        store: &mut impl KvStore,
+        upload_id: &str,
+        incoming: &[Incoming],
+        now_ms: u64,
+    ) -> Result<UploadPlan, WorkspaceError> {
+        if let Some(lease) = &self.meta.lease {
+            if lease.expires_ms > now_ms {
+                return Err(WorkspaceError::Busy(
+                    "another archive upload to this workspace is in progress".into(),
+                ));
+            }
+        }
+        if self.pending > 0 {
+            return Err(WorkspaceError::Busy(format!(
+                "the previous upload is still being indexed ({} files to go)",
+                self.pending
+            )));
+        }
+        let store_paths = incoming
+            .iter()
+            .filter(|f| self.files.get(&f.path).is_none_or(|e| e.hash != f.hash))
+            .map(|f| f.path.clone())
+            .collect();
+        self.meta.lease = Some(Lease {
+            upload_id: upload_id.into(),
+            expires_ms: now_ms.saturating_add(UPLOAD_LEASE_MS),
+        });
+        self.save_meta(store)?;
+        Ok(UploadPlan {
+            upload_id: upload_id.into(),
+            store: store_paths,
+        })
+    }
+
+    /// Replaces the workspace's contents with `incoming`: unchanged files stay as they are,
+    /// `stored` ones (new or changed) are queued for scanning, files absent from the upload are
+    /// removed. Returns the report and the packs no file refers to any more (for the shell to
+    /// delete from R2).
+    pub fn commit_upload(
+        &mut self,
+        store: &mut impl KvStore,
+        upload_id: &str,
+        incoming: &[Incoming],
+        stored: Vec<Stored>,
+        skipped: SkippedCounts,
+        now_ms: u64,
+    ) -> Result<(UploadReport, Vec<String>), WorkspaceError> {
+        match &self.meta.lease {
+            Some(lease) if lease.upload_id == upload_id && lease.expires_ms > now_ms => {}
+            _ => return Err(WorkspaceError::UploadExpired),
+        }
+        let packs_before = self.packs();
+        let keep: BTreeSet<&str> = incoming.iter().map(|f| f.path.as_str()).collect();
+        let removed: Vec<String> = self
+            .files
+            .keys()
+            .filter(|p| !keep.contains(p.as_str()))
+            .cloned()
+            .collect();
+        for path in &removed {
+            self.forget(store, path)?;
+        }
+        let changed = stored.len() as u64;
+        for file in stored {
+            let bytes = incoming
+                .iter()
+                .find(|f| f.path == file.path)
+                .map_or(file.blob.len, |f| f.bytes);
+            self.queue(store, &file.path, file.hash, bytes, file.blob)?;
+        }
+        self.meta.lease = None;
+        self.meta.updated_ms = now_ms;
+        self.save_meta(store)?;
+        let dead = self.dead_packs(&packs_before);
+        let report = UploadReport {
+            files: self.files.len() as u64,
+            scanned: changed,
+            unchanged: (incoming.len() as u64).saturating_sub(changed),
+            removed: removed.len() as u64,
+            skipped,
+            symbols: self.symbols,
+            bytes: self.bytes,
+            status: self.status().into(),
+            pending: self.pending,
+        };
+        Ok((report, dead))
+    }
+
+    /// Adds or replaces one file (`PUT …/files/{path}`), queued for scanning. Returns the packs
+    /// no file refers to any more.
+    pub fn put_file(
+        &mut self,
+        store: &mut impl KvStore,
+        path: &str,
+        hash: String,
+        bytes: u64,
+        blob: Blob,
+        now_ms: u64,
+    ) -> Result<Vec<String>, WorkspaceError> {
+        let packs_before = self.packs();
+        self.queue(store, path, hash, bytes, blob)?;
+        self.meta.updated_ms = now_ms;
+        self.save_meta(store)?;
+        Ok(self.dead_packs(&packs_before))
+    }
+
+    /// Removes one file. Returns the packs no file refers to any more.
+    pub fn delete_file(
+        &mut self,
+        store: &mut impl KvStore,
+        path: &str,
+        now_ms: u64,
+    ) -> Result<Vec<String>, WorkspaceError> {
+        if !self.files.contains_key(path) {
+            return Err(WorkspaceError::FileNotFound);
+        }
+        let packs_before = self.packs();
+        self.forget(store, path)?;
+        self.meta.updated_ms = now_ms;
+        self.save_meta(store)?;
+        Ok(self.dead_packs(&packs_before))
+    }
+
+    fn dead_packs(&self, before: &BTreeSet<String>) -> Vec<String> {
+        let now = self.packs();
+        before.difference(&now).cloned().collect()
+    }
+
+    fn queue(
+        &mut self,
+        store: &mut impl KvStore,
+        path: &str,
+        hash: String,
+        bytes: u64,
+        blob: Blob,
+    ) -> Result<(), WorkspaceError> {
+        if self.files.contains_key(path) {
+            self.forget(store, path)?;
+        }
+        let entry = FileEntry {
+            bytes,
+            hash,
+            language: Language::from_path(path),
+            symbols: 0,
+            blob,
+            scanned: false,
+        };
+        store.put(&format!("{FILE_PREFIX}{path}"), &to_json(&entry)?)?;
+        self.count(&entry, 1);
+        self.files.insert(path.to_owned(), entry);
+        Ok(())
+    }
+
+    fn forget(&mut self, store: &mut impl KvStore, path: &str) -> Result<(), WorkspaceError> {
+        if let Some(entry) = self.files.remove(path) {
+            self.count(&entry, -1);
+            self.index.remove(path);
+            store.delete(&format!("{FILE_PREFIX}{path}"))?;
+            store.delete(&format!("{RECORD_PREFIX}{path}"))?;
+            store.delete(&format!("{TEXT_PREFIX}{path}"))?;
+        }
+        Ok(())
+    }
+
+    /// The next batch to scan: queued files grouped by pack, in path order, until
+    /// `max_bytes` of source (at least one file).
+    pub fn next_batch(&self, max_bytes: u64) -> Vec<PackRead> {
+        let mut reads: Vec<PackRead> = Vec::new();
+        let mut total = 0u64;
+        for (path, entry) in self.files.iter().filter(|(_, e)| !e.scanned) {
+            if total > 0 && total.saturating_add(entry.bytes) > max_bytes {
+                break;
+            }
+            total = total.saturating_add(entry.bytes);
+            let blob = &entry.blob;
+            let end = blob.offset.saturating_add(blob.len);
+            match reads.iter_mut().find(|r| r.pack == blob.pack) {
+                Some(read) => {
+                    read.start = read.start.min(blob.offset);
+                    read.end = read.end.max(end);
+                    read.files.push((path.clone(), blob.offset, blob.len));
+                }
+                None => reads.push(PackRead {
+                    pack: blob.pack.clone(),
+                    start: blob.offset,
+                    end,
+                    files: vec![(path.clone(), blob.offset, blob.len)],
+                }),
+            }
+        }
+        reads
+    }
+
+    /// Scans and indexes a queued file from its bytes (`raw`, as uploaded). A file that is no
+    /// longer queued (deleted or replaced meanwhile) is left alone. `raw = None` means its pack
+    /// could not be read: the file is kept, without symbols, and leaves the queue.
+    pub fn apply_scan(
+        &mut self,
+        store: &mut impl KvStore,
+        path: &str,
+        raw: Option<&[u8]>,
+    ) -> Result<(), WorkspaceError> {
+        let Some(entry) = self.files.get(path) else {
+            return Ok(());
+        };
+        if entry.scanned {
+            return Ok(());
+        }
+        let mut entry = entry.clone();
+        self.count(&entry, -1);
+        let text = raw.map(decode_text);
+        let text = text.as_deref().unwrap_or("");
+        let symbols = match raw {
+            Some(raw) => scan::scan(entry.language, raw),
+            None => Vec::new(),
+        };
+        let record = index::index_file(path, text, &symbols);
+        store.put(&format!("{RECORD_PREFIX}{path}"), &record.encode())?;
+        store.put(&format!("{TEXT_PREFIX}{path}"), text.as_bytes())?;
+        entry.symbols = u32::try_from(symbols.len()).unwrap_or(u32::MAX);
+        entry.scanned = true;
+        store.put(&format!("{FILE_PREFIX}{path}"), &to_json(&entry)?)?;
+        self.count(&entry, 1);
+        self.index.insert(path, record);
+        self.files.insert(path.to_owned(), entry);
+        Ok(())
+    }
+
+    /// One file's table entry.
+    pub fn file(&self, path: &str) -> Option<&FileEntry> {
+        self.files.get(path)
+    }
+
+    /// One file as the API shows it.
+    pub fn file_info(&self, path: &str) -> Option<FileInfo> {
+        self.files.get(path).map(|e| FileInfo {
+            path: path.to_owned(),
+            bytes: e.bytes,
+            language: e.language,
+            symbols: e.symbols,
+        })
+    }
+
+    /// A page of files under `prefix`, in path order, after `cursor` (the last path of the
+    /// previous page).
+    pub fn list_files(&self, prefix: &str, cursor: Option<&str>, limit: usize) -> FilePage {
+        let limit = limit.clamp(1, MAX_FILES_PAGE);
+        let mut files = Vec::new();
+        let mut next_cursor = None;
+        for (path, e) in self
+            .files
+            .range::<str, _>((
+                cursor.map_or(std::ops::Bound::Included(prefix), std::ops::Bound::Excluded),
+                std::ops::Bound::Unbounded,
+            ))
+            .filter(|(p, _)| p.starts_with(prefix))
+        {
+            if files.len() == limit {
+                next_cursor = files.last().map(|f: &FileInfo| f.path.clone());
+                break;
+            }
+            files.push(FileInfo {
+                path: path.clone(),
+                bytes: e.bytes,
+                language: e.language,
+                symbols: e.symbols,
+            });
+        }
+        FilePage { files, next_cursor }
+    }
+
+    /// Symbols by name or prefix, path prefix and kind.
+    pub fn symbols(
+        &self,
+        q: Option<&str>,
+        path: Option<&str>,
+        kind: Option<SymbolKind>,
+        limit: usize,
+    ) -> Vec<SymbolOut> {
+        self.index
+            .symbols(q, path, kind, limit)
+            .into_iter()
+            .map(|hit| SymbolOut {
+                name: hit.symbol.name,
+                kind: hit.symbol.kind,
+                path: hit.path,
+                line: hit.symbol.line,
+                container: hit.symbol.container,
+                signature: hit.symbol.signature,
+            })
+            .collect()
+    }
+
+    /// Code search with snippets read from the stored texts of the hits' files.
+    pub fn search(
+        &self,
+        store: &impl KvStore,
+        query: &str,
+        limit: usize,
+    ) -> Result<CodeResults, WorkspaceError> {
+        let hits = self
+            .index
+            .search(query, limit)
+            .map_err(|e| WorkspaceError::Input(e.into()))?;
+        let mut results = Vec::with_capacity(hits.len());
+        let mut texts: BTreeMap<String, String> = BTreeMap::new();
+        for hit in hits {
+            if !texts.contains_key(&hit.path) {
+                let text = store
+                    .get(&format!("{TEXT_PREFIX}{}", hit.path))?
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                texts.insert(hit.path.clone(), text);
+            }
+            let text = texts.get(&hit.path).map_or("", String::as_str);
+            results.push(CodeResult {
+                snippet: index::snippet(text, &hit),
+                path: hit.path,
+                line: hit.line,
+                symbol: hit.symbol,
+                score: hit.score,
+            });
+        }
+        Ok(CodeResults {
+            query: query.to_owned(),
+            source: "code".into(),
+            total: results.len() as u64,
+            results,
+        })
+    }
+
+    /// The code context for an assistant reply about this workspace.
+    pub fn context(
+        &self,
+        store: &impl KvStore,
+        question: &str,
+        budget_tokens: usize,
+    ) -> context::CodeContext {
+        let texts = |path: &str| -> Option<String> {
+            store
+                .get(&format!("{TEXT_PREFIX}{path}"))
+                .ok()
+                .flatten()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        };
+        context::code_context(&self.index, question, &texts, budget_tokens)
+    }
+}
+
+/// The name a user gave a workspace, trimmed; 400 when empty or too long.
+pub fn validate_name(name: &str) -> Result<String, WorkspaceError> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() {
+        return Err(InputError::invalid("name: must not be empty").into());
+    }
+    if trimmed.chars().count() > MAX_NAME_CHARS {
+        return Err(InputError::limit(format!("name: at most {MAX_NAME_CHARS} characters")).into());
+    }
+    Ok(trimmed.to_owned())
+}
