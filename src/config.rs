@@ -36,11 +36,12 @@ pub struct RawConfig {
     pub llm_first_byte_timeout_ms: Option<String>,
     pub llm_idle_timeout_ms: Option<String>,
     pub user_daily_tokens: Option<String>,
+    pub workspace_max_archive_bytes: Option<String>,
 }
 
 impl RawConfig {
     /// The variable names, in the order of the fields above (for docs and the edge's reader).
-    pub const VARS: [&'static str; 22] = [
+    pub const VARS: [&'static str; 23] = [
         "FLUSH_MAX_PENDING",
         "FLUSH_INTERVAL_MS",
         "MAX_MESSAGE_BYTES",
@@ -63,6 +64,7 @@ impl RawConfig {
         "LLM_FIRST_BYTE_TIMEOUT_MS",
         "LLM_IDLE_TIMEOUT_MS",
         "USER_DAILY_TOKENS",
+        "WORKSPACE_MAX_ARCHIVE_BYTES",
     ];
 
     /// Builds a raw config from a lookup function (`env.var` / `env.secret` in the edge).
@@ -91,6 +93,7 @@ impl RawConfig {
             llm_first_byte_timeout_ms: next("LLM_FIRST_BYTE_TIMEOUT_MS"),
             llm_idle_timeout_ms: next("LLM_IDLE_TIMEOUT_MS"),
             user_daily_tokens: next("USER_DAILY_TOKENS"),
+            workspace_max_archive_bytes: next("WORKSPACE_MAX_ARCHIVE_BYTES"),
         }
     }
 }
@@ -146,6 +149,9 @@ pub struct Config {
     /// Tokens (prompt + completion) one user may spend per UTC day. 1..=1_000_000_000,
     /// default 200_000.
     pub user_daily_tokens: u64,
+    /// Largest archive `PUT /api/workspaces/{id}/archive` accepts, in bytes (413 beyond).
+    /// 1024..=104_857_600, default 33_554_432 (32 MiB).
+    pub workspace_max_archive_bytes: u64,
 }
 
 /// Where and how to call the OpenAI-compatible Chat Completions API (`LLM_UPSTREAM_URL`,
@@ -199,6 +205,7 @@ impl Default for Config {
             llm_first_byte_timeout_ms: 30_000,
             llm_idle_timeout_ms: 30_000,
             user_daily_tokens: 200_000,
+            workspace_max_archive_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -569,6 +576,13 @@ impl Config {
                 1_000_000_000,
                 d.user_daily_tokens,
             )?,
+            workspace_max_archive_bytes: bounded(
+                "WORKSPACE_MAX_ARCHIVE_BYTES",
+                &raw.workspace_max_archive_bytes,
+                1024,
+                100 * 1024 * 1024,
+                d.workspace_max_archive_bytes,
+            )?,
         })
     }
 
@@ -798,6 +812,7 @@ mod tests {
         assert_eq!(config.llm_first_byte_timeout_ms, 30_000);
         assert_eq!(config.llm_idle_timeout_ms, 30_000);
         assert_eq!(config.user_daily_tokens, 200_000);
+        assert_eq!(config.workspace_max_archive_bytes, 32 * 1024 * 1024);
         // A model or key alone does not switch replies on, nor break the rest of the API.
         let alone = Config::from_raw(&raw(&[("LLM_MODEL", "m"), ("LLM_API_KEY", "k")])).unwrap();
         assert_eq!(alone.llm, None);
@@ -814,6 +829,7 @@ mod tests {
             ("LLM_FIRST_BYTE_TIMEOUT_MS", "500"),
             ("LLM_IDLE_TIMEOUT_MS", "250"),
             ("USER_DAILY_TOKENS", "5000"),
+            ("WORKSPACE_MAX_ARCHIVE_BYTES", "2048"),
         ]))
         .unwrap();
         let llm = config.llm.clone().unwrap();
@@ -825,6 +841,7 @@ mod tests {
         assert_eq!(config.llm_first_byte_timeout_ms, 500);
         assert_eq!(config.llm_idle_timeout_ms, 250);
         assert_eq!(config.user_daily_tokens, 5000);
+        assert_eq!(config.workspace_max_archive_bytes, 2048);
         let printed = format!("{config:?}");
         assert!(!printed.contains("sk-secret"), "{printed}");
         assert!(printed.contains("<set>"), "{printed}");

@@ -112,6 +112,13 @@ pub async fn json_body(req: &mut Request, max_bytes: usize) -> Result<Vec<u8>, A
             "send the body as JSON with `content-type: application/json`",
         ));
     }
+    raw_body(req, max_bytes).await
+}
+
+/// The request body, whatever its type (the caller checked `content-type`), read against
+/// `max_bytes` as [`json_body`] reads it: 413 from `content-length` before reading, or at the
+/// first chunk past the limit, the rest of the upload cancelled.
+pub async fn raw_body(req: &mut Request, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
     let content_length = req.headers().get("content-length")?;
     let mut collector = match BodyCollector::new(max_bytes, content_length.as_deref()) {
         Ok(collector) => collector,
@@ -143,7 +150,7 @@ pub async fn json_body(req: &mut Request, max_bytes: usize) -> Result<Vec<u8>, A
 }
 
 /// Cancels the request body unread (taking the stream and dropping it cancels it).
-fn cancel_body(req: &mut Request) {
+pub fn cancel_body(req: &mut Request) {
     if req.inner().body().is_some() {
         drop(req.stream());
     }

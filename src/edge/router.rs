@@ -10,7 +10,7 @@ use crate::routes::{self, Method, Route, RouteError};
 use super::config;
 use super::context::RequestCtx;
 use super::error::ApiError;
-use super::handlers::{chat, intent, live, reply, rollout, search, web};
+use super::handlers::{chat, intent, live, reply, rollout, search, web, workspaces};
 use super::http;
 
 /// A handled request: the response plus what the log line needs.
@@ -278,5 +278,15 @@ async fn dispatch(route: Route, req: Request, ctx: &mut RequestCtx) -> Result<Re
         Route::CancelReply(tab, id) => reply::cancel(&tab, &id, ctx).await,
         Route::Usage => reply::usage(ctx).await,
         Route::Live(tab) => live::open(req, &tab, ctx).await,
+        Route::CreateWorkspace => workspaces::create(req, ctx).await,
+        Route::ListWorkspaces => workspaces::list(ctx).await,
+        Route::GetWorkspace(id) => workspaces::get(&id, ctx).await,
+        Route::DeleteWorkspace(id) => workspaces::delete(&id, ctx).await,
+        Route::UploadArchive(id) => workspaces::upload_archive(req, &id, ctx).await,
+        Route::ListFiles(id) => workspaces::list_files(req, &id, ctx).await,
+        Route::PutFile(id, path) => workspaces::put_file(req, &id, &path, ctx).await,
+        Route::GetFile(id, path) => workspaces::get_file(&id, &path, ctx).await,
+        Route::DeleteFile(id, path) => workspaces::delete_file(&id, &path, ctx).await,
+        Route::Symbols(id) => workspaces::symbols(req, &id, ctx).await,
     }
 }

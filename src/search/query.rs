@@ -16,7 +16,7 @@ pub const MAX_LIMIT: usize = 50;
 /// Results when `limit` is absent.
 pub const DEFAULT_LIMIT: usize = 10;
 /// The parameters `GET /api/search` accepts.
-pub const PARAMS: [&str; 4] = ["q", "source", "limit", "tab"];
+pub const PARAMS: [&str; 5] = ["q", "source", "limit", "tab", "workspace"];
 
 /// Which search answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub enum Source {
     Web,
     /// BM25 over the user's chat history.
     History,
+    /// Code search over one of the user's workspaces (`workspace` required).
+    Code,
 }
 
 /// A validated search query.
@@ -35,15 +37,18 @@ pub struct SearchQuery {
     pub source: Source,
     /// 1 to [`MAX_LIMIT`].
     pub limit: usize,
-    /// History search within one tab (a valid id); never with [`Source::Web`].
+    /// History search within one tab (a valid id); only with [`Source::History`].
     pub tab: Option<String>,
+    /// The workspace a code search reads (a valid id); required with [`Source::Code`] and only
+    /// allowed there.
+    pub workspace: Option<String>,
 }
 
 /// Why a search query was refused, with the API code it answers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
     /// 400 `unknown_field`.
-    #[error("unknown query parameter `{0}`; allowed: q, source, limit, tab")]
+    #[error("unknown query parameter `{0}`; allowed: q, source, limit, tab, workspace")]
     UnknownParam(String),
     /// 400 `invalid_field`.
     #[error("{0}")]
@@ -51,6 +56,9 @@ pub enum QueryError {
     /// 404 `not_found`: `tab` cannot name any tab (not an id), as if it did not exist.
     #[error("tab not found")]
     TabNotFound,
+    /// 404 `not_found`: `workspace` cannot name any workspace (not an id).
+    #[error("workspace not found")]
+    WorkspaceNotFound,
 }
 
 impl HasErrorCode for QueryError {
@@ -58,7 +66,7 @@ impl HasErrorCode for QueryError {
         match self {
             Self::UnknownParam(_) => ErrorCode::UnknownField,
             Self::Invalid(_) => ErrorCode::InvalidField,
-            Self::TabNotFound => ErrorCode::NotFound,
+            Self::TabNotFound | Self::WorkspaceNotFound => ErrorCode::NotFound,
         }
     }
 }
@@ -75,7 +83,7 @@ where
     K: AsRef<str>,
     V: AsRef<str>,
 {
-    let mut values: [Option<String>; 4] = Default::default();
+    let mut values: [Option<String>; 5] = Default::default();
     for (name, value) in pairs {
         let name = name.as_ref();
         let slot = PARAMS
@@ -84,7 +92,7 @@ where
             .ok_or_else(|| QueryError::UnknownParam(name.chars().take(64).collect()))?;
         values[slot].get_or_insert_with(|| value.as_ref().to_owned());
     }
-    let [q, source, limit, tab] = values;
+    let [q, source, limit, tab, workspace] = values;
     let q = q.unwrap_or_default();
     if q.trim().is_empty() || q.chars().count() > MAX_QUERY_CHARS {
         return Err(QueryError::Invalid(format!(
@@ -94,9 +102,10 @@ where
     let source = match source.as_deref() {
         None | Some("web") => Source::Web,
         Some("history") => Source::History,
+        Some("code") => Source::Code,
         Some(other) => {
             return Err(QueryError::Invalid(format!(
-                "query parameter `source` must be `web` or `history`, got `{}`",
+                "query parameter `source` must be `web`, `history` or `code`, got `{}`",
                 other.chars().take(64).collect::<String>()
             )))
         }
@@ -116,7 +125,7 @@ where
             })?,
     };
     if let Some(tab) = &tab {
-        if source == Source::Web {
+        if source != Source::History {
             return Err(QueryError::Invalid(
                 "query parameter `tab` is only allowed with `source=history`".into(),
             ));
@@ -125,11 +134,26 @@ where
             return Err(QueryError::TabNotFound);
         }
     }
+    match (&workspace, source) {
+        (None, Source::Code) => {
+            return Err(QueryError::Invalid(
+                "query parameter `workspace` is required with `source=code`".into(),
+            ))
+        }
+        (Some(_), Source::Web | Source::History) => {
+            return Err(QueryError::Invalid(
+                "query parameter `workspace` is only allowed with `source=code`".into(),
+            ))
+        }
+        (Some(ws), Source::Code) if !valid_id(ws) => return Err(QueryError::WorkspaceNotFound),
+        _ => {}
+    }
     Ok(SearchQuery {
         q,
         source,
         limit,
         tab,
+        workspace,
     })
 }
 
@@ -155,7 +179,8 @@ mod tests {
                 q: "rust".into(),
                 source: Source::Web,
                 limit: DEFAULT_LIMIT,
-                tab: None
+                tab: None,
+                workspace: None,
             }
         );
         let h = parse_str(&[
@@ -193,6 +218,30 @@ mod tests {
             "not_found"
         );
         assert_eq!(code(&[("q", "x"), ("page", "2")]), "unknown_field");
+    }
+
+    #[test]
+    fn code_search_needs_a_workspace_and_only_it_takes_one() {
+        let q = parse_str(&[("q", "parse config"), ("source", "code"), ("workspace", "w1")])
+            .unwrap();
+        assert_eq!(
+            (q.source, q.workspace.as_deref()),
+            (Source::Code, Some("w1"))
+        );
+        assert_eq!(code(&[("q", "x"), ("source", "code")]), "invalid_field");
+        assert_eq!(code(&[("q", "x"), ("workspace", "w1")]), "invalid_field");
+        assert_eq!(
+            code(&[("q", "x"), ("source", "history"), ("workspace", "w1")]),
+            "invalid_field"
+        );
+        assert_eq!(
+            code(&[("q", "x"), ("source", "code"), ("workspace", "../w")]),
+            "not_found"
+        );
+        assert_eq!(
+            code(&[("q", "x"), ("source", "code"), ("workspace", "w1"), ("tab", "t")]),
+            "invalid_field"
+        );
     }
 
     proptest! {

@@ -8,6 +8,7 @@
 //! - [`registry`]: a user's list of workspaces (kept in the user's object).
 
 pub mod error;
+pub mod paths;
 pub mod registry;
 pub mod scan;
 pub mod state;

@@ -176,8 +176,8 @@ pub struct PackRead {
     pub pack: String,
     pub start: u64,
     pub end: u64,
-    /// `(path, offset, len)`, offsets within the pack.
-    pub files: Vec<(String, u64, u64)>,
+    /// The queued files in this range, with their blobs (offsets within the pack).
+    pub files: Vec<(String, Blob)>,
 }
 
 /// A symbol as `GET …/symbols` shows it.
@@ -533,32 +533,34 @@ impl Workspace {
                 Some(read) => {
                     read.start = read.start.min(blob.offset);
                     read.end = read.end.max(end);
-                    read.files.push((path.clone(), blob.offset, blob.len));
+                    read.files.push((path.clone(), blob.clone()));
                 }
                 None => reads.push(PackRead {
                     pack: blob.pack.clone(),
                     start: blob.offset,
                     end,
-                    files: vec![(path.clone(), blob.offset, blob.len)],
+                    files: vec![(path.clone(), blob.clone())],
                 }),
             }
         }
         reads
     }
 
-    /// Scans and indexes a queued file from its bytes (`raw`, as uploaded). A file that is no
-    /// longer queued (deleted or replaced meanwhile) is left alone. `raw = None` means its pack
-    /// could not be read: the file is kept, without symbols, and leaves the queue.
+    /// Scans and indexes a queued file from its bytes (`raw`, as uploaded, read from `blob`). A
+    /// file that is no longer queued at that blob (scanned, deleted or replaced while the pack
+    /// was read) is left alone. `raw = None` means its pack could not be read: the file is
+    /// kept, without symbols, and leaves the queue.
     pub fn apply_scan(
         &mut self,
         store: &mut impl KvStore,
         path: &str,
+        blob: &Blob,
         raw: Option<&[u8]>,
     ) -> Result<(), WorkspaceError> {
         let Some(entry) = self.files.get(path) else {
             return Ok(());
         };
-        if entry.scanned {
+        if entry.scanned || entry.blob != *blob {
             return Ok(());
         }
         let mut entry = entry.clone();

@@ -8,3 +8,4 @@ pub mod reply;
 pub mod rollout;
 pub mod search;
 pub mod web;
+pub mod workspaces;

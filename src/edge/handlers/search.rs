@@ -25,8 +25,10 @@ struct HistoryHead<'a> {
 pub async fn search(req: Request, ctx: &RequestCtx) -> Result<Response, ApiError> {
     let url = req.url()?;
     let query = query::parse(url.query_pairs())?;
-    if query.source == Source::Web {
-        return super::web::search(query, ctx).await;
+    match query.source {
+        Source::Web => return super::web::search(query, ctx).await,
+        Source::Code => return super::workspaces::search_code(query, ctx).await,
+        Source::History => {}
     }
     let search = Search {
         user: ctx.user.clone(),

@@ -11,6 +11,7 @@
 //! - [`user::UserObject`]: one per user, the tab directory and the history index.
 //! - [`run::RunObject`]: one per (user, rollout run).
 //! - [`shard::CacheShard`]: one per web-cache policy shard.
+//! - [`workspace::WorkspaceObject`]: one per (user, code workspace).
 
 pub mod live;
 pub mod reply;
@@ -18,6 +19,7 @@ pub mod run;
 pub mod shard;
 pub mod tab;
 pub mod user;
+pub mod workspace;
 
 use serde::de::DeserializeOwned;
 use worker::{Env, Method, Request, RequestInit, Response};
