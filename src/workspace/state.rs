@@ -610,7 +610,9 @@ impl Workspace {
                 cursor.map_or(std::ops::Bound::Included(prefix), std::ops::Bound::Excluded),
                 std::ops::Bound::Unbounded,
             ))
-            .filter(|(p, _)| p.starts_with(prefix))
+            // Paths under `prefix` are contiguous in path order: skip to them, stop after them.
+            .skip_while(|(p, _)| !p.starts_with(prefix) && p.as_str() < prefix)
+            .take_while(|(p, _)| p.starts_with(prefix))
         {
             if files.len() == limit {
                 next_cursor = files.last().map(|f: &FileInfo| f.path.clone());

@@ -9,6 +9,7 @@ use crate::api::ErrorCode;
 use crate::assistant::reply_request::{parse_reply_request, parse_resume_point, REPLY_BODY_BYTES};
 use crate::calls::tab::{CancelReply, GetReply, ReplyEvents, StartReply, StartReplyStream};
 use crate::calls::user::GetUsage;
+use crate::calls::workspace::Info as WorkspaceInfoCall;
 use crate::calls::ObjectName;
 use crate::chat::reply::NewReply;
 use crate::ids;
@@ -44,6 +45,13 @@ pub async fn start(mut req: Request, tab_id: &str, ctx: &RequestCtx) -> Result<R
     let body = http::json_body(&mut req, REPLY_BODY_BYTES).await?;
     let request = parse_reply_request(&body)?;
     let tab = tab_object(ctx, tab_id)?;
+    if let Some(workspace) = &request.workspace {
+        // A workspace the user does not have is the request's mistake: 404 now, not a reply
+        // that silently answers without its code.
+        let name = ObjectName::workspace(&ctx.user, workspace)
+            .map_err(|_| ApiError::not_found("workspace"))?;
+        send(&ctx.env, &name, WorkspaceInfoCall).await?;
+    }
     // The tab's object checks the request, reserves the reply's tokens with the user's
     // object (429 `quota_exceeded`), starts it, and updates the tab's directory entry.
     let start = StartReply {

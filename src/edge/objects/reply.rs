@@ -33,6 +33,7 @@ use crate::assistant::intent::{self, SearchMode, Sources};
 use crate::assistant::llm::{build_request, Item, Limits, Outcome, UpstreamCall};
 use crate::assistant::prompt::build_prompt;
 use crate::calls::user::{Search, SettleTokens};
+use crate::calls::workspace::Context as WorkspaceContext;
 use crate::calls::ObjectName;
 use crate::chat::reply::{Ending, EventKind, ReplyEvent, ReplyIntent, Usage};
 use crate::chat::{PageCursor, PageQuery, ReplyEnded};
@@ -136,10 +137,15 @@ pub struct Job {
     pub search: SearchMode,
     /// The sources the request allows (`None`: every configured one).
     pub sources: Option<Sources>,
+    /// The workspace the `code` source reads (the request's `workspace`).
+    pub workspace: Option<String>,
     /// The tab's owner and id (history excludes this tab).
     pub user: String,
     pub tab_id: String,
 }
+
+/// Tokens of the prompt given to code context (search hits and the workspace's symbol map).
+const CODE_CONTEXT_TOKENS: usize = 1500;
 
 /// History hits asked of the user's object (the best [`grounding::HISTORY_SOURCES`] outside
 /// this tab are kept).
@@ -250,7 +256,10 @@ async fn run(shared: &Rc<Shared>, env: &Env, job: &Job) -> Result<Ending, ApiErr
         if config.search_upstream_url.is_some() {
             set = set.union(Sources::WEB);
         }
-        set // code: workspaces have not landed
+        if job.workspace.is_some() {
+            set = set.union(Sources::CODE);
+        }
+        set
     };
     let asked = job
         .sources
@@ -373,12 +382,43 @@ async fn gather(
             }
         }
     };
-    let (web_results, history_hits) = futures_util::future::join(web_search, history_search).await;
+    let code_search = async {
+        let workspace = job.workspace.as_deref()?;
+        if !chosen.contains(Sources::CODE) {
+            return None;
+        }
+        let call = WorkspaceContext {
+            question: text.clone(),
+            budget_tokens: CODE_CONTEXT_TOKENS,
+        };
+        let found = match ObjectName::workspace(&job.user, workspace) {
+            Ok(name) => send(env, &name, call).await,
+            Err(err) => Err(err.into()),
+        };
+        match found {
+            Ok(context) => Some(context),
+            Err(err) => {
+                log::event(
+                    "reply_code_source_failed",
+                    serde_json::json!({ "reply_id": job.reply_id, "message": err.message }),
+                );
+                None
+            }
+        }
+    };
+    let ((web_results, history_hits), code_context) = futures_util::future::join(
+        futures_util::future::join(web_search, history_search),
+        code_search,
+    )
+    .await;
     if let Some(results) = web_results {
         gathered.add_web(&results);
     }
     if let Some(hits) = history_hits {
         gathered.add_history(&hits, &job.tab_id);
+    }
+    if let Some(context) = code_context {
+        gathered.add_code(&context);
     }
     (gathered, note)
 }

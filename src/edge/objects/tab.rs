@@ -325,6 +325,7 @@ impl TabObject {
         start: call::StartReply,
     ) -> Result<crate::chat::reply::Started, ApiError> {
         let search = start.search;
+        let workspace = start.workspace.clone();
         let sources = start
             .sources
             .map(crate::assistant::intent::Sources::from_bits);
@@ -373,6 +374,7 @@ impl TabObject {
             let user = self.with(|l| Ok(l.tab.owner()?.user.clone()))?;
             let job = Job {
                 sources,
+                workspace,
                 user,
                 tab_id: started.record.tab_id.clone(),
                 reply_id: started.record.id.clone(),
