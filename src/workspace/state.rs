@@ -546,6 +546,19 @@ impl Workspace {
         reads
     }
 
+    /// The read that scans `path` alone, if it is queued (a single-file PUT is scanned in its
+    /// own request, ahead of an upload's queue).
+    pub fn batch_for(&self, path: &str) -> Option<PackRead> {
+        let entry = self.files.get(path).filter(|e| !e.scanned)?;
+        let blob = &entry.blob;
+        Some(PackRead {
+            pack: blob.pack.clone(),
+            start: blob.offset,
+            end: blob.offset.saturating_add(blob.len),
+            files: vec![(path.to_owned(), blob.clone())],
+        })
+    }
+
     /// Scans and indexes a queued file from its bytes (`raw`, as uploaded, read from `blob`). A
     /// file that is no longer queued at that blob (scanned, deleted or replaced while the pack
     /// was read) is left alone. `raw = None` means its pack could not be read: the file is
