@@ -205,6 +205,7 @@ pub async fn upload_archive(
     let body = http::raw_body(&mut req, limit).await?;
     let caps = Caps {
         max_archive_bytes: limit as u64,
+        max_file_bytes: ctx.config.workspace_max_file_bytes,
         ..Caps::default()
     };
     let extracted = archive::extract(&body, format, &caps)?;
@@ -260,11 +261,6 @@ pub async fn upload_archive(
     http::json_bytes(200, report.into_bytes())
 }
 
-/// Largest single file `PUT …/files/{path}` accepts (the archive's per-file cap).
-fn max_file_bytes() -> usize {
-    usize::try_from(Caps::default().max_file_bytes).unwrap_or(usize::MAX)
-}
-
 /// `PUT /api/workspaces/{id}/files/{path}` raw bytes → 200 file (scanned).
 pub async fn put_file(
     mut req: Request,
@@ -280,7 +276,8 @@ pub async fn put_file(
             return Err(err.into());
         }
     };
-    let bytes = http::raw_body(&mut req, max_file_bytes()).await?;
+    let max_file_bytes = usize::try_from(ctx.config.workspace_max_file_bytes).unwrap_or(usize::MAX);
+    let bytes = http::raw_body(&mut req, max_file_bytes).await?;
     if archive::is_binary(&bytes) {
         return Err(InputError::invalid(
             "the file looks binary (a NUL byte in its first 8 KiB); workspaces hold text files",
