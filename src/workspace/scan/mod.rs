@@ -8,6 +8,23 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod go;
+pub mod markdown;
+pub mod python;
+mod text;
+
+/// The symbols of one file of `language`, in source order.
+pub fn scan(language: Language, src: &[u8]) -> Vec<Symbol> {
+    match language {
+        Language::Python => python::scan(src),
+        Language::Go => go::scan(src),
+        Language::Markdown => markdown::scan(src),
+        // wired when rust.rs / js.rs land
+        Language::Rust | Language::JavaScript | Language::TypeScript => Vec::new(),
+        Language::Text => Vec::new(),
+    }
+}
+
 /// The languages the workspace knows, by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
