@@ -15,7 +15,11 @@ use super::{Symbol, SymbolKind};
 
 /// The symbols of one Python source file, in source order.
 pub fn scan(src: &[u8]) -> Vec<Symbol> {
-    let start = if src.starts_with(b"\xef\xbb\xbf") { 3 } else { 0 };
+    let start = if src.starts_with(b"\xef\xbb\xbf") {
+        3
+    } else {
+        0
+    };
     let mut lexer = Lexer {
         src,
         pos: start,
@@ -249,10 +253,8 @@ impl Lexer<'_> {
     /// Whether the line starting at `pos` starts with `def`, `class` or `async` at column 0.
     fn starts_def_or_class(&self) -> bool {
         let end = ident_end(self.src, self.pos);
-        matches!(
-            &self.src[self.pos..end],
-            b"def" | b"class" | b"async"
-        ) && matches!(self.byte(end), Some(b' ' | b'\t' | b'\\'))
+        matches!(&self.src[self.pos..end], b"def" | b"class" | b"async")
+            && matches!(self.byte(end), Some(b' ' | b'\t' | b'\\'))
     }
 
     /// Skips a name or number; a string prefix (`r`, `b`, `f`, `rb`, `Fr`, …) directly followed
@@ -273,7 +275,8 @@ impl Lexer<'_> {
         let Some(quote) = self.byte(self.pos) else {
             return;
         };
-        let triple = self.byte(self.pos + 1) == Some(quote) && self.byte(self.pos + 2) == Some(quote);
+        let triple =
+            self.byte(self.pos + 1) == Some(quote) && self.byte(self.pos + 2) == Some(quote);
         self.pos += if triple { 3 } else { 1 };
         if is_f {
             self.skip_fstring(quote, triple);
@@ -291,7 +294,8 @@ impl Lexer<'_> {
                     self.pos += 1;
                     return;
                 }
-                if self.byte(self.pos + 1) == Some(quote) && self.byte(self.pos + 2) == Some(quote) {
+                if self.byte(self.pos + 1) == Some(quote) && self.byte(self.pos + 2) == Some(quote)
+                {
                     self.pos += 3;
                     return;
                 }
@@ -431,7 +435,8 @@ impl Lexer<'_> {
         let Some(quote) = self.byte(self.pos) else {
             return;
         };
-        let triple = self.byte(self.pos + 1) == Some(quote) && self.byte(self.pos + 2) == Some(quote);
+        let triple =
+            self.byte(self.pos + 1) == Some(quote) && self.byte(self.pos + 2) == Some(quote);
         self.pos += if triple { 3 } else { 1 };
         if is_f {
             stack.push(FFrame {
@@ -662,7 +667,10 @@ mod tests {
             vec![f("a", 3), c("B", 4), f("c", 7), f("d", 10)]
         );
         // Unterminated strings and f-strings end the scan without hanging.
-        assert_eq!(items("def a(): pass\nx = '''\ndef b(): pass"), vec![f("a", 1)]);
+        assert_eq!(
+            items("def a(): pass\nx = '''\ndef b(): pass"),
+            vec![f("a", 1)]
+        );
         assert_eq!(items("x = f'{\ndef b(): pass"), vec![f("b", 2)]);
         assert_eq!(items("x = f'''{f\"{'\ndef b(): pass"), vec![]);
         assert_eq!(items("x = f'{x:{\ndef b(): pass"), vec![f("b", 2)]);
@@ -670,7 +678,9 @@ mod tests {
 
     #[test]
     fn string_prefixes() {
-        for p in ["r", "R", "b", "B", "u", "U", "f", "F", "rb", "Rb", "bR", "BR", "fr", "rF", "t"] {
+        for p in [
+            "r", "R", "b", "B", "u", "U", "f", "F", "rb", "Rb", "bR", "BR", "fr", "rF", "t",
+        ] {
             assert!(string_prefix(p.as_bytes()).is_some(), "{p}");
         }
         for p in ["x", "ub", "bf", "rr", "ur", "fb"] {

@@ -20,15 +20,6 @@ pub(crate) fn newline_len(src: &[u8], pos: usize) -> usize {
     }
 }
 
-/// The offset of the next line ending (`\n` or `\r`) at or after `pos`, or `src.len()`.
-#[inline]
-pub(crate) fn line_end(src: &[u8], pos: usize) -> usize {
-    let rest = src.get(pos..).unwrap_or_default();
-    rest.iter()
-        .position(|&b| b == b'\n' || b == b'\r')
-        .map_or(src.len(), |n| pos + n)
-}
-
 /// Bytes that continue an identifier: ASCII letters, digits, `_`, and every byte ≥ 0x80, so
 /// that Unicode identifiers (UTF-8) and stray non-UTF-8 bytes stay inside one name.
 pub(crate) const IDENT: [bool; 256] = {
@@ -136,7 +127,5 @@ mod tests {
         assert_eq!(newline_len(b"\rx", 0), 1);
         assert_eq!(newline_len(b"\nx", 0), 1);
         assert_eq!(newline_len(b"x", 0), 0);
-        assert_eq!(line_end(b"ab\rc", 0), 2);
-        assert_eq!(line_end(b"abc", 1), 3);
     }
 }
