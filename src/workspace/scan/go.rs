@@ -363,7 +363,8 @@ impl Reader<'_> {
     fn value_spec(&mut self, at: usize, keyword: Option<usize>) -> usize {
         let mut i = at;
         while self.is_ident(i) {
-            self.push(SymbolKind::Const, i, keyword.unwrap_or(i), None);
+            // Line and signature from the keyword, or in a group from the spec's first name.
+            self.push(SymbolKind::Const, i, keyword.unwrap_or(at), None);
             if !self.is(i + 1, b',') {
                 return i + 1;
             }

@@ -10,8 +10,20 @@
 //! hard keywords that can only start a statement. Measured against `ast` over the standard
 //! library by `bench/scanner/python_accuracy.py`.
 
-use super::text::{ident_end, is_ident_start, name, newline_len, signature, IDENT};
+use unicode_normalization::UnicodeNormalization;
+
+use super::text::{ident_end, is_ident_start, newline_len, signature, IDENT};
 use super::{Symbol, SymbolKind};
+
+/// A name as `ast` gives it: Python normalizes identifiers to NFKC (`ﬁnd` is `find`).
+fn name(src: &[u8], start: usize, end: usize) -> String {
+    let raw = super::text::name(src, start, end);
+    if raw.is_ascii() {
+        raw
+    } else {
+        raw.nfkc().collect()
+    }
+}
 
 /// The symbols of one Python source file, in source order.
 pub fn scan(src: &[u8]) -> Vec<Symbol> {
@@ -641,6 +653,13 @@ mod tests {
                 ("bad\u{fffd}".into(), 7, SymbolKind::Function),
             ]
         );
+    }
+
+    #[test]
+    fn unicode_names_are_nfkc_normalized_like_ast() {
+        let src = "def \u{fb01}nd(): pass\nclass \u{212b}x:\n    def \u{65e5}(self): pass\n";
+        let names: Vec<_> = scan(src.as_bytes()).into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["find", "\u{c5}x", "\u{65e5}"]);
     }
 
     #[test]
