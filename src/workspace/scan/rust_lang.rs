@@ -17,7 +17,7 @@
 //!   (`impl<T> fmt::Display for Wrapper<T>` → `Wrapper`), so looking up a type finds its impls;
 //!   the trait is in the signature. References, pointers, slices, arrays and parentheses are
 //!   looked through (`&'a [Foo]` → `Foo`), a tuple is named by its first element (`()` if empty),
-//!   a bare fn type is `fn`, `dyn Trait` is `Trait`.
+//!   a bare fn type is `fn`, the never type `!`, `dyn Trait` is `Trait`.
 //! - `macro_rules! name` → function named `name`: a macro is called like one.
 //! - Items of `extern { … }` blocks are the module's own: fn → function, static → const,
 //!   type → type.
@@ -700,9 +700,8 @@ impl Walker<'_> {
         while i < end && guard < 64 {
             guard += 1;
             match self.kind(i) {
-                Some(Kind::Punct(b'&' | b'*' | b'!')) | Some(Kind::Lifetime | Kind::Literal) => {
-                    i += 1
-                }
+                Some(Kind::Punct(b'!')) => return "!".to_string(),
+                Some(Kind::Punct(b'&' | b'*')) | Some(Kind::Lifetime | Kind::Literal) => i += 1,
                 Some(Kind::Open(b'(')) if self.kind(i + 1) == Some(Kind::Close(b')')) => {
                     return "()".to_string();
                 }
@@ -860,6 +859,9 @@ impl !Sync for Raw {}
 impl<F> Handler for F where F: for<'a> Fn(&'a str) -> u8 {}
 impl dyn Any + Send {}
 impl crate::a::b::Deep<{ 1 + 2 }> {}
+impl<E> Into<E> for !
+where
+    E: Error {}
 ";
         assert_eq!(
             scanned(src),
@@ -875,6 +877,7 @@ impl crate::a::b::Deep<{ 1 + 2 }> {}
                 sym(Impl, "F", 12),
                 sym(Impl, "Any", 13),
                 sym(Impl, "Deep", 14),
+                sym(Impl, "!", 15),
             ]
         );
         assert_eq!(
