@@ -6,6 +6,9 @@
 //! decorators and attributes are not counted. Input is bytes: invalid UTF-8 never stops a scan,
 //! and a file with syntax errors still yields what can be read. No input can panic it.
 
+pub mod js;
+pub mod rust_lang;
+
 use serde::{Deserialize, Serialize};
 
 pub mod go;
