@@ -37,7 +37,6 @@ mod zip;
 mod tests;
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::fmt;
 
 pub use text::{decode_text, is_binary};
@@ -215,18 +214,20 @@ pub struct Extracted {
     pub stripped_prefix: Option<String>,
 }
 
-/// One entry as read from an archive; `L` is how a zip defers reading its data.
+/// One entry as read from an archive.
 #[derive(Debug)]
-struct Entry<L> {
+struct Entry {
     /// Normalised, before the common prefix is stripped.
     path: String,
-    payload: Payload<L>,
+    payload: Payload,
 }
 
+/// Not generic over the deferred handle on purpose: one copy of the shared code in the worker.
 #[derive(Debug)]
-enum Payload<L> {
+enum Payload {
     Bytes(Vec<u8>),
-    Deferred(L),
+    /// A zip entry not read yet: its index in the zip reader's list.
+    Deferred(usize),
     Directory,
     Link,
     Unsupported,
@@ -273,20 +274,27 @@ pub fn extract(
         ArchiveFormat::Tar => {
             let mut entries = Vec::new();
             tar::read_entries(&mut tar::SliceSource::new(bytes), caps, &mut entries)?;
-            finish(entries, caps, |never: &Infallible| match *never {})
+            finish(entries, caps, &mut |_| {
+                Err(ArchiveError::Corrupt("no deferred tar entries"))
+            })
         }
         ArchiveFormat::TarGz => {
             let mut entries = Vec::new();
             let mut stream =
                 gzip::GzipReader::new(bytes, caps.max_extracted_bytes, caps.max_compression_ratio);
             tar::read_entries(&mut stream, caps, &mut entries)?;
-            finish(entries, caps, |never: &Infallible| match *never {})
+            finish(entries, caps, &mut |_| {
+                Err(ArchiveError::Corrupt("no deferred tar entries"))
+            })
         }
         ArchiveFormat::Zip => {
             let mut entries = Vec::new();
-            zip::read_entries(bytes, caps, &mut entries)?;
+            let zip_entries = zip::read_entries(bytes, caps, &mut entries)?;
             let mut read_so_far: u64 = 0;
-            finish(entries, caps, |entry: &zip::ZipEntry| {
+            finish(entries, caps, &mut |index| {
+                let entry = zip_entries
+                    .get(index)
+                    .ok_or(ArchiveError::Corrupt("no such zip entry"))?;
                 // Checked before inflating: overlapping entries (several directory records
                 // pointing at one bomb) cannot multiply the work past the cap.
                 read_so_far = read_so_far.saturating_add(entry.uncompressed_size());
@@ -303,7 +311,7 @@ pub fn extract(
 
 /// The common top-level directory of all entries, when there is one to strip: every entry but the
 /// directory itself lies inside it.
-fn common_prefix<L>(entries: &[Entry<L>]) -> Option<String> {
+fn common_prefix(entries: &[Entry]) -> Option<String> {
     let mut prefix: Option<&str> = None;
     let mut any_inside = false;
     for entry in entries {
@@ -329,10 +337,10 @@ fn common_prefix<L>(entries: &[Entry<L>]) -> Option<String> {
 
 /// Strips the common prefix, drops earlier duplicates, applies the ignore rules and the text test,
 /// and sorts: the part shared by every format. `load` reads a deferred entry.
-fn finish<L>(
-    mut entries: Vec<Entry<L>>,
+fn finish(
+    mut entries: Vec<Entry>,
     caps: &Caps,
-    mut load: impl FnMut(&L) -> Result<Vec<u8>, ArchiveError>,
+    load: &mut dyn FnMut(usize) -> Result<Vec<u8>, ArchiveError>,
 ) -> Result<Extracted, ArchiveError> {
     let stripped_prefix = common_prefix(&entries);
     if let Some(prefix) = &stripped_prefix {
@@ -365,7 +373,7 @@ fn finish<L>(
         if in_built_in_directory(&entry.path) {
             continue;
         }
-        if let Payload::Deferred(handle) = &entry.payload {
+        if let Payload::Deferred(handle) = entry.payload {
             entry.payload = Payload::Bytes(load(handle)?);
         }
         let Payload::Bytes(bytes) = &entry.payload else {
@@ -409,7 +417,7 @@ fn finish<L>(
                 continue;
             }
             Payload::Bytes(bytes) => bytes,
-            Payload::Deferred(handle) => load(&handle)?,
+            Payload::Deferred(handle) => load(handle)?,
         };
         if is_binary(&entry.path, &bytes) {
             skipped.binary += 1;

@@ -7,8 +7,6 @@
 //! unsupported. A short read anywhere but on a header boundary is [`ArchiveError::Truncated`];
 //! the end-of-archive zero block, or the end of the input on a header boundary, ends the archive.
 
-use std::convert::Infallible;
-
 use super::gzip::GzipReader;
 use super::path::{name_from_bytes, normalise};
 use super::{outside_first_component_is_built_in, ArchiveError, Caps, Entry, Payload};
@@ -74,11 +72,12 @@ impl Source for GzipReader<'_> {
     }
 }
 
-/// Reads every entry of the tar stream in `source` into `entries`, in archive order.
+/// Reads every entry of the tar stream in `source` into `entries`, in archive order. `dyn`: one
+/// copy of the reader serves both sources.
 pub fn read_entries(
-    source: &mut impl Source,
+    source: &mut dyn Source,
     caps: &Caps,
-    entries: &mut Vec<Entry<Infallible>>,
+    entries: &mut Vec<Entry>,
 ) -> Result<(), ArchiveError> {
     let mut long_name: Option<Vec<u8>> = None;
     let mut pax_path: Option<Vec<u8>> = None;
@@ -152,11 +151,11 @@ pub fn read_entries(
 }
 
 fn read_file(
-    source: &mut impl Source,
+    source: &mut dyn Source,
     caps: &Caps,
     path: &str,
     size: u64,
-) -> Result<Payload<Infallible>, ArchiveError> {
+) -> Result<Payload, ArchiveError> {
     if size > caps.max_file_bytes {
         source.skip(padded(size)?)?;
         return Ok(Payload::TooLarge);
@@ -174,7 +173,7 @@ fn read_file(
     Ok(Payload::Bytes(bytes))
 }
 
-fn read_meta(source: &mut impl Source, size: u64) -> Result<Vec<u8>, ArchiveError> {
+fn read_meta(source: &mut dyn Source, size: u64) -> Result<Vec<u8>, ArchiveError> {
     if size > MAX_META_BYTES {
         return Err(ArchiveError::Corrupt("oversized tar metadata header"));
     }

@@ -124,18 +124,22 @@ fn find_directory(bytes: &[u8]) -> Result<Directory, ArchiveError> {
 }
 
 /// Reads the central directory into `entries`, in directory order; no entry data is touched.
+/// Entries to read later are [`Payload::Deferred`] with their index in the returned list.
 pub fn read_entries(
     bytes: &[u8],
     caps: &Caps,
-    entries: &mut Vec<Entry<ZipEntry>>,
-) -> Result<(), ArchiveError> {
+    entries: &mut Vec<Entry>,
+) -> Result<Vec<ZipEntry>, ArchiveError> {
+    let mut deferred = Vec::new();
     let directory = find_directory(bytes)?;
     if directory.count > u64::from(caps.max_entries) {
         return Err(ArchiveError::TooManyEntries {
             max: caps.max_entries,
         });
     }
-    let listing = &bytes[directory.offset..directory.offset + directory.size];
+    let listing = bytes
+        .get(directory.offset..directory.offset + directory.size)
+        .ok_or(ArchiveError::Truncated)?;
     let mut at = 0;
     for _ in 0..directory.count {
         if u32_at(listing, at)? != DIRECTORY_ENTRY {
@@ -195,18 +199,19 @@ pub fn read_entries(
         } else if outside_first_component_is_built_in(&path) {
             Payload::BuiltInIgnored
         } else {
-            Payload::Deferred(ZipEntry {
+            deferred.push(ZipEntry {
                 raw_name: raw_name.to_vec(),
                 method,
                 crc32,
                 compressed_size,
                 uncompressed_size,
                 local_header_offset,
-            })
+            });
+            Payload::Deferred(deferred.len() - 1)
         };
         entries.push(Entry { path, payload });
     }
-    Ok(())
+    Ok(deferred)
 }
 
 /// Replaces the 32-bit fields saturated at `0xFFFFFFFF` with their zip64 values, which appear in
