@@ -283,6 +283,10 @@ pub fn extract(
             let mut stream =
                 gzip::GzipReader::new(bytes, caps.max_extracted_bytes, caps.max_compression_ratio);
             tar::read_entries(&mut stream, caps, &mut entries)?;
+            // Read on past the tar's end-of-archive blocks so the last member's CRC-32 and length
+            // are checked and trailing garbage is refused (within the same output budget).
+            let mut rest = [0u8; 16 * 1024];
+            while stream.read(&mut rest)? > 0 {}
             finish(entries, caps, &mut |_| {
                 Err(ArchiveError::Corrupt("no deferred tar entries"))
             })

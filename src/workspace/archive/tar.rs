@@ -127,7 +127,9 @@ pub fn read_entries(
         }
         let name = name_from_bytes(&raw_name);
         let path = normalise(&name)?;
-        let is_directory = type_flag == b'5' || (type_flag == 0 && name.ends_with('/'));
+        // Pre-POSIX archives mark directories only by the trailing slash.
+        let is_directory =
+            type_flag == b'5' || (matches!(type_flag, 0 | b'0') && name.ends_with('/'));
         let payload = if is_directory {
             source.skip(padded(size)?)?;
             Payload::Directory

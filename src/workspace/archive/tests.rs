@@ -496,6 +496,23 @@ fn corrupt_tar_is_refused() {
 }
 
 #[test]
+fn tar_gz_checksum_is_verified_even_after_the_tar_ends() {
+    let mut body = gzip(&project_tar());
+    let crc_at = body.len() - 8;
+    body[crc_at] ^= 0xFF;
+    assert_eq!(
+        extract(&body, ArchiveFormat::TarGz, &caps()),
+        Err(ArchiveError::Corrupt("gzip CRC-32 mismatch"))
+    );
+    let mut body = gzip(&project_tar());
+    body.extend_from_slice(b"trailing garbage");
+    assert!(matches!(
+        extract(&body, ArchiveFormat::TarGz, &caps()),
+        Err(ArchiveError::Corrupt(_))
+    ));
+}
+
+#[test]
 fn truncated_archives_are_refused_not_half_read() {
     let tar = project_tar();
     // Mid-header and mid-data (the first file's data starts at 1024).
