@@ -2,6 +2,8 @@
 //! search over them. Nothing here touches `worker`; the workspace object (`edge/objects/`) stores
 //! what these functions decide.
 //!
+//! - [`archive`]: uploaded `.tar`, `.tar.gz` and `.zip` bodies to the text files a workspace
+//!   keeps (path safety, `.gitignore` and built-in ignores, binary detection, bomb-proof caps).
 //! - [`scan`]: per-language extraction of each file's top-level items (like Python's
 //!   `ast.parse(src).body`), plus the methods of top-level classes, impls and interfaces.
 //! - [`state`]: one workspace's core (file table, upload lease, scan queue, code index).
@@ -10,6 +12,7 @@
 pub mod error;
 pub mod paths;
 pub mod registry;
+pub mod archive;
 pub mod scan;
 pub mod state;
 
