@@ -10,6 +10,7 @@
 //! - `--naive-queries N` (100): queries also answered by the baseline, a case-insensitive
 //!   substring scan of every file's text for every query part (what a grep would do), timed in
 //!   the same run.
+//! - `--profile Q N`: build, then only run query `Q` `N` times (for `perf record`).
 //!
 //! Symbols come from a trivial line match (`def name` / `class name` at the start of a line, or
 //! indented once for methods), as the real scanner lands separately.
@@ -65,6 +66,8 @@ struct Args {
     root: PathBuf,
     rounds: usize,
     naive_queries: usize,
+    /// `--profile Q N`: after building, run query Q N times and stop (for a profiler).
+    profile: Option<(String, usize)>,
 }
 
 fn parse_args() -> Args {
@@ -72,6 +75,7 @@ fn parse_args() -> Args {
         root: PathBuf::from("/root/.pyenv/versions/3.11.7/lib/python3.11"),
         rounds: 5,
         naive_queries: 100,
+        profile: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -79,7 +83,18 @@ fn parse_args() -> Args {
             "--root" => args.root = it.next().expect("--root DIR").into(),
             "--rounds" => args.rounds = it.next().and_then(|v| v.parse().ok()).expect("--rounds N"),
             "--naive-queries" => {
-                args.naive_queries = it.next().and_then(|v| v.parse().ok()).expect("--naive-queries N")
+                args.naive_queries = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--naive-queries N")
+            }
+            "--profile" => {
+                let q = it.next().expect("--profile Q N");
+                let n = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--profile Q N");
+                args.profile = Some((q, n));
             }
             "--bench" => {}
             other => panic!("unknown argument {other}"),
@@ -94,9 +109,14 @@ fn walk(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        let Ok(kind) = entry.file_type() else { continue };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         if kind.is_dir() {
-            if path.strip_prefix(root).is_ok_and(|p| p.starts_with("site-packages")) {
+            if path
+                .strip_prefix(root)
+                .is_ok_and(|p| p.starts_with("site-packages"))
+            {
                 continue;
             }
             walk(&path, root, out);
@@ -115,9 +135,23 @@ fn trivial_symbols(text: &str) -> Vec<Symbol> {
             _ => (line, false),
         };
         let (kind, rest) = if let Some(r) = body.strip_prefix("def ") {
-            (if method { SymbolKind::Method } else { SymbolKind::Function }, r)
+            (
+                if method {
+                    SymbolKind::Method
+                } else {
+                    SymbolKind::Function
+                },
+                r,
+            )
         } else if let Some(r) = body.strip_prefix("async def ") {
-            (if method { SymbolKind::Method } else { SymbolKind::Function }, r)
+            (
+                if method {
+                    SymbolKind::Method
+                } else {
+                    SymbolKind::Function
+                },
+                r,
+            )
         } else if let Some(r) = body.strip_prefix("class ") {
             if method {
                 continue;
@@ -126,7 +160,10 @@ fn trivial_symbols(text: &str) -> Vec<Symbol> {
         } else {
             continue;
         };
-        let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
         if name.is_empty() {
             continue;
         }
@@ -146,7 +183,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
@@ -155,7 +195,10 @@ impl Lcg {
 }
 
 fn split_snake(name: &str) -> Vec<String> {
-    name.split('_').filter(|p| !p.is_empty()).map(str::to_lowercase).collect()
+    name.split('_')
+        .filter(|p| !p.is_empty())
+        .map(str::to_lowercase)
+        .collect()
 }
 
 fn camel(parts: &[String], upper_first: bool) -> String {
@@ -195,16 +238,59 @@ fn queries(symbols: &[String]) -> Vec<String> {
         }
     }
     let words = [
-        "socket", "timeout", "buffer", "parse", "header", "encode", "decode", "thread", "lock",
-        "path", "file", "stream", "error", "cache", "request", "response", "queue", "signal",
-        "process", "format", "date", "time", "unicode", "bytes", "compile", "token", "address",
-        "server", "client", "mail", "archive", "zip", "random", "hash", "digest", "json", "xml",
-        "element", "attribute", "module", "import", "loader", "finder", "frame", "stack", "trace",
+        "socket",
+        "timeout",
+        "buffer",
+        "parse",
+        "header",
+        "encode",
+        "decode",
+        "thread",
+        "lock",
+        "path",
+        "file",
+        "stream",
+        "error",
+        "cache",
+        "request",
+        "response",
+        "queue",
+        "signal",
+        "process",
+        "format",
+        "date",
+        "time",
+        "unicode",
+        "bytes",
+        "compile",
+        "token",
+        "address",
+        "server",
+        "client",
+        "mail",
+        "archive",
+        "zip",
+        "random",
+        "hash",
+        "digest",
+        "json",
+        "xml",
+        "element",
+        "attribute",
+        "module",
+        "import",
+        "loader",
+        "finder",
+        "frame",
+        "stack",
+        "trace",
     ];
     for _ in 0..250 {
         out.push(format!("{} {}", rng.pick(&words), rng.pick(&words)));
     }
-    let common = ["self", "return", "none", "if", "def", "import", "for", "in", "not", "is"];
+    let common = [
+        "self", "return", "none", "if", "def", "import", "for", "in", "not", "is",
+    ];
     for _ in 0..200 {
         out.push((*rng.pick(&common)).to_owned());
     }
@@ -239,7 +325,11 @@ fn main() {
         .iter()
         .filter_map(|p| {
             let bytes = std::fs::read(p).ok()?;
-            let rel = p.strip_prefix(&args.root).ok()?.to_string_lossy().into_owned();
+            let rel = p
+                .strip_prefix(&args.root)
+                .ok()?
+                .to_string_lossy()
+                .into_owned();
             Some((rel, String::from_utf8_lossy(&bytes).into_owned()))
         })
         .collect();
@@ -291,7 +381,9 @@ fn main() {
         index.insert(path, record).expect("own records are valid");
     }
     let insert_ms = ms(start);
-    let live = LIVE_BYTES.load(Ordering::Relaxed).saturating_sub(live_before);
+    let live = LIVE_BYTES
+        .load(Ordering::Relaxed)
+        .saturating_sub(live_before);
     println!(
         "index: inserted in {insert_ms:.0} ms; heap_bytes {:.1} MB, allocator live {:.1} MB ({:.2} x source)",
         index.heap_bytes() as f64 / 1e6,
@@ -299,6 +391,14 @@ fn main() {
         live as f64 / source_bytes as f64
     );
     drop(records);
+    if let Some((q, n)) = &args.profile {
+        let start = Instant::now();
+        for _ in 0..*n {
+            std::hint::black_box(index.search(q, 10).expect("valid query"));
+        }
+        println!("{q:?}: {:.0} us per search", ms(start) * 1e3 / *n as f64);
+        return;
+    }
 
     // Rebuild from serialized records: what the object does at start.
     let mut rebuild = Vec::new();
@@ -359,6 +459,16 @@ fn main() {
         p50s.push(percentile(&us, 0.5));
         p99s.push(percentile(&us, 0.99));
     }
+    let mut slowest: Vec<(f64, &String)> = queries
+        .iter()
+        .map(|q| {
+            let start = Instant::now();
+            let _ = index.search(q, 10);
+            (start.elapsed().as_secs_f64() * 1e6, q)
+        })
+        .collect();
+    slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
+    slowest.truncate(8);
     let by_kind = |range: std::ops::Range<usize>| {
         let mut us: Vec<f64> = queries[range]
             .iter()
@@ -390,6 +500,15 @@ fn main() {
         println!("  {label}: p50 {p50:.0} us, p99 {p99:.0} us");
     }
 
+    println!(
+        "  slowest: {}",
+        slowest
+            .iter()
+            .map(|(us, q)| format!("{q:?} {us:.0} us"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
     // Symbol lookup.
     let mut sym_us = Vec::new();
     for q in queries.iter().take(200) {
@@ -405,8 +524,10 @@ fn main() {
     );
 
     // Snippets for a page of hits.
-    let texts: std::collections::HashMap<&str, &str> =
-        files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let texts: std::collections::HashMap<&str, &str> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
     let mut snip_us = Vec::new();
     for q in queries.iter().take(200) {
         let results = index.search(q, 10).expect("valid");
@@ -425,7 +546,10 @@ fn main() {
 
     // Baseline: a case-insensitive substring scan of every file for every query part.
     let lowered: Vec<String> = files.iter().map(|(_, t)| t.to_lowercase()).collect();
-    let naive: Vec<&String> = queries.iter().step_by((queries.len() / args.naive_queries.max(1)).max(1)).collect();
+    let naive: Vec<&String> = queries
+        .iter()
+        .step_by((queries.len() / args.naive_queries.max(1)).max(1))
+        .collect();
     let mut naive_us = Vec::new();
     let mut indexed_us = Vec::new();
     for q in &naive {

@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::index::{snippet, CodeHit, CodeIndex};
+use super::index::{hit_line, snippet, CodeHit, CodeIndex};
 use crate::assistant::grounding::search_text;
 use crate::assistant::llm::tokens::estimate_prompt_tokens;
 
@@ -138,17 +138,20 @@ pub fn code_context(
 
 /// The source of `hit` from its file's `text`; `None` when the line is not in the text.
 fn source_of(text: &str, hit: &CodeHit) -> Option<CodeSource> {
-    let first = hit.line.saturating_sub(LINES_BEFORE).max(1);
+    let (hit_start, _) = hit_line(text, hit)?;
+    // Back up to LINES_BEFORE lines before the hit's line.
+    let mut first = hit.line;
+    let mut start = hit_start;
+    while first > 1 && hit.line - first < LINES_BEFORE {
+        let Some(previous) = text.get(..start.saturating_sub(1)) else {
+            break;
+        };
+        start = previous.rfind('\n').map_or(0, |i| i + 1);
+        first -= 1;
+    }
     let last = hit.line.saturating_add(LINES_AFTER);
     let mut lines = Vec::new();
-    for (i, line) in text.split('\n').enumerate() {
-        let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        if n < first {
-            continue;
-        }
-        if n > last {
-            break;
-        }
+    for (n, line) in (first..=last).zip(text.get(start..)?.split('\n')) {
         let line = line.strip_suffix('\r').unwrap_or(line).trim_end();
         let shown = if n == hit.line && line.chars().nth(MAX_LINE_CHARS).is_some() {
             // The hit's own long line (minified code): the part around the match.
@@ -165,10 +168,6 @@ fn source_of(text: &str, hit: &CodeHit) -> Option<CodeSource> {
             .is_some_and(|(n, l)| l.is_empty() && *n > hit.line)
     {
         lines.pop();
-    }
-    let reaches_hit = u32::try_from(lines.len()).is_ok_and(|len| first + len > hit.line);
-    if !reaches_hit {
-        return None;
     }
     let title = match &hit.symbol {
         Some(symbol) => format!("{} ({symbol})", hit.path),

@@ -34,7 +34,7 @@ pub mod record;
 pub mod tokenize;
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -165,7 +165,7 @@ struct Doc {
 const FREE: u32 = u32::MAX;
 
 /// A symbol of a file, by file slot and index in the file's symbols.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct SymbolRef {
     file: u32,
     symbol: u32,
@@ -204,6 +204,8 @@ pub struct CodeIndex {
     symbol_keys: HashMap<u32, Vec<SymbolRef>>,
     /// Symbols by the id of each of their parts.
     symbol_parts: HashMap<u32, Vec<SymbolRef>>,
+    /// Every symbol by lowercase name, then file slot and index: name and prefix lookup.
+    symbol_names: BTreeSet<(Box<str>, u32, u32)>,
     docs: Vec<Doc>,
     free_docs: Vec<u32>,
     live_docs: u64,
@@ -451,6 +453,8 @@ impl CodeIndex {
             if let Some(id) = key {
                 self.symbol_keys.entry(id).or_default().push(sref);
             }
+            self.symbol_names
+                .insert((symbol.name.to_lowercase().into(), slot, i as u32));
             info.push(SymbolInfo {
                 doc,
                 parts: part_ids,
@@ -489,6 +493,10 @@ impl CodeIndex {
                     *list = Vec::new();
                 }
             }
+        }
+        for (i, symbol) in entry.symbols.iter().enumerate() {
+            self.symbol_names
+                .remove(&(symbol.name.to_lowercase().into(), slot, i as u32));
         }
         for info in &entry.info {
             let table_ids = info.parts.iter().map(|&id| (false, id));
@@ -541,6 +549,12 @@ impl CodeIndex {
                 .map(|l| l.capacity() * size_of::<SymbolRef>())
                 .sum::<usize>();
         }
+        // A B-tree entry: the key plus about a third of a node's overhead.
+        total += self
+            .symbol_names
+            .iter()
+            .map(|(name, _, _)| name.len() + size_of::<(Box<str>, u32, u32)>() * 3 / 2)
+            .sum::<usize>();
         total += self.docs.capacity() * size_of::<Doc>() + self.free_docs.capacity() * 4;
         total += self.files.capacity() * size_of::<Option<FileEntry>>();
         for file in self.files.iter().flatten() {
@@ -771,67 +785,97 @@ impl CodeIndex {
         limit: usize,
     ) -> Vec<SymbolHit> {
         let limit = limit.min(MAX_SYMBOL_LIMIT);
-        let q_lower = q.map(str::to_lowercase).filter(|s| !s.is_empty());
-        // The query's parts as ids; a part the vocabulary lacks means no part match.
-        let q_parts: Option<Vec<u32>> = q.and_then(|q| {
-            let (parts, _) = symbol_terms(q);
-            if parts.is_empty() {
-                return None;
-            }
-            parts
-                .iter()
-                .map(|p| self.vocab.get(p.as_str()).copied())
-                .collect()
-        });
         let prefix = path_prefix.unwrap_or("");
+        let keep = |file: &FileEntry, i: usize| {
+            file.path.starts_with(prefix)
+                && file
+                    .symbols
+                    .get(i)
+                    .is_some_and(|s| kind.is_none_or(|k| k == s.kind))
+        };
         let mut found: Vec<(u8, &FileEntry, usize)> = Vec::new();
-        for (path, &slot) in self.by_path.range::<str, _>((
-            std::ops::Bound::Included(prefix),
-            std::ops::Bound::Unbounded,
-        )) {
-            if !path.starts_with(prefix) {
-                break;
-            }
-            let Some(file) = self.files.get(slot as usize).and_then(Option::as_ref) else {
-                continue;
-            };
-            for (i, symbol) in file.symbols.iter().enumerate() {
-                if kind.is_some_and(|k| k != symbol.kind) {
-                    continue;
+        match q.map(str::to_lowercase).filter(|q| !q.is_empty()) {
+            None => {
+                for (_, &slot) in self.by_path.range::<str, _>((
+                    std::ops::Bound::Included(prefix),
+                    std::ops::Bound::Unbounded,
+                )) {
+                    let Some(file) = self.files.get(slot as usize).and_then(Option::as_ref) else {
+                        continue;
+                    };
+                    if !file.path.starts_with(prefix) {
+                        break;
+                    }
+                    found.extend(
+                        (0..file.symbols.len())
+                            .filter(|&i| keep(file, i))
+                            .map(|i| (0, file, i)),
+                    );
                 }
-                let rank = match &q_lower {
-                    None => Some(0),
-                    Some(q) => {
-                        let name = symbol.name.to_lowercase();
-                        if name == *q {
-                            Some(0)
-                        } else if name.starts_with(q.as_str()) {
-                            Some(1)
-                        } else {
-                            let holds = |ids: &Vec<u32>| {
-                                file.info.get(i).is_some_and(|info| {
-                                    ids.iter().all(|id| info.parts.contains(id))
-                                })
-                            };
-                            q_parts.as_ref().filter(|ids| holds(ids)).map(|_| 2)
+            }
+            Some(q_lower) => {
+                // Exact and prefix matches: a range of the sorted lowercase names.
+                let mut seen: HashSet<SymbolRef> = HashSet::new();
+                let from = (Box::<str>::from(q_lower.as_str()), 0, 0);
+                for (name, file_slot, i) in self.symbol_names.range(from..) {
+                    if !name.starts_with(q_lower.as_str()) {
+                        break;
+                    }
+                    let Some(file) = self.files.get(*file_slot as usize).and_then(Option::as_ref)
+                    else {
+                        continue;
+                    };
+                    seen.insert(SymbolRef {
+                        file: *file_slot,
+                        symbol: *i,
+                    });
+                    if keep(file, *i as usize) {
+                        let rank = if **name == *q_lower { 0 } else { 1 };
+                        found.push((rank, file, *i as usize));
+                    }
+                }
+                // Part matches: the symbols of the rarest query part holding all the others.
+                let (parts, _) = symbol_terms(q.unwrap_or(""));
+                let part_ids: Option<Vec<u32>> = parts
+                    .iter()
+                    .map(|p| self.vocab.get(p.as_str()).copied())
+                    .collect();
+                let rarest = part_ids.as_ref().and_then(|ids| {
+                    ids.iter()
+                        .map(|id| self.symbol_parts.get(id))
+                        .collect::<Option<Vec<_>>>()
+                        .and_then(|lists| lists.into_iter().min_by_key(|l| l.len()))
+                });
+                if let (Some(ids), Some(list)) = (&part_ids, rarest) {
+                    for sref in list {
+                        let Some(file) =
+                            self.files.get(sref.file as usize).and_then(Option::as_ref)
+                        else {
+                            continue;
+                        };
+                        let holds = file
+                            .info
+                            .get(sref.symbol as usize)
+                            .is_some_and(|info| ids.iter().all(|id| info.parts.contains(id)));
+                        if holds && !seen.contains(sref) && keep(file, sref.symbol as usize) {
+                            found.push((2, file, sref.symbol as usize));
                         }
                     }
-                };
-                if let Some(rank) = rank {
-                    found.push((rank, file, i));
                 }
             }
         }
-        let key = |(rank, file, i): &(u8, &FileEntry, usize)| {
-            let s = file.symbols.get(*i);
+        fn key<'f>(
+            &(rank, file, i): &(u8, &'f FileEntry, usize),
+        ) -> (u8, &'f str, u32, Option<&'f str>) {
+            let s = file.symbols.get(i);
             (
-                *rank,
-                file.path.clone(),
+                rank,
+                &file.path,
                 s.map_or(0, |s| s.line),
-                s.map(|s| s.name.clone()),
+                s.map(|s| s.name.as_str()),
             )
-        };
-        found.sort_by_cached_key(key);
+        }
+        found.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
         found
             .into_iter()
             .take(limit)
@@ -867,7 +911,8 @@ fn validate(record: &FileRecord) -> Result<(), ()> {
         previous = Some((line, byte));
     }
     for (term, flat) in &record.terms {
-        if term.is_empty() || term.len() > tokenize::MAX_TERM_BYTES || !flat.len().is_multiple_of(3) {
+        if term.is_empty() || term.len() > tokenize::MAX_TERM_BYTES || !flat.len().is_multiple_of(3)
+        {
             return Err(());
         }
         if flat
@@ -896,7 +941,7 @@ fn chunk_of_line(first_lines: &[u32], line: u32) -> Option<usize> {
 /// indentation dropped, tabs as spaces, "…" where cut. Empty when the text has no such line (the
 /// file changed since it was indexed).
 pub fn snippet(text: &str, hit: &CodeHit) -> String {
-    let Some((line_start, line)) = nth_line(text, hit.line) else {
+    let Some((line_start, line)) = hit_line(text, hit) else {
         return String::new();
     };
     // Within the chunk when the chunk cuts the line (a long minified line).
@@ -932,6 +977,33 @@ pub fn snippet(text: &str, hit: &CodeHit) -> String {
         out.push('…');
     }
     out
+}
+
+/// The byte offset and text (without `\r`) of the hit's line in its file's `text`, found from
+/// the chunk's start, so a hit deep in a large file costs its chunk rather than the file; the
+/// text is walked from the top only when the chunk does not fit it (the file changed).
+pub fn hit_line<'t>(text: &'t str, hit: &CodeHit) -> Option<(usize, &'t str)> {
+    let start = hit.chunk.start_byte as usize;
+    let (Some(before), Some(mut rest)) = (
+        text.get(..start),
+        hit.line.checked_sub(hit.chunk.first_line),
+    ) else {
+        return nth_line(text, hit.line);
+    };
+    let mut from = before.rfind('\n').map_or(0, |i| i + 1);
+    loop {
+        let tail = text.get(from..)?;
+        let end = tail.find('\n').map_or(text.len(), |i| from + i);
+        if rest == 0 {
+            let line = text.get(from..end)?;
+            return Some((from, line.strip_suffix('\r').unwrap_or(line)));
+        }
+        if end >= text.len() {
+            return None;
+        }
+        from = end + 1;
+        rest -= 1;
+    }
 }
 
 /// The byte offset and text (without `\r`) of 1-based line `line` of `text`.

@@ -458,11 +458,18 @@ proptest! {
                 let text = text.unwrap();
                 let lines = text.split('\n').count() as u32;
                 prop_assert!(hit.line >= 1 && hit.line <= lines, "{} of {}", hit.line, lines);
+                prop_assert_eq!(hit_line(text, hit), nth_line(text, hit.line));
                 let s = snippet(text, hit);
                 prop_assert!(s.chars().count() <= SNIPPET_CHARS + 2);
             }
+            let q_lower = q.to_lowercase();
+            let (q_parts, _) = symbol_terms(q);
             for s in index.symbols(Some(q), None, None, 10) {
                 prop_assert!(texts.contains_key(&s.path));
+                let (parts, _) = symbol_terms(&s.name);
+                let named = s.name.to_lowercase().starts_with(&q_lower)
+                    || (!q_parts.is_empty() && q_parts.iter().all(|p| parts.contains(p)));
+                prop_assert!(named, "{} for {:?}", s.name, q);
             }
         }
     }
