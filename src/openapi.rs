@@ -377,8 +377,9 @@ fn workspace_schemas() -> Value {
                 "files": count(), "scanned": count(), "unchanged": count(), "removed": count(),
                 "skipped": {
                     "type": "object",
-                    "required": ["ignored", "binary", "too_large"],
-                    "properties": { "ignored": count(), "binary": count(), "too_large": count() }
+                    "required": ["ignored", "binary", "too_large", "links", "unsupported"],
+                    "properties": { "ignored": count(), "binary": count(), "too_large": count(),
+                        "links": count(), "unsupported": count() }
                 },
                 "symbols": count(), "bytes": count(),
                 "status": status,

@@ -33,7 +33,7 @@ pub const SOURCES_SHARE_PERCENT: usize = 75;
 const SEARCHED_HITS: usize = 3 * CODE_SOURCES;
 
 /// One code source: where it is and the lines around it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CodeSource {
     pub path: String,
     /// 1-based line of the hit.
@@ -54,7 +54,7 @@ impl CodeSource {
 }
 
 /// The code context of a reply.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CodeContext {
     /// Best first.
     pub sources: Vec<CodeSource>,

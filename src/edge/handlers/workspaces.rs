@@ -249,6 +249,8 @@ pub async fn upload_archive(
         ignored: u64::from(extracted.skipped.ignored),
         binary: u64::from(extracted.skipped.binary),
         too_large: u64::from(extracted.skipped.too_large),
+        links: u64::from(extracted.skipped.links),
+        unsupported: u64::from(extracted.skipped.unsupported),
     };
     let commit = CommitUpload {
         upload_id,
@@ -278,7 +280,7 @@ pub async fn put_file(
     };
     let max_file_bytes = usize::try_from(ctx.config.workspace_max_file_bytes).unwrap_or(usize::MAX);
     let bytes = http::raw_body(&mut req, max_file_bytes).await?;
-    if archive::is_binary(&bytes) {
+    if archive::is_binary(&path, &bytes) {
         return Err(InputError::invalid(
             "the file looks binary (a NUL byte in its first 8 KiB); workspaces hold text files",
         )

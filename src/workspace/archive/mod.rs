@@ -179,6 +179,25 @@ pub enum ArchiveError {
     TooManyIgnorePatterns { max: usize },
 }
 
+impl crate::api::HasErrorCode for ArchiveError {
+    fn error_code(&self) -> crate::api::ErrorCode {
+        use crate::api::ErrorCode;
+        match self {
+            // The upload is well-formed but bigger than a workspace takes: 413.
+            Self::ArchiveTooLarge { .. }
+            | Self::TooManyEntries { .. }
+            | Self::TooManyFiles { .. }
+            | Self::ExtractedTooLarge { .. }
+            | Self::CompressionRatio { .. }
+            | Self::TooManyIgnorePatterns { .. } => ErrorCode::PayloadTooLarge,
+            // The bytes are not what they claim, or name a path outside the workspace: 400.
+            Self::FormatMismatch { .. } | Self::Corrupt(_) | Self::Truncated | Self::UnsafePath(_) => {
+                ErrorCode::InvalidField
+            }
+        }
+    }
+}
+
 /// One kept file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtractedFile {

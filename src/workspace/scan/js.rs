@@ -26,7 +26,8 @@
 //! `line` is the line of the keyword (`function`, `class`, `const`, `interface`, …) or, for a
 //! member, of its name; decorators are not counted.
 
-use super::{Symbol, SymbolKind, MAX_SIGNATURE_BYTES};
+use super::text::{memchr_from, signature};
+use super::{Symbol, SymbolKind};
 
 /// The declarations of one JavaScript (`typescript == false`) or TypeScript file.
 pub fn scan(src: &[u8], typescript: bool) -> Vec<Symbol> {
@@ -503,13 +504,6 @@ impl<'a> Lexer<'a> {
             }
         }
     }
-}
-
-/// Index of the first `needle` at or after `from`, or the length.
-fn memchr_from(src: &[u8], needle: u8, from: usize) -> usize {
-    src.get(from..)
-        .and_then(|rest| rest.iter().position(|&b| b == needle))
-        .map_or(src.len(), |p| from + p)
 }
 
 fn find_from(src: &[u8], needle: &[u8], from: usize) -> Option<usize> {
@@ -1324,37 +1318,10 @@ impl Walker<'_> {
     }
 }
 
-/// The item's text from `start` to the end of that line, whitespace runs collapsed to one space,
-/// at most [`MAX_SIGNATURE_BYTES`] cut on a char boundary.
-fn signature(src: &[u8], start: usize) -> String {
-    let end = memchr_from(src, b'\n', start);
-    let line = src.get(start..end).unwrap_or_default();
-    let text = String::from_utf8_lossy(line);
-    let mut out = String::with_capacity(text.len().min(MAX_SIGNATURE_BYTES));
-    for word in text.split_ascii_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-        if out.len() >= MAX_SIGNATURE_BYTES {
-            break;
-        }
-    }
-    if out.len() > MAX_SIGNATURE_BYTES {
-        let mut cut = MAX_SIGNATURE_BYTES;
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.truncate(cut);
-        let trimmed = out.trim_end().len();
-        out.truncate(trimmed);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workspace::scan::MAX_SIGNATURE_BYTES;
     use SymbolKind::*;
 
     type Row = (SymbolKind, String, u32, Option<String>);

@@ -6,14 +6,13 @@
 //! decorators and attributes are not counted. Input is bytes: invalid UTF-8 never stops a scan,
 //! and a file with syntax errors still yields what can be read. No input can panic it.
 
-pub mod js;
-pub mod rust_lang;
-
 use serde::{Deserialize, Serialize};
 
 pub mod go;
+pub mod js;
 pub mod markdown;
 pub mod python;
+pub mod rust_lang;
 mod text;
 
 /// The symbols of one file of `language`, in source order.
@@ -22,8 +21,9 @@ pub fn scan(language: Language, src: &[u8]) -> Vec<Symbol> {
         Language::Python => python::scan(src),
         Language::Go => go::scan(src),
         Language::Markdown => markdown::scan(src),
-        // wired when rust.rs / js.rs land
-        Language::Rust | Language::JavaScript | Language::TypeScript => Vec::new(),
+        Language::Rust => rust_lang::scan(src),
+        Language::JavaScript => js::scan(src, false),
+        Language::TypeScript => js::scan(src, true),
         Language::Text => Vec::new(),
     }
 }

@@ -27,7 +27,8 @@
 //! `line` is the line of the item's keyword (`fn`, `struct`, `impl`, `macro_rules`, …), not of
 //! its attributes, doc comments, visibility or qualifiers.
 
-use super::{Symbol, SymbolKind, MAX_SIGNATURE_BYTES};
+use super::text::{memchr_from, signature};
+use super::{Symbol, SymbolKind};
 
 /// The items of one Rust source file, in source order.
 pub fn scan(src: &[u8]) -> Vec<Symbol> {
@@ -179,13 +180,6 @@ fn skip_shebang(src: &[u8]) -> usize {
     } else {
         memchr_from(src, b'\n', 0)
     }
-}
-
-/// Index of the first `needle` at or after `from`, or the length.
-fn memchr_from(src: &[u8], needle: u8, from: usize) -> usize {
-    src.get(from..)
-        .and_then(|rest| rest.iter().position(|&b| b == needle))
-        .map_or(src.len(), |p| from + p)
 }
 
 /// Past the end of the (nested) block comment opening at `i`.
@@ -751,37 +745,10 @@ impl Walker<'_> {
     }
 }
 
-/// The item's text from `start` (its keyword) to the end of that line, whitespace runs collapsed
-/// to one space, at most [`MAX_SIGNATURE_BYTES`] cut on a char boundary.
-fn signature(src: &[u8], start: usize) -> String {
-    let end = memchr_from(src, b'\n', start);
-    let line = src.get(start..end).unwrap_or_default();
-    let text = String::from_utf8_lossy(line);
-    let mut out = String::with_capacity(text.len().min(MAX_SIGNATURE_BYTES));
-    for word in text.split_ascii_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-        if out.len() >= MAX_SIGNATURE_BYTES {
-            break;
-        }
-    }
-    if out.len() > MAX_SIGNATURE_BYTES {
-        let mut cut = MAX_SIGNATURE_BYTES;
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.truncate(cut);
-        let trimmed = out.trim_end().len();
-        out.truncate(trimmed);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workspace::scan::MAX_SIGNATURE_BYTES;
     use SymbolKind::*;
 
     /// (kind, name, line, container) of each symbol.

@@ -56,6 +56,13 @@ pub(crate) fn name(src: &[u8], start: usize, end: usize) -> String {
     String::from_utf8_lossy(src.get(start..end).unwrap_or_default()).into_owned()
 }
 
+/// Index of the first `needle` at or after `from`, or the length.
+pub(crate) fn memchr_from(src: &[u8], needle: u8, from: usize) -> usize {
+    src.get(from..)
+        .and_then(|rest| rest.iter().position(|&b| b == needle))
+        .map_or(src.len(), |p| from + p)
+}
+
 /// The signature of an item whose keyword starts at `start`: the text from there to the end of
 /// that line, each run of whitespace collapsed to one space, trimmed, and cut to
 /// [`MAX_SIGNATURE_BYTES`] on a char boundary.
