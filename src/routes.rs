@@ -332,7 +332,10 @@ mod tests {
             route(Post, "/api/workspaces/w1/files/a.py"),
             Err(RouteError::MethodNotAllowed(vec!["GET", "PUT", "DELETE"]))
         );
-        assert_eq!(route(Get, "/api/workspaces/bad.id"), Err(RouteError::NotFound));
+        assert_eq!(
+            route(Get, "/api/workspaces/bad.id"),
+            Err(RouteError::NotFound)
+        );
         assert_eq!(Method::parse("PUT"), Put);
     }
 

@@ -4,12 +4,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::{calls, json_answer, Encoded};
+use crate::workspace::context::CodeContext;
 use crate::workspace::scan::SymbolKind;
 use crate::workspace::state::{
-    Blob, CodeResults, FileInfo, FilePage, Incoming, SkippedCounts, Stored, SymbolOut,
-    UploadPlan, UploadReport, WorkspaceInfo,
+    Blob, CodeResults, FileInfo, FilePage, Incoming, SkippedCounts, Stored, SymbolOut, UploadPlan,
+    UploadReport, WorkspaceInfo,
 };
-use crate::workspace::context::CodeContext;
 
 /// Every call a workspace's object accepts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

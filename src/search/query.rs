@@ -222,8 +222,12 @@ mod tests {
 
     #[test]
     fn code_search_needs_a_workspace_and_only_it_takes_one() {
-        let q = parse_str(&[("q", "parse config"), ("source", "code"), ("workspace", "w1")])
-            .unwrap();
+        let q = parse_str(&[
+            ("q", "parse config"),
+            ("source", "code"),
+            ("workspace", "w1"),
+        ])
+        .unwrap();
         assert_eq!(
             (q.source, q.workspace.as_deref()),
             (Source::Code, Some("w1"))
@@ -239,7 +243,12 @@ mod tests {
             "not_found"
         );
         assert_eq!(
-            code(&[("q", "x"), ("source", "code"), ("workspace", "w1"), ("tab", "t")]),
+            code(&[
+                ("q", "x"),
+                ("source", "code"),
+                ("workspace", "w1"),
+                ("tab", "t")
+            ]),
             "invalid_field"
         );
     }

@@ -78,8 +78,18 @@ mod tests {
         assert_eq!(from_url("a%2Fb.py").unwrap(), "a/b.py");
         assert_eq!(from_url("caf%C3%A9.py").unwrap(), "café.py");
         for bad in [
-            "", "../x", "a/../b", "a//b", "./a", "%2E%2E/x", "a%00b", "a%5Cb", "%ff", "%zz",
-            "%2", "%2Fetc/passwd",
+            "",
+            "../x",
+            "a/../b",
+            "a//b",
+            "./a",
+            "%2E%2E/x",
+            "a%00b",
+            "a%5Cb",
+            "%ff",
+            "%zz",
+            "%2",
+            "%2Fetc/passwd",
         ] {
             assert!(from_url(bad).is_err(), "{bad:?} was accepted");
         }

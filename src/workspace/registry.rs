@@ -58,7 +58,12 @@ pub fn remove(store: &mut impl KvStore, id: &str) -> Result<(), WorkspaceError> 
 
 /// The user's workspaces, oldest first (ties by id).
 pub fn list(store: &impl KvStore) -> Result<Vec<WorkspaceEntry>, WorkspaceError> {
-    let rows = store.range(PREFIX, &prefix_end(PREFIX), false, MAX_WORKSPACES_PER_USER + 1)?;
+    let rows = store.range(
+        PREFIX,
+        &prefix_end(PREFIX),
+        false,
+        MAX_WORKSPACES_PER_USER + 1,
+    )?;
     let mut entries = rows
         .iter()
         .map(|(_, v)| decode(v))

@@ -758,10 +758,17 @@ mod tests {
 
     /// Packs `files` (those the plan asks for) into one pack named `pack`, as the worker does,
     /// and keeps the pack's bytes for the scan.
-    fn store_files(plan: &UploadPlan, files: &[(&str, &str)], pack: &str) -> (Vec<Stored>, Vec<u8>) {
+    fn store_files(
+        plan: &UploadPlan,
+        files: &[(&str, &str)],
+        pack: &str,
+    ) -> (Vec<Stored>, Vec<u8>) {
         let mut bytes = Vec::new();
         let mut stored = Vec::new();
-        for (path, text) in files.iter().filter(|(p, _)| plan.store.iter().any(|s| s == p)) {
+        for (path, text) in files
+            .iter()
+            .filter(|(p, _)| plan.store.iter().any(|s| s == p))
+        {
             stored.push(Stored {
                 path: (*path).into(),
                 hash: super::super::content_hash(text.as_bytes()),
@@ -787,7 +794,8 @@ mod tests {
             for read in batch {
                 let pack = packs.get(&read.pack);
                 for (path, blob) in &read.files {
-                    let raw = pack.map(|p| &p[blob.offset as usize..(blob.offset + blob.len) as usize]);
+                    let raw =
+                        pack.map(|p| &p[blob.offset as usize..(blob.offset + blob.len) as usize]);
                     ws.apply_scan(store, path, blob, raw).unwrap();
                 }
             }
@@ -808,7 +816,14 @@ mod tests {
         let (stored, bytes) = store_files(&plan, files, &format!("p-{upload_id}"));
         packs.insert(format!("p-{upload_id}"), bytes);
         let done = ws
-            .commit_upload(store, upload_id, &incoming, stored, SkippedCounts::default(), NOW + 1)
+            .commit_upload(
+                store,
+                upload_id,
+                &incoming,
+                stored,
+                SkippedCounts::default(),
+                NOW + 1,
+            )
             .unwrap();
         scan_all(ws, store, packs);
         done
@@ -830,7 +845,10 @@ mod tests {
         assert_eq!(report.status, "indexing");
         assert!(dead.is_empty());
         let info = ws.info();
-        assert_eq!((info.status.as_str(), info.pending, info.files), ("ready", 0, 3));
+        assert_eq!(
+            (info.status.as_str(), info.pending, info.files),
+            ("ready", 0, 3)
+        );
         assert_eq!(info.symbols, 5, "{info:?}");
         let reloaded = Workspace::load(&store).unwrap().unwrap();
         assert_eq!(reloaded.info(), info);
@@ -842,7 +860,10 @@ mod tests {
         assert!(names.contains(&"parse_config".to_owned()), "{names:?}");
         assert!(names.contains(&"parseConfig".to_owned()), "{names:?}");
         let results = reloaded.search(&store, "parse config", 10).unwrap();
-        assert!(results.results.iter().any(|r| r.path == "src/config.py" && r.line == 1));
+        assert!(results
+            .results
+            .iter()
+            .any(|r| r.path == "src/config.py" && r.line == 1));
         assert!(results.results.iter().all(|r| !r.snippet.is_empty()));
     }
 
@@ -855,14 +876,22 @@ mod tests {
         let second = [FILES[0], ("src/lib.rs", "pub fn other() {}\n")];
         let (report, dead) = upload(&mut ws, &mut store, &mut packs, &second, "u2");
         assert_eq!(
-            (report.files, report.scanned, report.unchanged, report.removed),
+            (
+                report.files,
+                report.scanned,
+                report.unchanged,
+                report.removed
+            ),
             (2, 1, 1, 1)
         );
         // The first pack still holds config.py, so it lives on.
         assert!(dead.is_empty(), "{dead:?}");
         let third = [("src/lib.rs", "pub fn other() {}\n")];
         let (report, dead) = upload(&mut ws, &mut store, &mut packs, &third, "u3");
-        assert_eq!((report.scanned, report.unchanged, report.removed), (0, 1, 1));
+        assert_eq!(
+            (report.scanned, report.unchanged, report.removed),
+            (0, 1, 1)
+        );
         assert_eq!(dead, vec!["p-u1".to_owned()]);
         assert!(ws.symbols(Some("parse_config"), None, None, 10).is_empty());
         assert!(ws.search(&store, "parse", 10).unwrap().results.is_empty());
@@ -874,21 +903,37 @@ mod tests {
         let mut ws = Workspace::create(&mut store, "w1", "proj", "alice", NOW).unwrap();
         let files = incoming(&FILES);
         ws.begin_upload(&mut store, "u1", &files, NOW).unwrap();
-        let busy = ws.begin_upload(&mut store, "u2", &files, NOW + 10).unwrap_err();
+        let busy = ws
+            .begin_upload(&mut store, "u2", &files, NOW + 10)
+            .unwrap_err();
         assert!(matches!(busy, WorkspaceError::Busy(_)), "{busy:?}");
         // A lease that ran out frees the workspace, and its upload can no longer commit.
         ws.begin_upload(&mut store, "u2", &files, NOW + UPLOAD_LEASE_MS + 1)
             .unwrap();
         let late = ws
-            .commit_upload(&mut store, "u1", &files, Vec::new(), SkippedCounts::default(), NOW + UPLOAD_LEASE_MS + 2)
+            .commit_upload(
+                &mut store,
+                "u1",
+                &files,
+                Vec::new(),
+                SkippedCounts::default(),
+                NOW + UPLOAD_LEASE_MS + 2,
+            )
             .unwrap_err();
         assert_eq!(late, WorkspaceError::UploadExpired);
         let plan = ws
             .begin_upload(&mut store, "u3", &files, NOW + 3 * UPLOAD_LEASE_MS)
             .unwrap();
         let (stored, _) = store_files(&plan, &FILES, "p");
-        ws.commit_upload(&mut store, "u3", &files, stored, SkippedCounts::default(), NOW + 3 * UPLOAD_LEASE_MS)
-            .unwrap();
+        ws.commit_upload(
+            &mut store,
+            "u3",
+            &files,
+            stored,
+            SkippedCounts::default(),
+            NOW + 3 * UPLOAD_LEASE_MS,
+        )
+        .unwrap();
         assert_eq!(ws.status(), "indexing");
         let indexing = ws
             .begin_upload(&mut store, "u4", &files, NOW + 3 * UPLOAD_LEASE_MS)
@@ -906,30 +951,64 @@ mod tests {
         let incoming = incoming(&files);
         let plan = ws.begin_upload(&mut store, "u1", &incoming, NOW).unwrap();
         let (stored, _) = store_files(&plan, &files, "gone");
-        ws.commit_upload(&mut store, "u1", &incoming, stored, SkippedCounts::default(), NOW)
-            .unwrap();
+        ws.commit_upload(
+            &mut store,
+            "u1",
+            &incoming,
+            stored,
+            SkippedCounts::default(),
+            NOW,
+        )
+        .unwrap();
         let batch = ws.next_batch(SCAN_BATCH_BYTES);
-        let batch_bytes: u64 = batch.iter().flat_map(|r| &r.files).map(|(_, b)| b.len).sum();
-        assert!(batch_bytes <= SCAN_BATCH_BYTES && batch_bytes > 0, "{batch_bytes}");
+        let batch_bytes: u64 = batch
+            .iter()
+            .flat_map(|r| &r.files)
+            .map(|(_, b)| b.len)
+            .sum();
+        assert!(
+            batch_bytes <= SCAN_BATCH_BYTES && batch_bytes > 0,
+            "{batch_bytes}"
+        );
         // The pack is gone from R2: files leave the queue without symbols.
         scan_all(&mut ws, &mut store, &BTreeMap::new());
-        assert_eq!((ws.status(), ws.info().files, ws.info().symbols), ("ready", 10, 0));
+        assert_eq!(
+            (ws.status(), ws.info().files, ws.info().symbols),
+            ("ready", 10, 0)
+        );
     }
 
     #[test]
     fn a_file_replaced_while_its_pack_was_read_is_not_scanned_from_the_old_bytes() {
         let mut store = MemoryStore::new();
         let mut ws = Workspace::create(&mut store, "w1", "p", "alice", NOW).unwrap();
-        let old = Blob { pack: "p1".into(), offset: 0, len: 10 };
-        ws.put_file(&mut store, "a.py", "h1".into(), 10, old.clone(), NOW).unwrap();
-        let new = Blob { pack: "p2".into(), offset: 0, len: 12 };
-        let dead = ws.put_file(&mut store, "a.py", "h2".into(), 12, new.clone(), NOW).unwrap();
+        let old = Blob {
+            pack: "p1".into(),
+            offset: 0,
+            len: 10,
+        };
+        ws.put_file(&mut store, "a.py", "h1".into(), 10, old.clone(), NOW)
+            .unwrap();
+        let new = Blob {
+            pack: "p2".into(),
+            offset: 0,
+            len: 12,
+        };
+        let dead = ws
+            .put_file(&mut store, "a.py", "h2".into(), 12, new.clone(), NOW)
+            .unwrap();
         assert_eq!(dead, vec!["p1".to_owned()]);
-        ws.apply_scan(&mut store, "a.py", &old, Some(b"def old(): 1")).unwrap();
+        ws.apply_scan(&mut store, "a.py", &old, Some(b"def old(): 1"))
+            .unwrap();
         assert_eq!(ws.pending(), 1, "the stale read was ignored");
-        ws.apply_scan(&mut store, "a.py", &new, Some(b"def new(): 1")).unwrap();
+        ws.apply_scan(&mut store, "a.py", &new, Some(b"def new(): 1"))
+            .unwrap();
         assert_eq!(ws.pending(), 0);
-        let names: Vec<String> = ws.symbols(None, None, None, 10).into_iter().map(|s| s.name).collect();
+        let names: Vec<String> = ws
+            .symbols(None, None, None, 10)
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
         assert_eq!(names, vec!["new".to_owned()]);
     }
 
@@ -938,13 +1017,32 @@ mod tests {
         let mut store = MemoryStore::new();
         let mut ws = Workspace::create(&mut store, "w1", "p", "alice", NOW).unwrap();
         for name in ["a/1.py", "a/2.py", "a/3.py", "b/1.py"] {
-            let blob = Blob { pack: "p".into(), offset: 0, len: 0 };
-            ws.put_file(&mut store, name, "h".into(), 0, blob, NOW).unwrap();
+            let blob = Blob {
+                pack: "p".into(),
+                offset: 0,
+                len: 0,
+            };
+            ws.put_file(&mut store, name, "h".into(), 0, blob, NOW)
+                .unwrap();
         }
         let first = ws.list_files("a/", None, 2);
-        assert_eq!(first.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["a/1.py", "a/2.py"]);
+        assert_eq!(
+            first
+                .files
+                .iter()
+                .map(|f| f.path.as_str())
+                .collect::<Vec<_>>(),
+            ["a/1.py", "a/2.py"]
+        );
         let second = ws.list_files("a/", first.next_cursor.as_deref(), 2);
-        assert_eq!(second.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["a/3.py"]);
+        assert_eq!(
+            second
+                .files
+                .iter()
+                .map(|f| f.path.as_str())
+                .collect::<Vec<_>>(),
+            ["a/3.py"]
+        );
         assert_eq!(second.next_cursor, None);
         assert_eq!(ws.list_files("", None, 10).files.len(), 4);
     }

@@ -393,8 +393,7 @@ pub async fn symbols(req: Request, id: &str, ctx: &RequestCtx) -> Result<Respons
         })?),
     };
     let q = http::query_param(&url, "q").filter(|q| !q.trim().is_empty());
-    if q
-        .as_ref()
+    if q.as_ref()
         .is_some_and(|q| q.chars().count() > crate::search::query::MAX_QUERY_CHARS)
     {
         return Err(InputError::invalid(format!(

@@ -159,8 +159,13 @@ impl WorkspaceObject {
         match call {
             WorkspaceCall::Create(create) => {
                 let mut kv = self.kv()?;
-                let ws =
-                    Workspace::create(&mut kv, &create.id, &create.name, &create.user, create.now_ms)?;
+                let ws = Workspace::create(
+                    &mut kv,
+                    &create.id,
+                    &create.name,
+                    &create.user,
+                    create.now_ms,
+                )?;
                 let info = ws.info();
                 *self.workspace.borrow_mut() = Some(ws);
                 answer(Encoded::new(&info)?)
@@ -179,7 +184,8 @@ impl WorkspaceObject {
             }
             WorkspaceCall::BeginUpload(begin) => {
                 let plan = self.with(|ws, kv| {
-                    let plan = ws.begin_upload(kv, &begin.upload_id, &begin.incoming, begin.now_ms)?;
+                    let plan =
+                        ws.begin_upload(kv, &begin.upload_id, &begin.incoming, begin.now_ms)?;
                     kv.save_stats()?;
                     Ok(plan)
                 })?;
@@ -210,7 +216,8 @@ impl WorkspaceObject {
             WorkspaceCall::PutFile(put) => {
                 let path = put.path.clone();
                 let dead = self.with(|ws, kv| {
-                    let dead = ws.put_file(kv, &put.path, put.hash, put.bytes, put.blob, put.now_ms)?;
+                    let dead =
+                        ws.put_file(kv, &put.path, put.hash, put.bytes, put.blob, put.now_ms)?;
                     kv.save_stats()?;
                     Ok(dead)
                 })?;
@@ -239,7 +246,9 @@ impl WorkspaceObject {
             WorkspaceCall::Locate(locate) => {
                 let located = self.with(|ws, _| {
                     let entry = ws.file(&locate.path).ok_or(WorkspaceError::FileNotFound)?;
-                    let info = ws.file_info(&locate.path).ok_or(WorkspaceError::FileNotFound)?;
+                    let info = ws
+                        .file_info(&locate.path)
+                        .ok_or(WorkspaceError::FileNotFound)?;
                     Ok(Located {
                         blob: entry.blob.clone(),
                         info,
@@ -264,9 +273,8 @@ impl WorkspaceObject {
                 answer(Encoded::new(&results)?)
             }
             WorkspaceCall::Context(context) => {
-                let ctx = self.with(|ws, kv| {
-                    Ok(ws.context(kv, &context.question, context.budget_tokens))
-                })?;
+                let ctx = self
+                    .with(|ws, kv| Ok(ws.context(kv, &context.question, context.budget_tokens)))?;
                 answer(ctx)
             }
         }

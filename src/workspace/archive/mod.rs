@@ -193,9 +193,10 @@ impl crate::api::HasErrorCode for ArchiveError {
             | Self::CompressionRatio { .. }
             | Self::TooManyIgnorePatterns { .. } => ErrorCode::PayloadTooLarge,
             // The bytes are not what they claim, or name a path outside the workspace: 400.
-            Self::FormatMismatch { .. } | Self::Corrupt(_) | Self::Truncated | Self::UnsafePath(_) => {
-                ErrorCode::InvalidField
-            }
+            Self::FormatMismatch { .. }
+            | Self::Corrupt(_)
+            | Self::Truncated
+            | Self::UnsafePath(_) => ErrorCode::InvalidField,
         }
     }
 }
