@@ -695,7 +695,27 @@ impl Walker<'_> {
     /// statement).
     fn ends_expression(&self, i: usize) -> bool {
         match self.kind(i) {
-            Some(Kind::Ident) => !OPERAND_KEYWORDS.contains(&self.text(i)),
+            // Words that need something after them; `void` (a type too), `return` and `yield`
+            // may end a line.
+            Some(Kind::Ident) => !matches!(
+                self.text(i),
+                b"typeof"
+                    | b"instanceof"
+                    | b"in"
+                    | b"of"
+                    | b"new"
+                    | b"delete"
+                    | b"throw"
+                    | b"case"
+                    | b"do"
+                    | b"else"
+                    | b"await"
+                    | b"extends"
+                    | b"as"
+                    | b"satisfies"
+                    | b"keyof"
+                    | b"is"
+            ),
             Some(
                 Kind::PrivateName
                 | Kind::Str
@@ -1134,10 +1154,18 @@ impl Walker<'_> {
             }
             let mut kind = is_const.then_some(SymbolKind::Const);
             if self.is_punct(j, b'=') {
-                if self.is_function_value(j + 1, end) {
+                let mut value = j + 1;
+                if self.is_function_value(value, end) {
                     kind = Some(SymbolKind::Function);
+                    // A generic arrow's `<A, B>` holds commas that do not end the declarator.
+                    if self.is_word(value, "async") {
+                        value += 1;
+                    }
+                    if self.is_punct(value, b'<') {
+                        value = self.skip_angles(value, end);
+                    }
                 }
-                j = self.skip_expression(j + 1, end, true);
+                j = self.skip_expression(value, end, true);
             }
             if let (Some(name), Some(kind)) = (name, kind) {
                 self.push(name, kind, keyword, None);
@@ -1544,6 +1572,10 @@ export abstract class Repo<T extends { id: string }> implements Store<T> {
 }
 export const typed: (a: number) => number = (a) => a;
 export const identity = <T,>(x: T): T => x;
+export const pair = <
+  A,
+  B extends object,
+>(a: A, b: B) => [a, b];
 const generic = <T>(x: T) => x;
 function overload(a: string): string;
 function overload(a: any) { return a }
@@ -1568,9 +1600,29 @@ function overload(a: any) { return a }
                 method("toKey", 24, "Repo"),
                 sym(Function, "typed", 27),
                 sym(Function, "identity", 28),
-                sym(Function, "generic", 29),
-                sym(Function, "overload", 30),
-                sym(Function, "overload", 31),
+                sym(Function, "pair", 29),
+                sym(Function, "generic", 33),
+                sym(Function, "overload", 34),
+                sym(Function, "overload", 35),
+            ]
+        );
+    }
+
+    #[test]
+    fn function_types_ending_in_void_end_their_alias() {
+        let src = "type Listener = (focused: boolean) => void
+
+type SetupFn = (
+  setFocused: (focused?: boolean) => void,
+) => (() => void) | undefined
+export class After {}
+";
+        assert_eq!(
+            ts(src),
+            vec![
+                sym(Type, "Listener", 1),
+                sym(Type, "SetupFn", 3),
+                sym(Class, "After", 6),
             ]
         );
     }
