@@ -1088,7 +1088,20 @@ impl Walker<'_> {
             i += 1;
         }
         if self.is_word(i, "function") {
-            return true;
+            // `function () {}(…)` is a call of one, not a function.
+            let mut j = i + 1;
+            if self.is_punct(j, b'*') {
+                j += 1;
+            }
+            if self.kind(j) == Some(Kind::Ident) {
+                j += 1;
+            }
+            let after = self.skip_function_rest(j, end);
+            // (A line break does not end the expression before `(`, `[` or `.`.)
+            return !matches!(
+                self.kind(after),
+                Some(Kind::Open(b'(' | b'[') | Kind::Punct(b'.' | b'?'))
+            );
         }
         if self.kind(i) == Some(Kind::Ident) {
             return self.kind(i + 1) == Some(Kind::Arrow);
@@ -1118,6 +1131,7 @@ impl Walker<'_> {
                     j = self.after_group(j);
                     continue;
                 }
+                Some(Kind::Punct(b',')) if angle > 0 => {}
                 Some(Kind::Punct(b';' | b'=' | b',')) | Some(Kind::Close(_)) | None => {
                     return false
                 }
@@ -1421,6 +1435,7 @@ export const arrow = (a) => a * 2;
 export let single = a => a;
 var expr = function named() {};
 const asyncArrow = async () => {};
+var called = function (x) { return x }(Feature || {});
 const VALUE = 42, OTHER = 'x';
 let counter = 0;
 const { a, b } = obj;
@@ -1450,18 +1465,18 @@ export default class {}
                 sym(Function, "single", 7),
                 sym(Function, "expr", 8),
                 sym(Function, "asyncArrow", 9),
-                sym(Const, "VALUE", 10),
-                sym(Const, "OTHER", 10),
-                sym(Class, "Shape", 13),
-                method("constructor", 16, "Shape"),
-                method("area", 17, "Shape"),
+                sym(Const, "VALUE", 11),
+                sym(Const, "OTHER", 11),
+                sym(Class, "Shape", 14),
+                method("constructor", 17, "Shape"),
                 method("area", 18, "Shape"),
-                method("items", 19, "Shape"),
-                method("#hidden", 20, "Shape"),
-                method("quoted", 22, "Shape"),
-                method("onClick", 23, "Shape"),
-                method("handler", 24, "Shape"),
-                sym(Class, "default", 26),
+                method("area", 19, "Shape"),
+                method("items", 20, "Shape"),
+                method("#hidden", 21, "Shape"),
+                method("quoted", 23, "Shape"),
+                method("onClick", 24, "Shape"),
+                method("handler", 25, "Shape"),
+                sym(Class, "default", 27),
             ]
         );
         let symbols = scan(src.as_bytes(), false);
@@ -1568,6 +1583,9 @@ export abstract class Repo<T extends { id: string }> implements Store<T> {
   abstract find(id: string): T | undefined;
   public async save(item: T): Promise<void> {}
   protected toKey = (item: T): string => item.id;
+  useNav = (): Result<
+    Pick<A, B>['x']
+  > => {};
   declare field: number;
 }
 export const typed: (a: number) => number = (a) => a;
@@ -1598,12 +1616,13 @@ function overload(a: any) { return a }
                 method("find", 22, "Repo"),
                 method("save", 23, "Repo"),
                 method("toKey", 24, "Repo"),
-                sym(Function, "typed", 27),
-                sym(Function, "identity", 28),
-                sym(Function, "pair", 29),
-                sym(Function, "generic", 33),
-                sym(Function, "overload", 34),
-                sym(Function, "overload", 35),
+                method("useNav", 25, "Repo"),
+                sym(Function, "typed", 30),
+                sym(Function, "identity", 31),
+                sym(Function, "pair", 32),
+                sym(Function, "generic", 36),
+                sym(Function, "overload", 37),
+                sym(Function, "overload", 38),
             ]
         );
     }
@@ -1726,6 +1745,53 @@ if (x) { const scoped = 1 }
         let symbols = scan(src.as_bytes(), true);
         assert_eq!(symbols.len(), 5000);
         assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn token_soup_scans_in_linear_time() {
+        const PARTS: [&str; 24] = [
+            "<a>",
+            "</a>",
+            "<",
+            ">",
+            "/",
+            "{",
+            "}",
+            "(",
+            ")",
+            "`",
+            "${",
+            "'",
+            "=>",
+            "x",
+            "class C",
+            "function f",
+            "const c =",
+            "=",
+            ";",
+            "\n",
+            "@d",
+            "interface I",
+            "type T =",
+            "<T,>",
+        ];
+        let mut state = 0x2545_f491_u64;
+        let mut src = String::new();
+        while src.len() < 300_000 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            src.push_str(PARTS[(state >> 33) as usize % PARTS.len()]);
+            src.push(' ');
+        }
+        let start = std::time::Instant::now();
+        let _ = scan(src.as_bytes(), false);
+        let _ = scan(src.as_bytes(), true);
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[test]

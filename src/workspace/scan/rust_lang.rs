@@ -449,8 +449,11 @@ impl Walker<'_> {
                     j += 1;
                 }
                 if self.kind(j) == Some(Kind::Open(b'{')) {
-                    let close = self.after_group(j).saturating_sub(1);
-                    self.items(j + 1, close.min(end), &Level::Foreign);
+                    // Only a file's own extern blocks are read: no recursion past one level.
+                    if at_file {
+                        let close = self.after_group(j).saturating_sub(1);
+                        self.items(j + 1, close.min(end), &Level::Foreign);
+                    }
                     self.after_group(j)
                 } else if self.is_word(j, "crate") {
                     self.skip_statement(j, end)
@@ -1043,6 +1046,52 @@ trait Alias = Store<u8> + Sync;
         let src = b"const A: &[u8] = b\"\xff\xfe\";\nfn \xc3(x) {}\nfn ok\xff() {}\n";
         let names: Vec<String> = scan(src).into_iter().map(|s| s.name).collect();
         assert_eq!(names, vec!["A", "\u{fffd}", "ok\u{fffd}"]);
+    }
+
+    #[test]
+    fn token_soup_scans_in_linear_time() {
+        const PARTS: [&str; 20] = [
+            "impl<T> X for Y<T> {",
+            "fn f()",
+            "{",
+            "}",
+            "(",
+            ")",
+            "<",
+            ">",
+            "'a",
+            "'b'",
+            "r#\"",
+            "\"#",
+            "/*",
+            "*/",
+            "#[",
+            "]",
+            "macro_rules! m",
+            "trait T",
+            ";",
+            "\n",
+        ];
+        let mut state = 0x2545_f491_u64;
+        let mut src = String::new();
+        while src.len() < 300_000 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            src.push_str(PARTS[(state >> 33) as usize % PARTS.len()]);
+            src.push(' ');
+        }
+        let start = std::time::Instant::now();
+        let _ = scan(src.as_bytes());
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        let deep = "{".repeat(100_000) + &"impl X {".repeat(10_000);
+        let _ = scan(deep.as_bytes());
+        let deep = "extern { trait T { impl X { mod m { ".repeat(100_000);
+        let _ = scan(deep.as_bytes());
     }
 
     proptest::proptest! {
