@@ -421,6 +421,25 @@ impl<'a> Lexer<'a> {
         self.pos += 1;
         self.skip_jsx_space();
         let name = self.jsx_name();
+        // TSX type arguments: `<Select<Option> …>`.
+        if !name.is_empty() && self.at(self.pos) == b'<' {
+            let mut depth = 0usize;
+            while self.pos < self.src.len() {
+                match self.at(self.pos) {
+                    b'<' => depth += 1,
+                    b'>' if self.at(self.pos.wrapping_sub(1)) != b'=' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            self.pos += 1;
+                            break;
+                        }
+                    }
+                    b'\n' | b'{' | b'"' | b'\'' => return false,
+                    _ => {}
+                }
+                self.pos += 1;
+            }
+        }
         // Attributes, up to `>` or `/>`.
         loop {
             self.skip_jsx_space();
@@ -1543,6 +1562,7 @@ function g() {}
   );
 }
 const el = <span>don't {"}"}</span>;
+const typed = <Select<Option> value={v}>a ` and it's {/* a } comment */}</Select>;
 export const Card = () => <p title="a/b">x / y</p>;
 function last() {}
 "#;
@@ -1551,8 +1571,9 @@ function last() {}
             vec![
                 sym(Function, "App", 1),
                 sym(Const, "el", 10),
-                sym(Function, "Card", 11),
-                sym(Function, "last", 12),
+                sym(Const, "typed", 11),
+                sym(Function, "Card", 12),
+                sym(Function, "last", 13),
             ]
         );
     }
