@@ -2,7 +2,8 @@
 //! TypeScript's own parser (`bench/scanner_js/oracle.mjs`), and how fast it is.
 //!
 //! The corpus is whatever `npm ci` put in `bench/scanner_js/node_modules` (TypeScript itself,
-//! rxjs, TanStack Query: .js/.cjs/.mjs/.ts/.d.ts/.tsx). Files TypeScript reports syntax errors in
+//! rxjs, TanStack Query/Router/Table: .js/.cjs/.mjs/.ts/.d.ts/.tsx) plus the hand-written hard
+//! cases in `bench/scanner_js/cases/`. Files TypeScript reports syntax errors in
 //! are skipped. Both sides are compared as multisets of (kind, name, line, container). Prints
 //! precision, recall and counts per language, the first mismatches, and the scanner's throughput
 //! (median of 5 passes). Needs `node`; without it or the corpus it says so and stops.
@@ -33,6 +34,8 @@ fn main() {
     }
     let mut paths = Vec::new();
     collect(&corpus, &mut paths);
+    // Hand-written hard cases (JSX text with quotes, TSX generics, ASI, regex vs division).
+    collect(&root.join("cases"), &mut paths);
     paths.sort();
 
     let list: String = paths.iter().map(|p| format!("{}\n", p.display())).collect();
@@ -168,8 +171,8 @@ fn is_typescript(path: &Path) -> bool {
 
 fn short(path: &Path) -> String {
     let text = path.display().to_string();
-    match text.find("node_modules/") {
-        Some(i) => text[i + "node_modules/".len()..].to_string(),
+    match text.find("scanner_js/") {
+        Some(i) => text[i + "scanner_js/".len()..].to_string(),
         None => text,
     }
 }
