@@ -31,11 +31,12 @@ use super::{Symbol, SymbolKind, MAX_SIGNATURE_BYTES};
 /// The declarations of one JavaScript (`typescript == false`) or TypeScript file.
 pub fn scan(src: &[u8], typescript: bool) -> Vec<Symbol> {
     let tokens = Lexer::lex(src, typescript);
-    let closes = match_brackets(&tokens);
+    let (closes, recoveries) = match_brackets(src, &tokens);
     let mut walker = Walker {
         src,
         tokens: &tokens,
         closes: &closes,
+        recoveries: &recoveries,
         line_starts: line_starts(src),
         out: Vec::new(),
     };
@@ -596,7 +597,11 @@ fn regex_end(src: &[u8], start: usize) -> Option<usize> {
     }
 }
 
-fn match_brackets(tokens: &[Token]) -> Vec<usize> {
+/// For every opening bracket, the index of its closing token. A closer of the wrong kind still
+/// closes: one typo must not swallow the file. A bracket that never closes (a file being edited)
+/// is taken to end before the next line that starts, unindented, with an item's first word, so
+/// the items after it are still found.
+fn match_brackets(src: &[u8], tokens: &[Token]) -> (Vec<usize>, Vec<usize>) {
     let mut closes = vec![tokens.len(); tokens.len()];
     let mut stack: Vec<usize> = Vec::new();
     for (index, token) in tokens.iter().enumerate() {
@@ -612,7 +617,60 @@ fn match_brackets(tokens: &[Token]) -> Vec<usize> {
             _ => {}
         }
     }
-    closes
+    if stack.is_empty() {
+        return (closes, Vec::new());
+    }
+    // For each token, the first unindented item start at or after it.
+    let mut next_item = vec![tokens.len(); tokens.len() + 1];
+    for index in (0..tokens.len()).rev() {
+        let Some(token) = tokens.get(index) else {
+            continue;
+        };
+        let unindented = token.start == 0 || src.get(token.start - 1) == Some(&b'\n');
+        let item_start = match token.kind {
+            Kind::Punct(b'@') => true,
+            Kind::Ident => matches!(
+                src.get(token.start..token.end).unwrap_or_default(),
+                b"export"
+                    | b"function"
+                    | b"class"
+                    | b"const"
+                    | b"let"
+                    | b"var"
+                    | b"interface"
+                    | b"type"
+                    | b"enum"
+                    | b"namespace"
+                    | b"module"
+                    | b"declare"
+                    | b"abstract"
+                    | b"async"
+                    | b"import"
+            ),
+            _ => false,
+        };
+        next_item[index] = if unindented && item_start {
+            index
+        } else {
+            next_item[index + 1]
+        };
+    }
+    let mut recoveries = Vec::new();
+    for open in stack {
+        let recovery = next_item.get(open + 1).copied().unwrap_or(tokens.len());
+        if let Some(slot) = closes.get_mut(open) {
+            // The group's last token is the one before the recovered item.
+            *slot = if recovery < tokens.len() {
+                recoveries.push(recovery);
+                recovery - 1
+            } else {
+                tokens.len()
+            };
+        }
+    }
+    recoveries.sort_unstable();
+    recoveries.dedup();
+    (closes, recoveries)
 }
 
 fn line_starts(src: &[u8]) -> Vec<usize> {
@@ -647,6 +705,8 @@ struct Walker<'a> {
     src: &'a [u8],
     tokens: &'a [Token],
     closes: &'a [usize],
+    /// Sorted indices of the items that end never-closed groups (see [`match_brackets`]).
+    recoveries: &'a [usize],
     line_starts: Vec<usize>,
     out: Vec<Symbol>,
 }
@@ -677,6 +737,13 @@ impl Walker<'_> {
 
     fn after_group(&self, i: usize) -> usize {
         self.closes.get(i).map_or(self.tokens.len(), |&c| c + 1)
+    }
+
+    /// `end`, or the first recovered item after `i` if that comes sooner: no skipping runs past
+    /// an item that ends a never-closed group.
+    fn bounded(&self, i: usize, end: usize) -> usize {
+        let k = self.recoveries.partition_point(|&r| r <= i);
+        self.recoveries.get(k).map_or(end, |&r| r.min(end))
     }
 
     fn name_at(&self, i: usize) -> String {
@@ -896,6 +963,7 @@ impl Walker<'_> {
 
     /// Past the `<…>` opening at `i` (groups inside jumped over).
     fn skip_angles(&self, mut i: usize, end: usize) -> usize {
+        let end = self.bounded(i, end);
         let mut depth = 0usize;
         while i < end {
             match self.kind(i) {
@@ -922,6 +990,7 @@ impl Walker<'_> {
     /// the next declarator) and before a `{` that opens a body rather than an object type; with
     /// `statement`, also consumes the `;` or line break that ends a type alias.
     fn skip_type(&self, mut i: usize, end: usize, statement: bool) -> usize {
+        let end = self.bounded(i, end);
         let mut angle = 0usize;
         let start = i;
         while i < end {
@@ -964,6 +1033,7 @@ impl Walker<'_> {
     /// Skips an expression from `i` to the `;` (consumed), `,` (not consumed, when `comma`),
     /// closer, or line break that ends it.
     fn skip_expression(&self, mut i: usize, end: usize, comma: bool) -> usize {
+        let end = self.bounded(i, end);
         let start = i;
         while i < end {
             if i > start && self.asi_before(i) {
@@ -1019,6 +1089,7 @@ impl Walker<'_> {
     /// From after a name: the index of the `{` that opens the class/interface/enum body
     /// (heritage clauses and type parameters skipped), if any.
     fn find_body(&self, mut i: usize, end: usize) -> Option<usize> {
+        let end = self.bounded(i, end);
         while i < end {
             match self.kind(i)? {
                 Kind::Open(b'{') => {
@@ -1103,6 +1174,7 @@ impl Walker<'_> {
     /// Whether the expression at `i` is a function: `function`, `async function`, an arrow
     /// (`x =>`, `async x =>`, `(…) =>`, `(…): T =>`, `<T>(…) =>`).
     fn is_function_value(&self, mut i: usize, end: usize) -> bool {
+        let end = self.bounded(i, end);
         if self.is_word(i, "async") && !self.newline_before(i + 1) {
             i += 1;
         }
@@ -1361,6 +1433,7 @@ impl Walker<'_> {
     /// Past an interface member's type: to its `;` or `,` (outside angle brackets) or the line
     /// break that ends it.
     fn skip_member_type(&self, mut i: usize, end: usize) -> usize {
+        let end = self.bounded(i, end);
         let start = i;
         let mut angle = 0usize;
         while i < end {
@@ -1748,6 +1821,19 @@ if (x) { const scoped = 1 }
             vec![sym(Function, "a", 1), sym(Const, "t", 2),]
         );
         assert_eq!(js("}}) function a() {}"), vec![sym(Function, "a", 1)]);
+        // A group that never closes ends before the next unindented declaration.
+        assert_eq!(
+            js("function broken() {\n  if (x) {\n}\nexport function after() {}\n"),
+            vec![sym(Function, "broken", 1), sym(Function, "after", 4)]
+        );
+        assert_eq!(
+            ts("class A {\n  m() {\n    call(1;\n  }\nconst f = () => 1\n"),
+            vec![
+                sym(Class, "A", 1),
+                method("m", 2, "A"),
+                sym(Function, "f", 5)
+            ]
+        );
         assert_eq!(
             ts("class Broken<T extends { a: 1 } {\n  m() {}\n"),
             vec![sym(Class, "Broken", 1), method("m", 2, "Broken")]

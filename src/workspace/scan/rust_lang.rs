@@ -32,11 +32,12 @@ use super::{Symbol, SymbolKind, MAX_SIGNATURE_BYTES};
 /// The items of one Rust source file, in source order.
 pub fn scan(src: &[u8]) -> Vec<Symbol> {
     let tokens = lex(src);
-    let closes = match_brackets(&tokens);
+    let (closes, recoveries) = match_brackets(src, &tokens);
     let mut walker = Walker {
         src,
         tokens: &tokens,
         closes: &closes,
+        recoveries: &recoveries,
         line_starts: line_starts(src),
         out: Vec::new(),
     };
@@ -310,9 +311,11 @@ fn skip_raw_string(src: &[u8], mut i: usize, hashes: usize) -> usize {
     src.len()
 }
 
-/// For every opening bracket, the index of its closing token (or the token count if it never
-/// closes). A closer of the wrong kind still closes: one typo must not swallow the file.
-fn match_brackets(tokens: &[Token]) -> Vec<usize> {
+/// For every opening bracket, the index of its closing token. A closer of the wrong kind still
+/// closes: one typo must not swallow the file. A bracket that never closes (a file being edited)
+/// is taken to end before the next line that starts, unindented, with an item's first word, so
+/// the items after it are still found.
+fn match_brackets(src: &[u8], tokens: &[Token]) -> (Vec<usize>, Vec<usize>) {
     let mut closes = vec![tokens.len(); tokens.len()];
     let mut stack: Vec<usize> = Vec::new();
     for (index, token) in tokens.iter().enumerate() {
@@ -328,7 +331,61 @@ fn match_brackets(tokens: &[Token]) -> Vec<usize> {
             _ => {}
         }
     }
-    closes
+    if stack.is_empty() {
+        return (closes, Vec::new());
+    }
+    // For each token, the first unindented item start at or after it.
+    let mut next_item = vec![tokens.len(); tokens.len() + 1];
+    for index in (0..tokens.len()).rev() {
+        let Some(token) = tokens.get(index) else {
+            continue;
+        };
+        let unindented = token.start == 0 || src.get(token.start - 1) == Some(&b'\n');
+        let item_start = match token.kind {
+            Kind::Punct(b'#') => true,
+            Kind::Ident => matches!(
+                src.get(token.start..token.end).unwrap_or_default(),
+                b"pub"
+                    | b"fn"
+                    | b"struct"
+                    | b"enum"
+                    | b"union"
+                    | b"trait"
+                    | b"impl"
+                    | b"mod"
+                    | b"const"
+                    | b"static"
+                    | b"type"
+                    | b"use"
+                    | b"extern"
+                    | b"unsafe"
+                    | b"async"
+                    | b"macro_rules"
+            ),
+            _ => false,
+        };
+        next_item[index] = if unindented && item_start {
+            index
+        } else {
+            next_item[index + 1]
+        };
+    }
+    let mut recoveries = Vec::new();
+    for open in stack {
+        let recovery = next_item.get(open + 1).copied().unwrap_or(tokens.len());
+        if let Some(slot) = closes.get_mut(open) {
+            // The group's last token is the one before the recovered item.
+            *slot = if recovery < tokens.len() {
+                recoveries.push(recovery);
+                recovery - 1
+            } else {
+                tokens.len()
+            };
+        }
+    }
+    recoveries.sort_unstable();
+    recoveries.dedup();
+    (closes, recoveries)
 }
 
 /// Byte offset of each line's first byte.
@@ -356,6 +413,8 @@ struct Walker<'a> {
     src: &'a [u8],
     tokens: &'a [Token],
     closes: &'a [usize],
+    /// Sorted indices of the items that end never-closed groups (see [`match_brackets`]).
+    recoveries: &'a [usize],
     line_starts: Vec<usize>,
     out: Vec<Symbol>,
 }
@@ -383,6 +442,13 @@ impl Walker<'_> {
     /// Index after the group opening at `i`.
     fn after_group(&self, i: usize) -> usize {
         self.closes.get(i).map_or(self.tokens.len(), |&c| c + 1)
+    }
+
+    /// `end`, or the first recovered item after `i` if that comes sooner: no skipping runs past
+    /// an item that ends a never-closed group.
+    fn bounded(&self, i: usize, end: usize) -> usize {
+        let k = self.recoveries.partition_point(|&r| r <= i);
+        self.recoveries.get(k).map_or(end, |&r| r.min(end))
     }
 
     /// The identifier at `i`, without a raw `r#`.
@@ -582,6 +648,7 @@ impl Walker<'_> {
     /// `;` that ends a body-less item. Parentheses and brackets are jumped over; a `{` inside
     /// generics (`<const N: usize = { 1 }>`) is not the body.
     fn find_body(&self, mut i: usize, end: usize) -> Result<usize, usize> {
+        let end = self.bounded(i, end);
         let mut angle = 0usize;
         while i < end {
             match self.kind(i) {
@@ -606,6 +673,7 @@ impl Walker<'_> {
 
     /// Index after the `;` that ends the statement from `i` (groups jumped over).
     fn skip_statement(&self, mut i: usize, end: usize) -> usize {
+        let end = self.bounded(i, end);
         while i < end {
             match self.kind(i) {
                 Some(Kind::Open(_)) => i = self.after_group(i),
@@ -639,6 +707,7 @@ impl Walker<'_> {
 
     /// Index after the `<…>` that opens at `i` (groups inside jumped over).
     fn skip_angles(&self, mut i: usize, end: usize) -> usize {
+        let end = self.bounded(i, end);
         let mut depth = 0usize;
         while i < end {
             match self.kind(i) {
@@ -663,6 +732,7 @@ impl Walker<'_> {
 
     /// The self type's name of the impl whose header starts at `i` (after `impl`).
     fn impl_self_name(&self, mut i: usize, end: usize) -> String {
+        let end = self.bounded(i, end);
         if self.is_punct(i, b'<') {
             i = self.skip_angles(i, end);
         }
@@ -1005,10 +1075,29 @@ trait Alias = Store<u8> + Sync;
 
     #[test]
     fn broken_files_still_yield_what_is_readable() {
-        // An unclosed body swallows what follows it; items before it survive.
+        // A group that never closes ends before the next unindented item.
         assert_eq!(
             scanned("fn ok() {}\nfn broken( {\nfn lost() {}\n"),
-            vec![sym(Function, "ok", 1), sym(Function, "broken", 2)]
+            vec![
+                sym(Function, "ok", 1),
+                sym(Function, "broken", 2),
+                sym(Function, "lost", 3)
+            ]
+        );
+        assert_eq!(
+            scanned(
+                "impl A {\n    fn m(&self) {\n        let x = (1;\n    }\n\npub fn after() {}\n"
+            ),
+            vec![
+                sym(Impl, "A", 1),
+                method("m", 2, "A"),
+                sym(Function, "after", 6)
+            ]
+        );
+        // Indented items inside the unclosed group stay inside it.
+        assert_eq!(
+            scanned("mod m {\n    fn inner() {}\n"),
+            vec![sym(Module, "m", 1)]
         );
         // A stray closer does not stop the walk.
         assert_eq!(
