@@ -25,6 +25,11 @@
 //!
 //! `line` is the line of the keyword (`function`, `class`, `const`, `interface`, …) or, for a
 //! member, of its name; decorators are not counted.
+//!
+//! Broken files: unterminated strings end at their line; a bracket that never closes ends before
+//! the next unindented line that starts a declaration, so later declarations are still listed.
+//! Line breaks end statements the way automatic semicolon insertion does where it matters (a
+//! line that starts with a word after a line that ended an expression).
 
 use super::{Symbol, SymbolKind, MAX_SIGNATURE_BYTES};
 

@@ -26,6 +26,10 @@
 //!
 //! `line` is the line of the item's keyword (`fn`, `struct`, `impl`, `macro_rules`, …), not of
 //! its attributes, doc comments, visibility or qualifiers.
+//!
+//! Broken files: a closer of the wrong kind still closes, and a bracket that never closes ends
+//! before the next unindented line that starts an item, so the items after a half-typed one are
+//! still listed. Nothing panics or loops; the bracket table makes every skip a jump.
 
 use super::{Symbol, SymbolKind, MAX_SIGNATURE_BYTES};
 
