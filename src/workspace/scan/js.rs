@@ -25,6 +25,11 @@
 //!
 //! `line` is the line of the keyword (`function`, `class`, `const`, `interface`, …) or, for a
 //! member, of its name; decorators are not counted.
+//!
+//! Broken files: unterminated strings end at their line; a bracket that never closes ends before
+//! the next unindented line that starts a declaration, so later declarations are still listed.
+//! Line breaks end statements the way automatic semicolon insertion does where it matters (a
+//! line that starts with a word after a line that ended an expression).
 
 use super::text::{memchr_from, signature};
 use super::{Symbol, SymbolKind};
@@ -32,11 +37,12 @@ use super::{Symbol, SymbolKind};
 /// The declarations of one JavaScript (`typescript == false`) or TypeScript file.
 pub fn scan(src: &[u8], typescript: bool) -> Vec<Symbol> {
     let tokens = Lexer::lex(src, typescript);
-    let closes = match_brackets(&tokens);
+    let (closes, recoveries) = match_brackets(src, &tokens);
     let mut walker = Walker {
         src,
         tokens: &tokens,
         closes: &closes,
+        recoveries: &recoveries,
         line_starts: line_starts(src),
         out: Vec::new(),
     };
@@ -422,6 +428,25 @@ impl<'a> Lexer<'a> {
         self.pos += 1;
         self.skip_jsx_space();
         let name = self.jsx_name();
+        // TSX type arguments: `<Select<Option> …>`.
+        if !name.is_empty() && self.at(self.pos) == b'<' {
+            let mut depth = 0usize;
+            while self.pos < self.src.len() {
+                match self.at(self.pos) {
+                    b'<' => depth += 1,
+                    b'>' if self.at(self.pos.wrapping_sub(1)) != b'=' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            self.pos += 1;
+                            break;
+                        }
+                    }
+                    b'\n' | b'{' | b'"' | b'\'' => return false,
+                    _ => {}
+                }
+                self.pos += 1;
+            }
+        }
         // Attributes, up to `>` or `/>`.
         loop {
             self.skip_jsx_space();
@@ -571,7 +596,11 @@ fn regex_end(src: &[u8], start: usize) -> Option<usize> {
     }
 }
 
-fn match_brackets(tokens: &[Token]) -> Vec<usize> {
+/// For every opening bracket, the index of its closing token. A closer of the wrong kind still
+/// closes: one typo must not swallow the file. A bracket that never closes (a file being edited)
+/// is taken to end before the next line that starts, unindented, with an item's first word, so
+/// the items after it are still found.
+fn match_brackets(src: &[u8], tokens: &[Token]) -> (Vec<usize>, Vec<usize>) {
     let mut closes = vec![tokens.len(); tokens.len()];
     let mut stack: Vec<usize> = Vec::new();
     for (index, token) in tokens.iter().enumerate() {
@@ -587,7 +616,60 @@ fn match_brackets(tokens: &[Token]) -> Vec<usize> {
             _ => {}
         }
     }
-    closes
+    if stack.is_empty() {
+        return (closes, Vec::new());
+    }
+    // For each token, the first unindented item start at or after it.
+    let mut next_item = vec![tokens.len(); tokens.len() + 1];
+    for index in (0..tokens.len()).rev() {
+        let Some(token) = tokens.get(index) else {
+            continue;
+        };
+        let unindented = token.start == 0 || src.get(token.start - 1) == Some(&b'\n');
+        let item_start = match token.kind {
+            Kind::Punct(b'@') => true,
+            Kind::Ident => matches!(
+                src.get(token.start..token.end).unwrap_or_default(),
+                b"export"
+                    | b"function"
+                    | b"class"
+                    | b"const"
+                    | b"let"
+                    | b"var"
+                    | b"interface"
+                    | b"type"
+                    | b"enum"
+                    | b"namespace"
+                    | b"module"
+                    | b"declare"
+                    | b"abstract"
+                    | b"async"
+                    | b"import"
+            ),
+            _ => false,
+        };
+        next_item[index] = if unindented && item_start {
+            index
+        } else {
+            next_item[index + 1]
+        };
+    }
+    let mut recoveries = Vec::new();
+    for open in stack {
+        let recovery = next_item.get(open + 1).copied().unwrap_or(tokens.len());
+        if let Some(slot) = closes.get_mut(open) {
+            // The group's last token is the one before the recovered item.
+            *slot = if recovery < tokens.len() {
+                recoveries.push(recovery);
+                recovery - 1
+            } else {
+                tokens.len()
+            };
+        }
+    }
+    recoveries.sort_unstable();
+    recoveries.dedup();
+    (closes, recoveries)
 }
 
 fn line_starts(src: &[u8]) -> Vec<usize> {
@@ -622,6 +704,8 @@ struct Walker<'a> {
     src: &'a [u8],
     tokens: &'a [Token],
     closes: &'a [usize],
+    /// Sorted indices of the items that end never-closed groups (see [`match_brackets`]).
+    recoveries: &'a [usize],
     line_starts: Vec<usize>,
     out: Vec<Symbol>,
 }
@@ -652,6 +736,13 @@ impl Walker<'_> {
 
     fn after_group(&self, i: usize) -> usize {
         self.closes.get(i).map_or(self.tokens.len(), |&c| c + 1)
+    }
+
+    /// `end`, or the first recovered item after `i` if that comes sooner: no skipping runs past
+    /// an item that ends a never-closed group.
+    fn bounded(&self, i: usize, end: usize) -> usize {
+        let k = self.recoveries.partition_point(|&r| r <= i);
+        self.recoveries.get(k).map_or(end, |&r| r.min(end))
     }
 
     fn name_at(&self, i: usize) -> String {
@@ -689,7 +780,27 @@ impl Walker<'_> {
     /// statement).
     fn ends_expression(&self, i: usize) -> bool {
         match self.kind(i) {
-            Some(Kind::Ident) => !OPERAND_KEYWORDS.contains(&self.text(i)),
+            // Words that need something after them; `void` (a type too), `return` and `yield`
+            // may end a line.
+            Some(Kind::Ident) => !matches!(
+                self.text(i),
+                b"typeof"
+                    | b"instanceof"
+                    | b"in"
+                    | b"of"
+                    | b"new"
+                    | b"delete"
+                    | b"throw"
+                    | b"case"
+                    | b"do"
+                    | b"else"
+                    | b"await"
+                    | b"extends"
+                    | b"as"
+                    | b"satisfies"
+                    | b"keyof"
+                    | b"is"
+            ),
             Some(
                 Kind::PrivateName
                 | Kind::Str
@@ -851,6 +962,7 @@ impl Walker<'_> {
 
     /// Past the `<…>` opening at `i` (groups inside jumped over).
     fn skip_angles(&self, mut i: usize, end: usize) -> usize {
+        let end = self.bounded(i, end);
         let mut depth = 0usize;
         while i < end {
             match self.kind(i) {
@@ -877,6 +989,7 @@ impl Walker<'_> {
     /// the next declarator) and before a `{` that opens a body rather than an object type; with
     /// `statement`, also consumes the `;` or line break that ends a type alias.
     fn skip_type(&self, mut i: usize, end: usize, statement: bool) -> usize {
+        let end = self.bounded(i, end);
         let mut angle = 0usize;
         let start = i;
         while i < end {
@@ -919,6 +1032,7 @@ impl Walker<'_> {
     /// Skips an expression from `i` to the `;` (consumed), `,` (not consumed, when `comma`),
     /// closer, or line break that ends it.
     fn skip_expression(&self, mut i: usize, end: usize, comma: bool) -> usize {
+        let end = self.bounded(i, end);
         let start = i;
         while i < end {
             if i > start && self.asi_before(i) {
@@ -974,6 +1088,7 @@ impl Walker<'_> {
     /// From after a name: the index of the `{` that opens the class/interface/enum body
     /// (heritage clauses and type parameters skipped), if any.
     fn find_body(&self, mut i: usize, end: usize) -> Option<usize> {
+        let end = self.bounded(i, end);
         while i < end {
             match self.kind(i)? {
                 Kind::Open(b'{') => {
@@ -1058,11 +1173,25 @@ impl Walker<'_> {
     /// Whether the expression at `i` is a function: `function`, `async function`, an arrow
     /// (`x =>`, `async x =>`, `(…) =>`, `(…): T =>`, `<T>(…) =>`).
     fn is_function_value(&self, mut i: usize, end: usize) -> bool {
+        let end = self.bounded(i, end);
         if self.is_word(i, "async") && !self.newline_before(i + 1) {
             i += 1;
         }
         if self.is_word(i, "function") {
-            return true;
+            // `function () {}(…)` is a call of one, not a function.
+            let mut j = i + 1;
+            if self.is_punct(j, b'*') {
+                j += 1;
+            }
+            if self.kind(j) == Some(Kind::Ident) {
+                j += 1;
+            }
+            let after = self.skip_function_rest(j, end);
+            // (A line break does not end the expression before `(`, `[` or `.`.)
+            return !matches!(
+                self.kind(after),
+                Some(Kind::Open(b'(' | b'[') | Kind::Punct(b'.' | b'?'))
+            );
         }
         if self.kind(i) == Some(Kind::Ident) {
             return self.kind(i + 1) == Some(Kind::Arrow);
@@ -1092,6 +1221,7 @@ impl Walker<'_> {
                     j = self.after_group(j);
                     continue;
                 }
+                Some(Kind::Punct(b',')) if angle > 0 => {}
                 Some(Kind::Punct(b';' | b'=' | b',')) | Some(Kind::Close(_)) | None => {
                     return false
                 }
@@ -1128,10 +1258,18 @@ impl Walker<'_> {
             }
             let mut kind = is_const.then_some(SymbolKind::Const);
             if self.is_punct(j, b'=') {
-                if self.is_function_value(j + 1, end) {
+                let mut value = j + 1;
+                if self.is_function_value(value, end) {
                     kind = Some(SymbolKind::Function);
+                    // A generic arrow's `<A, B>` holds commas that do not end the declarator.
+                    if self.is_word(value, "async") {
+                        value += 1;
+                    }
+                    if self.is_punct(value, b'<') {
+                        value = self.skip_angles(value, end);
+                    }
                 }
-                j = self.skip_expression(j + 1, end, true);
+                j = self.skip_expression(value, end, true);
             }
             if let (Some(name), Some(kind)) = (name, kind) {
                 self.push(name, kind, keyword, None);
@@ -1294,6 +1432,7 @@ impl Walker<'_> {
     /// Past an interface member's type: to its `;` or `,` (outside angle brackets) or the line
     /// break that ends it.
     fn skip_member_type(&self, mut i: usize, end: usize) -> usize {
+        let end = self.bounded(i, end);
         let start = i;
         let mut angle = 0usize;
         while i < end {
@@ -1360,6 +1499,7 @@ export const arrow = (a) => a * 2;
 export let single = a => a;
 var expr = function named() {};
 const asyncArrow = async () => {};
+var called = function (x) { return x }(Feature || {});
 const VALUE = 42, OTHER = 'x';
 let counter = 0;
 const { a, b } = obj;
@@ -1389,18 +1529,18 @@ export default class {}
                 sym(Function, "single", 7),
                 sym(Function, "expr", 8),
                 sym(Function, "asyncArrow", 9),
-                sym(Const, "VALUE", 10),
-                sym(Const, "OTHER", 10),
-                sym(Class, "Shape", 13),
-                method("constructor", 16, "Shape"),
-                method("area", 17, "Shape"),
+                sym(Const, "VALUE", 11),
+                sym(Const, "OTHER", 11),
+                sym(Class, "Shape", 14),
+                method("constructor", 17, "Shape"),
                 method("area", 18, "Shape"),
-                method("items", 19, "Shape"),
-                method("#hidden", 20, "Shape"),
-                method("quoted", 22, "Shape"),
-                method("onClick", 23, "Shape"),
-                method("handler", 24, "Shape"),
-                sym(Class, "default", 26),
+                method("area", 19, "Shape"),
+                method("items", 20, "Shape"),
+                method("#hidden", 21, "Shape"),
+                method("quoted", 23, "Shape"),
+                method("onClick", 24, "Shape"),
+                method("handler", 25, "Shape"),
+                sym(Class, "default", 27),
             ]
         );
         let symbols = scan(src.as_bytes(), false);
@@ -1467,6 +1607,7 @@ function g() {}
   );
 }
 const el = <span>don't {"}"}</span>;
+const typed = <Select<Option> value={v}>a ` and it's {/* a } comment */}</Select>;
 export const Card = () => <p title="a/b">x / y</p>;
 function last() {}
 "#;
@@ -1475,8 +1616,9 @@ function last() {}
             vec![
                 sym(Function, "App", 1),
                 sym(Const, "el", 10),
-                sym(Function, "Card", 11),
-                sym(Function, "last", 12),
+                sym(Const, "typed", 11),
+                sym(Function, "Card", 12),
+                sym(Function, "last", 13),
             ]
         );
     }
@@ -1507,10 +1649,17 @@ export abstract class Repo<T extends { id: string }> implements Store<T> {
   abstract find(id: string): T | undefined;
   public async save(item: T): Promise<void> {}
   protected toKey = (item: T): string => item.id;
+  useNav = (): Result<
+    Pick<A, B>['x']
+  > => {};
   declare field: number;
 }
 export const typed: (a: number) => number = (a) => a;
 export const identity = <T,>(x: T): T => x;
+export const pair = <
+  A,
+  B extends object,
+>(a: A, b: B) => [a, b];
 const generic = <T>(x: T) => x;
 function overload(a: string): string;
 function overload(a: any) { return a }
@@ -1533,11 +1682,32 @@ function overload(a: any) { return a }
                 method("find", 22, "Repo"),
                 method("save", 23, "Repo"),
                 method("toKey", 24, "Repo"),
-                sym(Function, "typed", 27),
-                sym(Function, "identity", 28),
-                sym(Function, "generic", 29),
-                sym(Function, "overload", 30),
-                sym(Function, "overload", 31),
+                method("useNav", 25, "Repo"),
+                sym(Function, "typed", 30),
+                sym(Function, "identity", 31),
+                sym(Function, "pair", 32),
+                sym(Function, "generic", 36),
+                sym(Function, "overload", 37),
+                sym(Function, "overload", 38),
+            ]
+        );
+    }
+
+    #[test]
+    fn function_types_ending_in_void_end_their_alias() {
+        let src = "type Listener = (focused: boolean) => void
+
+type SetupFn = (
+  setFocused: (focused?: boolean) => void,
+) => (() => void) | undefined
+export class After {}
+";
+        assert_eq!(
+            ts(src),
+            vec![
+                sym(Type, "Listener", 1),
+                sym(Type, "SetupFn", 3),
+                sym(Class, "After", 6),
             ]
         );
     }
@@ -1623,6 +1793,19 @@ if (x) { const scoped = 1 }
             vec![sym(Function, "a", 1), sym(Const, "t", 2),]
         );
         assert_eq!(js("}}) function a() {}"), vec![sym(Function, "a", 1)]);
+        // A group that never closes ends before the next unindented declaration.
+        assert_eq!(
+            js("function broken() {\n  if (x) {\n}\nexport function after() {}\n"),
+            vec![sym(Function, "broken", 1), sym(Function, "after", 4)]
+        );
+        assert_eq!(
+            ts("class A {\n  m() {\n    call(1;\n  }\nconst f = () => 1\n"),
+            vec![
+                sym(Class, "A", 1),
+                method("m", 2, "A"),
+                sym(Function, "f", 5)
+            ]
+        );
         assert_eq!(
             ts("class Broken<T extends { a: 1 } {\n  m() {}\n"),
             vec![sym(Class, "Broken", 1), method("m", 2, "Broken")]
@@ -1641,6 +1824,53 @@ if (x) { const scoped = 1 }
         let symbols = scan(src.as_bytes(), true);
         assert_eq!(symbols.len(), 5000);
         assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn token_soup_scans_in_linear_time() {
+        const PARTS: [&str; 24] = [
+            "<a>",
+            "</a>",
+            "<",
+            ">",
+            "/",
+            "{",
+            "}",
+            "(",
+            ")",
+            "`",
+            "${",
+            "'",
+            "=>",
+            "x",
+            "class C",
+            "function f",
+            "const c =",
+            "=",
+            ";",
+            "\n",
+            "@d",
+            "interface I",
+            "type T =",
+            "<T,>",
+        ];
+        let mut state = 0x2545_f491_u64;
+        let mut src = String::new();
+        while src.len() < 300_000 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            src.push_str(PARTS[(state >> 33) as usize % PARTS.len()]);
+            src.push(' ');
+        }
+        let start = std::time::Instant::now();
+        let _ = scan(src.as_bytes(), false);
+        let _ = scan(src.as_bytes(), true);
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[test]

@@ -26,6 +26,10 @@
 //!
 //! `line` is the line of the item's keyword (`fn`, `struct`, `impl`, `macro_rules`, …), not of
 //! its attributes, doc comments, visibility or qualifiers.
+//!
+//! Broken files: a closer of the wrong kind still closes, and a bracket that never closes ends
+//! before the next unindented line that starts an item, so the items after a half-typed one are
+//! still listed. Nothing panics or loops; the bracket table makes every skip a jump.
 
 use super::text::{memchr_from, signature};
 use super::{Symbol, SymbolKind};
@@ -33,11 +37,12 @@ use super::{Symbol, SymbolKind};
 /// The items of one Rust source file, in source order.
 pub fn scan(src: &[u8]) -> Vec<Symbol> {
     let tokens = lex(src);
-    let closes = match_brackets(&tokens);
+    let (closes, recoveries) = match_brackets(src, &tokens);
     let mut walker = Walker {
         src,
         tokens: &tokens,
         closes: &closes,
+        recoveries: &recoveries,
         line_starts: line_starts(src),
         out: Vec::new(),
     };
@@ -304,9 +309,11 @@ fn skip_raw_string(src: &[u8], mut i: usize, hashes: usize) -> usize {
     src.len()
 }
 
-/// For every opening bracket, the index of its closing token (or the token count if it never
-/// closes). A closer of the wrong kind still closes: one typo must not swallow the file.
-fn match_brackets(tokens: &[Token]) -> Vec<usize> {
+/// For every opening bracket, the index of its closing token. A closer of the wrong kind still
+/// closes: one typo must not swallow the file. A bracket that never closes (a file being edited)
+/// is taken to end before the next line that starts, unindented, with an item's first word, so
+/// the items after it are still found.
+fn match_brackets(src: &[u8], tokens: &[Token]) -> (Vec<usize>, Vec<usize>) {
     let mut closes = vec![tokens.len(); tokens.len()];
     let mut stack: Vec<usize> = Vec::new();
     for (index, token) in tokens.iter().enumerate() {
@@ -322,7 +329,61 @@ fn match_brackets(tokens: &[Token]) -> Vec<usize> {
             _ => {}
         }
     }
-    closes
+    if stack.is_empty() {
+        return (closes, Vec::new());
+    }
+    // For each token, the first unindented item start at or after it.
+    let mut next_item = vec![tokens.len(); tokens.len() + 1];
+    for index in (0..tokens.len()).rev() {
+        let Some(token) = tokens.get(index) else {
+            continue;
+        };
+        let unindented = token.start == 0 || src.get(token.start - 1) == Some(&b'\n');
+        let item_start = match token.kind {
+            Kind::Punct(b'#') => true,
+            Kind::Ident => matches!(
+                src.get(token.start..token.end).unwrap_or_default(),
+                b"pub"
+                    | b"fn"
+                    | b"struct"
+                    | b"enum"
+                    | b"union"
+                    | b"trait"
+                    | b"impl"
+                    | b"mod"
+                    | b"const"
+                    | b"static"
+                    | b"type"
+                    | b"use"
+                    | b"extern"
+                    | b"unsafe"
+                    | b"async"
+                    | b"macro_rules"
+            ),
+            _ => false,
+        };
+        next_item[index] = if unindented && item_start {
+            index
+        } else {
+            next_item[index + 1]
+        };
+    }
+    let mut recoveries = Vec::new();
+    for open in stack {
+        let recovery = next_item.get(open + 1).copied().unwrap_or(tokens.len());
+        if let Some(slot) = closes.get_mut(open) {
+            // The group's last token is the one before the recovered item.
+            *slot = if recovery < tokens.len() {
+                recoveries.push(recovery);
+                recovery - 1
+            } else {
+                tokens.len()
+            };
+        }
+    }
+    recoveries.sort_unstable();
+    recoveries.dedup();
+    (closes, recoveries)
 }
 
 /// Byte offset of each line's first byte.
@@ -350,6 +411,8 @@ struct Walker<'a> {
     src: &'a [u8],
     tokens: &'a [Token],
     closes: &'a [usize],
+    /// Sorted indices of the items that end never-closed groups (see [`match_brackets`]).
+    recoveries: &'a [usize],
     line_starts: Vec<usize>,
     out: Vec<Symbol>,
 }
@@ -377,6 +440,13 @@ impl Walker<'_> {
     /// Index after the group opening at `i`.
     fn after_group(&self, i: usize) -> usize {
         self.closes.get(i).map_or(self.tokens.len(), |&c| c + 1)
+    }
+
+    /// `end`, or the first recovered item after `i` if that comes sooner: no skipping runs past
+    /// an item that ends a never-closed group.
+    fn bounded(&self, i: usize, end: usize) -> usize {
+        let k = self.recoveries.partition_point(|&r| r <= i);
+        self.recoveries.get(k).map_or(end, |&r| r.min(end))
     }
 
     /// The identifier at `i`, without a raw `r#`.
@@ -443,8 +513,11 @@ impl Walker<'_> {
                     j += 1;
                 }
                 if self.kind(j) == Some(Kind::Open(b'{')) {
-                    let close = self.after_group(j).saturating_sub(1);
-                    self.items(j + 1, close.min(end), &Level::Foreign);
+                    // Only a file's own extern blocks are read: no recursion past one level.
+                    if at_file {
+                        let close = self.after_group(j).saturating_sub(1);
+                        self.items(j + 1, close.min(end), &Level::Foreign);
+                    }
                     self.after_group(j)
                 } else if self.is_word(j, "crate") {
                     self.skip_statement(j, end)
@@ -573,6 +646,7 @@ impl Walker<'_> {
     /// `;` that ends a body-less item. Parentheses and brackets are jumped over; a `{` inside
     /// generics (`<const N: usize = { 1 }>`) is not the body.
     fn find_body(&self, mut i: usize, end: usize) -> Result<usize, usize> {
+        let end = self.bounded(i, end);
         let mut angle = 0usize;
         while i < end {
             match self.kind(i) {
@@ -597,6 +671,7 @@ impl Walker<'_> {
 
     /// Index after the `;` that ends the statement from `i` (groups jumped over).
     fn skip_statement(&self, mut i: usize, end: usize) -> usize {
+        let end = self.bounded(i, end);
         while i < end {
             match self.kind(i) {
                 Some(Kind::Open(_)) => i = self.after_group(i),
@@ -630,6 +705,7 @@ impl Walker<'_> {
 
     /// Index after the `<…>` that opens at `i` (groups inside jumped over).
     fn skip_angles(&self, mut i: usize, end: usize) -> usize {
+        let end = self.bounded(i, end);
         let mut depth = 0usize;
         while i < end {
             match self.kind(i) {
@@ -654,6 +730,7 @@ impl Walker<'_> {
 
     /// The self type's name of the impl whose header starts at `i` (after `impl`).
     fn impl_self_name(&self, mut i: usize, end: usize) -> String {
+        let end = self.bounded(i, end);
         if self.is_punct(i, b'<') {
             i = self.skip_angles(i, end);
         }
@@ -969,10 +1046,29 @@ trait Alias = Store<u8> + Sync;
 
     #[test]
     fn broken_files_still_yield_what_is_readable() {
-        // An unclosed body swallows what follows it; items before it survive.
+        // A group that never closes ends before the next unindented item.
         assert_eq!(
             scanned("fn ok() {}\nfn broken( {\nfn lost() {}\n"),
-            vec![sym(Function, "ok", 1), sym(Function, "broken", 2)]
+            vec![
+                sym(Function, "ok", 1),
+                sym(Function, "broken", 2),
+                sym(Function, "lost", 3)
+            ]
+        );
+        assert_eq!(
+            scanned(
+                "impl A {\n    fn m(&self) {\n        let x = (1;\n    }\n\npub fn after() {}\n"
+            ),
+            vec![
+                sym(Impl, "A", 1),
+                method("m", 2, "A"),
+                sym(Function, "after", 6)
+            ]
+        );
+        // Indented items inside the unclosed group stay inside it.
+        assert_eq!(
+            scanned("mod m {\n    fn inner() {}\n"),
+            vec![sym(Module, "m", 1)]
         );
         // A stray closer does not stop the walk.
         assert_eq!(
@@ -1010,6 +1106,52 @@ trait Alias = Store<u8> + Sync;
         let src = b"const A: &[u8] = b\"\xff\xfe\";\nfn \xc3(x) {}\nfn ok\xff() {}\n";
         let names: Vec<String> = scan(src).into_iter().map(|s| s.name).collect();
         assert_eq!(names, vec!["A", "\u{fffd}", "ok\u{fffd}"]);
+    }
+
+    #[test]
+    fn token_soup_scans_in_linear_time() {
+        const PARTS: [&str; 20] = [
+            "impl<T> X for Y<T> {",
+            "fn f()",
+            "{",
+            "}",
+            "(",
+            ")",
+            "<",
+            ">",
+            "'a",
+            "'b'",
+            "r#\"",
+            "\"#",
+            "/*",
+            "*/",
+            "#[",
+            "]",
+            "macro_rules! m",
+            "trait T",
+            ";",
+            "\n",
+        ];
+        let mut state = 0x2545_f491_u64;
+        let mut src = String::new();
+        while src.len() < 300_000 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            src.push_str(PARTS[(state >> 33) as usize % PARTS.len()]);
+            src.push(' ');
+        }
+        let start = std::time::Instant::now();
+        let _ = scan(src.as_bytes());
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        let deep = "{".repeat(100_000) + &"impl X {".repeat(10_000);
+        let _ = scan(deep.as_bytes());
+        let deep = "extern { trait T { impl X { mod m { ".repeat(100_000);
+        let _ = scan(deep.as_bytes());
     }
 
     proptest::proptest! {
