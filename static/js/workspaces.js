@@ -231,10 +231,10 @@ function showReport(r, leftOut) {
   ];
   if (leftOut) pairs.push(["Left out here", `${plural(leftOut, "file")} under ${[...SKIPPED_DIRS].join(", ")}`]);
   const dl = $("ws-report");
-  dl.replaceChildren(...pairs.flatMap(([label, value]) => [
+  dl.replaceChildren(...pairs.map(([label, value]) => el("div", {}, [
     el("dt", { text: label }),
     el("dd", { attrs: { "data-field": label.toLowerCase().replace(/ /g, "-") }, text: value == null ? "—" : String(value) }),
-  ]));
+  ])));
   dl.hidden = false;
 }
 
