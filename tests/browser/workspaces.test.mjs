@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { chromium } from "playwright-core";
 import { startWorker, tokenFor, call, ROOT } from "../e2e/harness.mjs";
-import { zip } from "../e2e/archives.mjs";
+import { tarGz, zip } from "../e2e/archives.mjs";
 import { startLlmServer } from "../fixtures/llm_server.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -299,7 +299,7 @@ describe("the Workspaces panel", () => {
     assert.deepEqual(problems, []);
   });
 
-  test("errors are readable: not an archive, a broken zip; delete asks first", async () => {
+  test("errors are readable (not an archive, a broken zip); a dropped archive uploads; delete asks first", async () => {
     const { page, problems, token } = await openApp("ws-errors", { viewport: { width: 1180, height: 900 } });
     const id = await createWorkspace(page, "faulty");
 
@@ -316,9 +316,27 @@ describe("the Workspaces panel", () => {
     await page.screenshot({ path: join(SHOTS, "workspaces-error.png") });
     assert.equal((await call(worker.base, "GET", `/api/workspaces/${id}`, { token })).body.files, 0, "nothing stored");
 
+
+    // An archive dropped on the drop zone is sent as-is, its type from its name.
+    const types = [];
+    page.on("request", (req) => {
+      if (req.method() === "PUT" && req.url().endsWith("/archive")) types.push(req.headers()["content-type"]);
+    });
+    const bytes = [...tarGz([{ path: "lib/util.py", content: "def helper():\n    return 2\n" }, { path: "lib/main.py", content: "import util\n" }])];
+    const dataTransfer = await page.evaluateHandle((data) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(data)], "lib.tgz"));
+      return transfer;
+    }, bytes);
+    await page.dispatchEvent("#ws-drop", "drop", { dataTransfer });
+    await waitReady(page);
+    assert.deepEqual(types, ["application/gzip"]);
+    assert.equal(await page.locator("#ws-error").isHidden(), true, "the error of the last upload is gone");
+    assert.deepEqual(await treePaths(page), ["main.py", "util.py"]);
+
     // Delete: a confirmation first; "Keep it" keeps it.
     await page.click("#ws-delete");
-    assert.match(await page.locator("#ws-delete-question").textContent(), /Delete “faulty”/);
+    assert.match(await page.locator("#ws-delete-question").textContent(), /Delete “faulty” and its 2 files\?/);
     await page.click("#ws-delete-no");
     assert.equal(await page.locator(`#ws-list button[data-workspace-id="${id}"]`).count(), 1);
     await page.click("#ws-delete");
