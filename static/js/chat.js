@@ -86,13 +86,20 @@ export function setWorkspaceOptions(list) {
   renderWorkspaceSelect();
 }
 
+/** The options the selector shows, as JSON: rebuilt only when they change (not on every render). */
+let shownWorkspaceOptions = "";
+
 function renderWorkspaceSelect() {
   const select = $("workspace-select");
   const chosen = tabWorkspace(state.currentId);
-  select.replaceChildren(
-    el("option", { text: "None", attrs: { value: "" } }),
-    ...(workspaceOptions ?? []).map((w) => el("option", { text: w.name, attrs: { value: w.id } })),
-  );
+  const key = JSON.stringify(workspaceOptions ?? []);
+  if (key !== shownWorkspaceOptions) {
+    shownWorkspaceOptions = key;
+    select.replaceChildren(
+      el("option", { text: "None", attrs: { value: "" } }),
+      ...(workspaceOptions ?? []).map((w) => el("option", { text: w.name, attrs: { value: w.id } })),
+    );
+  }
   select.value = chosen;
   select.disabled = !state.currentId;
 }
