@@ -37,11 +37,12 @@ pub struct RawConfig {
     pub llm_idle_timeout_ms: Option<String>,
     pub user_daily_tokens: Option<String>,
     pub workspace_max_archive_bytes: Option<String>,
+    pub workspace_max_file_bytes: Option<String>,
 }
 
 impl RawConfig {
     /// The variable names, in the order of the fields above (for docs and the edge's reader).
-    pub const VARS: [&'static str; 23] = [
+    pub const VARS: [&'static str; 24] = [
         "FLUSH_MAX_PENDING",
         "FLUSH_INTERVAL_MS",
         "MAX_MESSAGE_BYTES",
@@ -65,6 +66,7 @@ impl RawConfig {
         "LLM_IDLE_TIMEOUT_MS",
         "USER_DAILY_TOKENS",
         "WORKSPACE_MAX_ARCHIVE_BYTES",
+        "WORKSPACE_MAX_FILE_BYTES",
     ];
 
     /// Builds a raw config from a lookup function (`env.var` / `env.secret` in the edge).
@@ -94,6 +96,7 @@ impl RawConfig {
             llm_idle_timeout_ms: next("LLM_IDLE_TIMEOUT_MS"),
             user_daily_tokens: next("USER_DAILY_TOKENS"),
             workspace_max_archive_bytes: next("WORKSPACE_MAX_ARCHIVE_BYTES"),
+            workspace_max_file_bytes: next("WORKSPACE_MAX_FILE_BYTES"),
         }
     }
 }
@@ -152,6 +155,9 @@ pub struct Config {
     /// Largest archive `PUT /api/workspaces/{id}/archive` accepts, in bytes (413 beyond).
     /// 1024..=104_857_600, default 33_554_432 (32 MiB).
     pub workspace_max_archive_bytes: u64,
+    /// Largest single file a workspace keeps (an archive entry over it is skipped as
+    /// `too_large`; a single-file PUT over it is 413). 1024..=16_777_216, default 1_048_576.
+    pub workspace_max_file_bytes: u64,
 }
 
 /// Where and how to call the OpenAI-compatible Chat Completions API (`LLM_UPSTREAM_URL`,
@@ -206,6 +212,7 @@ impl Default for Config {
             llm_idle_timeout_ms: 30_000,
             user_daily_tokens: 200_000,
             workspace_max_archive_bytes: 32 * 1024 * 1024,
+            workspace_max_file_bytes: 1024 * 1024,
         }
     }
 }
@@ -583,6 +590,13 @@ impl Config {
                 100 * 1024 * 1024,
                 d.workspace_max_archive_bytes,
             )?,
+            workspace_max_file_bytes: bounded(
+                "WORKSPACE_MAX_FILE_BYTES",
+                &raw.workspace_max_file_bytes,
+                1024,
+                16 * 1024 * 1024,
+                d.workspace_max_file_bytes,
+            )?,
         })
     }
 
@@ -830,6 +844,7 @@ mod tests {
             ("LLM_IDLE_TIMEOUT_MS", "250"),
             ("USER_DAILY_TOKENS", "5000"),
             ("WORKSPACE_MAX_ARCHIVE_BYTES", "2048"),
+            ("WORKSPACE_MAX_FILE_BYTES", "4096"),
         ]))
         .unwrap();
         let llm = config.llm.clone().unwrap();
@@ -842,6 +857,7 @@ mod tests {
         assert_eq!(config.llm_idle_timeout_ms, 250);
         assert_eq!(config.user_daily_tokens, 5000);
         assert_eq!(config.workspace_max_archive_bytes, 2048);
+        assert_eq!(config.workspace_max_file_bytes, 4096);
         let printed = format!("{config:?}");
         assert!(!printed.contains("sk-secret"), "{printed}");
         assert!(printed.contains("<set>"), "{printed}");

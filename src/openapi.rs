@@ -329,6 +329,201 @@ fn schemas() -> Value {
     })
 }
 
+/// The schemas of the code workspace routes (kept apart from [`schemas`] so neither `json!`
+/// grows past the macro's recursion limit).
+fn workspace_schemas() -> Value {
+    let count = || json!({ "type": "integer", "minimum": 0 });
+    let language = json!({ "type": "string",
+        "enum": ["python", "rust", "javascript", "typescript", "go", "markdown", "text"],
+        "description": "By file extension: .py .pyi, .rs, .js .mjs .cjs .jsx, .ts .mts .cts .tsx, .go, .md .markdown; anything else is text (searchable, no symbols)" });
+    let status = json!({ "type": "string", "enum": ["indexing", "ready"],
+        "description": "indexing while files are queued for scanning (pending > 0), else ready" });
+    json!({
+        "Workspace": {
+            "type": "object",
+            "required": ["id", "name", "files", "bytes", "symbols", "status", "pending", "created_at", "updated_at"],
+            "properties": {
+                "id": { "type": "string" },
+                "name": { "type": "string", "minLength": 1, "maxLength": 100 },
+                "files": count(), "bytes": count(), "symbols": count(),
+                "status": status.clone(),
+                "pending": count(),
+                "created_at": { "type": "string", "format": "date-time" },
+                "updated_at": { "type": "string", "format": "date-time" }
+            }
+        },
+        "WorkspaceFile": {
+            "type": "object",
+            "required": ["path", "bytes", "language", "symbols"],
+            "properties": {
+                "path": { "type": "string", "minLength": 1, "maxLength": 1024 },
+                "bytes": count(),
+                "language": language,
+                "symbols": count()
+            }
+        },
+        "FilePage": {
+            "type": "object",
+            "required": ["files", "next_cursor"],
+            "properties": {
+                "files": { "type": "array", "items": schema_ref("WorkspaceFile"), "maxItems": 1000 },
+                "next_cursor": { "type": ["string", "null"] }
+            }
+        },
+        "UploadReport": {
+            "type": "object",
+            "required": ["files", "scanned", "unchanged", "removed", "skipped", "symbols", "bytes", "status", "pending"],
+            "properties": {
+                "files": count(), "scanned": count(), "unchanged": count(), "removed": count(),
+                "skipped": {
+                    "type": "object",
+                    "required": ["ignored", "binary", "too_large", "links", "unsupported"],
+                    "properties": { "ignored": count(), "binary": count(), "too_large": count(),
+                        "links": count(), "unsupported": count() }
+                },
+                "symbols": count(), "bytes": count(),
+                "status": status,
+                "pending": count()
+            }
+        },
+        "Symbol": {
+            "type": "object",
+            "required": ["name", "kind", "path", "line", "signature"],
+            "properties": {
+                "name": { "type": "string" },
+                "kind": { "type": "string", "enum": [
+                    "function", "class", "method", "struct", "enum", "trait", "impl",
+                    "interface", "type", "const", "module", "heading"
+                ] },
+                "path": { "type": "string" },
+                "line": { "type": "integer", "minimum": 1 },
+                "container": { "type": "string" },
+                "signature": { "type": "string", "maxLength": 200 }
+            }
+        },
+        "CodeSearchResponse": {
+            "type": "object",
+            "required": ["query", "source", "total", "results"],
+            "properties": {
+                "query": { "type": "string" },
+                "source": { "const": "code" },
+                "total": count(),
+                "results": { "type": "array", "items": {
+                    "type": "object",
+                    "required": ["path", "line", "snippet", "score"],
+                    "properties": {
+                        "path": { "type": "string" },
+                        "line": { "type": "integer", "minimum": 1 },
+                        "snippet": { "type": "string" },
+                        "symbol": { "type": "string" },
+                        "score": { "type": "number" }
+                    }
+                } }
+            }
+        }
+    })
+}
+
+/// A raw (non-JSON) request body in any of `media_types`.
+fn raw_body(media_types: &[&str], description: &str) -> Value {
+    let mut content = Map::new();
+    for media_type in media_types {
+        content.insert(
+            (*media_type).to_owned(),
+            json!({ "schema": { "type": "string", "contentMediaType": media_type } }),
+        );
+    }
+    json!({ "required": true, "description": description, "content": content })
+}
+
+/// The paths of the code workspace routes.
+fn workspace_paths() -> Value {
+    let ws_id = || path_id("id");
+    let file_path = || {
+        json!({ "name": "path", "in": "path", "required": true,
+            "description": "The file's path in the workspace, `/`-separated, slashes as they are (`src/lib.rs`), other reserved characters percent-encoded. Decoded: relative, at most 1024 bytes of UTF-8, no empty, `.` or `..` segment, no NUL or backslash (else 400)",
+            "schema": { "type": "string", "minLength": 1 } })
+    };
+    let create_body = json!({ "type": "object", "additionalProperties": false, "required": ["name"],
+        "properties": { "name": { "type": "string", "minLength": 1, "maxLength": 100,
+            "description": "Trimmed; not blank, at most 100 characters" } } });
+    let listed = json!({ "type": "object", "required": ["workspaces"], "properties": {
+        "workspaces": { "type": "array", "items": schema_ref("Workspace"), "maxItems": 20 } } });
+    let symbols = json!({ "type": "object", "required": ["symbols"], "properties": {
+        "symbols": { "type": "array", "items": schema_ref("Symbol"), "maxItems": 500 } } });
+    let busy = ("409", "An archive upload to this workspace is in progress, or the previous one is still indexing (status indexing)");
+    let mut archive = operation(
+        "Replace the workspace's contents with an archive (tar, tar.gz or zip); unchanged files are not scanned again",
+        "200",
+        ok_json("What the upload changed; status indexing while changed files are still being scanned", schema_ref("UploadReport")),
+        &[busy],
+    );
+    archive["requestBody"] = raw_body(
+        &["application/x-tar", "application/gzip", "application/zip"],
+        "The archive, up to WORKSPACE_MAX_ARCHIVE_BYTES (default 32 MiB). Also accepted: application/tar, application/x-gzip, application/x-compressed-tar, application/x-zip-compressed",
+    );
+    archive["responses"]["400"] = error_response(
+        "invalid_field: a corrupt or truncated archive, or an unsafe path in it (absolute, `..`)",
+    );
+    archive["responses"]["413"] = error_response("The archive is over WORKSPACE_MAX_ARCHIVE_BYTES, or passes the file or extracted-bytes caps");
+    archive["responses"]["415"] = error_response("content-type is not an archive type");
+    let mut put_file = operation(
+        "Add or replace one file (raw bytes), scanned at once",
+        "200",
+        ok_json("The file", schema_ref("WorkspaceFile")),
+        &[],
+    );
+    put_file["requestBody"] = raw_body(&["application/octet-stream"], "The file's bytes, as they are (any content-type is accepted); at most 1 MiB, text (no NUL byte in the first 8 KiB)");
+    put_file["responses"]["400"] =
+        error_response("invalid_field: an unsafe path, or a binary file");
+    put_file["responses"]["413"] = error_response("The file is over 1 MiB");
+    let file_bytes = json!({
+        "description": "The file's bytes as uploaded: text/plain; charset=utf-8 for a known language, application/octet-stream for others (language text)",
+        "content": {
+            "text/plain; charset=utf-8": { "schema": { "type": "string" } },
+            "application/octet-stream": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } }
+        }
+    });
+    json!({
+        "/api/workspaces": {
+            "post": with_body(operation("Create a code workspace", "201", ok_json("The new workspace", schema_ref("Workspace")), &[]), create_body),
+            "get": operation("List the caller's workspaces, oldest first", "200", ok_json("The workspaces", listed), &[]),
+        },
+        "/api/workspaces/{id}": {
+            "get": with_params(operation("Get a workspace", "200", ok_json("The workspace", schema_ref("Workspace")), &[]), json!([ws_id()])),
+            "delete": with_params(operation("Delete a workspace with its files, symbols and index", "204", no_content("Deleted"), &[]), json!([ws_id()])),
+        },
+        "/api/workspaces/{id}/archive": {
+            "put": with_params(archive, json!([ws_id()])),
+        },
+        "/api/workspaces/{id}/files": {
+            "get": with_params(operation("Page through the workspace's files in path order", "200", ok_json("A page of files", schema_ref("FilePage")), &[]), json!([
+                ws_id(),
+                query("prefix", json!({ "type": "string" }), "Only paths starting with this"),
+                query("cursor", json!({ "type": "string" }), "next_cursor of the previous page"),
+                query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000 }), "Default 100"),
+            ])),
+        },
+        "/api/workspaces/{id}/files/{path}": {
+            "put": with_params(put_file, json!([ws_id(), file_path()])),
+            "get": with_params(operation("A file's content, as uploaded", "200", file_bytes, &[]), json!([ws_id(), file_path()])),
+            "delete": with_params(operation("Delete one file", "204", no_content("Deleted"), &[]), json!([ws_id(), file_path()])),
+        },
+        "/api/workspaces/{id}/symbols": {
+            "get": with_params(operation("Look up the workspace's symbols by name, path prefix and kind", "200", ok_json("The symbols, best match first", symbols), &[]), json!([
+                ws_id(),
+                query("q", json!({ "type": "string", "maxLength": 400 }), "A name or its start: exact names first, then names starting with q, then names holding every part of q"),
+                query("path", json!({ "type": "string" }), "Only symbols of files whose path starts with this"),
+                query("kind", json!({ "type": "string", "enum": [
+                    "function", "class", "method", "struct", "enum", "trait", "impl",
+                    "interface", "type", "const", "module", "heading"
+                ] }), "Only symbols of this kind"),
+                query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 500 }), "Default 100"),
+            ])),
+        },
+    })
+}
+
 /// The OpenAPI document.
 pub fn document() -> Value {
     let tab_id = || path_id("id");
@@ -360,8 +555,8 @@ pub fn document() -> Value {
         ),
         query(
             "source",
-            json!({ "type": "string", "enum": ["web", "history"] }),
-            "Default web"
+            json!({ "type": "string", "enum": ["web", "history", "code"] }),
+            "Default web; code needs workspace"
         ),
         query(
             "limit",
@@ -373,10 +568,15 @@ pub fn document() -> Value {
             json!({ "type": "string" }),
             "Only with source=history: restrict to one tab"
         ),
+        query(
+            "workspace",
+            json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$" }),
+            "Required with source=code, and only allowed there: the workspace to search"
+        ),
     ]);
     let search_ok = ok_json(
         "Search results",
-        json!({ "oneOf": [schema_ref("WebSearchResponse"), schema_ref("HistorySearchResponse")] }),
+        json!({ "oneOf": [schema_ref("WebSearchResponse"), schema_ref("HistorySearchResponse"), schema_ref("CodeSearchResponse")] }),
     );
     let run_create = json!({ "type": "object", "additionalProperties": false, "required": ["num_envs"], "properties": {
         "num_envs": { "type": "integer", "minimum": 1, "maximum": 1024 },
@@ -419,7 +619,7 @@ pub fn document() -> Value {
         ("504", "Upstream timed out and nothing cached could serve"),
     ];
 
-    let paths = json!({
+    let mut paths = json!({
         "/api/health": {
             "get": public_operation("Liveness and version", ok_json("The service is up", json!({
                 "type": "object",
@@ -505,7 +705,7 @@ pub fn document() -> Value {
                 } })), &[]),
         },
         "/api/search": {
-            "get": with_params(operation("Web search (cached) or BM25 search over the caller's chat history", "200", search_ok, &upstream), search_params),
+            "get": with_params(operation("Web search (cached), BM25 search over the caller's chat history, or code search in one of the caller's workspaces", "200", search_ok, &upstream), search_params),
         },
         "/api/search/cache/stats": {
             "get": operation("Web-search cache statistics", "200", ok_json("Stats", schema_ref("CacheStats")), &[]),
@@ -533,12 +733,19 @@ pub fn document() -> Value {
             ])),
         },
     });
+    if let (Some(paths), Value::Object(more)) = (paths.as_object_mut(), workspace_paths()) {
+        paths.extend(more);
+    }
+    let mut schemas = schemas();
+    if let (Some(schemas), Value::Object(more)) = (schemas.as_object_mut(), workspace_schemas()) {
+        schemas.extend(more);
+    }
     json!({
         "openapi": "3.1.0",
         "info": {
             "title": "edge-assistant API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Chat tabs in Durable Objects, cached web search, BM25 history search, vectorized CartPole rollouts and intent routing. Errors are {\"error\": {\"code\", \"message\"}}; every response carries x-request-id."
+            "description": "Chat tabs in Durable Objects, cached web search, BM25 history search, vectorized CartPole rollouts, intent routing and code workspaces (archive upload, symbols, code search). Errors are {\"error\": {\"code\", \"message\"}}; every response carries x-request-id."
         },
         "servers": [{ "url": "/" }],
         "paths": paths,
@@ -546,7 +753,7 @@ pub fn document() -> Value {
             "securitySchemes": {
                 "bearerAuth": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT (HS256, claims sub and exp)" }
             },
-            "schemas": schemas()
+            "schemas": schemas
         }
     })
 }
@@ -567,7 +774,12 @@ mod tests {
     fn every_route_of_the_route_table_is_documented() {
         use crate::routes::{route, Method};
         let doc = document();
-        let concrete = |template: &str| template.replace("{id}", "abc").replace("{reply_id}", "r1");
+        let concrete = |template: &str| {
+            template
+                .replace("{id}", "abc")
+                .replace("{reply_id}", "r1")
+                .replace("{path}", "src/lib.rs")
+        };
         let mut documented = 0;
         for (path, item) in doc["paths"].as_object().unwrap() {
             for method in item.as_object().unwrap().keys() {
@@ -580,7 +792,7 @@ mod tests {
             }
         }
         // Every route the table knows appears in the document.
-        assert_eq!(documented, 26);
+        assert_eq!(documented, 36);
     }
 
     /// The property names of an object schema, sorted.
@@ -643,6 +855,141 @@ mod tests {
             properties(&schema["properties"]["scores"]),
             keys(&answer.scores)
         );
+    }
+
+    /// The sorted `required` list of an object schema.
+    fn required(schema: &Value) -> Vec<String> {
+        let mut names: Vec<String> = serde_json::from_value(schema["required"].clone()).unwrap();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn workspace_schemas_list_what_the_workspace_types_serialize() {
+        use crate::calls::workspace::SymbolList;
+        use crate::workspace::scan::{Language, SymbolKind, ALL_KINDS};
+        use crate::workspace::state::{
+            CodeResult, CodeResults, FileInfo, FilePage, SkippedCounts, SymbolOut, UploadReport,
+            WorkspaceInfo,
+        };
+        let doc = document();
+        let schema = |name: &str| doc["components"]["schemas"][name].clone();
+        let info = WorkspaceInfo {
+            id: "w1".into(),
+            name: "repo".into(),
+            files: 1,
+            bytes: 2,
+            symbols: 3,
+            status: "ready".into(),
+            pending: 0,
+            created_at: "2026-01-31T12:00:00.000Z".into(),
+            updated_at: "2026-01-31T12:00:00.000Z".into(),
+        };
+        assert_eq!(properties(&schema("Workspace")), keys(&info));
+        assert_eq!(required(&schema("Workspace")), keys(&info));
+
+        let file = FileInfo {
+            path: "src/lib.rs".into(),
+            bytes: 10,
+            language: Language::Rust,
+            symbols: 1,
+        };
+        assert_eq!(properties(&schema("WorkspaceFile")), keys(&file));
+        assert_eq!(required(&schema("WorkspaceFile")), keys(&file));
+        let languages: Vec<Value> = [
+            Language::Python,
+            Language::Rust,
+            Language::JavaScript,
+            Language::TypeScript,
+            Language::Go,
+            Language::Markdown,
+            Language::Text,
+        ]
+        .iter()
+        .map(|l| serde_json::to_value(l).unwrap())
+        .collect();
+        assert_eq!(
+            schema("WorkspaceFile")["properties"]["language"]["enum"],
+            Value::Array(languages)
+        );
+
+        let page = FilePage {
+            files: vec![file],
+            next_cursor: None,
+        };
+        assert_eq!(properties(&schema("FilePage")), keys(&page));
+        assert_eq!(required(&schema("FilePage")), keys(&page));
+
+        let report = UploadReport {
+            files: 1,
+            scanned: 1,
+            unchanged: 0,
+            removed: 0,
+            skipped: SkippedCounts::default(),
+            symbols: 1,
+            bytes: 10,
+            status: "indexing".into(),
+            pending: 1,
+        };
+        let upload = schema("UploadReport");
+        assert_eq!(properties(&upload), keys(&report));
+        assert_eq!(required(&upload), keys(&report));
+        assert_eq!(
+            properties(&upload["properties"]["skipped"]),
+            keys(&report.skipped)
+        );
+
+        let mut symbol = SymbolOut {
+            name: "parse".into(),
+            kind: SymbolKind::Method,
+            path: "src/lib.rs".into(),
+            line: 3,
+            container: Some("Parser".into()),
+            signature: "fn parse(&self)".into(),
+        };
+        assert_eq!(properties(&schema("Symbol")), keys(&symbol));
+        symbol.container = None;
+        assert_eq!(required(&schema("Symbol")), keys(&symbol));
+        let kinds: Vec<Value> = ALL_KINDS
+            .iter()
+            .map(|k| serde_json::to_value(k).unwrap())
+            .collect();
+        assert_eq!(
+            schema("Symbol")["properties"]["kind"]["enum"],
+            Value::Array(kinds)
+        );
+        let list = SymbolList {
+            symbols: vec![symbol],
+        };
+        let listed = &doc["paths"]["/api/workspaces/{id}/symbols"]["get"]["responses"]["200"]
+            ["content"]["application/json"]["schema"];
+        assert_eq!(properties(listed), keys(&list));
+
+        let mut hit = CodeResult {
+            path: "src/lib.rs".into(),
+            line: 3,
+            snippet: "fn parse(&self)".into(),
+            symbol: Some("parse".into()),
+            score: 1.5,
+        };
+        let code = schema("CodeSearchResponse");
+        assert_eq!(
+            properties(&code["properties"]["results"]["items"]),
+            keys(&hit)
+        );
+        hit.symbol = None;
+        assert_eq!(
+            required(&code["properties"]["results"]["items"]),
+            keys(&hit)
+        );
+        let results = CodeResults {
+            query: "parse".into(),
+            source: "code".into(),
+            total: 1,
+            results: vec![hit],
+        };
+        assert_eq!(properties(&code), keys(&results));
+        assert_eq!(required(&code), keys(&results));
     }
 
     #[test]

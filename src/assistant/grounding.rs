@@ -7,16 +7,18 @@
 //!   tab is already in the prompt as conversation), cited by tab and `seq`.
 //! - `rollout`: a CartPole rollout summary (16 envs × 200 steps, seed 0, the default policy),
 //!   given as context without a citation: it is computed, not found.
-//! - `code`: workspaces have not landed; skipped.
+//! - `code`: the best code-search hits of the user's workspace
+//!   ([`crate::workspace::context::code_context`]), cited by `path` and `line`.
 //!
-//! Sources are numbered in gathering order (web first, then history), from 1, and the citation
-//! `n` always equals the `[n]` the prompt shows.
+//! Sources are numbered in gathering order (web first, then history, then code), from 1, and the
+//! citation `n` always equals the `[n]` the prompt shows.
 
 use super::prompt::PromptSource;
 use crate::chat::reply::Citation;
 use crate::rollout::request::RolloutSummary;
 use crate::search::history::HistoryHit;
 use crate::search::web::upstream::WebResult;
+use crate::workspace::context::CodeContext;
 
 /// Web results given to the model.
 pub const WEB_SOURCES: usize = 4;
@@ -131,6 +133,33 @@ impl Gathered {
     }
 }
 
+impl Gathered {
+    /// Adds the code sources of `context` (already ranked, deduplicated and fitted to the
+    /// budget), each cited as `path:line`. The symbol map is not a source: the caller passes
+    /// `context.symbol_map` as the prompt's note.
+    pub fn add_code(&mut self, context: &CodeContext) {
+        for source in &context.sources {
+            self.push(
+                Citation {
+                    n: 0,
+                    source: "code".into(),
+                    title: source.title.clone(),
+                    url: None,
+                    tab_id: None,
+                    seq: None,
+                    path: Some(source.path.clone()),
+                    line: Some(source.line),
+                },
+                PromptSource {
+                    title: source.title.clone(),
+                    locator: source.locator(),
+                    text: source.text.clone(),
+                },
+            );
+        }
+    }
+}
+
 /// The rollout summary given as context for a `rollout` question.
 pub fn rollout_context(summary: &RolloutSummary) -> String {
     let mean = summary
@@ -206,6 +235,63 @@ mod tests {
         assert_eq!(gathered.citations[2].seq, Some(7));
         assert_eq!(gathered.sources.len(), 4);
         assert_eq!(gathered.sources[0].text, "alpha");
+    }
+
+    #[test]
+    fn code_sources_follow_the_others_and_cite_path_and_line() {
+        use crate::workspace::context::code_context;
+        use crate::workspace::index::{index_file, CodeIndex};
+        let mut index = CodeIndex::new();
+        let files = [
+            ("src/a.py", "def load_settings():\n    return 1\n"),
+            ("src/b.py", "x = load_settings()\n"),
+        ];
+        let definition = crate::workspace::scan::Symbol {
+            name: "load_settings".into(),
+            kind: crate::workspace::scan::SymbolKind::Function,
+            line: 1,
+            container: None,
+            signature: "def load_settings():".into(),
+        };
+        index
+            .insert(files[0].0, index_file(files[0].1, &[definition]))
+            .unwrap();
+        index
+            .insert(files[1].0, index_file(files[1].1, &[]))
+            .unwrap();
+        let texts = |p: &str| {
+            files
+                .iter()
+                .find(|(path, _)| *path == p)
+                .map(|(_, t)| (*t).to_owned())
+        };
+        let context = code_context(&index, "where is load_settings?", &texts, 2000);
+        let mut gathered = Gathered::default();
+        gathered.add_web(&[web("A", "https://a.example", "alpha")]);
+        gathered.add_code(&context);
+        assert_eq!(gathered.citations.len(), 3);
+        for (i, (citation, source)) in gathered
+            .citations
+            .iter()
+            .zip(&gathered.sources)
+            .enumerate()
+            .skip(1)
+        {
+            assert_eq!(citation.n as usize, i + 1);
+            assert_eq!(citation.source, "code");
+            let locator = format!(
+                "{}:{}",
+                citation.path.as_deref().unwrap(),
+                citation.line.unwrap()
+            );
+            assert_eq!(source.locator, locator);
+        }
+        assert_eq!(gathered.sources[1].locator, "src/a.py:1");
+        assert_eq!(gathered.sources[2].locator, "src/b.py:1");
+        assert_eq!(gathered.citations[1].title, "src/a.py (load_settings)");
+        assert!(gathered.sources[1]
+            .text
+            .starts_with("1: def load_settings():"));
     }
 
     #[test]

@@ -284,7 +284,7 @@ pub fn preflight(origin: Option<&str>, config: &Config) -> Result<Response, ApiE
         headers.set("access-control-allow-origin", origin)?;
         headers.set(
             "access-control-allow-methods",
-            "GET, POST, PATCH, DELETE, OPTIONS",
+            "GET, POST, PUT, PATCH, DELETE, OPTIONS",
         )?;
         headers.set(
             "access-control-allow-headers",

@@ -37,6 +37,9 @@ pub enum WorkspaceError {
     /// The workspace would pass a documented cap.
     #[error("{0}")]
     Limit(String),
+    /// A code search query was refused, or an index record is corrupt.
+    #[error(transparent)]
+    Search(#[from] super::index::CodeSearchError),
 }
 
 impl HasErrorCode for WorkspaceError {
@@ -47,6 +50,7 @@ impl HasErrorCode for WorkspaceError {
             Self::NotFound | Self::FileNotFound => ErrorCode::NotFound,
             Self::TooManyWorkspaces { .. } | Self::Limit(_) => ErrorCode::LimitExceeded,
             Self::Busy(_) | Self::UploadExpired => ErrorCode::Conflict,
+            Self::Search(e) => e.error_code(),
         }
     }
 }

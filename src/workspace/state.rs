@@ -143,12 +143,20 @@ pub struct Stored {
     pub blob: Blob,
 }
 
-/// Files skipped by the archive reader, as the API reports them.
+/// Files skipped by the archive reader, as the API reports them (`links` and `unsupported` are
+/// additions to the contract's three counts).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedCounts {
+    /// Excluded by the built-in ignore set or a `.gitignore`.
     pub ignored: u64,
+    /// Binary files, nested archives included.
     pub binary: u64,
+    /// Over `WORKSPACE_MAX_FILE_BYTES`.
     pub too_large: u64,
+    /// Symbolic and hard links, devices and FIFOs: never followed, never stored.
+    pub links: u64,
+    /// Encrypted zip entries, unsupported compression methods, unknown tar entry types.
+    pub unsupported: u64,
 }
 
 /// The answer to an archive upload.
@@ -285,8 +293,9 @@ impl Workspace {
         {
             let path = &key[RECORD_PREFIX.len()..];
             if ws.files.get(path).is_some_and(|f| f.scanned) {
-                let record = FileRecord::decode(&value).map_err(|e| corrupt("index record", e))?;
-                ws.index.insert(path, record);
+                let record: FileRecord =
+                    serde_json::from_slice(&value).map_err(|e| corrupt("index record", e))?;
+                ws.index.insert(path, record)?;
             }
         }
         Ok(Some(ws))
@@ -546,6 +555,19 @@ impl Workspace {
         reads
     }
 
+    /// The read that scans `path` alone, if it is queued (a single-file PUT is scanned in its
+    /// own request, ahead of an upload's queue).
+    pub fn batch_for(&self, path: &str) -> Option<PackRead> {
+        let entry = self.files.get(path).filter(|e| !e.scanned)?;
+        let blob = &entry.blob;
+        Some(PackRead {
+            pack: blob.pack.clone(),
+            start: blob.offset,
+            end: blob.offset.saturating_add(blob.len),
+            files: vec![(path.to_owned(), blob.clone())],
+        })
+    }
+
     /// Scans and indexes a queued file from its bytes (`raw`, as uploaded, read from `blob`). A
     /// file that is no longer queued at that blob (scanned, deleted or replaced while the pack
     /// was read) is left alone. `raw = None` means its pack could not be read: the file is
@@ -571,14 +593,14 @@ impl Workspace {
             Some(raw) => scan::scan(entry.language, raw),
             None => Vec::new(),
         };
-        let record = index::index_file(path, text, &symbols);
-        store.put(&format!("{RECORD_PREFIX}{path}"), &record.encode())?;
+        let record = index::index_file(text, &symbols);
+        store.put(&format!("{RECORD_PREFIX}{path}"), &to_json(&record)?)?;
         store.put(&format!("{TEXT_PREFIX}{path}"), text.as_bytes())?;
         entry.symbols = u32::try_from(symbols.len()).unwrap_or(u32::MAX);
         entry.scanned = true;
         store.put(&format!("{FILE_PREFIX}{path}"), &to_json(&entry)?)?;
         self.count(&entry, 1);
-        self.index.insert(path, record);
+        self.index.insert(path, record)?;
         self.files.insert(path.to_owned(), entry);
         Ok(())
     }
@@ -640,12 +662,12 @@ impl Workspace {
             .symbols(q, path, kind, limit)
             .into_iter()
             .map(|hit| SymbolOut {
-                name: hit.symbol.name,
-                kind: hit.symbol.kind,
+                name: hit.name,
+                kind: hit.kind,
                 path: hit.path,
-                line: hit.symbol.line,
-                container: hit.symbol.container,
-                signature: hit.symbol.signature,
+                line: hit.line,
+                container: hit.container,
+                signature: hit.signature,
             })
             .collect()
     }
@@ -657,10 +679,8 @@ impl Workspace {
         query: &str,
         limit: usize,
     ) -> Result<CodeResults, WorkspaceError> {
-        let hits = self
-            .index
-            .search(query, limit)
-            .map_err(|e| WorkspaceError::Input(e.into()))?;
+        let found = self.index.search(query, limit)?;
+        let hits = found.hits;
         let mut results = Vec::with_capacity(hits.len());
         let mut texts: BTreeMap<String, String> = BTreeMap::new();
         for hit in hits {
@@ -683,7 +703,7 @@ impl Workspace {
         Ok(CodeResults {
             query: query.to_owned(),
             source: "code".into(),
-            total: results.len() as u64,
+            total: found.total,
             results,
         })
     }

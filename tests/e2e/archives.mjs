@@ -6,9 +6,17 @@ const enc = (s) => (Buffer.isBuffer(s) ? s : Buffer.from(s));
 
 function tarHeader({ path, size = 0, type = "0", linkname = "" }) {
   const h = Buffer.alloc(512, 0);
-  const name = enc(path);
-  if (name.length > 100) throw new Error(`tar name over 100 bytes: ${path}`);
+  let name = enc(path);
+  let prefix = Buffer.alloc(0);
+  if (name.length > 100) {
+    // ustar: a path up to 255 bytes splits at a `/` into prefix (≤ 155) and name (≤ 100).
+    const cut = path.lastIndexOf("/", 155);
+    if (cut <= 0 || Buffer.byteLength(path.slice(cut + 1)) > 100) throw new Error(`tar path too long for ustar: ${path}`);
+    prefix = enc(path.slice(0, cut));
+    name = enc(path.slice(cut + 1));
+  }
   name.copy(h, 0);
+  prefix.copy(h, 345);
   h.write("0000644\0", 100, "ascii");
   h.write("0000000\0", 108, "ascii");
   h.write("0000000\0", 116, "ascii");

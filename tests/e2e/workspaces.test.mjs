@@ -117,7 +117,7 @@ describe("code workspaces", () => {
     assert.equal(res.body.files, 7, res.text);
     assert.equal(res.body.scanned, 7);
     assert.equal(res.body.unchanged, 0);
-    assert.deepEqual(res.body.skipped, { ignored: 3, binary: 1, too_large: 0 });
+    assert.deepEqual(res.body.skipped, { ignored: 3, binary: 1, too_large: 0, links: 0, unsupported: 0 });
     const info = await ready(ws.id);
     assert.equal(info.files, 7);
 
@@ -236,6 +236,7 @@ describe("code workspaces", () => {
     ]), "application/x-tar");
     assert.equal(links.status, 200, links.text);
     assert.equal(links.body.files, 1, links.text);
+    assert.equal(links.body.skipped.links, 2, links.text);
     const nothing = await api("GET", `/api/workspaces/${ws.id}/files/link.py`, alice);
     assert.equal(nothing.status, 404);
   });

@@ -205,6 +205,7 @@ pub async fn upload_archive(
     let body = http::raw_body(&mut req, limit).await?;
     let caps = Caps {
         max_archive_bytes: limit as u64,
+        max_file_bytes: ctx.config.workspace_max_file_bytes,
         ..Caps::default()
     };
     let extracted = archive::extract(&body, format, &caps)?;
@@ -248,6 +249,8 @@ pub async fn upload_archive(
         ignored: u64::from(extracted.skipped.ignored),
         binary: u64::from(extracted.skipped.binary),
         too_large: u64::from(extracted.skipped.too_large),
+        links: u64::from(extracted.skipped.links),
+        unsupported: u64::from(extracted.skipped.unsupported),
     };
     let commit = CommitUpload {
         upload_id,
@@ -258,11 +261,6 @@ pub async fn upload_archive(
     };
     let report = send(&ctx.env, &object, commit).await?;
     http::json_bytes(200, report.into_bytes())
-}
-
-/// Largest single file `PUT …/files/{path}` accepts (the archive's per-file cap).
-fn max_file_bytes() -> usize {
-    usize::try_from(Caps::default().max_file_bytes).unwrap_or(usize::MAX)
 }
 
 /// `PUT /api/workspaces/{id}/files/{path}` raw bytes → 200 file (scanned).
@@ -280,8 +278,9 @@ pub async fn put_file(
             return Err(err.into());
         }
     };
-    let bytes = http::raw_body(&mut req, max_file_bytes()).await?;
-    if archive::is_binary(&bytes) {
+    let max_file_bytes = usize::try_from(ctx.config.workspace_max_file_bytes).unwrap_or(usize::MAX);
+    let bytes = http::raw_body(&mut req, max_file_bytes).await?;
+    if archive::is_binary(&path, &bytes) {
         return Err(InputError::invalid(
             "the file looks binary (a NUL byte in its first 8 KiB); workspaces hold text files",
         )

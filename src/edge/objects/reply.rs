@@ -417,8 +417,16 @@ async fn gather(
     if let Some(hits) = history_hits {
         gathered.add_history(&hits, &job.tab_id);
     }
+    let mut note = note;
     if let Some(context) = code_context {
         gathered.add_code(&context);
+        // The workspace's symbol map is context, not a citable source: it goes with the note.
+        if !context.symbol_map.is_empty() {
+            note = Some(match note {
+                Some(rollout) => format!("{rollout}\n\n{}", context.symbol_map),
+                None => context.symbol_map,
+            });
+        }
     }
     (gathered, note)
 }

@@ -56,8 +56,14 @@ impl WorkspaceObject {
     /// core. Returns how many files are still queued.
     async fn scan_batch(&self) -> Result<u64, ApiError> {
         let reads: Vec<PackRead> = self.with(|ws, _| Ok(ws.next_batch(SCAN_BATCH_BYTES)))?;
+        self.scan_reads(reads).await
+    }
+
+    /// Reads each pack range from R2 and hands its files to the core; returns how many files
+    /// are still queued.
+    async fn scan_reads(&self, reads: Vec<PackRead>) -> Result<u64, ApiError> {
         if reads.is_empty() {
-            return Ok(0);
+            return self.with(|ws, _| Ok(ws.pending()));
         }
         let bucket = self.env.bucket(FILES_BUCKET)?;
         for read in reads {
@@ -100,13 +106,18 @@ impl WorkspaceObject {
 
     /// Scans one batch now and leaves the rest of the queue to the alarm.
     async fn scan_and_schedule(&self) -> Result<(), ApiError> {
-        let pending = self.scan_batch().await?;
-        if pending > 0 {
-            self.state
-                .storage()
-                .set_alarm(std::time::Duration::from_millis(0))
-                .await?;
+        if self.scan_batch().await? > 0 {
+            self.schedule_scan().await?;
         }
+        Ok(())
+    }
+
+    /// Sets the alarm to scan the next batch right away.
+    async fn schedule_scan(&self) -> Result<(), ApiError> {
+        self.state
+            .storage()
+            .set_alarm(std::time::Duration::from_millis(0))
+            .await?;
         Ok(())
     }
 
@@ -204,7 +215,12 @@ impl WorkspaceObject {
                     Ok(dead)
                 })?;
                 self.delete_packs(dead).await;
-                self.scan_and_schedule().await?;
+                // This file first, whatever an upload still has queued.
+                let own = self.with(|ws, _| Ok(ws.batch_for(&path)))?;
+                let pending = self.scan_reads(own.into_iter().collect()).await?;
+                if pending > 0 {
+                    self.schedule_scan().await?;
+                }
                 let info = self.with(|ws, _| {
                     ws.file_info(&path)
                         .ok_or_else(|| WorkspaceError::FileNotFound.into())

@@ -8,6 +8,26 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod go;
+pub mod js;
+pub mod markdown;
+pub mod python;
+pub mod rust_lang;
+mod text;
+
+/// The symbols of one file of `language`, in source order.
+pub fn scan(language: Language, src: &[u8]) -> Vec<Symbol> {
+    match language {
+        Language::Python => python::scan(src),
+        Language::Go => go::scan(src),
+        Language::Markdown => markdown::scan(src),
+        Language::Rust => rust_lang::scan(src),
+        Language::JavaScript => js::scan(src, false),
+        Language::TypeScript => js::scan(src, true),
+        Language::Text => Vec::new(),
+    }
+}
+
 /// The languages the workspace knows, by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -130,4 +150,157 @@ pub struct Symbol {
     /// The item's first line from its keyword, whitespace collapsed, at most
     /// [`MAX_SIGNATURE_BYTES`].
     pub signature: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SCANNED: [Language; 3] = [Language::Python, Language::Go, Language::Markdown];
+
+    /// What any scan must give, whatever the input: names (except nothing) and signatures
+    /// within bounds, lines inside the file and in source order.
+    fn check(language: Language, src: &[u8]) {
+        let symbols = scan(language, src);
+        let lines = src.iter().filter(|&&b| b == b'\n' || b == b'\r').count() + 1;
+        let mut last = 0;
+        for s in &symbols {
+            assert!(!s.name.is_empty(), "{language:?}: empty name in {s:?}");
+            assert!(s.signature.len() <= MAX_SIGNATURE_BYTES);
+            assert!(
+                s.line >= 1 && s.line as usize <= lines,
+                "{language:?}: {s:?} of {lines}"
+            );
+            assert!(s.line >= last, "{language:?}: out of order: {symbols:?}");
+            last = s.line;
+        }
+    }
+
+    #[test]
+    fn the_dispatcher_routes_by_language() {
+        let src = b"def f(): pass\nfunc G() {}\n# H\n";
+        assert_eq!(scan(Language::Python, src)[0].name, "f");
+        assert_eq!(scan(Language::Go, src)[0].name, "G");
+        assert_eq!(scan(Language::Markdown, src)[0].name, "H");
+        assert!(scan(Language::Text, src).is_empty());
+    }
+
+    #[test]
+    fn every_truncation_of_real_files_scans() {
+        let files: [(Language, &[u8]); 6] = [
+            (
+                Language::Python,
+                include_bytes!("../../../tests/data/scanner/python/tricky.py"),
+            ),
+            (
+                Language::Python,
+                include_bytes!("../../../tests/data/scanner/python/crlf_latin1.py"),
+            ),
+            (
+                Language::Python,
+                include_bytes!("../../../tests/data/scanner/python/cr_bom.py"),
+            ),
+            (
+                Language::Python,
+                include_bytes!("../../../tests/data/scanner/python/unicode_names.py"),
+            ),
+            (
+                Language::Go,
+                include_bytes!("../../../tests/data/scanner/go/sample.go"),
+            ),
+            (
+                Language::Markdown,
+                include_bytes!("../../../docs/ARCHITECTURE.md"),
+            ),
+        ];
+        for (language, src) in files {
+            let stride = (src.len() / 3000).max(1);
+            for end in (0..=src.len()).step_by(stride) {
+                check(language, &src[..end]);
+                check(language, &src[end..]);
+            }
+        }
+    }
+
+    /// Pieces of syntax whose every combination must scan without a panic or a hang.
+    const FRAGMENTS: &[&str] = &[
+        "def ",
+        "async ",
+        "class ",
+        "func ",
+        "type ",
+        "const ",
+        "var ",
+        "f",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        ":",
+        ";",
+        ",",
+        "*",
+        "=",
+        "'",
+        "\"",
+        "'''",
+        "\"\"\"",
+        "`",
+        "f'",
+        "rb\"",
+        "F\"\"\"",
+        "{{",
+        "}}",
+        "#",
+        "//",
+        "/*",
+        "*/",
+        "\\",
+        "\n",
+        "\r\n",
+        "\r",
+        "\t",
+        "    ",
+        "\x0c",
+        "x",
+        "interface",
+        "struct",
+        "---",
+        "===",
+        "```",
+        "~~~",
+        "<!--",
+        "-->",
+        "> ",
+        "- ",
+        "\u{e9}",
+        "\u{fb01}",
+        "\u{ef}\u{bb}\u{bf}",
+    ];
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(src in proptest::collection::vec(any::<u8>(), 0..600)) {
+            for language in SCANNED {
+                check(language, &src);
+            }
+        }
+
+        #[test]
+        fn random_syntax_never_panics(
+            picks in proptest::collection::vec(0..FRAGMENTS.len(), 0..120),
+            bad_byte in any::<u8>(),
+        ) {
+            let mut src: Vec<u8> = picks.iter().flat_map(|&i| FRAGMENTS[i].bytes()).collect();
+            if let Some(i) = picks.first() {
+                src.insert(i % (src.len() + 1), bad_byte);
+            }
+            for language in SCANNED {
+                check(language, &src);
+            }
+        }
+    }
 }

@@ -1,0 +1,95 @@
+// Code workspaces through the real runtime (wrangler dev: workerd with its local R2 and Durable
+// Objects). On a corpus of source files (default: the `.py` files of the running Python's
+// standard library, site-packages excluded), built into a tar.gz here:
+//
+// 1. Upload and index: wall time of the PUT (extract, hash, R2 packs, commit, first batch), then
+//    until the workspace is `ready` (the alarm's batches), files/symbols, R2 bytes (the packs:
+//    the sum of stored file sizes) and the object's storage bytes (its SQLite file on disk).
+// 2. Re-upload with one changed file: how many files were scanned (must be 1), wall time.
+// 3. Code search latency through the worker (p50/p99 over --queries requests), next to
+//    GET /api/health in the same run (the floor of a request through wrangler dev).
+//
+// Usage: node bench/workspaces.mjs [--root DIR] [--queries 1000]
+import { execFileSync } from "node:child_process";
+import { readdirSync, statSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { startWorker, call, tokenFor } from "../tests/e2e/harness.mjs";
+import { tarGz } from "../tests/e2e/archives.mjs";
+
+const args = process.argv.slice(2);
+const opt = (name, fallback) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const QUERIES = Number(opt("queries", 1000));
+const root = opt("root", execFileSync("python3", ["-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"]).toString().trim());
+
+function walk(dir, out = []) {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (name === "site-packages" || name === "__pycache__") continue;
+    const st = statSync(path);
+    if (st.isDirectory()) walk(path, out);
+    else if (name.endsWith(".py") && st.size <= 1024 * 1024) out.push(path);
+  }
+  return out;
+}
+
+const files = walk(root).sort();
+const entries = files.map((p) => ({ path: `stdlib/${relative(root, p)}`, content: readFileSync(p) }));
+const sourceBytes = entries.reduce((n, e) => n + e.content.length, 0);
+const archive = tarGz(entries);
+console.log(`corpus: ${entries.length} files, ${(sourceBytes / 1048576).toFixed(1)} MiB source, tar.gz ${(archive.length / 1048576).toFixed(1)} MiB (${root})`);
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+const worker = await startWorker({ vars: { WORKSPACE_MAX_ARCHIVE_BYTES: String(64 * 1024 * 1024) } });
+try {
+  const token = tokenFor("bench-ws");
+  const api = (method, path, body, opts = {}) => call(worker.base, method, path, { token, body, ...opts });
+  const ws = (await api("POST", "/api/workspaces", { name: "stdlib" })).body;
+  const waitReady = async () => {
+    for (;;) {
+      const info = (await api("GET", `/api/workspaces/${ws.id}`)).body;
+      if (info.status === "ready") return info;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  let t0 = performance.now();
+  const first = await api("PUT", `/api/workspaces/${ws.id}/archive`, undefined, { raw: archive, headers: { "content-type": "application/gzip" } });
+  const putMs = performance.now() - t0;
+  if (first.status !== 200) throw new Error(`upload: ${first.status} ${first.text}`);
+  const info = await waitReady();
+  const readyMs = performance.now() - t0;
+  const sqlite = execFileSync("sh", ["-c", `du -sb ${worker.persistDir}/v3/do/*WorkspaceObject* 2>/dev/null | awk '{s+=$1} END {print s+0}'`]).toString().trim();
+  console.log(`upload: PUT ${putMs.toFixed(0)} ms (answered ${first.body.status}, ${first.body.pending} pending), ready after ${readyMs.toFixed(0)} ms`);
+  console.log(`  files ${info.files}, symbols ${info.symbols}, R2 packs ${(info.bytes / 1048576).toFixed(1)} MiB, object storage on disk ${(Number(sqlite) / 1048576).toFixed(1)} MiB`);
+  console.log(`  skipped ${JSON.stringify(first.body.skipped)}`);
+
+  const changed = entries.map((e, i) => (i === 0 ? { ...e, content: Buffer.concat([e.content, Buffer.from("\ndef bench_added():\n    pass\n")]) } : e));
+  t0 = performance.now();
+  const second = await api("PUT", `/api/workspaces/${ws.id}/archive`, undefined, { raw: tarGz(changed), headers: { "content-type": "application/gzip" } });
+  await waitReady();
+  console.log(`re-upload, one file changed: scanned ${second.body.scanned}, unchanged ${second.body.unchanged}, ${(performance.now() - t0).toFixed(0)} ms`);
+
+  const words = ["parse config", "getLogger", "open file", "json decoder", "http client", "thread pool", "ParseResult", "split_header_words", "tokenize", "socket timeout", "utf8 encode", "TestCase", "deepcopy", "quote plus", "datetime timezone", "read_lines", "subprocess run", "ElementTree", "heapq merge", "lru cache"];
+  const search = [];
+  const health = [];
+  for (let i = 0; i < QUERIES; i++) {
+    const q = encodeURIComponent(words[i % words.length]);
+    let t = performance.now();
+    const res = await api("GET", `/api/search?source=code&workspace=${ws.id}&q=${q}&limit=10`);
+    search.push(performance.now() - t);
+    if (res.status !== 200) throw new Error(`search: ${res.status} ${res.text}`);
+    t = performance.now();
+    await call(worker.base, "GET", "/api/health");
+    health.push(performance.now() - t);
+  }
+  console.log(`code search through the worker (${QUERIES} queries): p50 ${pct(search, 50).toFixed(2)} ms, p99 ${pct(search, 99).toFixed(2)} ms; /api/health p50 ${pct(health, 50).toFixed(2)} ms`);
+} finally {
+  await worker.stop();
+}

@@ -1,0 +1,580 @@
+//! Code search benchmark over a real tree: the CPython standard library's `.py` files.
+//!
+//! ```text
+//! cargo bench --bench code_search -- [--root DIR] [--rounds N] [--naive-queries N]
+//! ```
+//! - `--root DIR`: the tree to index (default `/root/.pyenv/versions/3.11.7/lib/python3.11`);
+//!   `site-packages/` is skipped. Files are read from disk at bench time (invalid UTF-8 decoded
+//!   lossily, as the object does).
+//! - `--rounds N` (5): query rounds; each figure is the median over the rounds.
+//! - `--naive-queries N` (100): queries also answered by the baseline, a case-insensitive
+//!   substring scan of every file's text for every query part (what a grep would do), timed in
+//!   the same run.
+//! - `--profile Q N`: build, then only run query `Q` `N` times (for `perf record`).
+//!
+//! Symbols come from a trivial line match (`def name` / `class name` at the start of a line, or
+//! indented once for methods), as the real scanner lands separately.
+//!
+//! Reported: record build time (tokenize + chunk every file), insert time, JSON record bytes
+//! against source bytes (total and the largest), `heap_bytes` and the allocator's live bytes
+//! after building, the rebuild from the serialized records (decode + insert: what the object does
+//! at start), the time to replace one file, and search latency p50/p99 over 1,000 fixed queries
+//! (identifiers in four spellings, two-word queries, common and rare words).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use edge_assistant::workspace::index::{index_file, snippet, CodeIndex, FileRecord};
+use edge_assistant::workspace::scan::{Symbol, SymbolKind};
+
+/// The system allocator, counting live requested bytes.
+struct CountingAlloc;
+
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to `System`; only a counter is updated besides.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as `GlobalAlloc::alloc`.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as `GlobalAlloc::alloc_zeroed`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as `GlobalAlloc::dealloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as `GlobalAlloc::realloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+struct Args {
+    root: PathBuf,
+    rounds: usize,
+    naive_queries: usize,
+    /// `--profile Q N`: after building, run query Q N times and stop (for a profiler).
+    profile: Option<(String, usize)>,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        root: PathBuf::from("/root/.pyenv/versions/3.11.7/lib/python3.11"),
+        rounds: 5,
+        naive_queries: 100,
+        profile: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--root" => args.root = it.next().expect("--root DIR").into(),
+            "--rounds" => args.rounds = it.next().and_then(|v| v.parse().ok()).expect("--rounds N"),
+            "--naive-queries" => {
+                args.naive_queries = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--naive-queries N")
+            }
+            "--profile" => {
+                let q = it.next().expect("--profile Q N");
+                let n = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--profile Q N");
+                args.profile = Some((q, n));
+            }
+            "--bench" => {}
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    args
+}
+
+fn walk(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            if path
+                .strip_prefix(root)
+                .is_ok_and(|p| p.starts_with("site-packages"))
+            {
+                continue;
+            }
+            walk(&path, root, out);
+        } else if kind.is_file() && path.extension().is_some_and(|e| e == "py") {
+            out.push(path);
+        }
+    }
+}
+
+/// `def`/`class` at the start of a line (or indented four spaces: a method).
+fn trivial_symbols(text: &str) -> Vec<Symbol> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let (body, method) = match line.strip_prefix("    ") {
+            Some(rest) if !rest.starts_with(' ') => (rest, true),
+            _ => (line, false),
+        };
+        let (kind, rest) = if let Some(r) = body.strip_prefix("def ") {
+            (
+                if method {
+                    SymbolKind::Method
+                } else {
+                    SymbolKind::Function
+                },
+                r,
+            )
+        } else if let Some(r) = body.strip_prefix("async def ") {
+            (
+                if method {
+                    SymbolKind::Method
+                } else {
+                    SymbolKind::Function
+                },
+                r,
+            )
+        } else if let Some(r) = body.strip_prefix("class ") {
+            if method {
+                continue;
+            }
+            (SymbolKind::Class, r)
+        } else {
+            continue;
+        };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if name.is_empty() {
+            continue;
+        }
+        out.push(Symbol {
+            name,
+            kind,
+            line: i as u32 + 1,
+            container: None,
+            signature: body.chars().take(200).collect(),
+        });
+    }
+    out
+}
+
+/// A small deterministic generator (PCG-style LCG), so the query list is the same every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.next() as usize % items.len()]
+    }
+}
+
+fn split_snake(name: &str) -> Vec<String> {
+    name.split('_')
+        .filter(|p| !p.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+fn camel(parts: &[String], upper_first: bool) -> String {
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut c = p.chars();
+            match c.next() {
+                Some(f) if i > 0 || upper_first => f.to_uppercase().chain(c).collect(),
+                Some(f) => std::iter::once(f).chain(c).collect(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+/// 1,000 queries: 400 identifiers (100 each as snake_case, camelCase, PascalCase and spaced
+/// words, from multi-part snake_case symbol names), 250 two-word queries, 200 common words,
+/// 150 rare words (identifiers of one symbol, as typed).
+fn queries(symbols: &[String]) -> Vec<String> {
+    let mut rng = Lcg(0x5eed);
+    let multi: Vec<&String> = symbols
+        .iter()
+        .filter(|s| s.contains('_') && !s.starts_with('_') && s.to_lowercase() == **s)
+        .collect();
+    let mut out = Vec::new();
+    for spelling in 0..4 {
+        for _ in 0..100 {
+            let parts = split_snake(rng.pick(&multi).as_str());
+            out.push(match spelling {
+                0 => parts.join("_"),
+                1 => camel(&parts, false),
+                2 => camel(&parts, true),
+                _ => parts.join(" "),
+            });
+        }
+    }
+    let words = [
+        "socket",
+        "timeout",
+        "buffer",
+        "parse",
+        "header",
+        "encode",
+        "decode",
+        "thread",
+        "lock",
+        "path",
+        "file",
+        "stream",
+        "error",
+        "cache",
+        "request",
+        "response",
+        "queue",
+        "signal",
+        "process",
+        "format",
+        "date",
+        "time",
+        "unicode",
+        "bytes",
+        "compile",
+        "token",
+        "address",
+        "server",
+        "client",
+        "mail",
+        "archive",
+        "zip",
+        "random",
+        "hash",
+        "digest",
+        "json",
+        "xml",
+        "element",
+        "attribute",
+        "module",
+        "import",
+        "loader",
+        "finder",
+        "frame",
+        "stack",
+        "trace",
+    ];
+    for _ in 0..250 {
+        out.push(format!("{} {}", rng.pick(&words), rng.pick(&words)));
+    }
+    let common = [
+        "self", "return", "none", "if", "def", "import", "for", "in", "not", "is",
+    ];
+    for _ in 0..200 {
+        out.push((*rng.pick(&common)).to_owned());
+    }
+    for _ in 0..150 {
+        out.push(rng.pick(symbols).clone());
+    }
+    out
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    percentile(&v, 0.5)
+}
+
+fn ms(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+fn main() {
+    let args = parse_args();
+    let mut paths = Vec::new();
+    walk(&args.root, &args.root, &mut paths);
+    paths.sort();
+    let files: Vec<(String, String)> = paths
+        .iter()
+        .filter_map(|p| {
+            let bytes = std::fs::read(p).ok()?;
+            let rel = p
+                .strip_prefix(&args.root)
+                .ok()?
+                .to_string_lossy()
+                .into_owned();
+            Some((rel, String::from_utf8_lossy(&bytes).into_owned()))
+        })
+        .collect();
+    let source_bytes: usize = files.iter().map(|(_, t)| t.len()).sum();
+    let symbols: Vec<Vec<Symbol>> = files.iter().map(|(_, t)| trivial_symbols(t)).collect();
+    let symbol_count: usize = symbols.iter().map(Vec::len).sum();
+    println!(
+        "corpus: {} files, {:.1} MB, {} symbols (trivial def/class match), root {}",
+        files.len(),
+        source_bytes as f64 / 1e6,
+        symbol_count,
+        args.root.display()
+    );
+
+    // Records: tokenize and chunk every file.
+    let start = Instant::now();
+    let records: Vec<FileRecord> = files
+        .iter()
+        .zip(&symbols)
+        .map(|((_, text), syms)| index_file(text, syms))
+        .collect();
+    let build_ms = ms(start);
+    let encoded: Vec<Vec<u8>> = records
+        .iter()
+        .map(|r| serde_json::to_vec(r).expect("record encodes"))
+        .collect();
+    let record_bytes: usize = encoded.iter().map(Vec::len).sum();
+    let (largest, largest_path) = encoded
+        .iter()
+        .zip(&files)
+        .map(|(e, (p, t))| (e.len(), format!("{p} ({} source bytes)", t.len())))
+        .max()
+        .unwrap_or_default();
+    let chunks: usize = records.iter().map(FileRecord::chunk_count).sum();
+    println!(
+        "records: built in {build_ms:.0} ms ({:.1} MB/s), {chunks} chunks; JSON {:.1} MB = {:.2} x source ({:.0} KB per source MB), largest {} KB: {largest_path}",
+        source_bytes as f64 / 1e6 / (build_ms / 1e3),
+        record_bytes as f64 / 1e6,
+        record_bytes as f64 / source_bytes as f64,
+        record_bytes as f64 / 1e3 / (source_bytes as f64 / 1e6),
+        largest / 1000,
+    );
+
+    // Insert into the in-memory index.
+    let live_before = LIVE_BYTES.load(Ordering::Relaxed);
+    let start = Instant::now();
+    let mut index = CodeIndex::new();
+    for ((path, _), record) in files.iter().zip(records.iter().cloned()) {
+        index.insert(path, record).expect("own records are valid");
+    }
+    let insert_ms = ms(start);
+    let live = LIVE_BYTES
+        .load(Ordering::Relaxed)
+        .saturating_sub(live_before);
+    println!(
+        "index: inserted in {insert_ms:.0} ms; heap_bytes {:.1} MB, allocator live {:.1} MB ({:.2} x source)",
+        index.heap_bytes() as f64 / 1e6,
+        live as f64 / 1e6,
+        live as f64 / source_bytes as f64
+    );
+    drop(records);
+    if let Some((q, n)) = &args.profile {
+        let start = Instant::now();
+        for _ in 0..*n {
+            std::hint::black_box(index.search(q, 10).expect("valid query"));
+        }
+        println!("{q:?}: {:.0} us per search", ms(start) * 1e3 / *n as f64);
+        return;
+    }
+
+    // Rebuild from serialized records: what the object does at start.
+    let mut rebuild = Vec::new();
+    for _ in 0..args.rounds.min(3) {
+        let start = Instant::now();
+        let mut fresh = CodeIndex::new();
+        for ((path, _), bytes) in files.iter().zip(&encoded) {
+            let record: FileRecord = serde_json::from_slice(bytes).expect("record decodes");
+            fresh.insert(path, record).expect("valid");
+        }
+        rebuild.push(ms(start));
+        assert_eq!(fresh.len(), index.len());
+    }
+    println!(
+        "rebuild from JSON records (decode + insert): median {:.0} ms over {} runs",
+        median(rebuild.clone()),
+        rebuild.len()
+    );
+
+    // Replacing one file (remove + insert of its record), over 200 files spread over the tree.
+    let mut replace_us = Vec::new();
+    let step = (files.len() / 200).max(1);
+    for i in (0..files.len()).step_by(step) {
+        let (path, text) = &files[i];
+        let record = index_file(text, &symbols[i]);
+        let start = Instant::now();
+        index.insert(path, record).expect("valid");
+        replace_us.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    replace_us.sort_by(f64::total_cmp);
+    println!(
+        "replace one file (insert over an indexed path, record prebuilt): p50 {:.0} us, p99 {:.0} us, max {:.0} us over {}",
+        percentile(&replace_us, 0.5),
+        percentile(&replace_us, 0.99),
+        replace_us.last().copied().unwrap_or(0.0),
+        replace_us.len()
+    );
+
+    // Queries.
+    let mut names: Vec<String> = symbols.iter().flatten().map(|s| s.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    let queries = queries(&names);
+    let mut p50s = Vec::new();
+    let mut p99s = Vec::new();
+    let mut means = Vec::new();
+    let mut total_hits = 0u64;
+    for _ in 0..args.rounds {
+        let mut us = Vec::with_capacity(queries.len());
+        for q in &queries {
+            let start = Instant::now();
+            let results = index.search(q, 10).expect("valid query");
+            us.push(start.elapsed().as_secs_f64() * 1e6);
+            total_hits += results.hits.len() as u64;
+        }
+        means.push(us.iter().sum::<f64>() / us.len() as f64);
+        us.sort_by(f64::total_cmp);
+        p50s.push(percentile(&us, 0.5));
+        p99s.push(percentile(&us, 0.99));
+    }
+    let mut slowest: Vec<(f64, &String)> = queries
+        .iter()
+        .map(|q| {
+            let start = Instant::now();
+            let _ = index.search(q, 10);
+            (start.elapsed().as_secs_f64() * 1e6, q)
+        })
+        .collect();
+    slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
+    slowest.truncate(8);
+    let by_kind = |range: std::ops::Range<usize>| {
+        let mut us: Vec<f64> = queries[range]
+            .iter()
+            .map(|q| {
+                let start = Instant::now();
+                let _ = index.search(q, 10);
+                start.elapsed().as_secs_f64() * 1e6
+            })
+            .collect();
+        us.sort_by(f64::total_cmp);
+        (percentile(&us, 0.5), percentile(&us, 0.99))
+    };
+    println!(
+        "search (limit 10), {} queries x {} rounds: p50 {:.0} us, p99 {:.0} us, mean {:.0} us (medians over rounds); {} hits per round",
+        queries.len(),
+        args.rounds,
+        median(p50s),
+        median(p99s),
+        median(means),
+        total_hits / args.rounds.max(1) as u64
+    );
+    for (label, range) in [
+        ("identifiers (4 spellings)", 0..400),
+        ("two words", 400..650),
+        ("common words", 650..850),
+        ("rare identifiers", 850..1000),
+    ] {
+        let (p50, p99) = by_kind(range);
+        println!("  {label}: p50 {p50:.0} us, p99 {p99:.0} us");
+    }
+
+    println!(
+        "  slowest: {}",
+        slowest
+            .iter()
+            .map(|(us, q)| format!("{q:?} {us:.0} us"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    // Symbol lookup.
+    let mut sym_us = Vec::new();
+    for q in queries.iter().take(200) {
+        let start = Instant::now();
+        let _ = index.symbols(Some(q), None, None, 20);
+        sym_us.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    sym_us.sort_by(f64::total_cmp);
+    println!(
+        "symbols(q, limit 20), 200 queries: p50 {:.0} us, p99 {:.0} us",
+        percentile(&sym_us, 0.5),
+        percentile(&sym_us, 0.99)
+    );
+
+    // Snippets for a page of hits.
+    let texts: std::collections::HashMap<&str, &str> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let mut snip_us = Vec::new();
+    for q in queries.iter().take(200) {
+        let results = index.search(q, 10).expect("valid");
+        let start = Instant::now();
+        for hit in &results.hits {
+            let _ = snippet(texts.get(hit.path.as_str()).copied().unwrap_or(""), hit);
+        }
+        snip_us.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    snip_us.sort_by(f64::total_cmp);
+    println!(
+        "snippets for 10 hits (texts in memory): p50 {:.0} us, p99 {:.0} us",
+        percentile(&snip_us, 0.5),
+        percentile(&snip_us, 0.99)
+    );
+
+    // Baseline: a case-insensitive substring scan of every file for every query part.
+    let lowered: Vec<String> = files.iter().map(|(_, t)| t.to_lowercase()).collect();
+    let naive: Vec<&String> = queries
+        .iter()
+        .step_by((queries.len() / args.naive_queries.max(1)).max(1))
+        .collect();
+    let mut naive_us = Vec::new();
+    let mut indexed_us = Vec::new();
+    for q in &naive {
+        let parts: Vec<String> = q
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|p| !p.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        let start = Instant::now();
+        let matching = lowered
+            .iter()
+            .filter(|t| parts.iter().any(|p| t.contains(p.as_str())))
+            .count();
+        naive_us.push(start.elapsed().as_secs_f64() * 1e6);
+        std::hint::black_box(matching);
+        let start = Instant::now();
+        std::hint::black_box(index.search(q, 10).expect("valid"));
+        indexed_us.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    let (naive_p50, indexed_p50) = (median(naive_us), median(indexed_us));
+    println!(
+        "baseline substring scan, same {} queries: p50 {:.0} us vs index {:.0} us ({:.0}x faster)",
+        naive.len(),
+        naive_p50,
+        indexed_p50,
+        naive_p50 / indexed_p50
+    );
+}

@@ -1,0 +1,1 @@
+﻿class A:    def m(self): passdef f(x): return x@dasync def g(): pass
