@@ -307,12 +307,14 @@ async function followIndexing(id, uploadReport) {
     if (run !== state.pollRun) return;
     upsert(workspace);
   }
-  setProgress(`Ready: ${countsText(workspace)}`, 1);
-  announce(`Workspace “${workspace.name}” is ready: ${countsText(workspace)}.`);
   state.files = [];
   state.nextCursor = null;
   await Promise.all([loadFiles(), loadSymbols()]);
   if (state.openPath) await openFile(state.openPath).catch(() => {});
+  if (run !== state.pollRun) return;
+  // "Ready" once the tree and symbols show the new contents.
+  setProgress(`Ready: ${countsText(workspace)}`, 1);
+  announce(`Workspace “${workspace.name}” is ready: ${countsText(workspace)}.`);
 }
 
 /** Reads every file under a dropped directory entry, leaving out SKIPPED_DIRS. */

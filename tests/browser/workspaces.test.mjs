@@ -128,6 +128,9 @@ async function createTab(page, title) {
   await page.click("#new-tab-form button[type=submit]");
   await page.locator("#conversation-title", { hasText: title }).waitFor();
   await page.locator("#composer-input:not([disabled])").waitFor();
+  // The form clears its input once the new tab's messages have loaded: a title typed before
+  // that would be wiped.
+  await page.waitForFunction(() => document.getElementById("new-tab-title").value === "");
 }
 
 async function createWorkspace(page, name) {
@@ -234,6 +237,7 @@ describe("the Workspaces panel", () => {
     await page.locator("#ws-code .line.hit").waitFor();
     await page.fill("#ws-symbol-q", "");
     await page.waitForFunction(() => document.querySelectorAll("#ws-symbols .ws-symbol").length > 4);
+    await page.locator("#ws-symbol-q").blur();
     await page.screenshot({ path: join(SHOTS, "workspaces.png") });
     if (process.env.UPDATE_DOCS_IMG) {
       mkdirSync(join(ROOT, "docs", "img"), { recursive: true });
