@@ -130,17 +130,19 @@ async function signedIn() {
   let saved = "chat";
   try { saved = sessionStorage.getItem(PANEL_KEY) ?? "chat"; } catch { /* storage disabled */ }
   showPanel(saved);
-  workspacesStarted = true;
-  // The chat's workspace selector needs the list too; a failure here only leaves it empty.
-  startWorkspaces().catch((err) => {
-    if (!(err instanceof ApiError && err.status === 401)) announce(`Could not load the workspaces: ${err.message}`, { bad: true });
-  });
   chatStarting = startChat();
   try {
     await chatStarting;
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 401)) announce(err.message, { bad: true });
   }
+  // After the tab list: asked for together, the workspace list slowed the first answer enough for
+  // a tab created meanwhile to be overwritten by the older list. The chat's workspace selector
+  // needs this list too; a failure only leaves it empty.
+  workspacesStarted = true;
+  await startWorkspaces().catch((err) => {
+    if (!(err instanceof ApiError && err.status === 401)) announce(`Could not load the workspaces: ${err.message}`, { bad: true });
+  });
 }
 
 function signOut(message) {

@@ -103,18 +103,23 @@ function upsert(workspace) {
 /** Loads the workspace list (after sign-in; also fills the chat's workspace selector). */
 export async function loadWorkspaces() {
   const { body } = await api("GET", "/api/workspaces");
-  state.workspaces = Array.isArray(body?.workspaces) ? body.workspaces : [];
+  const listed = Array.isArray(body?.workspaces) ? body.workspaces : [];
+  // The shown workspace stays even when this list predates it (created while the list loaded).
+  const shown = current();
+  state.workspaces = shown && !listed.some((w) => w.id === shown.id) ? [...listed, shown] : listed;
   showError($("ws-list-error"), "");
-  if (state.currentId && !current()) state.currentId = null;
   renderList();
 }
 
-/** Loads the list and reopens the remembered workspace. */
+/**
+ * Loads the list and reopens the remembered workspace, unless one was chosen meanwhile (the panel
+ * is usable before the list has loaded). Sign-out and account switches call resetWorkspaces first.
+ */
 export async function startWorkspaces() {
-  resetWorkspaces();
   let remembered = null;
   try { remembered = localStorage.getItem(CURRENT_KEY); } catch { /* storage disabled */ }
   await loadWorkspaces();
+  if (state.currentId) return;
   const id = state.workspaces.some((w) => w.id === remembered) ? remembered : state.workspaces[0]?.id ?? null;
   if (id) await selectWorkspace(id);
 }
