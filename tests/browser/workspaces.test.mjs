@@ -338,6 +338,13 @@ describe("the Workspaces panel", () => {
     assert.equal(await page.locator("#ws-error").isHidden(), true, "the error of the last upload is gone");
     assert.deepEqual(await treePaths(page), ["main.py", "util.py"]);
 
+    // At 375px wide the panel fits: nothing scrolls sideways.
+    await page.setViewportSize({ width: 375, height: 740 });
+    await page.click('#ws-tree button[data-path="util.py"]');
+    await page.locator("#ws-code .line").first().waitFor();
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), "no horizontal scrolling");
+    await page.setViewportSize({ width: 1180, height: 900 });
+
     // Delete: a confirmation first; "Keep it" keeps it.
     await page.click("#ws-delete");
     assert.match(await page.locator("#ws-delete-question").textContent(), /Delete “faulty” and its 2 files\?/);
