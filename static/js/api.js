@@ -140,3 +140,58 @@ export function timingText(result) {
   if (result.requestId) parts.push(`x-request-id ${result.requestId}`);
   return parts.join(" · ");
 }
+
+/**
+ * Sends `body` (a Blob) as-is with `contentType` — an archive upload — through XMLHttpRequest,
+ * since fetch cannot report upload progress. `onProgress(sent, total)` follows the upload.
+ * Resolves and rejects like api().
+ */
+export function apiUpload(method, path, body, contentType, { onProgress = () => {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    const started = performance.now();
+    xhr.open(method, path);
+    xhr.setRequestHeader("authorization", `Bearer ${getToken()}`);
+    xhr.setRequestHeader("content-type", contentType);
+    xhr.setRequestHeader("accept", "application/json");
+    xhr.upload.addEventListener("progress", (event) => onProgress(event.loaded, event.lengthComputable ? event.total : body.size));
+    xhr.addEventListener("error", () => reject(new ApiError(0, "network_error",
+      "Could not reach the server (the upload did not get an answer). Check your connection and retry.",
+      { ms: performance.now() - started })));
+    xhr.addEventListener("load", () => {
+      const ms = performance.now() - started;
+      const requestId = xhr.getResponseHeader("x-request-id");
+      let parsed = null;
+      try { parsed = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch { parsed = xhr.responseText; }
+      if (xhr.status >= 200 && xhr.status < 300) {
+        resolve({ status: xhr.status, body: parsed, requestId, ms, serverMs: null });
+        return;
+      }
+      // errorOf reads headers through `get`, like a fetch Response.
+      const response = {
+        status: xhr.status, statusText: xhr.statusText,
+        headers: { get: (name) => xhr.getResponseHeader(name) },
+      };
+      reject(errorOf(response, parsed, { requestId, ms }));
+    });
+    xhr.send(body);
+  });
+}
+
+/** GETs `path` and resolves to its body as text (a workspace file); rejects like api(). */
+export async function apiText(path) {
+  let response;
+  try {
+    response = await fetch(path, { headers: { authorization: `Bearer ${getToken()}` }, cache: "no-store" });
+  } catch (err) {
+    throw new ApiError(0, "network_error", `Could not reach the server (${err?.message ?? "network error"}).`);
+  }
+  const raw = new Uint8Array(await response.arrayBuffer().catch(() => new ArrayBuffer(0)));
+  const text = new TextDecoder().decode(raw);
+  if (!response.ok) {
+    let parsed = null;
+    try { parsed = JSON.parse(text); } catch { parsed = text; }
+    throw errorOf(response, parsed, { requestId: response.headers.get("x-request-id") });
+  }
+  return text;
+}

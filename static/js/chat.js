@@ -10,6 +10,8 @@ import { citationLink, citationTarget, renderContent } from "./render.js";
 import { ReplyFollower } from "./reply.js";
 
 const CURRENT_TAB_KEY = "edge-assistant.tab";
+/** localStorage: {tab id: workspace id}, the code workspace each tab's replies may read. */
+const TAB_WORKSPACES_KEY = "edge-assistant.tab-workspaces";
 const PAGE = 50;
 /** `before` larger than any seq: the latest page. */
 const LATEST = Number.MAX_SAFE_INTEGER;
@@ -47,6 +49,60 @@ const listeners = { tabChange: [] };
 export function onTabChange(fn) { listeners.tabChange.push(fn); }
 export function currentTabId() { return state.currentId; }
 export function tabTitle(id) { return state.tabs.find((t) => t.id === id)?.title ?? null; }
+
+// ---------- the workspace a tab uses ----------
+
+/** The user's workspaces [{id, name}] (from the Workspaces panel); null until it has loaded them. */
+let workspaceOptions = null;
+
+function tabWorkspaceMap() {
+  try {
+    const parsed = JSON.parse(localStorage.getItem(TAB_WORKSPACES_KEY) ?? "{}");
+    return parsed && typeof parsed === "object" && !Array.isArray(parsed) ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
+/** The workspace chosen for tab `tabId` ("" for none, or when that workspace no longer exists). */
+export function tabWorkspace(tabId) {
+  if (!tabId) return "";
+  const id = tabWorkspaceMap()[tabId];
+  if (typeof id !== "string" || !id) return "";
+  if (workspaceOptions && !workspaceOptions.some((w) => w.id === id)) return "";
+  return id;
+}
+
+function setTabWorkspace(tabId, workspaceId) {
+  const map = tabWorkspaceMap();
+  if (workspaceId) map[tabId] = workspaceId;
+  else delete map[tabId];
+  try { localStorage.setItem(TAB_WORKSPACES_KEY, JSON.stringify(map)); } catch { /* storage disabled */ }
+}
+
+/** The Workspaces panel's list changed: refill the chat's workspace selector. */
+export function setWorkspaceOptions(list) {
+  workspaceOptions = list;
+  renderWorkspaceSelect();
+}
+
+/** The options the selector shows, as JSON: rebuilt only when they change (not on every render). */
+let shownWorkspaceOptions = "";
+
+function renderWorkspaceSelect() {
+  const select = $("workspace-select");
+  const chosen = tabWorkspace(state.currentId);
+  const key = JSON.stringify(workspaceOptions ?? []);
+  if (key !== shownWorkspaceOptions) {
+    shownWorkspaceOptions = key;
+    select.replaceChildren(
+      el("option", { text: "None", attrs: { value: "" } }),
+      ...(workspaceOptions ?? []).map((w) => el("option", { text: w.name, attrs: { value: w.id } })),
+    );
+  }
+  select.value = chosen;
+  select.disabled = !state.currentId;
+}
 
 function remember(id) {
   try {
@@ -87,6 +143,7 @@ function renderTabs() {
   $("delete-tab").disabled = !current;
   $("composer-input").disabled = !current;
   $("send").disabled = !current;
+  renderWorkspaceSelect();
 }
 
 export async function loadTabs({ more = false } = {}) {
@@ -586,6 +643,8 @@ async function startReply(tabId, messageSeq, clientId = `reply:${crypto.randomUU
   const body = { message_seq: messageSeq, client_id: clientId };
   const model = $("model-input").value.trim();
   if (model) body.model = model;
+  const workspace = tabWorkspace(tabId);
+  if (workspace) body.workspace = workspace;
   state.replyStarts.delete(tabId);
   let reply;
   try {
@@ -725,6 +784,13 @@ export function initChat() {
     if (scroller.scrollTop < 8 && state.hasOlder && !state.loading) await loadOlder();
   }));
 
+  $("workspace-select").addEventListener("change", () => {
+    if (!state.currentId) return;
+    const select = $("workspace-select");
+    setTabWorkspace(state.currentId, select.value);
+    const name = select.selectedOptions[0]?.textContent ?? "";
+    announce(select.value ? `This tab's replies may read and cite workspace “${name}”.` : "This tab's replies use no workspace.");
+  });
   $("composer").addEventListener("submit", (event) => { event.preventDefault(); submitComposer(); });
   $("stop-reply").addEventListener("click", () => stopReply());
   $("composer-input").addEventListener("keydown", (event) => {

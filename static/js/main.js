@@ -9,9 +9,10 @@ import { initChat, onTabChange, resetChat, startChat } from "./chat.js";
 import { initSearch } from "./search.js";
 import { initRollouts } from "./rollout.js";
 import { initStatus, refreshStatus } from "./status.js";
+import { initWorkspaces, onWorkspacesShown, resetWorkspaces, startWorkspaces } from "./workspaces.js";
 
 const PANEL_KEY = "edge-assistant.panel";
-const PANELS = ["chat", "search", "rollouts", "status"];
+const PANELS = ["chat", "search", "workspaces", "rollouts", "status"];
 
 /** "alice", or a neutral name when the token carries no readable subject. */
 const accountName = (token) => tokenSubject(token) ?? "another account";
@@ -69,6 +70,7 @@ function askToSwitch(token) {
     await chatStarting.catch(() => {});
     setToken(token);
     resetChat();
+    resetWorkspaces();
     announce(`Switched to ${next}.`);
     await signedIn();
   }
@@ -91,6 +93,8 @@ let currentPanel = null;
 let search = null;
 /** The running startChat(), so a switch of account waits for the old account's loads to land. */
 let chatStarting = Promise.resolve();
+/** The workspace list has been asked for since sign-in (showing the panel refreshes it). */
+let workspacesStarted = false;
 
 function showPanel(name) {
   if (!PANELS.includes(name)) name = "chat";
@@ -104,6 +108,7 @@ function showPanel(name) {
   }
   if (name === "status") refreshStatus().catch(() => {});
   if (name === "search") search?.syncTabOption();
+  if (name === "workspaces" && workspacesStarted) onWorkspacesShown();
 }
 
 function showSignIn(message) {
@@ -131,17 +136,27 @@ async function signedIn() {
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 401)) announce(err.message, { bad: true });
   }
+  // After the tab list: asked for together, the workspace list slowed the first answer enough for
+  // a tab created meanwhile to be overwritten by the older list. The chat's workspace selector
+  // needs this list too; a failure only leaves it empty.
+  workspacesStarted = true;
+  await startWorkspaces().catch((err) => {
+    if (!(err instanceof ApiError && err.status === 401)) announce(`Could not load the workspaces: ${err.message}`, { bad: true });
+  });
 }
 
 function signOut(message) {
   setToken("");
   resetChat();
+  resetWorkspaces();
+  workspacesStarted = false;
   showSignIn(message);
 }
 
 function init() {
   initChat();
   search = initSearch({ showPanel });
+  initWorkspaces({ showPanel });
   initRollouts();
   initStatus();
   onTabChange(() => {

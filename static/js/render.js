@@ -88,10 +88,16 @@ const safeUrl = (url) => {
   }
 };
 
+let codeOpener = null;
+/** Registers what opening a code citation does (the Workspaces panel shows the file at its line). */
+export function onCodeCitation(fn) {
+  codeOpener = fn;
+}
+
 /**
  * A link for citation `c` showing `label`: web sources open their URL (http/https only) in a new
- * tab; history sources open the message in the app; code sources (no workspace view yet) name
- * path:line in their title.
+ * tab; history sources open the message in the app; code sources name path:line in their title
+ * and open the file in the Workspaces panel (a link without an href: there is no URL for it).
  */
 export function citationLink(c, label, onHistory) {
   const title = [c.title, citationTarget(c)].filter(Boolean).join(" — ");
@@ -105,6 +111,14 @@ export function citationLink(c, label, onHistory) {
     return el("a", {
       class: "cite", text: label, attrs: { ...attrs, href, "data-tab-id": c.tab_id, "data-seq": c.seq },
       on: { click: (event) => { event.preventDefault(); onHistory?.(c.tab_id, Number(c.seq)); } },
+    });
+  }
+  if (c.path && codeOpener) {
+    const open = (event) => { event.preventDefault(); codeOpener(c); };
+    return el("a", {
+      class: "cite code-cite", text: label,
+      attrs: { ...attrs, "data-path": c.path, "data-line": c.line ?? "", role: "link", tabindex: 0 },
+      on: { click: open, keydown: (event) => { if (event.key === "Enter") open(event); } },
     });
   }
   return el("a", { class: "cite", text: label, attrs: { ...attrs, "data-path": c.path ?? "", "data-line": c.line ?? "" } });
