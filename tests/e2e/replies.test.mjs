@@ -320,6 +320,40 @@ describe("assistant replies", () => {
     assert.deepEqual(all[0].data.citations, []);
     assert.ok(lastPrompt().some((m) => m.role === "system" && m.content.includes("CartPole-v1 rollout just run")));
   });
+
+  test("code grounding: a question about the tab's workspace cites path:line and gets the symbol map", async () => {
+    llm.configure({ delayMs: 0, text: "It is defined in src/config.py [1]." });
+    const ws = await api("POST", "/api/workspaces", { body: { name: "grounding" } });
+    assert.equal(ws.status, 201, ws.text);
+    const files = [
+      ["src/config.py", "import os\n\n\ndef parse_config(path):\n    return open(path).read()\n\n\nclass Loader:\n    def load(self):\n        return parse_config('x')\n"],
+      ["src/server.rs", "pub struct Server {\n    port: u16,\n}\n\nimpl Server {\n    pub fn start(&self) {}\n}\n"],
+    ];
+    for (const [path, text] of files) {
+      const put = await api("PUT", `/api/workspaces/${ws.body.id}/files/${path}`, { raw: text, headers: { "content-type": "text/plain" } });
+      assert.equal(put.status, 200, put.text);
+    }
+    llm.clearRequests();
+    const tabId = await tabWithQuestion("where is parse_config defined in my repo?");
+    const started = await api("POST", `/api/tabs/${tabId}/replies`, { body: { workspace: ws.body.id } });
+    assert.equal(started.status, 202, started.text);
+    const all = await events(tabId, started.body.reply.id);
+    assert.equal(all[0].data.intent.label, "code");
+    const cites = all[0].data.citations;
+    assert.ok(cites.length >= 1, JSON.stringify(all[0].data));
+    assert.deepEqual([cites[0].n, cites[0].source, cites[0].path, cites[0].line], [1, "code", "src/config.py", 4]);
+    const prompt = llm.requests().at(-1).body.messages;
+    const sources = prompt.find((m) => m.content.startsWith("Sources:"));
+    assert.ok(sources, JSON.stringify(prompt));
+    assert.match(sources.content, /\[1\] .*\(src\/config\.py:4\)\n[^]*def parse_config\(path\):/);
+    // The workspace's symbol map goes along as uncited context.
+    assert.ok(prompt.some((m) => m.role === "system" && m.content.includes("src/server.rs") && m.content.includes("Server")), JSON.stringify(prompt));
+    assert.equal(all.at(-1).data.status, "complete");
+
+    // Another user's workspace id, or none at all, is a 404 before anything starts.
+    const missing = await api("POST", `/api/tabs/${tabId}/replies`, { body: { workspace: "nope" } });
+    assert.equal(missing.status, 404, missing.text);
+  });
 });
 
 describe("the daily token budget", () => {
