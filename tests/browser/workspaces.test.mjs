@@ -4,10 +4,11 @@
 // the panel follows the indexing until ready, shows the report, the file tree, a file with its
 // symbols, the symbol filter and code search with the query's words highlighted; a zip re-upload
 // reports unchanged files; a chat tab's workspace choice is kept per tab and sent with its replies,
-// and a reply's code citation opens the file at its line. Errors (not an archive, a broken zip)
+// and a reply grounded in it cites the definition as path:line, which opens the file at its line. Errors (not an archive, a broken zip)
 // are shown readably, and a workspace is deleted after a confirmation.
 //
-// UPDATE_DOCS_IMG=1 also writes the README's screenshot, docs/img/workspaces.png.
+// UPDATE_DOCS_IMG=1 also writes the README's screenshots, docs/img/workspaces.png and
+// docs/img/code-reply.png.
 import { describe, test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -269,29 +270,27 @@ describe("the Workspaces panel", () => {
     await page.locator(".tab-button", { hasText: "Code questions" }).click();
     await page.locator("#conversation-title", { hasText: "Code questions" }).waitFor();
 
-    llm.configure({ text: "The configuration is read by parse_config [1].", delayMs: 0 });
+    llm.configure({ text: "`parse_config` is defined in src/config.py [1]; `Loader.load` calls it.", delayMs: 0 });
     const starts = [];
     page.on("request", (req) => {
       if (req.method() === "POST" && /\/replies$/.test(new URL(req.url()).pathname)) starts.push(req.postDataJSON());
     });
-    await page.fill("#composer-input", "Where is the configuration parsed?");
+    await page.fill("#composer-input", "where is parse_config defined in my repo?");
     await page.press("#composer-input", "Enter");
     await page.locator('#message-list li[data-reply-id][data-reply-status="complete"]').waitFor({ timeout: 30_000 });
     assert.equal(starts.length, 1);
     assert.equal(starts[0].workspace, id, "the reply was started with the tab's workspace");
 
-    // A code citation opens its file at its line in the panel (the reply stubbed with one).
-    const citations = [{ n: 1, source: "code", title: "parse_config", path: "src/config.py", line: 4 }];
-    await page.route(/\/api\/tabs\/[^/]+\/replies\/[^/?]+$/, async (route) => {
-      if (route.request().method() !== "GET") return route.continue();
-      const response = await route.fetch();
-      await route.fulfill({ response, json: { ...(await response.json()), citations } });
-    });
-    await page.reload();
+    // The reply is grounded in the workspace for real: its citation is the definition's path:line,
+    // and it opens the file at that line in the panel.
     const cite = page.locator("#message-list li[data-reply-id] .message-body a.cite.code-cite");
     await cite.waitFor();
     assert.equal(await cite.getAttribute("data-path"), "src/config.py");
     assert.match(await page.locator("#message-list li[data-reply-id] .sources").innerText(), /src\/config\.py:4/);
+    await page.screenshot({ path: join(SHOTS, "code-reply.png") });
+    if (process.env.UPDATE_DOCS_IMG) {
+      copyFileSync(join(SHOTS, "code-reply.png"), join(ROOT, "docs", "img", "code-reply.png"));
+    }
     await cite.click();
     await page.locator("#panel-workspaces").waitFor({ state: "visible" });
     await page.locator("#ws-file-title", { hasText: "src/config.py" }).waitFor();
