@@ -34,7 +34,11 @@ pub mod record;
 pub mod tokenize;
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+// foldhash (hashbrown's default) rather than SipHash: the maps are keyed by ids and terms the
+// index made itself, and the rebuild at start does millions of lookups.
+use hashbrown::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -198,7 +202,10 @@ pub struct CodeIndex {
     by_path: BTreeMap<Box<str>, u32>,
     files: Vec<Option<FileEntry>>,
     free_files: Vec<u32>,
-    vocab: BTreeMap<Box<str>, u32>,
+    /// Term → id, for lookups (hashed: the rebuild at start does millions of them).
+    vocab: HashMap<Box<str>, u32>,
+    /// The same terms in byte order, for the prefix expansion.
+    sorted_terms: BTreeMap<Box<str>, u32>,
     postings: Vec<Vec<Posting>>,
     /// Symbols by the id of their key.
     symbol_keys: HashMap<u32, Vec<SymbolRef>>,
@@ -358,6 +365,7 @@ impl CodeIndex {
         }
         let id = self.postings.len() as u32;
         self.vocab.insert(term.into(), id);
+        self.sorted_terms.insert(term.into(), id);
         self.postings.push(Vec::new());
         id
     }
@@ -535,7 +543,8 @@ impl CodeIndex {
             .keys()
             .map(|p| p.len() + str_node)
             .sum::<usize>();
-        total += self.vocab.keys().map(|t| t.len() + str_node).sum::<usize>();
+        total += self.vocab.keys().map(|t| t.len() + str_node + 1).sum::<usize>();
+        total += self.sorted_terms.keys().map(|t| t.len() + str_node).sum::<usize>();
         total += self.postings.capacity() * size_of::<Vec<Posting>>();
         total += self
             .postings
@@ -593,7 +602,7 @@ impl CodeIndex {
             parsed.terms.iter().map(|t| (t.clone(), 1.0)).collect();
         if parsed.last.chars().count() >= MIN_PREFIX_CHARS {
             let expansions = self
-                .vocab
+                .sorted_terms
                 .range::<str, _>((
                     std::ops::Bound::Excluded(parsed.last.as_str()),
                     std::ops::Bound::Unbounded,
