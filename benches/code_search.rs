@@ -396,6 +396,25 @@ fn main() {
         live as f64 / source_bytes as f64
     );
     drop(records);
+    let before = index.heap_usage();
+    let live_before_shrink = LIVE_BYTES.load(Ordering::Relaxed);
+    let start = Instant::now();
+    index.shrink_to_fit();
+    let shrink_ms = ms(start);
+    let after = index.heap_usage();
+    println!(
+        "heap by part (MB), before / after shrink_to_fit ({shrink_ms:.0} ms, allocator live -{:.1} MB): vocabulary {:.1} / {:.1}, postings {:.1} / {:.1}, symbols {:.1} / {:.1}, files {:.1} / {:.1}; heap_bytes {:.1} MB after",
+        live_before_shrink.saturating_sub(LIVE_BYTES.load(Ordering::Relaxed)) as f64 / 1e6,
+        before.vocabulary as f64 / 1e6,
+        after.vocabulary as f64 / 1e6,
+        before.postings as f64 / 1e6,
+        after.postings as f64 / 1e6,
+        before.symbols as f64 / 1e6,
+        after.symbols as f64 / 1e6,
+        before.files as f64 / 1e6,
+        after.files as f64 / 1e6,
+        index.heap_bytes() as f64 / 1e6,
+    );
     if let Some((q, n)) = &args.profile {
         let start = Instant::now();
         for _ in 0..*n {
@@ -414,6 +433,7 @@ fn main() {
             let record: FileRecord = serde_json::from_slice(bytes).expect("record decodes");
             fresh.insert(path, record).expect("valid");
         }
+        fresh.shrink_to_fit();
         rebuild.push(ms(start));
         assert_eq!(fresh.len(), index.len());
     }

@@ -27,7 +27,7 @@
 //! so a definition always outranks mere mentions, and an exact name outranks the rest. Ties go
 //! to the path, then the position in the file, so the order is deterministic.
 //!
-//! Memory: postings are 8 bytes (chunk id, term frequency, line offset); chunk ids of removed
+//! Memory: postings are 6 bytes (chunk id, term frequency, line offset); chunk ids of removed
 //! files are reused, so an object that rewrites files for a long time does not grow.
 
 pub mod record;
@@ -135,6 +135,19 @@ pub struct CodeResults {
     pub hits: Vec<CodeHit>,
 }
 
+/// [`CodeIndex::heap_bytes`] by part, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeapUsage {
+    /// The terms (hashed and sorted).
+    pub vocabulary: usize,
+    /// Term postings and chunk table.
+    pub postings: usize,
+    /// Symbols, their name and part tables.
+    pub symbols: usize,
+    /// Paths and per-file lists.
+    pub files: usize,
+}
+
 /// One symbol lookup result, with the contract's field names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SymbolHit {
@@ -147,13 +160,30 @@ pub struct SymbolHit {
     pub signature: String,
 }
 
-/// A term in one chunk.
+/// A term in one chunk, in 6 bytes (the bulk of the index's memory): the chunk id as two
+/// halves so the struct aligns to 2, the term frequency saturated at 255 (BM25 saturates long
+/// before), the line offset within the chunk (chunks have at most 40 lines; a longer offset from
+/// a foreign record saturates).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Posting {
-    doc: u32,
-    tf: u16,
+    doc: [u16; 2],
+    tf: u8,
     /// Line of the term's first occurrence, relative to the chunk's first line.
-    line: u16,
+    line: u8,
+}
+
+impl Posting {
+    fn new(doc: u32, tf: u32, line: u32) -> Self {
+        Self {
+            doc: [doc as u16, (doc >> 16) as u16],
+            tf: u8::try_from(tf).unwrap_or(u8::MAX),
+            line: u8::try_from(line).unwrap_or(u8::MAX),
+        }
+    }
+
+    fn doc(&self) -> u32 {
+        u32::from(self.doc[0]) | (u32::from(self.doc[1]) << 16)
+    }
 }
 
 /// A chunk (document); `file == FREE` marks an unused slot.
@@ -320,7 +350,7 @@ fn symbol_terms(name: &str) -> (Vec<String>, Option<String>) {
 struct Acc {
     score: f32,
     best: f32,
-    line: u16,
+    line: u8,
 }
 
 impl CodeIndex {
@@ -430,11 +460,7 @@ impl CodeIndex {
             };
             for p in flat.chunks_exact(3) {
                 if let Some(&doc) = docs.get(p[0] as usize) {
-                    list.push(Posting {
-                        doc,
-                        tf: u16::try_from(p[1]).unwrap_or(u16::MAX),
-                        line: u16::try_from(p[2]).unwrap_or(u16::MAX),
-                    });
+                    list.push(Posting::new(doc, p[1], p[2]));
                 }
             }
         }
@@ -495,7 +521,7 @@ impl CodeIndex {
         for &id in &entry.terms {
             if let Some(list) = self.postings.get_mut(id as usize) {
                 let docs = &self.docs;
-                list.retain(|p| docs.get(p.doc as usize).is_some_and(|d| d.file != slot));
+                list.retain(|p| docs.get(p.doc() as usize).is_some_and(|d| d.file != slot));
                 if list.is_empty() {
                     // Give the memory back; the term keeps its id for a later file.
                     *list = Vec::new();
@@ -536,42 +562,58 @@ impl CodeIndex {
 
     /// Bytes of heap the index holds (capacities, not allocator rounding).
     pub fn heap_bytes(&self) -> usize {
+        let h = self.heap_usage();
+        h.vocabulary + h.postings + h.symbols + h.files
+    }
+
+    /// [`Self::heap_bytes`] by part.
+    pub fn heap_usage(&self) -> HeapUsage {
         use std::mem::size_of;
         let str_node = size_of::<Box<str>>() + size_of::<u32>();
-        let mut total = self
-            .by_path
+        let vocabulary = self
+            .vocab
             .keys()
-            .map(|p| p.len() + str_node)
-            .sum::<usize>();
-        total += self.vocab.keys().map(|t| t.len() + str_node + 1).sum::<usize>();
-        total += self.sorted_terms.keys().map(|t| t.len() + str_node).sum::<usize>();
-        total += self.postings.capacity() * size_of::<Vec<Posting>>();
-        total += self
-            .postings
-            .iter()
-            .map(|l| l.capacity() * size_of::<Posting>())
-            .sum::<usize>();
+            .map(|t| t.len() + str_node + 1)
+            .sum::<usize>()
+            + self
+                .sorted_terms
+                .keys()
+                .map(|t| t.len() + str_node)
+                .sum::<usize>();
+        let postings = self.postings.capacity() * size_of::<Vec<Posting>>()
+            + self
+                .postings
+                .iter()
+                .map(|l| l.capacity() * size_of::<Posting>())
+                .sum::<usize>()
+            + self.docs.capacity() * size_of::<Doc>()
+            + self.free_docs.capacity() * 4;
+        let mut symbols = 0;
         for table in [&self.symbol_keys, &self.symbol_parts] {
-            total += table.capacity() * (size_of::<u32>() + size_of::<Vec<SymbolRef>>() + 1);
-            total += table
+            symbols += table.capacity() * (size_of::<u32>() + size_of::<Vec<SymbolRef>>() + 1);
+            symbols += table
                 .values()
                 .map(|l| l.capacity() * size_of::<SymbolRef>())
                 .sum::<usize>();
         }
-        // A B-tree entry: the key plus about a third of a node's overhead.
-        total += self
+        // A B-tree entry: the key plus about half its size of node overhead.
+        symbols += self
             .symbol_names
             .iter()
             .map(|(name, _, _)| name.len() + size_of::<(Box<str>, u32, u32)>() * 3 / 2)
             .sum::<usize>();
-        total += self.docs.capacity() * size_of::<Doc>() + self.free_docs.capacity() * 4;
-        total += self.files.capacity() * size_of::<Option<FileEntry>>();
+        let mut files = self
+            .by_path
+            .keys()
+            .map(|p| p.len() + str_node)
+            .sum::<usize>()
+            + self.files.capacity() * size_of::<Option<FileEntry>>();
         for file in self.files.iter().flatten() {
-            total += file.path.len() + file.docs.capacity() * 4 + file.terms.capacity() * 4;
-            total += file.info.capacity() * size_of::<SymbolInfo>();
-            total += file.info.iter().map(|i| i.parts.len() * 4).sum::<usize>();
-            total += file.symbols.capacity() * size_of::<Symbol>();
-            total += file
+            files += file.path.len() + file.docs.capacity() * 4 + file.terms.capacity() * 4;
+            symbols += file.info.capacity() * size_of::<SymbolInfo>();
+            symbols += file.info.iter().map(|i| i.parts.len() * 4).sum::<usize>();
+            symbols += file.symbols.capacity() * size_of::<Symbol>();
+            symbols += file
                 .symbols
                 .iter()
                 .map(|s| {
@@ -581,7 +623,29 @@ impl CodeIndex {
                 })
                 .sum::<usize>();
         }
-        total
+        HeapUsage {
+            vocabulary,
+            postings,
+            symbols,
+            files,
+        }
+    }
+
+    /// Gives back the spare capacity of every list: for after a bulk load (the object's start),
+    /// where growth by doubling leaves up to half of each posting list unused.
+    pub fn shrink_to_fit(&mut self) {
+        for list in &mut self.postings {
+            list.shrink_to_fit();
+        }
+        for list in self
+            .symbol_keys
+            .values_mut()
+            .chain(self.symbol_parts.values_mut())
+        {
+            list.shrink_to_fit();
+        }
+        self.postings.shrink_to_fit();
+        self.docs.shrink_to_fit();
     }
 
     fn path_of(&self, doc: u32) -> &str {
@@ -638,14 +702,14 @@ impl CodeIndex {
                 idf_of.insert(id, scorer.idf());
             }
             for p in list {
-                let (Some(doc), Some(a)) =
-                    (self.docs.get(p.doc as usize), acc.get_mut(p.doc as usize))
+                let id = p.doc();
+                let (Some(doc), Some(a)) = (self.docs.get(id as usize), acc.get_mut(id as usize))
                 else {
                     continue;
                 };
                 let s = weight * scorer.score(u32::from(p.tf), doc.len);
                 if a.score == 0.0 {
-                    touched.push(p.doc);
+                    touched.push(id);
                 }
                 a.score += s;
                 if s > a.best {

@@ -474,3 +474,11 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn postings_pack_chunk_ids_past_16_bits_and_saturate_counts() {
+    let p = Posting::new(0x0012_3456, 300, 7);
+    assert_eq!(p.doc(), 0x0012_3456);
+    assert_eq!((p.tf, p.line), (255, 7));
+    assert_eq!(std::mem::size_of::<Posting>(), 6);
+}
