@@ -10,6 +10,7 @@
 //! - `--naive-queries N` (100): queries also answered by the baseline, a case-insensitive
 //!   substring scan of every file's text for every query part (what a grep would do), timed in
 //!   the same run.
+//! - `--show Q` (repeatable): build, then print the top 5 hits of each `Q` with snippets.
 //! - `--profile Q N`: build, then only run query `Q` `N` times (for `perf record`).
 //!
 //! Symbols come from a trivial line match (`def name` / `class name` at the start of a line, or
@@ -68,6 +69,8 @@ struct Args {
     naive_queries: usize,
     /// `--profile Q N`: after building, run query Q N times and stop (for a profiler).
     profile: Option<(String, usize)>,
+    /// `--show Q` (repeatable): after building, print the top 5 hits of each Q and stop.
+    show: Vec<String>,
 }
 
 fn parse_args() -> Args {
@@ -76,6 +79,7 @@ fn parse_args() -> Args {
         rounds: 5,
         naive_queries: 100,
         profile: None,
+        show: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -96,6 +100,7 @@ fn parse_args() -> Args {
                     .expect("--profile Q N");
                 args.profile = Some((q, n));
             }
+            "--show" => args.show.push(it.next().expect("--show Q")),
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -415,6 +420,28 @@ fn main() {
         after.files as f64 / 1e6,
         index.heap_bytes() as f64 / 1e6,
     );
+    if !args.show.is_empty() {
+        let texts: std::collections::HashMap<&str, &str> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        for q in &args.show {
+            let results = index.search(q, 5).expect("valid query");
+            println!("{q:?}: {} chunks", results.total);
+            for hit in &results.hits {
+                let text = texts.get(hit.path.as_str()).copied().unwrap_or("");
+                println!(
+                    "  {:.2} {}:{} {:?} | {}",
+                    hit.score,
+                    hit.path,
+                    hit.line,
+                    hit.symbol,
+                    snippet(text, hit)
+                );
+            }
+        }
+        return;
+    }
     if let Some((q, n)) = &args.profile {
         let start = Instant::now();
         for _ in 0..*n {

@@ -17,15 +17,18 @@
 //! parts apart. The last part typed also matches up to [`MAX_PREFIX_EXPANSIONS`] longer terms
 //! at half weight. A chunk where a symbol starts gets a boost when the query names it, in units
 //! of `S`, the query terms' summed idf (an upper bound of any chunk's BM25 score), plus the idf
-//! of the symbol's parts the query holds (so the symbol matching more of the query wins):
-//! - `3·S`, exact: its name (parts joined, lowercased) equals a query word, or the whole query
-//!   joined (`parse config` names `parse_config`);
-//! - `2·S`: its name is a run of 2 to 4 consecutive query parts (`how does parse config work`
-//!   names `parse_config`);
-//! - `1·S`: it holds every part of the query (`config` finds `parse_config`).
+//! of the query parts the match covers (so the symbol matching more of the query wins):
+//! - `3·S`, exact: its name (parts joined, lowercased) is the whole query joined (`parse config`,
+//!   `parseConfig` and `PARSE_CONFIG` all name `parse_config`);
+//! - `2·S`: its name is a multi-part query word or a run of 2 to 4 consecutive query parts
+//!   (`how does parse_config work`, `where is url parse` names `urlparse`);
+//! - `1·S`: it holds every part of the query (`config` and `parse config` find
+//!   `parse_config_file`);
+//! - `0.5·S`: its name is one single-part word of a longer query (`config` for `parse config`).
 //!
-//! so a definition always outranks mere mentions, and an exact name outranks the rest. Ties go
-//! to the path, then the position in the file, so the order is deterministic.
+//! From `1·S` up, a definition outranks any chunk that only mentions the query (a BM25 score is
+//! at most `S`), and each level outranks the ones below. Ties go to the path, then the position
+//! in the file, so the order is deterministic.
 //!
 //! Memory: postings are 6 bytes (chunk id, term frequency, line offset); chunk ids of removed
 //! files are reused, so an object that rewrites files for a long time does not grow.
@@ -64,6 +67,7 @@ const PREFIX_WEIGHT: f32 = 0.5;
 const EXACT_BOOST: f32 = 3.0;
 const RUN_BOOST: f32 = 2.0;
 const CONTAINS_BOOST: f32 = 1.0;
+const WORD_BOOST: f32 = 0.5;
 /// Longest run of query parts tried as a symbol name.
 const MAX_RUN_PARTS: usize = 4;
 /// Snippet length in chars, before the "…" marks.
@@ -249,6 +253,15 @@ pub struct CodeIndex {
     total_len: u64,
 }
 
+/// A symbol name a query names: parts of the query joined, with the boost level of a symbol of
+/// that name and the parts it covers.
+#[derive(Debug)]
+struct QueryKey {
+    key: String,
+    level: f32,
+    parts: Vec<String>,
+}
+
 /// A query split into what the ranking needs.
 #[derive(Debug)]
 struct ParsedQuery {
@@ -256,8 +269,8 @@ struct ParsedQuery {
     terms: Vec<String>,
     /// Distinct parts in query order.
     parts: Vec<String>,
-    /// Symbol names the query names, with their boost level.
-    keys: Vec<(String, f32)>,
+    /// Symbol names the query names.
+    keys: Vec<QueryKey>,
     /// The last part typed.
     last: String,
 }
@@ -292,25 +305,32 @@ fn parse_query(q: &str) -> Result<ParsedQuery, CodeSearchError> {
         .filter(|t| seen.insert(**t))
         .map(|t| (*t).to_owned())
         .collect();
-    let mut keys: Vec<(String, f32)> = Vec::new();
-    let mut add_key = |key: String, level: f32| {
-        if let Some(k) = keys.iter_mut().find(|(k, _)| *k == key) {
-            k.1 = k.1.max(level);
+    let mut keys: Vec<QueryKey> = Vec::new();
+    let mut add_key = |parts: &[&str], level: f32| {
+        let key = cap_term(parts.concat());
+        if let Some(k) = keys.iter_mut().find(|k| k.key == key) {
+            k.level = k.level.max(level);
         } else {
-            keys.push((key, level));
+            keys.push(QueryKey {
+                key,
+                level,
+                parts: parts.iter().map(|p| (*p).to_owned()).collect(),
+            });
         }
     };
+    add_key(&all_parts, EXACT_BOOST);
     for word in &words {
-        if let Some(id) = word.identifier() {
-            add_key(id.to_owned(), EXACT_BOOST);
-        }
-    }
-    if all_parts.len() > 1 {
-        add_key(cap_term(all_parts.concat()), EXACT_BOOST);
+        let parts: Vec<&str> = word.parts.iter().map(String::as_str).collect();
+        let level = if parts.len() > 1 {
+            RUN_BOOST
+        } else {
+            WORD_BOOST
+        };
+        add_key(&parts, level);
     }
     for run in 2..=MAX_RUN_PARTS.min(all_parts.len()) {
         for window in all_parts.windows(run) {
-            add_key(cap_term(window.concat()), RUN_BOOST);
+            add_key(window, RUN_BOOST);
         }
     }
     Ok(ParsedQuery {
@@ -721,23 +741,17 @@ impl CodeIndex {
 
         // Symbol boosts: the best one per chunk.
         let mut named: HashMap<u32, (f32, SymbolRef)> = HashMap::new();
-        let mut consider = |sref: SymbolRef, level: f32| {
-            let Some(file) = self.files.get(sref.file as usize).and_then(Option::as_ref) else {
+        let mut consider = |sref: SymbolRef, level: f32, covered: f32| {
+            let Some(doc) = self
+                .files
+                .get(sref.file as usize)
+                .and_then(Option::as_ref)
+                .and_then(|file| file.info.get(sref.symbol as usize))
+                .and_then(|info| info.doc)
+            else {
                 return;
             };
-            let Some(info) = file.info.get(sref.symbol as usize) else {
-                return;
-            };
-            let Some(doc) = info.doc else {
-                return;
-            };
-            let matched: f32 = info
-                .parts
-                .iter()
-                .chain(info.key.as_ref())
-                .filter_map(|id| idf_of.get(id))
-                .sum();
-            let boost = level * idf_sum + matched;
+            let boost = level * idf_sum + covered;
             let better = named.get(&doc).is_none_or(|(b, old)| {
                 boost > *b || (boost == *b && (sref.file, sref.symbol) < (old.file, old.symbol))
             });
@@ -745,14 +759,22 @@ impl CodeIndex {
                 named.insert(doc, (boost, sref));
             }
         };
-        for (key, level) in &parsed.keys {
+        let idf_of_part = |part: &str| {
+            self.vocab
+                .get(part)
+                .and_then(|id| idf_of.get(id))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        for key in &parsed.keys {
             if let Some(list) = self
                 .vocab
-                .get(key.as_str())
+                .get(key.key.as_str())
                 .and_then(|id| self.symbol_keys.get(id))
             {
+                let covered: f32 = key.parts.iter().map(|p| idf_of_part(p)).sum();
                 for &sref in list {
-                    consider(sref, *level);
+                    consider(sref, key.level, covered);
                 }
             }
         }
@@ -768,6 +790,7 @@ impl CodeIndex {
                 .filter_map(|id| self.symbol_parts.get(id))
                 .min_by_key(|l| l.len());
             let all_have_symbols = part_ids.iter().all(|id| self.symbol_parts.contains_key(id));
+            let all_covered: f32 = parsed.parts.iter().map(|p| idf_of_part(p)).sum();
             if let (Some(list), true) = (rarest, all_have_symbols) {
                 for &sref in list {
                     let holds_all = self
@@ -777,7 +800,7 @@ impl CodeIndex {
                         .and_then(|f| f.info.get(sref.symbol as usize))
                         .is_some_and(|info| part_ids.iter().all(|id| info.parts.contains(id)));
                     if holds_all {
-                        consider(sref, CONTAINS_BOOST);
+                        consider(sref, CONTAINS_BOOST, all_covered);
                     }
                 }
             }

@@ -123,9 +123,31 @@ fn an_exact_name_outranks_a_longer_name_and_more_parts_win() {
     );
     let results = index.search("parse config", 10).unwrap();
     let order: Vec<&str> = results.hits.iter().map(|h| h.path.as_str()).collect();
-    // parse_config names the whole query; config is exact for one word; parse_config_file only
-    // holds the query's parts.
-    assert_eq!(order, ["c.py", "b.py", "a.py"]);
+    // parse_config names the whole query; parse_config_file holds all its parts; config is
+    // only one of its words.
+    assert_eq!(order, ["c.py", "a.py", "b.py"]);
+    // Two words naming one identifier: `url parse` names `urlparse` before `url` or `parse`.
+    let mut index = CodeIndex::new();
+    add(
+        &mut index,
+        "a.py",
+        "def url(x):\n    pass\n",
+        &[func("url", 1)],
+    );
+    add(
+        &mut index,
+        "b.py",
+        "def parse(x):\n    pass\n",
+        &[func("parse", 1)],
+    );
+    add(
+        &mut index,
+        "c.py",
+        "def urlparse(x):\n    pass\n",
+        &[func("urlparse", 1)],
+    );
+    let results = index.search("url parse", 10).unwrap();
+    assert_eq!(paths(&results)[0], ("c.py", 1));
 }
 
 #[test]
