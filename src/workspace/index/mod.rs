@@ -538,10 +538,21 @@ impl CodeIndex {
         let Some(entry) = self.files.get_mut(slot as usize).and_then(Option::take) else {
             return false;
         };
+        // The file's chunks as a bitmap (an eighth of a byte per chunk of the index, which stays
+        // in cache while the posting lists are filtered).
+        let mut dead = vec![0u64; self.docs.len().div_ceil(64)];
+        for &doc in &entry.docs {
+            if let Some(word) = dead.get_mut(doc as usize / 64) {
+                *word |= 1 << (doc % 64);
+            }
+        }
+        let is_dead = |doc: u32| {
+            dead.get(doc as usize / 64)
+                .is_some_and(|word| word & (1 << (doc % 64)) != 0)
+        };
         for &id in &entry.terms {
             if let Some(list) = self.postings.get_mut(id as usize) {
-                let docs = &self.docs;
-                list.retain(|p| docs.get(p.doc() as usize).is_some_and(|d| d.file != slot));
+                list.retain(|p| !is_dead(p.doc()));
                 if list.is_empty() {
                     // Give the memory back; the term keeps its id for a later file.
                     *list = Vec::new();
