@@ -152,6 +152,31 @@ pub struct HeapUsage {
     pub files: usize,
 }
 
+/// One row of `GET /api/search?source=code`'s `results`, with the contract's field names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CodeResultRow {
+    pub path: String,
+    pub line: u32,
+    pub snippet: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    pub score: f32,
+}
+
+impl CodeHit {
+    /// The contract's row for this hit, its snippet cut from the file's `text` (empty when the
+    /// object could not read the file).
+    pub fn row(&self, text: Option<&str>) -> CodeResultRow {
+        CodeResultRow {
+            path: self.path.clone(),
+            line: self.line,
+            snippet: text.map(|t| snippet(t, self)).unwrap_or_default(),
+            symbol: self.symbol.clone(),
+            score: self.score,
+        }
+    }
+}
+
 /// One symbol lookup result, with the contract's field names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SymbolHit {

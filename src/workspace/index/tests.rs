@@ -158,6 +158,12 @@ fn the_hit_line_is_where_the_weightiest_term_is() {
     let results = index.search("frobnicate", 5).unwrap();
     assert_eq!(paths(&results), [("x.py", 4)]);
     assert_eq!(snippet(text, &results.hits[0]), "zebra = frobnicate(a)");
+    let row = serde_json::to_value(results.hits[0].row(Some(text))).unwrap();
+    assert_eq!(row["path"], "x.py");
+    assert_eq!(row["line"], 4);
+    assert_eq!(row["snippet"], "zebra = frobnicate(a)");
+    assert!(row.get("symbol").is_none() && row["score"].as_f64().unwrap() > 0.0);
+    assert_eq!(results.hits[0].row(None).snippet, "");
 }
 
 #[test]
