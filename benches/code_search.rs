@@ -10,6 +10,7 @@
 //! - `--naive-queries N` (100): queries also answered by the baseline, a case-insensitive
 //!   substring scan of every file's text for every query part (what a grep would do), timed in
 //!   the same run.
+//! - `--show Q` (repeatable): build, then print the top 5 hits of each `Q` with snippets.
 //! - `--profile Q N`: build, then only run query `Q` `N` times (for `perf record`).
 //!
 //! Symbols come from a trivial line match (`def name` / `class name` at the start of a line, or
@@ -68,6 +69,8 @@ struct Args {
     naive_queries: usize,
     /// `--profile Q N`: after building, run query Q N times and stop (for a profiler).
     profile: Option<(String, usize)>,
+    /// `--show Q` (repeatable): after building, print the top 5 hits of each Q and stop.
+    show: Vec<String>,
 }
 
 fn parse_args() -> Args {
@@ -76,6 +79,7 @@ fn parse_args() -> Args {
         rounds: 5,
         naive_queries: 100,
         profile: None,
+        show: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -96,6 +100,7 @@ fn parse_args() -> Args {
                     .expect("--profile Q N");
                 args.profile = Some((q, n));
             }
+            "--show" => args.show.push(it.next().expect("--show Q")),
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -364,10 +369,15 @@ fn main() {
         .max()
         .unwrap_or_default();
     let chunks: usize = records.iter().map(FileRecord::chunk_count).sum();
+    let symbol_bytes: usize = records
+        .iter()
+        .map(|r| serde_json::to_vec(&r.symbols).map_or(0, |v| v.len()))
+        .sum();
     println!(
-        "records: built in {build_ms:.0} ms ({:.1} MB/s), {chunks} chunks; JSON {:.1} MB = {:.2} x source ({:.0} KB per source MB), largest {} KB: {largest_path}",
+        "records: built in {build_ms:.0} ms ({:.1} MB/s), {chunks} chunks; JSON {:.1} MB (symbols {:.1} MB) = {:.2} x source ({:.0} KB per source MB), largest {} KB: {largest_path}",
         source_bytes as f64 / 1e6 / (build_ms / 1e3),
         record_bytes as f64 / 1e6,
+        symbol_bytes as f64 / 1e6,
         record_bytes as f64 / source_bytes as f64,
         record_bytes as f64 / 1e3 / (source_bytes as f64 / 1e6),
         largest / 1000,
@@ -391,6 +401,47 @@ fn main() {
         live as f64 / source_bytes as f64
     );
     drop(records);
+    let before = index.heap_usage();
+    let live_before_shrink = LIVE_BYTES.load(Ordering::Relaxed);
+    let start = Instant::now();
+    index.shrink_to_fit();
+    let shrink_ms = ms(start);
+    let after = index.heap_usage();
+    println!(
+        "heap by part (MB), before / after shrink_to_fit ({shrink_ms:.0} ms, allocator live -{:.1} MB): vocabulary {:.1} / {:.1}, postings {:.1} / {:.1}, symbols {:.1} / {:.1}, files {:.1} / {:.1}; heap_bytes {:.1} MB after",
+        live_before_shrink.saturating_sub(LIVE_BYTES.load(Ordering::Relaxed)) as f64 / 1e6,
+        before.vocabulary as f64 / 1e6,
+        after.vocabulary as f64 / 1e6,
+        before.postings as f64 / 1e6,
+        after.postings as f64 / 1e6,
+        before.symbols as f64 / 1e6,
+        after.symbols as f64 / 1e6,
+        before.files as f64 / 1e6,
+        after.files as f64 / 1e6,
+        index.heap_bytes() as f64 / 1e6,
+    );
+    if !args.show.is_empty() {
+        let texts: std::collections::HashMap<&str, &str> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        for q in &args.show {
+            let results = index.search(q, 5).expect("valid query");
+            println!("{q:?}: {} chunks", results.total);
+            for hit in &results.hits {
+                let text = texts.get(hit.path.as_str()).copied().unwrap_or("");
+                println!(
+                    "  {:.2} {}:{} {:?} | {}",
+                    hit.score,
+                    hit.path,
+                    hit.line,
+                    hit.symbol,
+                    snippet(text, hit)
+                );
+            }
+        }
+        return;
+    }
     if let Some((q, n)) = &args.profile {
         let start = Instant::now();
         for _ in 0..*n {
@@ -409,11 +460,17 @@ fn main() {
             let record: FileRecord = serde_json::from_slice(bytes).expect("record decodes");
             fresh.insert(path, record).expect("valid");
         }
+        fresh.shrink_to_fit();
         rebuild.push(ms(start));
         assert_eq!(fresh.len(), index.len());
     }
+    let start = Instant::now();
+    for bytes in &encoded {
+        std::hint::black_box(serde_json::from_slice::<FileRecord>(bytes).expect("decodes"));
+    }
+    let decode_ms = ms(start);
     println!(
-        "rebuild from JSON records (decode + insert): median {:.0} ms over {} runs",
+        "rebuild from JSON records (decode + insert): median {:.0} ms over {} runs (decode alone {decode_ms:.0} ms)",
         median(rebuild.clone()),
         rebuild.len()
     );

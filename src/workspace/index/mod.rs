@@ -17,24 +17,31 @@
 //! parts apart. The last part typed also matches up to [`MAX_PREFIX_EXPANSIONS`] longer terms
 //! at half weight. A chunk where a symbol starts gets a boost when the query names it, in units
 //! of `S`, the query terms' summed idf (an upper bound of any chunk's BM25 score), plus the idf
-//! of the symbol's parts the query holds (so the symbol matching more of the query wins):
-//! - `3·S`, exact: its name (parts joined, lowercased) equals a query word, or the whole query
-//!   joined (`parse config` names `parse_config`);
-//! - `2·S`: its name is a run of 2 to 4 consecutive query parts (`how does parse config work`
-//!   names `parse_config`);
-//! - `1·S`: it holds every part of the query (`config` finds `parse_config`).
+//! of the query parts the match covers (so the symbol matching more of the query wins):
+//! - `3·S`, exact: its name (parts joined, lowercased) is the whole query joined (`parse config`,
+//!   `parseConfig` and `PARSE_CONFIG` all name `parse_config`);
+//! - `2·S`: its name is a multi-part query word or a run of 2 to 4 consecutive query parts
+//!   (`how does parse_config work`, `where is url parse` names `urlparse`);
+//! - `1·S`: it holds every part of the query (`config` and `parse config` find
+//!   `parse_config_file`);
+//! - `0.5·S`: its name is one single-part word of a longer query (`config` for `parse config`).
 //!
-//! so a definition always outranks mere mentions, and an exact name outranks the rest. Ties go
-//! to the path, then the position in the file, so the order is deterministic.
+//! From `1·S` up, a definition outranks any chunk that only mentions the query (a BM25 score is
+//! at most `S`), and each level outranks the ones below. Ties go to the path, then the position
+//! in the file, so the order is deterministic.
 //!
-//! Memory: postings are 8 bytes (chunk id, term frequency, line offset); chunk ids of removed
+//! Memory: postings are 6 bytes (chunk id, term frequency, line offset); chunk ids of removed
 //! files are reused, so an object that rewrites files for a long time does not grow.
 
 pub mod record;
 pub mod tokenize;
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+// foldhash (hashbrown's default) rather than SipHash: the maps are keyed by ids and terms the
+// index made itself, and the rebuild at start does millions of lookups.
+use hashbrown::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -60,6 +67,7 @@ const PREFIX_WEIGHT: f32 = 0.5;
 const EXACT_BOOST: f32 = 3.0;
 const RUN_BOOST: f32 = 2.0;
 const CONTAINS_BOOST: f32 = 1.0;
+const WORD_BOOST: f32 = 0.5;
 /// Longest run of query parts tried as a symbol name.
 const MAX_RUN_PARTS: usize = 4;
 /// Snippet length in chars, before the "…" marks.
@@ -131,6 +139,44 @@ pub struct CodeResults {
     pub hits: Vec<CodeHit>,
 }
 
+/// [`CodeIndex::heap_bytes`] by part, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeapUsage {
+    /// The terms (hashed and sorted).
+    pub vocabulary: usize,
+    /// Term postings and chunk table.
+    pub postings: usize,
+    /// Symbols, their name and part tables.
+    pub symbols: usize,
+    /// Paths and per-file lists.
+    pub files: usize,
+}
+
+/// One row of `GET /api/search?source=code`'s `results`, with the contract's field names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CodeResultRow {
+    pub path: String,
+    pub line: u32,
+    pub snippet: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    pub score: f32,
+}
+
+impl CodeHit {
+    /// The contract's row for this hit, its snippet cut from the file's `text` (empty when the
+    /// object could not read the file).
+    pub fn row(&self, text: Option<&str>) -> CodeResultRow {
+        CodeResultRow {
+            path: self.path.clone(),
+            line: self.line,
+            snippet: text.map(|t| snippet(t, self)).unwrap_or_default(),
+            symbol: self.symbol.clone(),
+            score: self.score,
+        }
+    }
+}
+
 /// One symbol lookup result, with the contract's field names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SymbolHit {
@@ -143,13 +189,30 @@ pub struct SymbolHit {
     pub signature: String,
 }
 
-/// A term in one chunk.
+/// A term in one chunk, in 6 bytes (the bulk of the index's memory): the chunk id as two
+/// halves so the struct aligns to 2, the term frequency saturated at 255 (BM25 saturates long
+/// before), the line offset within the chunk (chunks have at most 40 lines; a longer offset from
+/// a foreign record saturates).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Posting {
-    doc: u32,
-    tf: u16,
+    doc: [u16; 2],
+    tf: u8,
     /// Line of the term's first occurrence, relative to the chunk's first line.
-    line: u16,
+    line: u8,
+}
+
+impl Posting {
+    fn new(doc: u32, tf: u32, line: u32) -> Self {
+        Self {
+            doc: [doc as u16, (doc >> 16) as u16],
+            tf: u8::try_from(tf).unwrap_or(u8::MAX),
+            line: u8::try_from(line).unwrap_or(u8::MAX),
+        }
+    }
+
+    fn doc(&self) -> u32 {
+        u32::from(self.doc[0]) | (u32::from(self.doc[1]) << 16)
+    }
 }
 
 /// A chunk (document); `file == FREE` marks an unused slot.
@@ -198,7 +261,10 @@ pub struct CodeIndex {
     by_path: BTreeMap<Box<str>, u32>,
     files: Vec<Option<FileEntry>>,
     free_files: Vec<u32>,
-    vocab: BTreeMap<Box<str>, u32>,
+    /// Term → id, for lookups (hashed: the rebuild at start does millions of them).
+    vocab: HashMap<Box<str>, u32>,
+    /// The same terms in byte order, for the prefix expansion.
+    sorted_terms: BTreeMap<Box<str>, u32>,
     postings: Vec<Vec<Posting>>,
     /// Symbols by the id of their key.
     symbol_keys: HashMap<u32, Vec<SymbolRef>>,
@@ -212,6 +278,15 @@ pub struct CodeIndex {
     total_len: u64,
 }
 
+/// A symbol name a query names: parts of the query joined, with the boost level of a symbol of
+/// that name and the parts it covers.
+#[derive(Debug)]
+struct QueryKey {
+    key: String,
+    level: f32,
+    parts: Vec<String>,
+}
+
 /// A query split into what the ranking needs.
 #[derive(Debug)]
 struct ParsedQuery {
@@ -219,8 +294,8 @@ struct ParsedQuery {
     terms: Vec<String>,
     /// Distinct parts in query order.
     parts: Vec<String>,
-    /// Symbol names the query names, with their boost level.
-    keys: Vec<(String, f32)>,
+    /// Symbol names the query names.
+    keys: Vec<QueryKey>,
     /// The last part typed.
     last: String,
 }
@@ -255,25 +330,32 @@ fn parse_query(q: &str) -> Result<ParsedQuery, CodeSearchError> {
         .filter(|t| seen.insert(**t))
         .map(|t| (*t).to_owned())
         .collect();
-    let mut keys: Vec<(String, f32)> = Vec::new();
-    let mut add_key = |key: String, level: f32| {
-        if let Some(k) = keys.iter_mut().find(|(k, _)| *k == key) {
-            k.1 = k.1.max(level);
+    let mut keys: Vec<QueryKey> = Vec::new();
+    let mut add_key = |parts: &[&str], level: f32| {
+        let key = cap_term(parts.concat());
+        if let Some(k) = keys.iter_mut().find(|k| k.key == key) {
+            k.level = k.level.max(level);
         } else {
-            keys.push((key, level));
+            keys.push(QueryKey {
+                key,
+                level,
+                parts: parts.iter().map(|p| (*p).to_owned()).collect(),
+            });
         }
     };
+    add_key(&all_parts, EXACT_BOOST);
     for word in &words {
-        if let Some(id) = word.identifier() {
-            add_key(id.to_owned(), EXACT_BOOST);
-        }
-    }
-    if all_parts.len() > 1 {
-        add_key(cap_term(all_parts.concat()), EXACT_BOOST);
+        let parts: Vec<&str> = word.parts.iter().map(String::as_str).collect();
+        let level = if parts.len() > 1 {
+            RUN_BOOST
+        } else {
+            WORD_BOOST
+        };
+        add_key(&parts, level);
     }
     for run in 2..=MAX_RUN_PARTS.min(all_parts.len()) {
         for window in all_parts.windows(run) {
-            add_key(cap_term(window.concat()), RUN_BOOST);
+            add_key(window, RUN_BOOST);
         }
     }
     Ok(ParsedQuery {
@@ -313,7 +395,7 @@ fn symbol_terms(name: &str) -> (Vec<String>, Option<String>) {
 struct Acc {
     score: f32,
     best: f32,
-    line: u16,
+    line: u8,
 }
 
 impl CodeIndex {
@@ -358,6 +440,7 @@ impl CodeIndex {
         }
         let id = self.postings.len() as u32;
         self.vocab.insert(term.into(), id);
+        self.sorted_terms.insert(term.into(), id);
         self.postings.push(Vec::new());
         id
     }
@@ -422,11 +505,7 @@ impl CodeIndex {
             };
             for p in flat.chunks_exact(3) {
                 if let Some(&doc) = docs.get(p[0] as usize) {
-                    list.push(Posting {
-                        doc,
-                        tf: u16::try_from(p[1]).unwrap_or(u16::MAX),
-                        line: u16::try_from(p[2]).unwrap_or(u16::MAX),
-                    });
+                    list.push(Posting::new(doc, p[1], p[2]));
                 }
             }
         }
@@ -484,10 +563,21 @@ impl CodeIndex {
         let Some(entry) = self.files.get_mut(slot as usize).and_then(Option::take) else {
             return false;
         };
+        // The file's chunks as a bitmap (an eighth of a byte per chunk of the index, which stays
+        // in cache while the posting lists are filtered).
+        let mut dead = vec![0u64; self.docs.len().div_ceil(64)];
+        for &doc in &entry.docs {
+            if let Some(word) = dead.get_mut(doc as usize / 64) {
+                *word |= 1 << (doc % 64);
+            }
+        }
+        let is_dead = |doc: u32| {
+            dead.get(doc as usize / 64)
+                .is_some_and(|word| word & (1 << (doc % 64)) != 0)
+        };
         for &id in &entry.terms {
             if let Some(list) = self.postings.get_mut(id as usize) {
-                let docs = &self.docs;
-                list.retain(|p| docs.get(p.doc as usize).is_some_and(|d| d.file != slot));
+                list.retain(|p| !is_dead(p.doc()));
                 if list.is_empty() {
                     // Give the memory back; the term keeps its id for a later file.
                     *list = Vec::new();
@@ -528,41 +618,58 @@ impl CodeIndex {
 
     /// Bytes of heap the index holds (capacities, not allocator rounding).
     pub fn heap_bytes(&self) -> usize {
+        let h = self.heap_usage();
+        h.vocabulary + h.postings + h.symbols + h.files
+    }
+
+    /// [`Self::heap_bytes`] by part.
+    pub fn heap_usage(&self) -> HeapUsage {
         use std::mem::size_of;
         let str_node = size_of::<Box<str>>() + size_of::<u32>();
-        let mut total = self
-            .by_path
+        let vocabulary = self
+            .vocab
             .keys()
-            .map(|p| p.len() + str_node)
-            .sum::<usize>();
-        total += self.vocab.keys().map(|t| t.len() + str_node).sum::<usize>();
-        total += self.postings.capacity() * size_of::<Vec<Posting>>();
-        total += self
-            .postings
-            .iter()
-            .map(|l| l.capacity() * size_of::<Posting>())
-            .sum::<usize>();
+            .map(|t| t.len() + str_node + 1)
+            .sum::<usize>()
+            + self
+                .sorted_terms
+                .keys()
+                .map(|t| t.len() + str_node)
+                .sum::<usize>();
+        let postings = self.postings.capacity() * size_of::<Vec<Posting>>()
+            + self
+                .postings
+                .iter()
+                .map(|l| l.capacity() * size_of::<Posting>())
+                .sum::<usize>()
+            + self.docs.capacity() * size_of::<Doc>()
+            + self.free_docs.capacity() * 4;
+        let mut symbols = 0;
         for table in [&self.symbol_keys, &self.symbol_parts] {
-            total += table.capacity() * (size_of::<u32>() + size_of::<Vec<SymbolRef>>() + 1);
-            total += table
+            symbols += table.capacity() * (size_of::<u32>() + size_of::<Vec<SymbolRef>>() + 1);
+            symbols += table
                 .values()
                 .map(|l| l.capacity() * size_of::<SymbolRef>())
                 .sum::<usize>();
         }
-        // A B-tree entry: the key plus about a third of a node's overhead.
-        total += self
+        // A B-tree entry: the key plus about half its size of node overhead.
+        symbols += self
             .symbol_names
             .iter()
             .map(|(name, _, _)| name.len() + size_of::<(Box<str>, u32, u32)>() * 3 / 2)
             .sum::<usize>();
-        total += self.docs.capacity() * size_of::<Doc>() + self.free_docs.capacity() * 4;
-        total += self.files.capacity() * size_of::<Option<FileEntry>>();
+        let mut files = self
+            .by_path
+            .keys()
+            .map(|p| p.len() + str_node)
+            .sum::<usize>()
+            + self.files.capacity() * size_of::<Option<FileEntry>>();
         for file in self.files.iter().flatten() {
-            total += file.path.len() + file.docs.capacity() * 4 + file.terms.capacity() * 4;
-            total += file.info.capacity() * size_of::<SymbolInfo>();
-            total += file.info.iter().map(|i| i.parts.len() * 4).sum::<usize>();
-            total += file.symbols.capacity() * size_of::<Symbol>();
-            total += file
+            files += file.path.len() + file.docs.capacity() * 4 + file.terms.capacity() * 4;
+            symbols += file.info.capacity() * size_of::<SymbolInfo>();
+            symbols += file.info.iter().map(|i| i.parts.len() * 4).sum::<usize>();
+            symbols += file.symbols.capacity() * size_of::<Symbol>();
+            symbols += file
                 .symbols
                 .iter()
                 .map(|s| {
@@ -572,7 +679,29 @@ impl CodeIndex {
                 })
                 .sum::<usize>();
         }
-        total
+        HeapUsage {
+            vocabulary,
+            postings,
+            symbols,
+            files,
+        }
+    }
+
+    /// Gives back the spare capacity of every list: for after a bulk load (the object's start),
+    /// where growth by doubling leaves up to half of each posting list unused.
+    pub fn shrink_to_fit(&mut self) {
+        for list in &mut self.postings {
+            list.shrink_to_fit();
+        }
+        for list in self
+            .symbol_keys
+            .values_mut()
+            .chain(self.symbol_parts.values_mut())
+        {
+            list.shrink_to_fit();
+        }
+        self.postings.shrink_to_fit();
+        self.docs.shrink_to_fit();
     }
 
     fn path_of(&self, doc: u32) -> &str {
@@ -593,7 +722,7 @@ impl CodeIndex {
             parsed.terms.iter().map(|t| (t.clone(), 1.0)).collect();
         if parsed.last.chars().count() >= MIN_PREFIX_CHARS {
             let expansions = self
-                .vocab
+                .sorted_terms
                 .range::<str, _>((
                     std::ops::Bound::Excluded(parsed.last.as_str()),
                     std::ops::Bound::Unbounded,
@@ -629,14 +758,14 @@ impl CodeIndex {
                 idf_of.insert(id, scorer.idf());
             }
             for p in list {
-                let (Some(doc), Some(a)) =
-                    (self.docs.get(p.doc as usize), acc.get_mut(p.doc as usize))
+                let id = p.doc();
+                let (Some(doc), Some(a)) = (self.docs.get(id as usize), acc.get_mut(id as usize))
                 else {
                     continue;
                 };
                 let s = weight * scorer.score(u32::from(p.tf), doc.len);
                 if a.score == 0.0 {
-                    touched.push(p.doc);
+                    touched.push(id);
                 }
                 a.score += s;
                 if s > a.best {
@@ -648,23 +777,17 @@ impl CodeIndex {
 
         // Symbol boosts: the best one per chunk.
         let mut named: HashMap<u32, (f32, SymbolRef)> = HashMap::new();
-        let mut consider = |sref: SymbolRef, level: f32| {
-            let Some(file) = self.files.get(sref.file as usize).and_then(Option::as_ref) else {
+        let mut consider = |sref: SymbolRef, level: f32, covered: f32| {
+            let Some(doc) = self
+                .files
+                .get(sref.file as usize)
+                .and_then(Option::as_ref)
+                .and_then(|file| file.info.get(sref.symbol as usize))
+                .and_then(|info| info.doc)
+            else {
                 return;
             };
-            let Some(info) = file.info.get(sref.symbol as usize) else {
-                return;
-            };
-            let Some(doc) = info.doc else {
-                return;
-            };
-            let matched: f32 = info
-                .parts
-                .iter()
-                .chain(info.key.as_ref())
-                .filter_map(|id| idf_of.get(id))
-                .sum();
-            let boost = level * idf_sum + matched;
+            let boost = level * idf_sum + covered;
             let better = named.get(&doc).is_none_or(|(b, old)| {
                 boost > *b || (boost == *b && (sref.file, sref.symbol) < (old.file, old.symbol))
             });
@@ -672,14 +795,22 @@ impl CodeIndex {
                 named.insert(doc, (boost, sref));
             }
         };
-        for (key, level) in &parsed.keys {
+        let idf_of_part = |part: &str| {
+            self.vocab
+                .get(part)
+                .and_then(|id| idf_of.get(id))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        for key in &parsed.keys {
             if let Some(list) = self
                 .vocab
-                .get(key.as_str())
+                .get(key.key.as_str())
                 .and_then(|id| self.symbol_keys.get(id))
             {
+                let covered: f32 = key.parts.iter().map(|p| idf_of_part(p)).sum();
                 for &sref in list {
-                    consider(sref, *level);
+                    consider(sref, key.level, covered);
                 }
             }
         }
@@ -695,6 +826,7 @@ impl CodeIndex {
                 .filter_map(|id| self.symbol_parts.get(id))
                 .min_by_key(|l| l.len());
             let all_have_symbols = part_ids.iter().all(|id| self.symbol_parts.contains_key(id));
+            let all_covered: f32 = parsed.parts.iter().map(|p| idf_of_part(p)).sum();
             if let (Some(list), true) = (rarest, all_have_symbols) {
                 for &sref in list {
                     let holds_all = self
@@ -704,7 +836,7 @@ impl CodeIndex {
                         .and_then(|f| f.info.get(sref.symbol as usize))
                         .is_some_and(|info| part_ids.iter().all(|id| info.parts.contains(id)));
                     if holds_all {
-                        consider(sref, CONTAINS_BOOST);
+                        consider(sref, CONTAINS_BOOST, all_covered);
                     }
                 }
             }

@@ -123,9 +123,31 @@ fn an_exact_name_outranks_a_longer_name_and_more_parts_win() {
     );
     let results = index.search("parse config", 10).unwrap();
     let order: Vec<&str> = results.hits.iter().map(|h| h.path.as_str()).collect();
-    // parse_config names the whole query; config is exact for one word; parse_config_file only
-    // holds the query's parts.
-    assert_eq!(order, ["c.py", "b.py", "a.py"]);
+    // parse_config names the whole query; parse_config_file holds all its parts; config is
+    // only one of its words.
+    assert_eq!(order, ["c.py", "a.py", "b.py"]);
+    // Two words naming one identifier: `url parse` names `urlparse` before `url` or `parse`.
+    let mut index = CodeIndex::new();
+    add(
+        &mut index,
+        "a.py",
+        "def url(x):\n    pass\n",
+        &[func("url", 1)],
+    );
+    add(
+        &mut index,
+        "b.py",
+        "def parse(x):\n    pass\n",
+        &[func("parse", 1)],
+    );
+    add(
+        &mut index,
+        "c.py",
+        "def urlparse(x):\n    pass\n",
+        &[func("urlparse", 1)],
+    );
+    let results = index.search("url parse", 10).unwrap();
+    assert_eq!(paths(&results)[0], ("c.py", 1));
 }
 
 #[test]
@@ -136,6 +158,12 @@ fn the_hit_line_is_where_the_weightiest_term_is() {
     let results = index.search("frobnicate", 5).unwrap();
     assert_eq!(paths(&results), [("x.py", 4)]);
     assert_eq!(snippet(text, &results.hits[0]), "zebra = frobnicate(a)");
+    let row = serde_json::to_value(results.hits[0].row(Some(text))).unwrap();
+    assert_eq!(row["path"], "x.py");
+    assert_eq!(row["line"], 4);
+    assert_eq!(row["snippet"], "zebra = frobnicate(a)");
+    assert!(row.get("symbol").is_none() && row["score"].as_f64().unwrap() > 0.0);
+    assert_eq!(results.hits[0].row(None).snippet, "");
 }
 
 #[test]
@@ -473,4 +501,12 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn postings_pack_chunk_ids_past_16_bits_and_saturate_counts() {
+    let p = Posting::new(0x0012_3456, 300, 7);
+    assert_eq!(p.doc(), 0x0012_3456);
+    assert_eq!((p.tf, p.line), (255, 7));
+    assert_eq!(std::mem::size_of::<Posting>(), 6);
 }
