@@ -868,9 +868,9 @@ mod tests {
     fn workspace_schemas_list_what_the_workspace_types_serialize() {
         use crate::calls::workspace::SymbolList;
         use crate::workspace::scan::{Language, SymbolKind, ALL_KINDS};
+        use crate::workspace::index::{CodeResultRow, SymbolHit};
         use crate::workspace::state::{
-            CodeResult, CodeResults, FileInfo, FilePage, SkippedCounts, SymbolOut, UploadReport,
-            WorkspaceInfo,
+            CodeResults, FileInfo, FilePage, SkippedCounts, UploadReport, WorkspaceInfo,
         };
         let doc = document();
         let schema = |name: &str| doc["components"]["schemas"][name].clone();
@@ -939,7 +939,7 @@ mod tests {
             keys(&report.skipped)
         );
 
-        let mut symbol = SymbolOut {
+        let mut symbol = SymbolHit {
             name: "parse".into(),
             kind: SymbolKind::Method,
             path: "src/lib.rs".into(),
@@ -965,7 +965,7 @@ mod tests {
             ["content"]["application/json"]["schema"];
         assert_eq!(properties(listed), keys(&list));
 
-        let mut hit = CodeResult {
+        let mut hit = CodeResultRow {
             path: "src/lib.rs".into(),
             line: 3,
             snippet: "fn parse(&self)".into(),

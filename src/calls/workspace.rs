@@ -5,9 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{calls, json_answer, Encoded};
 use crate::workspace::context::CodeContext;
+use crate::workspace::index::SymbolHit;
 use crate::workspace::scan::SymbolKind;
 use crate::workspace::state::{
-    Blob, CodeResults, FileInfo, FilePage, Incoming, SkippedCounts, Stored, SymbolOut, UploadPlan,
+    Blob, CodeResults, FileInfo, FilePage, Incoming, SkippedCounts, Stored, UploadPlan,
     UploadReport, WorkspaceInfo,
 };
 
@@ -109,10 +110,10 @@ pub struct Symbols {
     pub limit: usize,
 }
 
-/// The answer of `GET …/symbols`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The answer of `GET …/symbols` (encoded in the object, passed through by the worker).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SymbolList {
-    pub symbols: Vec<SymbolOut>,
+    pub symbols: Vec<SymbolHit>,
 }
 
 /// Code search.

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::archive::decode_text;
-use super::index::{CodeIndex, FileRecord};
+use super::index::{CodeIndex, CodeResultRow, FileRecord, SymbolHit};
 use super::scan::{Language, SymbolKind};
 use super::{context, index, scan, WorkspaceError};
 use crate::api::InputError;
@@ -188,36 +188,13 @@ pub struct PackRead {
     pub files: Vec<(String, Blob)>,
 }
 
-/// A symbol as `GET …/symbols` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SymbolOut {
-    pub name: String,
-    pub kind: SymbolKind,
-    pub path: String,
-    pub line: u32,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub container: Option<String>,
-    pub signature: String,
-}
-
-/// A code search hit as `GET /api/search?source=code` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CodeResult {
-    pub path: String,
-    pub line: u32,
-    pub snippet: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub symbol: Option<String>,
-    pub score: f32,
-}
-
 /// The answer of a code search.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CodeResults {
     pub query: String,
     pub source: String,
     pub total: u64,
-    pub results: Vec<CodeResult>,
+    pub results: Vec<CodeResultRow>,
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> WorkspaceError {
@@ -657,19 +634,8 @@ impl Workspace {
         path: Option<&str>,
         kind: Option<SymbolKind>,
         limit: usize,
-    ) -> Vec<SymbolOut> {
-        self.index
-            .symbols(q, path, kind, limit)
-            .into_iter()
-            .map(|hit| SymbolOut {
-                name: hit.name,
-                kind: hit.kind,
-                path: hit.path,
-                line: hit.line,
-                container: hit.container,
-                signature: hit.signature,
-            })
-            .collect()
+    ) -> Vec<SymbolHit> {
+        self.index.symbols(q, path, kind, limit)
     }
 
     /// Code search with snippets read from the stored texts of the hits' files.
@@ -682,23 +648,16 @@ impl Workspace {
         let found = self.index.search(query, limit)?;
         let hits = found.hits;
         let mut results = Vec::with_capacity(hits.len());
-        let mut texts: BTreeMap<String, String> = BTreeMap::new();
+        let mut texts: BTreeMap<String, Option<String>> = BTreeMap::new();
         for hit in hits {
             if !texts.contains_key(&hit.path) {
                 let text = store
                     .get(&format!("{TEXT_PREFIX}{}", hit.path))?
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
+                    .map(|b| String::from_utf8_lossy(&b).into_owned());
                 texts.insert(hit.path.clone(), text);
             }
-            let text = texts.get(&hit.path).map_or("", String::as_str);
-            results.push(CodeResult {
-                snippet: index::snippet(text, &hit),
-                path: hit.path,
-                line: hit.line,
-                symbol: hit.symbol,
-                score: hit.score,
-            });
+            let text = texts.get(&hit.path).and_then(Option::as_deref);
+            results.push(hit.row(text));
         }
         Ok(CodeResults {
             query: query.to_owned(),
