@@ -253,7 +253,7 @@ async fn dispatch(route: Route, req: Request, ctx: &mut RequestCtx) -> Result<Re
             200,
             &serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }),
         ),
-        Route::OpenApi => http::json(200, &crate::openapi::document()),
+        Route::OpenApi => http::json_bytes(200, crate::openapi::SERVED.as_bytes().to_vec()),
         Route::CreateTab => chat::create_tab(req, ctx).await,
         Route::ListTabs => chat::list_tabs(req, ctx).await,
         Route::GetTab(id) => chat::get_tab(&id, ctx).await,
