@@ -5,6 +5,10 @@
 // 1. Upload and index: wall time of the PUT (extract, hash, R2 packs, commit, first batch), then
 //    until the workspace is `ready` (the alarm's batches), files/symbols, R2 bytes (the packs:
 //    the sum of stored file sizes) and the object's storage bytes (its SQLite file on disk).
+//    CPU: the CPU time (user + system, from /proc) of wrangler's whole process tree (workerd
+//    included) while the workspace is indexing, split per scan batch by watching `pending`
+//    (polled every 25 ms): an upper bound on the worker's CPU per batch, since it also counts
+//    workerd's SQLite and local R2 work and the polling requests themselves.
 // 2. Re-upload with one changed file: how many files were scanned (must be 1), wall time.
 // 3. Code search latency through the worker (p50/p99 over --queries requests), next to
 //    GET /api/health in the same run (the floor of a request through wrangler dev).
@@ -46,29 +50,65 @@ const pct = (xs, p) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
 
+const TICK_MS = 1000 / Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
+// CPU ms (user + system) of `pid` and all its descendants.
+function treeCpuMs(pid) {
+  const stats = new Map();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const raw = readFileSync(`/proc/${name}/stat`, "utf8");
+      const rest = raw.slice(raw.lastIndexOf(")") + 2).split(" ");
+      stats.set(Number(name), { ppid: Number(rest[1]), cpu: Number(rest[11]) + Number(rest[12]) });
+    } catch { /* exited */ }
+  }
+  let total = 0;
+  const todo = [pid];
+  while (todo.length) {
+    const p = todo.pop();
+    total += stats.get(p)?.cpu ?? 0;
+    for (const [child, s] of stats) if (s.ppid === p) todo.push(child);
+  }
+  return total * TICK_MS;
+}
+
 const worker = await startWorker({ vars: { WORKSPACE_MAX_ARCHIVE_BYTES: String(64 * 1024 * 1024) } });
 try {
   const token = tokenFor("bench-ws");
   const api = (method, path, body, opts = {}) => call(worker.base, method, path, { token, body, ...opts });
   const ws = (await api("POST", "/api/workspaces", { name: "stdlib" })).body;
+  // Polls until ready; returns the info and the CPU ms spent between changes of `pending`.
   const waitReady = async () => {
+    const batches = [];
+    let pending = null;
+    let cpu = treeCpuMs(worker.child.pid);
     for (;;) {
       const info = (await api("GET", `/api/workspaces/${ws.id}`)).body;
-      if (info.status === "ready") return info;
-      await new Promise((r) => setTimeout(r, 50));
+      if (info.pending !== pending) {
+        const now = treeCpuMs(worker.child.pid);
+        if (pending !== null) batches.push(now - cpu);
+        cpu = now;
+        pending = info.pending;
+      }
+      if (info.status === "ready") return { info, batches };
+      await new Promise((r) => setTimeout(r, 25));
     }
   };
 
+  const cpuBefore = treeCpuMs(worker.child.pid);
   let t0 = performance.now();
   const first = await api("PUT", `/api/workspaces/${ws.id}/archive`, undefined, { raw: archive, headers: { "content-type": "application/gzip" } });
   const putMs = performance.now() - t0;
+  const putCpu = treeCpuMs(worker.child.pid) - cpuBefore;
   if (first.status !== 200) throw new Error(`upload: ${first.status} ${first.text}`);
-  const info = await waitReady();
+  const { info, batches } = await waitReady();
   const readyMs = performance.now() - t0;
   const sqlite = execFileSync("sh", ["-c", `du -sb ${worker.persistDir}/v3/do/*WorkspaceObject* 2>/dev/null | awk '{s+=$1} END {print s+0}'`]).toString().trim();
   console.log(`upload: PUT ${putMs.toFixed(0)} ms (answered ${first.body.status}, ${first.body.pending} pending), ready after ${readyMs.toFixed(0)} ms`);
   console.log(`  files ${info.files}, symbols ${info.symbols}, R2 packs ${(info.bytes / 1048576).toFixed(1)} MiB, object storage on disk ${(Number(sqlite) / 1048576).toFixed(1)} MiB`);
   console.log(`  skipped ${JSON.stringify(first.body.skipped)}`);
+  const sorted = [...batches].sort((a, b) => a - b);
+  console.log(`  CPU of the process tree: PUT ${putCpu.toFixed(0)} ms; indexing ${batches.length} observed batches, median ${pct(sorted, 50).toFixed(0)} ms, max ${sorted.at(-1)?.toFixed(0)} ms, total ${sorted.reduce((a, b) => a + b, 0).toFixed(0)} ms`);
 
   const changed = entries.map((e, i) => (i === 0 ? { ...e, content: Buffer.concat([e.content, Buffer.from("\ndef bench_added():\n    pass\n")]) } : e));
   t0 = performance.now();

@@ -10,6 +10,7 @@ the class as container; each as (kind, name, line, container). The scanner's com
 
   python3 bench/scanner/python_accuracy.py              # accuracy
   python3 bench/scanner/python_accuracy.py --min 99.9   # exit 1 if precision or recall < 99.9 %
+  python3 bench/scanner/python_accuracy.py --min 99.9 --debug-build   # the test command's check
   python3 bench/scanner/python_accuracy.py --speed      # also: ast vs scanner, median of rounds
   python3 bench/scanner/python_accuracy.py --speed --rounds 7 --root DIR
 
@@ -67,12 +68,15 @@ def walk(tree):
     return n
 
 
-def build():
+def build(debug):
+    """Builds scan_dump: release for --speed, the dev profile for an accuracy check (the test
+    command's, whose dependencies `cargo test` has already built)."""
+    profile = ["--profile", "dev"] if debug else ["--release"]
     subprocess.run(
-        ["cargo", "build", "--quiet", "--release", "--example", "scan_dump"], cwd=REPO, check=True
+        ["cargo", "build", "--quiet", *profile, "--example", "scan_dump"], cwd=REPO, check=True
     )
     return os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target")),
-                        "release", "examples", "scan_dump")
+                        "debug" if debug else "release", "examples", "scan_dump")
 
 
 def main():
@@ -80,11 +84,15 @@ def main():
     ap.add_argument("--root", default=sysconfig.get_paths()["stdlib"])
     ap.add_argument("--min", type=float, help="fail below this precision/recall (percent)")
     ap.add_argument("--speed", action="store_true")
+    ap.add_argument("--debug-build", action="store_true",
+                    help="build scan_dump in the dev profile (faster to build; not with --speed)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--show", type=int, default=15, help="mismatches to print")
     args = ap.parse_args()
+    if args.speed and args.debug_build:
+        ap.error("--speed times the release build; drop --debug-build")
 
-    binary = build()
+    binary = build(args.debug_build)
     # Expected symbols, not trees: thousands of live trees would slow every later parse (the
     # garbage collector walks them), which would flatter the scanner in --speed.
     sources, wanted = {}, {}

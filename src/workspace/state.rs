@@ -41,6 +41,17 @@ pub const MAX_FILES_PAGE: usize = 1000;
 /// Longest workspace name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 
+/// Most source bytes one workspace holds (40 MiB), archive and single files together. The
+/// workspace object keeps the whole code index in memory: ~1.4 bytes of heap per source byte
+/// (docs/BENCHMARKS.md "Code search index"), so 40 MiB of source is ~56 MB of index, which leaves
+/// room in a Durable Object's 128 MB isolate for the runtime and a scan batch. The CPython
+/// standard library (31.5 MB of `.py`) fits.
+pub const MAX_WORKSPACE_BYTES: u64 = 40 << 20;
+
+/// Most files one workspace holds, archive and single files together (the archive reader's
+/// own cap is the same, so only single-file adds can reach it).
+pub const MAX_WORKSPACE_FILES: usize = 20_000;
+
 const META_KEY: &str = "m";
 const FILE_PREFIX: &str = "f/";
 const RECORD_PREFIX: &str = "r/";
@@ -357,6 +368,9 @@ impl Workspace {
                 self.pending
             )));
         }
+        // An upload replaces the whole workspace, so its own totals are what must fit.
+        let total: u64 = incoming.iter().map(|f| f.bytes).fold(0, u64::saturating_add);
+        check_totals(incoming.len(), total)?;
         let store_paths = incoming
             .iter()
             .filter(|f| self.files.get(&f.path).is_none_or(|e| e.hash != f.hash))
@@ -438,6 +452,11 @@ impl Workspace {
         blob: Blob,
         now_ms: u64,
     ) -> Result<Vec<String>, WorkspaceError> {
+        let (files, total) = match self.files.get(path) {
+            Some(old) => (self.files.len(), self.bytes - old.bytes.min(self.bytes)),
+            None => (self.files.len() + 1, self.bytes),
+        };
+        check_totals(files, total.saturating_add(bytes))?;
         let packs_before = self.packs();
         self.queue(store, path, hash, bytes, blob)?;
         self.meta.updated_ms = now_ms;
@@ -685,6 +704,24 @@ impl Workspace {
     }
 }
 
+/// Refuses a workspace that would hold more than [`MAX_WORKSPACE_FILES`] files or
+/// [`MAX_WORKSPACE_BYTES`] bytes of source.
+fn check_totals(files: usize, bytes: u64) -> Result<(), WorkspaceError> {
+    if files > MAX_WORKSPACE_FILES {
+        return Err(WorkspaceError::Limit(format!(
+            "a workspace holds at most {MAX_WORKSPACE_FILES} files; this change would make {files}"
+        )));
+    }
+    if bytes > MAX_WORKSPACE_BYTES {
+        return Err(WorkspaceError::Limit(format!(
+            "a workspace holds at most {} MiB of source; this change would make {:.1} MiB",
+            MAX_WORKSPACE_BYTES >> 20,
+            bytes as f64 / (1024.0 * 1024.0)
+        )));
+    }
+    Ok(())
+}
+
 /// The name a user gave a workspace, trimmed; 400 when empty or too long.
 pub fn validate_name(name: &str) -> Result<String, WorkspaceError> {
     let trimmed = name.trim();
@@ -701,6 +738,7 @@ pub fn validate_name(name: &str) -> Result<String, WorkspaceError> {
 mod tests {
     use super::*;
     use crate::storage::MemoryStore;
+    use crate::api::{ErrorCode, HasErrorCode};
 
     const NOW: u64 = 1_700_000_000_000;
 
@@ -935,6 +973,52 @@ mod tests {
             (ws.status(), ws.info().files, ws.info().symbols),
             ("ready", 10, 0)
         );
+    }
+
+    #[test]
+    fn uploads_and_single_files_past_the_workspace_caps_are_refused_and_change_nothing() {
+        let mut store = MemoryStore::new();
+        let mut ws = Workspace::create(&mut store, "w1", "p", "alice", NOW).unwrap();
+        let half = MAX_WORKSPACE_BYTES / 2;
+        let file = |path: &str, bytes: u64| Incoming {
+            path: path.into(),
+            hash: format!("h-{path}"),
+            bytes,
+        };
+        let too_big = [file("a.py", half), file("b.py", half + 1)];
+        let err = ws.begin_upload(&mut store, "u1", &too_big, NOW).unwrap_err();
+        assert_eq!(err.error_code(), ErrorCode::LimitExceeded, "{err}");
+        assert!(err.to_string().contains("40 MiB"), "{err}");
+        assert!(ws.meta.lease.is_none(), "a refused upload takes no lease");
+        let fits = [file("a.py", half), file("b.py", half)];
+        assert!(ws.begin_upload(&mut store, "u2", &fits, NOW).is_ok());
+        let many: Vec<Incoming> = (0..=MAX_WORKSPACE_FILES)
+            .map(|i| file(&format!("f{i}.py"), 1))
+            .collect();
+        let err = ws.begin_upload(&mut store, "u3", &many, NOW + UPLOAD_LEASE_MS).unwrap_err();
+        assert_eq!(err.error_code(), ErrorCode::LimitExceeded, "{err}");
+
+        let blob = |len: u64| Blob {
+            pack: "p".into(),
+            offset: 0,
+            len,
+        };
+        let mut ws = Workspace::create(&mut store, "w2", "p", "alice", NOW).unwrap();
+        ws.put_file(&mut store, "a.py", "h1".into(), half, blob(half), NOW)
+            .unwrap();
+        ws.put_file(&mut store, "b.py", "h2".into(), half, blob(half), NOW)
+            .unwrap();
+        let err = ws
+            .put_file(&mut store, "c.py", "h3".into(), 1, blob(1), NOW)
+            .unwrap_err();
+        assert_eq!(err.error_code(), ErrorCode::LimitExceeded, "{err}");
+        assert!(ws.file("c.py").is_none());
+        // Replacing a file counts its new size instead of its old one.
+        ws.put_file(&mut store, "b.py", "h4".into(), half - 10, blob(half - 10), NOW)
+            .unwrap();
+        ws.put_file(&mut store, "c.py", "h5".into(), 10, blob(10), NOW)
+            .unwrap();
+        assert_eq!(ws.info().bytes, MAX_WORKSPACE_BYTES);
     }
 
     #[test]
