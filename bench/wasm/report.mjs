@@ -80,3 +80,74 @@ if (rollout) {
   }
   console.log(`\nResponse JSON bytes across sides: ${mismatched.length ? `DIFFERENT for ${mismatched.join("; ")}` : "identical for every request"}.`);
 }
+
+// Rates from the median time: MB/s of input (10^6 bytes) and files/s.
+const rate = (amount, ms) => (Number.isFinite(ms) && ms > 0 ? amount / (ms / 1e3) : NaN);
+const count = (x) => (Number.isFinite(x) ? x.toLocaleString("en-US") : "–");
+
+const scanned = runs[0].result.scan;
+if (scanned) {
+  console.log("\n### Scanner (issue 14): one pass over every file of a language (`workspace::scan::scan`)\n");
+  let h = `| language | files | MB | symbols ${base} |`;
+  let s = "|---|---:|---:|---:|";
+  for (const o of others) {
+    h += ` symbols ${o} |`;
+    s += "---:|";
+  }
+  h += ` ${base} ms | ${base} MB/s | ${base} files/s |`;
+  s += "---:|---:|---:|";
+  for (const o of others) {
+    h += ` ${o} ms | ${o} MB/s | ${o} files/s | ratio |`;
+    s += "---:|---:|---:|---:|";
+  }
+  console.log(`${h}\n${s}`);
+  const mismatched = [];
+  for (const l of scanned) {
+    if (l.error) {
+      console.log(`| error: ${l.error} |`);
+      continue;
+    }
+    const pick = (side) => bySide(side).map((r) => (r.scan ?? []).find((x) => x.language === l.language));
+    const ms = (side) => median(pick(side).map((x) => x?.ms));
+    const symbols = (side) => median(pick(side).map((x) => x?.symbols));
+    const b = ms(base);
+    const mb = l.bytes / 1e6;
+    let out = `| ${l.language} | ${count(l.files)} | ${fmt(mb, 1)} | ${count(symbols(base))} |`;
+    for (const o of others) out += ` ${count(symbols(o))} |`;
+    out += ` ${fmt(b, 1)} | ${fmt(rate(mb, b), 0)} | ${count(Math.round(rate(l.files, b)))} |`;
+    for (const o of others) {
+      const w = ms(o);
+      out += ` ${fmt(w, 1)} | ${fmt(rate(mb, w), 0)} | ${count(Math.round(rate(l.files, w)))} | ${ratio(w, b)} |`;
+    }
+    console.log(out);
+    if (same((r) => (r.scan ?? []).find((x) => x.language === l.language)?.hash) !== "identical") {
+      mismatched.push(l.language);
+    }
+  }
+  console.log(`\nSymbols (kind, name, line, container, signature) across sides: ${mismatched.length ? `DIFFERENT for ${mismatched.join(", ")}` : "identical for every language"}.`);
+}
+
+const arch = runs[0].result.archive;
+if (arch) {
+  console.log(`\n### Archive extraction (issue 14): \`workspace::archive::extract\`, default caps\n`);
+  if (arch.error) {
+    console.log(`error: ${arch.error}`);
+  } else {
+    const ms = (side) => median(bySide(side).map((r) => r.archive?.ms));
+    const mb = arch.bytes / 1e6;
+    let h = `| archive | files kept | MB of text | ${base} ms | ${base} MB/s | ${base} files/s |`;
+    let s = "|---|---:|---:|---:|---:|---:|";
+    for (const o of others) {
+      h += ` ${o} ms | ${o} MB/s | ${o} files/s | ratio |`;
+      s += "---:|---:|---:|---:|";
+    }
+    const b = ms(base);
+    let out = `| ${arch.format}, ${fmt(arch.archive_bytes / 1e6, 1)} MB | ${count(arch.files)} | ${fmt(mb, 1)} | ${fmt(b, 1)} | ${fmt(rate(mb, b), 0)} | ${count(Math.round(rate(arch.files, b)))} |`;
+    for (const o of others) {
+      const w = ms(o);
+      out += ` ${fmt(w, 1)} | ${fmt(rate(mb, w), 0)} | ${count(Math.round(rate(arch.files, w)))} | ${ratio(w, b)} |`;
+    }
+    console.log(`${h}\n${s}\n${out}`);
+    console.log(`\nExtracted files (paths and bytes) across sides: ${same((r) => r.archive?.hash)}.`);
+  }
+}

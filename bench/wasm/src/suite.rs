@@ -2,7 +2,9 @@
 //! search path incl. validation, prefix expansion, ranking and snippets) and rollout requests as
 //! `POST /api/rollout` does them (parse body → rollout → encode: `serde_json::to_vec`, or the
 //! safetensors writer for `Accept: application/octet-stream`), plus a few parts measured alone
-//! (rollout only, serialize only, the dynamics kernel) to say what dominates.
+//! (rollout only, serialize only, the dynamics kernel) to say what dominates. Issue 14 adds the
+//! workspace scanner (every file of a source bundle, per language) and the extraction of a
+//! tar.gz upload (`workspace::archive::extract`).
 
 use std::hint::black_box;
 
@@ -12,6 +14,8 @@ use edge_assistant::rollout::rng::SeededRng;
 use edge_assistant::rollout::{encode_safetensors, rollout, RolloutRequest, RolloutResponse};
 use edge_assistant::search::history::{HistoryDoc, HistoryIndex, PersistentIndex};
 use edge_assistant::storage::MemoryStore;
+use edge_assistant::workspace::archive::{extract, ArchiveFormat, Caps};
+use edge_assistant::workspace::scan::{scan, Language};
 use ndarray::{Array1, Array2};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -38,6 +42,14 @@ pub struct Options {
     /// When non-zero, also return (as `"dump"`) the response JSON of the linear-policy
     /// trajectory request with this many envs, to diff native against wasm.
     pub dump_linear_trajectory: usize,
+    /// Run the scanner part (needs a file bundle, see [`Inputs::files`]).
+    pub scan: bool,
+    /// Run the archive part (needs a tar.gz, see [`Inputs::archive`]).
+    pub archive: bool,
+    /// Timed samples of a pass over all files of a language / an extraction of the archive (after
+    /// one untimed pass; a sample repeats the pass to last `min_sample_ms`); the median is
+    /// reported.
+    pub scan_passes: usize,
 }
 
 impl Default for Options {
@@ -51,6 +63,9 @@ impl Default for Options {
             samples: 7,
             min_sample_ms: 40.0,
             dump_linear_trajectory: 0,
+            scan: true,
+            archive: true,
+            scan_passes: 5,
         }
     }
 }
@@ -348,22 +363,168 @@ fn rollouts(opts: &Options, clock: &dyn Fn() -> f64, log: &dyn Fn(&str)) -> Valu
     Value::Array(rows)
 }
 
-/// Runs the selected workloads. `corpus` and `queries` hold one document / query per line;
-/// `clock` returns milliseconds from any fixed origin; `log` receives progress lines.
-/// Returns `{"history": {...}, "rollout": [...]}`; failures appear as `"error"` fields.
+/// Splits a file bundle into `(path, bytes)`: repeated `[u32 LE path length][path][u32 LE byte
+/// length][bytes]`, as `wasmbench-native bundle` writes it.
+pub fn parse_bundle(mut bundle: &[u8]) -> Result<Vec<(&str, &[u8])>, String> {
+    fn take<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], String> {
+        let (len, tail) = rest.split_at_checked(4).ok_or("truncated length")?;
+        let len = u32::from_le_bytes(len.try_into().map_err(|_| "length")?) as usize;
+        let (item, tail) = tail.split_at_checked(len).ok_or("truncated item")?;
+        *rest = tail;
+        Ok(item)
+    }
+    let mut files = Vec::new();
+    while !bundle.is_empty() {
+        let path = std::str::from_utf8(take(&mut bundle)?).map_err(|e| format!("path: {e}"))?;
+        files.push((path, take(&mut bundle)?));
+    }
+    Ok(files)
+}
+
+/// The languages measured, in report order (`Text` files have no symbols and are left out).
+const SCANNED: [Language; 6] = [
+    Language::Python,
+    Language::Rust,
+    Language::JavaScript,
+    Language::TypeScript,
+    Language::Go,
+    Language::Markdown,
+];
+
+/// Median ms per call of `f` over `passes` samples, after one untimed call; a sample repeats `f`
+/// enough times to last about `min_ms` (by the untimed call's duration), so that small inputs are
+/// not timed one short call at a time.
+fn median_pass_ms(passes: usize, min_ms: f64, clock: &dyn Fn() -> f64, mut f: impl FnMut()) -> f64 {
+    let start = clock();
+    f();
+    let first = clock() - start;
+    let iters = (min_ms / first.max(1e-3)).ceil().clamp(1.0, 65_536.0) as u32;
+    let times = (0..passes.max(1))
+        .map(|_| {
+            let start = clock();
+            for _ in 0..iters {
+                f();
+            }
+            (clock() - start) / f64::from(iters)
+        })
+        .collect();
+    median(times)
+}
+
+/// Scans every file of the bundle, per language: one pass = `scan` of each file of that language
+/// (symbols built and dropped, as the workspace object does before storing them). The hash covers
+/// every symbol's kind, name, line, container and signature, to prove both sides found the same.
+fn scanner(bundle: &[u8], opts: &Options, clock: &dyn Fn() -> f64, log: &dyn Fn(&str)) -> Value {
+    let files = match parse_bundle(bundle) {
+        Ok(files) => files,
+        Err(e) => return json!([{"error": format!("bundle: {e}")}]),
+    };
+    let mut rows = Vec::new();
+    for language in SCANNED {
+        let mine: Vec<&[u8]> = files
+            .iter()
+            .filter(|(path, _)| Language::from_path(path) == language)
+            .map(|&(_, bytes)| bytes)
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        log(&format!(
+            "scan: {} files of {}",
+            mine.len(),
+            language.as_str()
+        ));
+        let (mut symbols, mut hash) = (0usize, FNV_START);
+        for src in &mine {
+            for s in scan(language, src) {
+                symbols += 1;
+                hash = fnv(hash, s.kind.as_str().as_bytes());
+                hash = fnv(hash, s.name.as_bytes());
+                hash = fnv(hash, &s.line.to_le_bytes());
+                hash = fnv(hash, s.container.as_deref().unwrap_or("\0").as_bytes());
+                hash = fnv(hash, s.signature.as_bytes());
+            }
+            hash = fnv(hash, b"\n");
+        }
+        let ms = median_pass_ms(opts.scan_passes, opts.min_sample_ms, clock, || {
+            for src in &mine {
+                black_box(scan(language, black_box(src)));
+            }
+        });
+        rows.push(json!({
+            "language": language.as_str(),
+            "files": mine.len(),
+            "bytes": mine.iter().map(|s| s.len()).sum::<usize>(),
+            "symbols": symbols,
+            "hash": format!("{hash:016x}"),
+            "ms": ms,
+        }));
+    }
+    Value::Array(rows)
+}
+
+/// Extracts the tar.gz upload with the default caps; the hash covers every kept path and byte.
+fn archive(bytes: &[u8], opts: &Options, clock: &dyn Fn() -> f64, log: &dyn Fn(&str)) -> Value {
+    log(&format!(
+        "archive: extracting {} bytes of tar.gz",
+        bytes.len()
+    ));
+    let caps = Caps::default();
+    let extracted = match extract(bytes, ArchiveFormat::TarGz, &caps) {
+        Ok(extracted) => extracted,
+        Err(e) => return json!({"error": format!("extract: {e}")}),
+    };
+    let mut hash = FNV_START;
+    for file in &extracted.files {
+        hash = fnv(hash, file.path.as_bytes());
+        hash = fnv(hash, &(file.bytes.len() as u64).to_le_bytes());
+        hash = fnv(hash, &file.bytes);
+    }
+    let ms = median_pass_ms(opts.scan_passes, opts.min_sample_ms, clock, || {
+        black_box(extract(black_box(bytes), ArchiveFormat::TarGz, &caps).ok());
+    });
+    json!({
+        "format": "tar.gz",
+        "archive_bytes": bytes.len(),
+        "files": extracted.files.len(),
+        "bytes": extracted.files.iter().map(|f| f.bytes.len()).sum::<usize>(),
+        "hash": format!("{hash:016x}"),
+        "ms": ms,
+    })
+}
+
+/// What the workloads read. `corpus` and `queries` hold one document / query per line (history);
+/// `files` is a bundle of source files (see [`parse_bundle`]) for the scanner and `archive` a
+/// tar.gz; an empty input skips its workload.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Inputs<'a> {
+    pub corpus: &'a str,
+    pub queries: &'a str,
+    pub files: &'a [u8],
+    pub archive: &'a [u8],
+}
+
+/// Runs the selected workloads on `inputs`. `clock` returns milliseconds from any fixed origin;
+/// `log` receives progress lines. Returns `{"history": {...}, "rollout": [...], "scan": [...],
+/// "archive": {...}}`; failures appear as `"error"` fields.
 pub fn run_suite(
-    corpus: &str,
-    queries: &str,
+    inputs: &Inputs,
     opts: &Options,
     clock: &dyn Fn() -> f64,
     log: &dyn Fn(&str),
 ) -> Value {
     let mut out = json!({});
     if opts.history {
-        out["history"] = history(corpus, queries, opts, clock, log);
+        out["history"] = history(inputs.corpus, inputs.queries, opts, clock, log);
     }
     if opts.rollout {
         out["rollout"] = rollouts(opts, clock, log);
+    }
+    if opts.scan && !inputs.files.is_empty() {
+        out["scan"] = scanner(inputs.files, opts, clock, log);
+    }
+    if opts.archive && !inputs.archive.is_empty() {
+        out["archive"] = archive(inputs.archive, opts, clock, log);
     }
     if opts.dump_linear_trajectory > 0 {
         let body = rollout_body(opts.dump_linear_trajectory, true, true);

@@ -11,14 +11,26 @@ extern "C" {
     fn console_error(message: &str);
 }
 
-/// Runs the suite on `corpus` and `queries` (one item per line) with `options_json` (see
-/// [`crate::Options`]) and returns the figures as a JSON string; an error string on bad options.
+/// Runs the suite on `corpus` and `queries` (one item per line), the scanner's file bundle
+/// `files` and the tar.gz `archive` (empty arrays skip those parts; see [`crate::Inputs`]) with
+/// `options_json` (see [`crate::Options`]) and returns the figures as a JSON string; an error
+/// string on bad options.
 #[wasm_bindgen]
-pub fn run_suite(corpus: &str, queries: &str, options_json: &str) -> Result<String, JsError> {
+pub fn run_suite(
+    corpus: &str,
+    queries: &str,
+    files: &[u8],
+    archive: &[u8],
+    options_json: &str,
+) -> Result<String, JsError> {
     let options: crate::Options =
         serde_json::from_str(options_json).map_err(|e| JsError::new(&format!("options: {e}")))?;
-    let result = crate::run_suite(corpus, queries, &options, &performance_now, &|m| {
-        console_error(m)
-    });
+    let inputs = crate::Inputs {
+        corpus,
+        queries,
+        files,
+        archive,
+    };
+    let result = crate::run_suite(&inputs, &options, &performance_now, &|m| console_error(m));
     Ok(result.to_string())
 }
