@@ -892,8 +892,8 @@ mod tests {
     #[test]
     fn workspace_schemas_list_what_the_workspace_types_serialize() {
         use crate::calls::workspace::SymbolList;
-        use crate::workspace::scan::{Language, SymbolKind, ALL_KINDS};
         use crate::workspace::index::{CodeResultRow, SymbolHit};
+        use crate::workspace::scan::{Language, SymbolKind, ALL_KINDS};
         use crate::workspace::state::{
             CodeResults, FileInfo, FilePage, SkippedCounts, UploadReport, WorkspaceInfo,
         };

@@ -369,7 +369,10 @@ impl Workspace {
             )));
         }
         // An upload replaces the whole workspace, so its own totals are what must fit.
-        let total: u64 = incoming.iter().map(|f| f.bytes).fold(0, u64::saturating_add);
+        let total: u64 = incoming
+            .iter()
+            .map(|f| f.bytes)
+            .fold(0, u64::saturating_add);
         check_totals(incoming.len(), total)?;
         let store_paths = incoming
             .iter()
@@ -737,8 +740,8 @@ pub fn validate_name(name: &str) -> Result<String, WorkspaceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::MemoryStore;
     use crate::api::{ErrorCode, HasErrorCode};
+    use crate::storage::MemoryStore;
 
     const NOW: u64 = 1_700_000_000_000;
 
@@ -986,7 +989,9 @@ mod tests {
             bytes,
         };
         let too_big = [file("a.py", half), file("b.py", half + 1)];
-        let err = ws.begin_upload(&mut store, "u1", &too_big, NOW).unwrap_err();
+        let err = ws
+            .begin_upload(&mut store, "u1", &too_big, NOW)
+            .unwrap_err();
         assert_eq!(err.error_code(), ErrorCode::LimitExceeded, "{err}");
         assert!(err.to_string().contains("40 MiB"), "{err}");
         assert!(ws.meta.lease.is_none(), "a refused upload takes no lease");
@@ -995,7 +1000,9 @@ mod tests {
         let many: Vec<Incoming> = (0..=MAX_WORKSPACE_FILES)
             .map(|i| file(&format!("f{i}.py"), 1))
             .collect();
-        let err = ws.begin_upload(&mut store, "u3", &many, NOW + UPLOAD_LEASE_MS).unwrap_err();
+        let err = ws
+            .begin_upload(&mut store, "u3", &many, NOW + UPLOAD_LEASE_MS)
+            .unwrap_err();
         assert_eq!(err.error_code(), ErrorCode::LimitExceeded, "{err}");
 
         let blob = |len: u64| Blob {
@@ -1014,8 +1021,15 @@ mod tests {
         assert_eq!(err.error_code(), ErrorCode::LimitExceeded, "{err}");
         assert!(ws.file("c.py").is_none());
         // Replacing a file counts its new size instead of its old one.
-        ws.put_file(&mut store, "b.py", "h4".into(), half - 10, blob(half - 10), NOW)
-            .unwrap();
+        ws.put_file(
+            &mut store,
+            "b.py",
+            "h4".into(),
+            half - 10,
+            blob(half - 10),
+            NOW,
+        )
+        .unwrap();
         ws.put_file(&mut store, "c.py", "h5".into(), 10, blob(10), NOW)
             .unwrap();
         assert_eq!(ws.info().bytes, MAX_WORKSPACE_BYTES);
