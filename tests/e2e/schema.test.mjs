@@ -10,9 +10,11 @@ import { createServer } from "node:http";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
 import { useWorker, tokenFor, freePort, skipOrFail } from "./harness.mjs";
 import { startLlmServer } from "../fixtures/llm_server.mjs";
 
+const here = dirname(fileURLToPath(import.meta.url));
 const EXAMPLES = Number(process.env.SCHEMA_EXAMPLES ?? 15);
 const python = process.env.EDGE_PYTHON ?? "python3";
 const schemathesis = join(dirname(python), "schemathesis");
@@ -47,7 +49,10 @@ describe("schemathesis", () => {
       "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,unsupported_method",
       "-n", String(EXAMPLES), "--seed", "20261127", "--request-timeout", "15",
       "--continue-on-failure", "--report", "ndjson", "--report-dir", reports,
-    ], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+    ], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NO_COLOR: "1", SCHEMATHESIS_HOOKS: join(here, "schemathesis_hooks.py") },
+    });
     let output = "";
     child.stdout.on("data", (d) => { output += d; });
     child.stderr.on("data", (d) => { output += d; });

@@ -199,6 +199,11 @@ describe("code workspaces", () => {
     });
     assert.equal(named.body.path, "docs/a b.md");
     assert.equal((await api("GET", `/api/workspaces/${ws.id}/files/docs/a%20b.md`, alice)).text, "# Title\n");
+    // A 0-byte file: stored, scanned (no symbols) and read back without touching R2's ranges.
+    const empty = await api("PUT", `/api/workspaces/${ws.id}/files/pkg/__init__.py`, alice, undefined, { raw: "" });
+    assert.equal(empty.status, 200, empty.text);
+    assert.deepEqual(empty.body, { path: "pkg/__init__.py", bytes: 0, language: "python", symbols: 0 });
+    assert.equal((await api("GET", `/api/workspaces/${ws.id}/files/pkg/__init__.py`, alice)).text, "");
     // (`a/%2E%2E/b.py` never reaches the server: URL parsing turns `%2E%2E` into `..`.)
     for (const bad of ["..%2Fescape.py", "a%2F..%2Fb.py", "a//b.py", "%00.py", "a%5Cb.py"]) {
       const res = await api("PUT", `/api/workspaces/${ws.id}/files/${bad}`, alice, undefined, { raw: "x" });
@@ -211,7 +216,7 @@ describe("code workspaces", () => {
     assert.equal((await api("DELETE", `/api/workspaces/${ws.id}/files/pkg/util.py`, alice)).status, 204);
     assert.equal((await api("DELETE", `/api/workspaces/${ws.id}/files/pkg/util.py`, alice)).status, 404);
     const info = await ready(ws.id);
-    assert.deepEqual([info.files, info.symbols], [1, 1]);
+    assert.deepEqual([info.files, info.symbols], [2, 1]);
   });
 
   test("bad archives: unsafe paths, corrupt or truncated bytes, wrong type, links", async () => {

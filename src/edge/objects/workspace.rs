@@ -67,17 +67,23 @@ impl WorkspaceObject {
         }
         let bucket = self.env.bucket(FILES_BUCKET)?;
         for read in reads {
+            let length = read.end.saturating_sub(read.start);
             let range = worker::Range::OffsetWithLength {
                 offset: read.start,
-                length: read.end.saturating_sub(read.start),
+                length,
             };
-            let bytes = match bucket.get(read.pack.clone()).range(range).execute().await {
-                Ok(Some(object)) => match object.body() {
-                    Some(body) => Some(body.bytes().await?),
-                    None => None,
-                },
-                Ok(None) => None,
-                Err(err) => return Err(err.into()),
+            // Only 0-byte files: nothing to read, and R2 refuses an empty range (416).
+            let bytes = if length == 0 {
+                Some(Vec::new())
+            } else {
+                match bucket.get(read.pack.clone()).range(range).execute().await {
+                    Ok(Some(object)) => match object.body() {
+                        Some(body) => Some(body.bytes().await?),
+                        None => None,
+                    },
+                    Ok(None) => None,
+                    Err(err) => return Err(err.into()),
+                }
             };
             if bytes.is_none() {
                 log::event(
