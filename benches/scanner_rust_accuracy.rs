@@ -8,7 +8,8 @@
 //! mismatches, and both sides' throughput (median of 5 passes over all files).
 //!
 //! Run: `cargo bench --bench scanner_rust_accuracy` (`SCANNER_CRATES=a,b` for other crates).
-//! Not a pass/fail test.
+//! `-- --min 99.5 --no-speed` is the check in `scripts/test`: it exits 1 when precision or recall
+//! is below the given percent (or nothing could be measured) and skips the timing.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,10 +26,20 @@ const SHOWN_MISMATCHES: usize = 25;
 type Entry = (SymbolKind, String, u32, Option<String>);
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let min_percent: Option<f64> = args
+        .iter()
+        .position(|a| a == "--min")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().expect("--min takes a percent, e.g. 99.5"));
+    let timed = !args.iter().any(|a| a == "--no-speed");
     let Some(registry) = registry_src() else {
         println!(
             "no cargo registry sources found under $CARGO_HOME/registry/src; nothing to measure"
         );
+        if min_percent.is_some() {
+            std::process::exit(1);
+        }
         return;
     };
     // `SCANNER_CRATES=a,b,c` measures other crates instead.
@@ -117,6 +128,18 @@ fn main() {
     );
     for line in mismatches.iter().take(SHOWN_MISMATCHES) {
         println!("  {line}");
+    }
+    if let Some(min) = min_percent {
+        let precision = 100.0 * matched_total as f64 / found_total.max(1) as f64;
+        let recall = 100.0 * matched_total as f64 / expected_total.max(1) as f64;
+        if expected_total == 0 || precision < min || recall < min {
+            println!("FAIL: precision and recall must be at least {min}% (and something measured)");
+            std::process::exit(1);
+        }
+        println!("ok: precision and recall at least {min}%");
+    }
+    if !timed {
+        return;
     }
 
     let texts: Vec<&str> = parsed
