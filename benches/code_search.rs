@@ -13,8 +13,7 @@
 //! - `--show Q` (repeatable): build, then print the top 5 hits of each `Q` with snippets.
 //! - `--profile Q N`: build, then only run query `Q` `N` times (for `perf record`).
 //!
-//! Symbols come from a trivial line match (`def name` / `class name` at the start of a line, or
-//! indented once for methods), as the real scanner lands separately.
+//! Symbols come from the shipped Python scanner (`workspace::scan`).
 //!
 //! Reported: record build time (tokenize + chunk every file), insert time, JSON record bytes
 //! against source bytes (total and the largest), `heap_bytes` and the allocator's live bytes
@@ -28,7 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use edge_assistant::workspace::index::{index_file, snippet, CodeIndex, FileRecord};
-use edge_assistant::workspace::scan::{Symbol, SymbolKind};
+use edge_assistant::workspace::scan::{scan, Language, Symbol};
 
 /// The system allocator, counting live requested bytes.
 struct CountingAlloc;
@@ -129,58 +128,6 @@ fn walk(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
-}
-
-/// `def`/`class` at the start of a line (or indented four spaces: a method).
-fn trivial_symbols(text: &str) -> Vec<Symbol> {
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let (body, method) = match line.strip_prefix("    ") {
-            Some(rest) if !rest.starts_with(' ') => (rest, true),
-            _ => (line, false),
-        };
-        let (kind, rest) = if let Some(r) = body.strip_prefix("def ") {
-            (
-                if method {
-                    SymbolKind::Method
-                } else {
-                    SymbolKind::Function
-                },
-                r,
-            )
-        } else if let Some(r) = body.strip_prefix("async def ") {
-            (
-                if method {
-                    SymbolKind::Method
-                } else {
-                    SymbolKind::Function
-                },
-                r,
-            )
-        } else if let Some(r) = body.strip_prefix("class ") {
-            if method {
-                continue;
-            }
-            (SymbolKind::Class, r)
-        } else {
-            continue;
-        };
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect();
-        if name.is_empty() {
-            continue;
-        }
-        out.push(Symbol {
-            name,
-            kind,
-            line: i as u32 + 1,
-            container: None,
-            signature: body.chars().take(200).collect(),
-        });
-    }
-    out
 }
 
 /// A small deterministic generator (PCG-style LCG), so the query list is the same every run.
@@ -339,10 +286,13 @@ fn main() {
         })
         .collect();
     let source_bytes: usize = files.iter().map(|(_, t)| t.len()).sum();
-    let symbols: Vec<Vec<Symbol>> = files.iter().map(|(_, t)| trivial_symbols(t)).collect();
+    let symbols: Vec<Vec<Symbol>> = files
+        .iter()
+        .map(|(_, t)| scan(Language::Python, t.as_bytes()))
+        .collect();
     let symbol_count: usize = symbols.iter().map(Vec::len).sum();
     println!(
-        "corpus: {} files, {:.1} MB, {} symbols (trivial def/class match), root {}",
+        "corpus: {} files, {:.1} MB, {} symbols (the Python scanner), root {}",
         files.len(),
         source_bytes as f64 / 1e6,
         symbol_count,
