@@ -10,8 +10,9 @@
 //! - **adaptive**: the shipped policy (`Climber::Marginal`, the default config);
 //! - **sharded**: the shipped policy *as the worker deploys it*: [`shard_count`] shard cores
 //!   (policy plus KV ledger), each with its share of the capacity; a request hits when its shard's
-//!   KV holds the key; a miss is admitted at once; hits reach the shard only through the lossy read
-//!   buffer in batches of 64, with `--drop-permille` (default 10 = 1%) lost on the way;
+//!   KV holds the key; a miss is admitted at once; hits reach the shard through the lossy read
+//!   buffer, in batches of 64 or along with the next admission to that shard, whichever comes
+//!   first (as the worker sends them), with `--drop-permille` (default 10 = 1%) lost on the way;
 //! - **optimum**: Belady's MIN with bypass (clairvoyant).
 //!
 //! All entries have the same size; the byte bound is not binding.

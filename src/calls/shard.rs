@@ -28,6 +28,11 @@ pub struct Admit {
     pub now_ms: u64,
     /// Whether this insert follows a miss (refreshes of stale entries are not misses).
     pub miss: bool,
+    /// Hits the isolate had buffered for this shard, recorded before the admission is decided:
+    /// a miss sends them along instead of leaving them for the next full batch, so the policy
+    /// compares the candidate with frequencies that are at most one isolate's buffer behind.
+    #[serde(default)]
+    pub hits: Vec<u64>,
 }
 
 /// The answer to [`Admit`].
@@ -75,6 +80,7 @@ mod tests {
             value: r#"{"query":"q","results":[],"fetched_at_ms":1}"#.into(),
             now_ms: 7,
             miss: true,
+            hits: vec![1, u64::MAX],
         });
         let back: ShardCall = decode_call(&encode_call(&call).unwrap()).unwrap();
         assert_eq!(back, call);

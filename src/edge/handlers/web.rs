@@ -305,12 +305,22 @@ async fn fetch_upstream(base: &str, normalized: &str, now_ms: u64) -> FetchResul
 /// the background; the results were answered already, so a failure is only logged.
 async fn store(env: &Env, config: &Config, hash: u64, value: &CachedResults, miss: bool) {
     let shard = shard_of(hash, shard_count(config.cache_max_entries));
+    // The isolate's buffered hits for this shard ride along (lost with the call if it fails,
+    // like any batch: the buffer is lossy by design).
+    let hits = READ_BUFFERS.with(|buffers| {
+        buffers
+            .borrow_mut()
+            .get_mut(&shard)
+            .map(ReadBuffer::drain)
+            .unwrap_or_default()
+    });
     let admit = Admit {
         shard,
         hash,
         value: String::from_utf8_lossy(&value.encode()).into_owned(),
         now_ms: value.fetched_at_ms,
         miss,
+        hits,
     };
     let sent = if injected(config.web_cache_faults.admit_percent) {
         Err(ApiError::internal("injected admit failure"))

@@ -258,7 +258,10 @@ impl CacheShard {
 
     async fn admit(&self, admit: crate::calls::shard::Admit) -> Result<Admission, ApiError> {
         let size = admit.value.len() as u64;
-        let plan = self.with(|s| s.admit(admit.hash, size, admit.now_ms, admit.miss))?;
+        let plan = self.with(|s| {
+            s.record_hits(&admit.hits, &[]);
+            s.admit(admit.hash, size, admit.now_ms, admit.miss)
+        })?;
         let mut kv = self.sql()?;
         self.persist(&mut kv)?;
         self.run_deletes(plan.deletes).await;

@@ -10,9 +10,11 @@
 //!   off: the W-TinyLFU reference), hits and misses recorded one by one;
 //! - [`sharded`]: the layout the worker deploys: keys split over [`shard_count`] shard cores
 //!   ([`Shard`]: policy plus KV ledger) by [`shard_of`], misses admitted at once, hits reaching
-//!   their shard only through a lossy [`ReadBuffer`] in batches of [`read_buffer::DRAIN_AT`], with
-//!   `drop_permille` of them lost on the way (a failed batch send or a full buffer);
-//! - [`batched`]: that delivery of hits on a single policy of any config.
+//!   their shard through a lossy [`ReadBuffer`] in batches of [`read_buffer::DRAIN_AT`] or with
+//!   the next admission to that shard, with `drop_permille` of them lost on the way (a failed
+//!   batch send or a full buffer);
+//! - [`batched`]: hits delivered only in batches (no admission to ride along with) on a single
+//!   policy of any config: what the deployed layout did before admissions carried hits.
 //!
 //! All entries have size 1 and the byte bound is not binding.
 
@@ -79,7 +81,9 @@ pub fn policy(requests: &[u64], config: PolicyConfig) -> (Vec<bool>, CachePolicy
 }
 
 /// Per-request hit flags of the deployed layout with `capacity` entries in total, and how many
-/// hits never reached their shard. `seed` drives which hits are lost.
+/// hits never reached their shard. `seed` drives which hits are lost. Hits reach their shard as
+/// the worker sends them: in batches of [`read_buffer::DRAIN_AT`], or with the next admission to
+/// that shard.
 pub fn sharded(requests: &[u64], capacity: u64, drop_permille: u64, seed: u64) -> (Vec<bool>, u64) {
     let config = Config {
         cache_max_entries: capacity,
@@ -112,6 +116,10 @@ pub fn sharded(requests: &[u64], capacity: u64, drop_permille: u64, seed: u64) -
                 }
                 true
             } else {
+                // The worker sends the isolate's buffered hits along with the admission.
+                if !buffer.is_empty() {
+                    core.record_hits(&buffer.drain(), &[]);
+                }
                 let plan = core.admit(h, 1, 0, true);
                 for d in plan.deletes {
                     core.deleted(d, true, 0);
