@@ -65,13 +65,14 @@ use std::collections::{HashMap, VecDeque};
 
 /// Fewest requests in a sample, whatever the capacity (a smaller sample is mostly noise).
 pub const MIN_SAMPLE: u64 = 128;
-/// Samples at the start that only measure: no growth, and no sample ends early. A sample is
-/// `sample_factor × capacity` requests, the sketch's aging period, so these are the sketch's
-/// first two periods: while it is young every candidate's frequency is underestimated, TinyLFU
-/// turns away candidates it would later admit, and the window's ghost asks for a growth the
-/// traffic does not need (Zipf(0.8) at 24,143 entries grew to 44% and ended 0.8 points below the
-/// fixed 1% window; with the warm-up 0.6). Recency-heavy traffic loses little: its growth starts
-/// two samples later (the shift trace, whose shift comes after them, is unaffected).
+/// Samples at the start that only measure: no growth, and no sample ends early (4 × capacity
+/// requests with the default sample factor of 2). While the sketch is young every candidate's
+/// frequency is underestimated, TinyLFU turns away candidates it would later admit, and the
+/// window's ghost asks for a growth the traffic does not need: Zipf(0.8) at 24,143 entries grew
+/// to 44% and ended 0.8 points below the fixed 1% window, 0.6 with this warm-up. Measured on the
+/// whole benchmark table (docs/BENCHMARKS.md), 2 is the best value: 3, 4 and 5 samples fix that
+/// cell at 5 but cost multi2 at 500 entries 1.0 point and sprite up to 0.7 against their targets,
+/// which need the window to grow early.
 pub const WARMUP_SAMPLES: u64 = 2;
 /// Largest window move per sample, in thousandths of the capacity.
 pub const MAX_STEP_PERMILLE: u64 = 125;
