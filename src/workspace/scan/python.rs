@@ -195,10 +195,13 @@ impl Lexer<'_> {
     /// At a logical line's first token: the statement's head if it is a `def`, `async def` or
     /// `class` with a name. Otherwise `pos` is left where it was.
     fn statement_head(&mut self) -> Option<Head> {
-        let start = self.pos;
+        // The line too: reading the head may cross a backslash continuation (`async \` then
+        // not `def`), and the line's rest is then read again from `start`.
+        let (start, line) = (self.pos, self.line);
         let head = self.read_head();
         if head.is_none() {
             self.pos = start;
+            self.line = line;
         }
         head
     }
@@ -539,6 +542,16 @@ mod tests {
     fn defs_in_blocks_are_not_listed() {
         let src = "if X:\n    def a(): pass\nelse:\n    def b(): pass\ntry:\n    class T: pass\nexcept E:\n    pass\nwith o:\n    def w(): pass\nfor i in r:\n    def l(): pass\nclass K:\n    if Y:\n        def k(self): pass\n    try:\n        def t(self): pass\n    finally:\n        pass\n";
         assert_eq!(items(src), vec![c("K", 13)]);
+    }
+
+    #[test]
+    fn a_continued_async_that_is_not_a_def_counts_its_lines_once() {
+        // Found by the `scanner` fuzz target: the continuation's newline was counted when the
+        // head was tried and again when the line was skipped, so every later line was off by one.
+        let src = "async \\\n  x = 1\n\nasync def f(): pass\n";
+        let s = scan(src.as_bytes());
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!((s[0].name.as_str(), s[0].line), ("f", 4));
     }
 
     #[test]
