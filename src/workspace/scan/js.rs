@@ -765,6 +765,10 @@ impl Walker<'_> {
     }
 
     fn push(&mut self, name: String, kind: SymbolKind, at: usize, container: Option<String>) {
+        // `""() {}` is a valid method with an empty name: nothing to search or list it by.
+        if name.is_empty() {
+            return;
+        }
         let start = self.tokens.get(at).map_or(0, |t| t.start);
         let line = self.line_starts.partition_point(|&s| s <= start);
         self.out.push(Symbol {
@@ -1406,6 +1410,9 @@ impl Walker<'_> {
     }
 
     fn push_member(&mut self, name: String, signature_at: usize, name_at: usize, container: &str) {
+        if name.is_empty() {
+            return;
+        }
         let start = self.tokens.get(signature_at).map_or(0, |t| t.start);
         let line_at = self.tokens.get(name_at).map_or(0, |t| t.start);
         let line = self.line_starts.partition_point(|&s| s <= line_at);
@@ -1486,6 +1493,13 @@ mod tests {
 
     fn method(name: &str, line: u32, container: &str) -> Row {
         (Method, name.to_string(), line, Some(container.to_string()))
+    }
+
+    #[test]
+    fn a_method_named_by_an_empty_string_is_not_listed() {
+        // Found by the `scanner` fuzz target: `""() {}` gave a symbol with an empty name.
+        let got = js("class A {\n  \"\"() {}\n  'x'() {}\n}\n");
+        assert_eq!(got, vec![sym(Class, "A", 1), method("x", 3, "A")]);
     }
 
     #[test]
