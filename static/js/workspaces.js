@@ -30,6 +30,8 @@ const state = {
   /** directory path -> open?; directories not in it are open when shallow. */
   openDirs: new Map(),
   openPath: null,
+  /** The line to mark in the open file (kept across a reload of its text). */
+  wantLine: null,
   uploading: false,
   /** Bumped to stop a running poll (another workspace, sign-out). */
   pollRun: 0,
@@ -139,6 +141,7 @@ function clearWorkspaceView() {
   state.nextCursor = null;
   state.openDirs.clear();
   state.openPath = null;
+  state.wantLine = null;
   $("ws-tree").replaceChildren();
   $("ws-more-files").hidden = true;
   $("ws-tree-empty").hidden = true;
@@ -315,7 +318,7 @@ async function followIndexing(id, uploadReport) {
   state.files = [];
   state.nextCursor = null;
   await Promise.all([loadFiles(), loadSymbols()]);
-  if (state.openPath) await openFile(state.openPath).catch(() => {});
+  if (state.openPath) await openFile(state.openPath, state.wantLine).catch(() => {});
   if (run !== state.pollRun) return;
   // "Ready" once the tree and symbols show the new contents.
   setProgress(`Ready: ${countsText(workspace)}`, 1);
@@ -484,6 +487,9 @@ export async function openFile(path, line = null) {
   const id = state.currentId;
   if (!id) return;
   state.openPath = path;
+  // The line to mark once the text is shown; a symbol or hit clicked while the file loads
+  // (goToLine on the old text) updates it, so the new text keeps that mark.
+  state.wantLine = line;
   markOpenFile();
   showError($("ws-file-error"), "");
   $("ws-file-title").textContent = path;
@@ -499,12 +505,13 @@ export async function openFile(path, line = null) {
   if (lines.length > shown.length) $("ws-code").append(el("span", { class: "muted", text: `… ${lines.length - shown.length} more lines not shown` }));
   $("ws-code").scrollTop = 0;
   $("ws-file-symbols").replaceChildren(...symbols.map((s) => el("li", {}, [symbolButton(s, { withPath: false })])));
-  if (line != null) goToLine(line);
+  if (state.wantLine != null) goToLine(state.wantLine);
   announce(`Opened ${path}: ${plural(lines.length, "line")}, ${plural(symbols.length, "symbol")}.`);
 }
 
 /** Scrolls the viewer to `line` and marks it. */
 function goToLine(line) {
+  state.wantLine = line;
   const code = $("ws-code");
   for (const old of code.querySelectorAll(".line.hit")) old.classList.remove("hit");
   const target = code.querySelector(`.line[data-line="${Number(line)}"]`);

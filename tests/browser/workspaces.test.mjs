@@ -231,11 +231,21 @@ describe("the Workspaces panel", () => {
     await page.locator("#ws-file-title", { hasText: hitPath }).waitFor();
     await page.locator(`#ws-code .line.hit[data-line="${hitLine}"]`).waitFor();
 
-    // Open a file and the symbol list for the README screenshot.
+    // Open a file and the symbol list for the README screenshot. The file's text is held back
+    // so the symbol is clicked while it reloads (the list of its previous opening is still
+    // shown): the mark must survive the new text (it used to be lost).
+    let release;
+    const held = new Promise((resolve) => { release = resolve; });
+    await page.route("**/files/src/config.py", async (route) => { await held; await route.continue(); });
     await page.click('#ws-tree button[data-path="src/config.py"]');
     await page.locator("#ws-file-title", { hasText: "src/config.py" }).waitFor();
-    await page.locator("#ws-file-symbols .ws-symbol", { hasText: "Loader.load" }).first().click();
-    await page.locator("#ws-code .line.hit").waitFor();
+    const loadButton = page.locator("#ws-file-symbols .ws-symbol", { hasText: "Loader.load" }).first();
+    const loadLine = Number(await loadButton.getAttribute("data-line"));
+    await loadButton.click();
+    release();
+    await page.waitForResponse((r) => r.url().endsWith("/files/src/config.py"));
+    await page.unroute("**/files/src/config.py");
+    await page.locator(`#ws-code .line.hit[data-line="${loadLine}"]`).waitFor();
     await page.fill("#ws-symbol-q", "");
     await page.waitForFunction(() => document.querySelectorAll("#ws-symbols .ws-symbol").length > 4);
     await page.locator("#ws-symbol-q").blur();
