@@ -20,6 +20,7 @@
 //! or crashes anyway, the next load ends the reply as `failed` (`interrupted`) with what was
 //! stored ([`crate::chat::Tab::recover_reply`]).
 
+use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -278,26 +279,18 @@ async fn run(shared: &Rc<Shared>, env: &Env, job: &Job) -> Result<Ending, ApiErr
         .ok()
         .and_then(|v| v.as_object().cloned())
         .unwrap_or_default();
-    let context = shared.with(|l| {
-        Ok(l.tab.reply_context(
-            &mut l.kv,
-            &job.reply_id,
-            ReplyIntent {
-                label: routed.label.as_str().to_owned(),
-                scores,
-            },
-            gathered.citations.clone(),
-            prompt.estimated_tokens,
-        )?)
-    })?;
-    match context {
-        Some(event) => shared
-            .live
-            .borrow_mut()
-            .broadcast(&job.reply_id, &event, now_ms()),
-        None => return Ok(Ending::cancelled()),
-    }
+    let context = ContextRecord {
+        intent: ReplyIntent {
+            label: routed.label.as_str().to_owned(),
+            scores,
+        },
+        citations: gathered.citations.clone(),
+        prompt_estimate: prompt.estimated_tokens,
+    };
     let Some(upstream) = &config.llm else {
+        if !record_context(shared, job, context)? {
+            return Ok(Ending::cancelled());
+        }
         return Ok(Ending::failed(
             "not_configured",
             "LLM_UPSTREAM_URL is not set: no model to answer with",
@@ -311,9 +304,47 @@ async fn run(shared: &Rc<Shared>, env: &Env, job: &Job) -> Result<Ending, ApiErr
         config.llm_max_output_tokens,
     ) {
         Ok(request) => request,
-        Err(err) => return Ok(Ending::failed("upstream_error", err.to_string())),
+        Err(err) => {
+            if !record_context(shared, job, context)? {
+                return Ok(Ending::cancelled());
+            }
+            return Ok(Ending::failed("upstream_error", err.to_string()));
+        }
     };
-    stream(shared, &config, job, request, prompt.estimated_tokens).await
+    stream(shared, &config, job, request, context).await
+}
+
+/// The gathered context of a reply, recorded as its event 1.
+struct ContextRecord {
+    intent: ReplyIntent,
+    citations: Vec<crate::chat::reply::Citation>,
+    prompt_estimate: u64,
+}
+
+/// Writes the reply's context and sends its event to the watchers; `false` when the reply no
+/// longer streams (it was cancelled meanwhile).
+fn record_context(
+    shared: &Rc<Shared>,
+    job: &Job,
+    context: ContextRecord,
+) -> Result<bool, ApiError> {
+    let event = shared.with(|l| {
+        Ok(l.tab.reply_context(
+            &mut l.kv,
+            &job.reply_id,
+            context.intent,
+            context.citations,
+            context.prompt_estimate,
+        )?)
+    })?;
+    let Some(event) = event else {
+        return Ok(false);
+    };
+    shared
+        .live
+        .borrow_mut()
+        .broadcast(&job.reply_id, &event, now_ms());
+    Ok(true)
 }
 
 /// Gathers the `chosen` sources for `question`, concurrently. A source that fails is logged and
@@ -446,8 +477,9 @@ async fn stream(
     config: &Config,
     job: &Job,
     request: crate::assistant::llm::UpstreamRequest,
-    prompt_estimate: u64,
+    context: ContextRecord,
 ) -> Result<Ending, ApiError> {
+    let prompt_estimate = context.prompt_estimate;
     let controller = AbortController::default();
     let signal = controller.signal();
     shared.live.borrow_mut().running = Some((job.reply_id.clone(), controller));
@@ -469,11 +501,36 @@ async fn stream(
     let fetch = Fetch::Request(upstream_request);
     let send = fetch.send_with_signal(&signal);
     let mut send = std::pin::pin!(send);
+    // The first poll hands the request to the runtime. Only then is the context written: the
+    // output gate holds an object's outgoing requests until the writes made before them are
+    // durable, so writing first would add a storage commit to the time to first token. The
+    // context event still reaches watchers before any delta (it is broadcast here, first).
+    let mut sent = None;
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(result) = send.as_mut().poll(cx) {
+            sent = Some(result);
+        }
+        std::task::Poll::Ready(())
+    })
+    .await;
+    if !record_context(shared, job, context)? {
+        shared.live.borrow_mut().abort(&job.reply_id);
+        return Ok(Ending::cancelled());
+    }
     let mut items: Vec<Item>;
     let mut body: Option<ByteStream> = None;
     loop {
-        let wait = wait_ms(shared, &call, now_ms());
-        match select(send.as_mut(), std::pin::pin!(Delay::from(wait))).await {
+        let head = match sent.take() {
+            Some(result) => Either::Left((result, ())),
+            None => {
+                let wait = wait_ms(shared, &call, now_ms());
+                match select(send.as_mut(), std::pin::pin!(Delay::from(wait))).await {
+                    Either::Left((result, _)) => Either::Left((result, ())),
+                    Either::Right(_) => Either::Right(()),
+                }
+            }
+        };
+        match head {
             Either::Left((Ok(mut response), _)) => {
                 let headers = response.headers();
                 let content_type = headers.get("content-type").ok().flatten();
