@@ -31,13 +31,15 @@
 //! Line breaks end statements the way automatic semicolon insertion does where it matters (a
 //! line that starts with a word after a line that ended an expression).
 
+use super::brackets::{line_starts, match_brackets, Bracket, BracketToken, Groups};
 use super::text::{memchr_from, signature};
 use super::{Symbol, SymbolKind};
 
 /// The declarations of one JavaScript (`typescript == false`) or TypeScript file.
 pub fn scan(src: &[u8], typescript: bool) -> Vec<Symbol> {
     let tokens = Lexer::lex(src, typescript);
-    let (closes, recoveries) = match_brackets(src, &tokens);
+    let Groups { closes, recoveries } =
+        match_brackets(src, &tokens, |token| item_start(src, token));
     let mut walker = Walker {
         src,
         tokens: &tokens,
@@ -596,91 +598,44 @@ fn regex_end(src: &[u8], start: usize) -> Option<usize> {
     }
 }
 
-/// For every opening bracket, the index of its closing token. A closer of the wrong kind still
-/// closes: one typo must not swallow the file. A bracket that never closes (a file being edited)
-/// is taken to end before the next line that starts, unindented, with an item's first word, so
-/// the items after it are still found.
-fn match_brackets(src: &[u8], tokens: &[Token]) -> (Vec<usize>, Vec<usize>) {
-    let mut closes = vec![tokens.len(); tokens.len()];
-    let mut stack: Vec<usize> = Vec::new();
-    for (index, token) in tokens.iter().enumerate() {
-        match token.kind {
-            Kind::Open(_) => stack.push(index),
-            Kind::Close(_) => {
-                if let Some(open) = stack.pop() {
-                    if let Some(slot) = closes.get_mut(open) {
-                        *slot = index;
-                    }
-                }
-            }
-            _ => {}
+impl BracketToken for Token {
+    fn bracket(&self) -> Bracket {
+        match self.kind {
+            Kind::Open(_) => Bracket::Open,
+            Kind::Close(_) => Bracket::Close,
+            _ => Bracket::Other,
         }
     }
-    if stack.is_empty() {
-        return (closes, Vec::new());
+    fn start(&self) -> usize {
+        self.start
     }
-    // For each token, the first unindented item start at or after it.
-    let mut next_item = vec![tokens.len(); tokens.len() + 1];
-    for index in (0..tokens.len()).rev() {
-        let Some(token) = tokens.get(index) else {
-            continue;
-        };
-        let unindented = token.start == 0 || src.get(token.start - 1) == Some(&b'\n');
-        let item_start = match token.kind {
-            Kind::Punct(b'@') => true,
-            Kind::Ident => matches!(
-                src.get(token.start..token.end).unwrap_or_default(),
-                b"export"
-                    | b"function"
-                    | b"class"
-                    | b"const"
-                    | b"let"
-                    | b"var"
-                    | b"interface"
-                    | b"type"
-                    | b"enum"
-                    | b"namespace"
-                    | b"module"
-                    | b"declare"
-                    | b"abstract"
-                    | b"async"
-                    | b"import"
-            ),
-            _ => false,
-        };
-        next_item[index] = if unindented && item_start {
-            index
-        } else {
-            next_item[index + 1]
-        };
-    }
-    let mut recoveries = Vec::new();
-    for open in stack {
-        let recovery = next_item.get(open + 1).copied().unwrap_or(tokens.len());
-        if let Some(slot) = closes.get_mut(open) {
-            // The group's last token is the one before the recovered item.
-            *slot = if recovery < tokens.len() {
-                recoveries.push(recovery);
-                recovery - 1
-            } else {
-                tokens.len()
-            };
-        }
-    }
-    recoveries.sort_unstable();
-    recoveries.dedup();
-    (closes, recoveries)
 }
 
-fn line_starts(src: &[u8]) -> Vec<usize> {
-    let mut starts = vec![0];
-    starts.extend(
-        src.iter()
-            .enumerate()
-            .filter(|(_, &b)| b == b'\n')
-            .map(|(i, _)| i + 1),
-    );
-    starts
+/// Whether `token` can be the first token of a top-level declaration (where a never-closed
+/// group is taken to end: see [`super::brackets::match_brackets`]).
+fn item_start(src: &[u8], token: &Token) -> bool {
+    match token.kind {
+        Kind::Punct(b'@') => true,
+        Kind::Ident => matches!(
+            src.get(token.start..token.end).unwrap_or_default(),
+            b"export"
+                | b"function"
+                | b"class"
+                | b"const"
+                | b"let"
+                | b"var"
+                | b"interface"
+                | b"type"
+                | b"enum"
+                | b"namespace"
+                | b"module"
+                | b"declare"
+                | b"abstract"
+                | b"async"
+                | b"import"
+        ),
+        _ => false,
+    }
 }
 
 /// Modifiers before a class or interface member's name.

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+mod brackets;
 pub mod go;
 pub mod js;
 pub mod markdown;
