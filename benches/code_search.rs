@@ -21,43 +21,15 @@
 //! at start), the time to replace one file, and search latency p50/p99 over 1,000 fixed queries
 //! (identifiers in four spellings, two-word queries, common and rare words).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use edge_assistant::workspace::index::{index_file, snippet, CodeIndex, FileRecord};
 use edge_assistant::workspace::scan::{scan, Language, Symbol};
 
-/// The system allocator, counting live requested bytes.
-struct CountingAlloc;
-
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to `System`; only a counter is updated besides.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as `GlobalAlloc::alloc`.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as `GlobalAlloc::alloc_zeroed`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as `GlobalAlloc::dealloc`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as `GlobalAlloc::realloc`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{live_bytes, CountingAlloc};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -334,16 +306,14 @@ fn main() {
     );
 
     // Insert into the in-memory index.
-    let live_before = LIVE_BYTES.load(Ordering::Relaxed);
+    let live_before = live_bytes();
     let start = Instant::now();
     let mut index = CodeIndex::new();
     for ((path, _), record) in files.iter().zip(records.iter().cloned()) {
         index.insert(path, record).expect("own records are valid");
     }
     let insert_ms = ms(start);
-    let live = LIVE_BYTES
-        .load(Ordering::Relaxed)
-        .saturating_sub(live_before);
+    let live = live_bytes().saturating_sub(live_before);
     println!(
         "index: inserted in {insert_ms:.0} ms; heap_bytes {:.1} MB, allocator live {:.1} MB ({:.2} x source)",
         index.heap_bytes() as f64 / 1e6,
@@ -352,14 +322,14 @@ fn main() {
     );
     drop(records);
     let before = index.heap_usage();
-    let live_before_shrink = LIVE_BYTES.load(Ordering::Relaxed);
+    let live_before_shrink = live_bytes();
     let start = Instant::now();
     index.shrink_to_fit();
     let shrink_ms = ms(start);
     let after = index.heap_usage();
     println!(
         "heap by part (MB), before / after shrink_to_fit ({shrink_ms:.0} ms, allocator live -{:.1} MB): vocabulary {:.1} / {:.1}, postings {:.1} / {:.1}, symbols {:.1} / {:.1}, files {:.1} / {:.1}; heap_bytes {:.1} MB after",
-        live_before_shrink.saturating_sub(LIVE_BYTES.load(Ordering::Relaxed)) as f64 / 1e6,
+        live_before_shrink.saturating_sub(live_bytes()) as f64 / 1e6,
         before.vocabulary as f64 / 1e6,
         after.vocabulary as f64 / 1e6,
         before.postings as f64 / 1e6,

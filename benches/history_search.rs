@@ -35,11 +35,9 @@
 //! this budget keeps of a stream) and cold (a fresh `open` per query). Its cache's accounted
 //! bytes are sampled after every call; the peak is reported against the budget.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use edge_assistant::search::history::bm25::TermScorer;
@@ -50,39 +48,12 @@ use edge_assistant::search::history::{
 };
 use edge_assistant::storage::{KvStore, MemoryStore, StorageError, WriteStats};
 
-/// The system allocator, counting live requested bytes, so the heap an index really retains can
-/// be compared with its accounted cache bytes (allocator rounding aside).
-struct CountingAlloc;
-
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to `System`; only a counter is updated besides.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as `GlobalAlloc::alloc`.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as `GlobalAlloc::alloc_zeroed`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as `GlobalAlloc::dealloc`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as `GlobalAlloc::realloc`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{live_bytes, CountingAlloc};
 
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static ALLOC: CountingAlloc = CountingAlloc;
 
 struct Args {
     corpus: Option<String>,
@@ -431,7 +402,7 @@ fn main() {
     let mut sweep_rows = Vec::new();
     for &budget in &args.sweep {
         let mut us = Vec::with_capacity(queries.len());
-        let live_before = LIVE_BYTES.load(Ordering::Relaxed);
+        let live_before = live_bytes();
         let mut index = PersistentIndex::open_with_budget(&store, budget).expect("open");
         let mut peak = 0usize;
         for q in &queries {
@@ -448,9 +419,7 @@ fn main() {
         }
         let reads = store.reads.get() - reads;
         // What the index retains once its queries returned (their transients are freed).
-        let held = LIVE_BYTES
-            .load(Ordering::Relaxed)
-            .saturating_sub(live_before);
+        let held = live_bytes().saturating_sub(live_before);
         let accounted = index.resident_bytes();
         drop(index);
         sweep_rows.push((budget, stats(us), reads, peak, accounted, held));
