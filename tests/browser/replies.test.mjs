@@ -9,34 +9,21 @@ import { describe, test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { startWorker, tokenFor, call, ROOT } from "../e2e/harness.mjs";
+import { Browser, SHOTS, createTab } from "./app.mjs";
+import { startWorker, call, ROOT } from "../e2e/harness.mjs";
 import { startLlmServer, DEFAULT_TEXT } from "../fixtures/llm_server.mjs";
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const SHOTS = process.env.SCREENSHOT_DIR ?? join(ROOT, "test-artifacts", "screenshots");
-mkdirSync(SHOTS, { recursive: true });
 
 let llm;
 let worker;
 let browser;
 let failed = false;
-const contexts = [];
 
 before(async () => {
   llm = await startLlmServer({ chunkChars: 3, delayMs: 20 });
   worker = await startWorker({
     vars: { LLM_UPSTREAM_URL: llm.base, LLM_MODEL: "fixture-ok", FLUSH_INTERVAL_MS: "100" },
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync",
-      "--disable-dev-shm-usage",
-    ],
-  });
+  browser = await Browser.launch();
 });
 
 afterEach((ctx) => {
@@ -45,8 +32,7 @@ afterEach((ctx) => {
 });
 
 after(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await browser?.close().catch(() => {});
+  await browser?.close();
   if (worker) {
     if (failed) console.error(`--- wrangler log (${worker.logPath}) ---\n${worker.log()}`);
     await worker.stop();
@@ -54,29 +40,8 @@ after(async () => {
   await llm?.close();
 });
 
-/** A fresh context signed in as `user` through a `#token=` link; `problems` as in ui.test.mjs. */
-async function openApp(user, { viewport = { width: 1180, height: 820 } } = {}) {
-  const context = await browser.newContext({ viewport, colorScheme: "light", deviceScaleFactor: 1 });
-  contexts.push(context);
-  const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
-  const problems = [];
-  page.on("pageerror", (err) => problems.push(`pageerror: ${err.message}`));
-  page.on("console", (msg) => {
-    if (msg.type() === "error" && !/Failed to load resource/.test(msg.text())) problems.push(`console: ${msg.text()}`);
-  });
-  const token = tokenFor(user);
-  await page.goto(`${worker.base}/#token=${token}`);
-  await page.locator("#panel-chat").waitFor({ state: "visible" });
-  return { context, page, problems, token };
-}
-
-async function createTab(page, title) {
-  await page.fill("#new-tab-title", title);
-  await page.click("#new-tab-form button[type=submit]");
-  await page.locator("#conversation-title", { hasText: title }).waitFor();
-  await page.locator("#composer-input:not([disabled])").waitFor();
-}
+/** The app in a fresh context, signed in as `user` (see `Browser.openApp`). */
+const openApp = (user, options) => browser.openApp(worker.base, user, options);
 
 async function ask(page, text) {
   await page.fill("#composer-input", text);

@@ -5,14 +5,9 @@
 import { describe, test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { startWorker, tokenFor, freePort, call, ROOT } from "../e2e/harness.mjs";
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const SHOTS = process.env.SCREENSHOT_DIR ?? join(ROOT, "test-artifacts", "screenshots");
-mkdirSync(SHOTS, { recursive: true });
+import { Browser, SHOTS, createTab } from "./app.mjs";
+import { startWorker, tokenFor, freePort, call } from "../e2e/harness.mjs";
 
 // ---- fixture upstream (SearXNG-compatible JSON) ----
 const upstreamCalls = new Map();
@@ -33,7 +28,6 @@ const fixture = createServer((req, res) => {
 let worker;
 let browser;
 let failed = false;
-const contexts = [];
 
 before(async () => {
   const port = await freePort();
@@ -41,22 +35,13 @@ before(async () => {
   worker = await startWorker({
     vars: { SEARCH_UPSTREAM_URL: `http://127.0.0.1:${port}`, FLUSH_INTERVAL_MS: "100" },
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync",
-      "--disable-dev-shm-usage",
-    ],
-  });
+  browser = await Browser.launch();
 });
 
 afterEach((ctx) => { if (ctx && ctx.passed === false) failed = true; });
 
 after(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await browser?.close().catch(() => {});
+  await browser?.close();
   if (worker) {
     if (failed) console.error(`--- wrangler log (${worker.logPath}) ---\n${worker.log()}`);
     await worker.stop();
@@ -65,39 +50,10 @@ after(async () => {
   console.log(`screenshots: ${SHOTS}`);
 });
 
-/**
- * A fresh browser context (empty localStorage) on the app, signed in through the `#token=` link.
- * `problems` collects page errors and console errors other than failed resource loads (which the
- * tests provoke on purpose); a CSP violation shows up there.
- */
-async function openApp(user, { viewport = { width: 1180, height: 820 }, signIn = true, colorScheme = "light" } = {}) {
-  const context = await browser.newContext({ viewport, colorScheme, deviceScaleFactor: 1 });
-  contexts.push(context);
-  const { page, problems } = await newPage(context);
-  const token = tokenFor(user);
-  await page.goto(signIn ? `${worker.base}/#token=${token}` : `${worker.base}/`);
-  if (signIn) await page.locator("#panel-chat").waitFor({ state: "visible" });
-  return { context, page, problems, token };
-}
-
-/** A new page (tab) in `context`, sharing its localStorage; `problems` as in openApp. */
-async function newPage(context) {
-  const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
-  const problems = [];
-  page.on("pageerror", (err) => problems.push(`pageerror: ${err.message}`));
-  page.on("console", (msg) => {
-    if (msg.type() === "error" && !/Failed to load resource/.test(msg.text())) problems.push(`console: ${msg.text()}`);
-  });
-  return { page, problems };
-}
-
-async function createTab(page, title) {
-  await page.fill("#new-tab-title", title);
-  await page.click("#new-tab-form button[type=submit]");
-  await page.locator("#conversation-title", { hasText: title }).waitFor();
-  await page.locator("#composer-input:not([disabled])").waitFor();
-}
+/** The app in a fresh context, signed in as `user` unless `signIn: false` (see `Browser.openApp`). */
+const openApp = (user, options) => browser.openApp(worker.base, user, options);
+/** A new page (tab) in `context`, sharing its localStorage (see `Browser.newPage`). */
+const newPage = (context) => browser.newPage(context);
 
 async function sendMessage(page, text) {
   const before = await page.locator('#message-list li[data-state="saved"]').count();
@@ -522,8 +478,7 @@ describe("sign-in links (#token=)", () => {
   };
 
   test("a malformed link without a stored token: the app starts on the sign-in form with a notice", async () => {
-    const context = await browser.newContext({ viewport: { width: 1180, height: 820 } });
-    contexts.push(context);
+    const context = await browser.newContext();
     for (const [name, fragment] of Object.entries(malformed)) {
       const { page, problems } = await openLink(context, fragment);
       await page.locator("#sign-in").waitFor({ state: "visible" });

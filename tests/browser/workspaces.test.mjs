@@ -14,14 +14,10 @@ import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { chromium } from "playwright-core";
-import { startWorker, tokenFor, call, ROOT } from "../e2e/harness.mjs";
+import { Browser, SHOTS, createTab } from "./app.mjs";
+import { startWorker, call, ROOT } from "../e2e/harness.mjs";
 import { tarGz, zip } from "../e2e/archives.mjs";
 import { startLlmServer } from "../fixtures/llm_server.mjs";
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const SHOTS = process.env.SCREENSHOT_DIR ?? join(ROOT, "test-artifacts", "screenshots");
-mkdirSync(SHOTS, { recursive: true });
 
 const PY = `import os
 
@@ -70,7 +66,6 @@ let worker;
 let browser;
 let failed = false;
 let folderDir;
-const contexts = [];
 
 before(async () => {
   folderDir = mkdtempSync(join(tmpdir(), "ws-ui-"));
@@ -82,22 +77,13 @@ before(async () => {
   worker = await startWorker({
     vars: { LLM_UPSTREAM_URL: llm.base, LLM_MODEL: "fixture-ok", FLUSH_INTERVAL_MS: "100" },
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync",
-      "--disable-dev-shm-usage",
-    ],
-  });
+  browser = await Browser.launch({ timeoutMs: 20_000 });
 });
 
 afterEach((ctx) => { if (ctx && ctx.passed === false) failed = true; });
 
 after(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await browser?.close().catch(() => {});
+  await browser?.close();
   if (worker) {
     if (failed) console.error(`--- wrangler log (${worker.logPath}) ---\n${worker.log()}`);
     await worker.stop();
@@ -107,32 +93,9 @@ after(async () => {
   console.log(`screenshots: ${SHOTS}`);
 });
 
-/** A fresh context signed in as `user` through a `#token=` link; `problems` as in ui.test.mjs. */
-async function openApp(user, { viewport = { width: 1280, height: 1180 } } = {}) {
-  const context = await browser.newContext({ viewport, colorScheme: "light", deviceScaleFactor: 1 });
-  contexts.push(context);
-  const page = await context.newPage();
-  page.setDefaultTimeout(20_000);
-  const problems = [];
-  page.on("pageerror", (err) => problems.push(`pageerror: ${err.message}`));
-  page.on("console", (msg) => {
-    if (msg.type() === "error" && !/Failed to load resource/.test(msg.text())) problems.push(`console: ${msg.text()}`);
-  });
-  const token = tokenFor(user);
-  await page.goto(`${worker.base}/#token=${token}`);
-  await page.locator("#panel-chat").waitFor({ state: "visible" });
-  return { context, page, problems, token };
-}
-
-async function createTab(page, title) {
-  await page.fill("#new-tab-title", title);
-  await page.click("#new-tab-form button[type=submit]");
-  await page.locator("#conversation-title", { hasText: title }).waitFor();
-  await page.locator("#composer-input:not([disabled])").waitFor();
-  // The form clears its input once the new tab's messages have loaded: a title typed before
-  // that would be wiped.
-  await page.waitForFunction(() => document.getElementById("new-tab-title").value === "");
-}
+/** The app in a fresh context, signed in as `user` (see `Browser.openApp`); a tall window. */
+const openApp = (user, { viewport = { width: 1280, height: 1180 } } = {}) =>
+  browser.openApp(worker.base, user, { viewport });
 
 async function createWorkspace(page, name) {
   await page.click('.panel-nav button[data-panel="workspaces"]');
@@ -328,7 +291,6 @@ describe("the Workspaces panel", () => {
     assert.match(await page.locator("#ws-error").textContent(), /^Upload of broken\.zip failed: .+ \(4\d\d [a-z_]+\)\./);
     await page.screenshot({ path: join(SHOTS, "workspaces-error.png") });
     assert.equal((await call(worker.base, "GET", `/api/workspaces/${id}`, { token })).body.files, 0, "nothing stored");
-
 
     // An archive dropped on the drop zone is sent as-is, its type from its name.
     const types = [];
