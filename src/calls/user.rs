@@ -163,6 +163,11 @@ pub struct Search {
     pub q: String,
     pub tab: Option<String>,
     pub limit: usize,
+    /// A tab whose unindexed messages are not fetched: the tab asking, when it leaves its own
+    /// messages out of what it uses (a reply's history source), so the round trip back into it
+    /// would be wasted. Its indexed messages can still be among the results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_unindexed_of: Option<String>,
 }
 
 json_answer!(TabMeta, WorkspaceEntries);

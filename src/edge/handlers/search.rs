@@ -35,6 +35,7 @@ pub async fn search(req: Request, ctx: &RequestCtx) -> Result<Response, ApiError
         q: query.q.clone(),
         tab: query.tab.clone(),
         limit: query.limit,
+        skip_unindexed_of: None,
     };
     let results = send(&ctx.env, &ObjectName::user(&ctx.user)?, search).await?;
     let head = HistoryHead {

@@ -394,6 +394,8 @@ async fn gather(
             q: text.clone(),
             tab: None,
             limit: HISTORY_HITS,
+            // This tab's messages are left out below: no need to fetch its unindexed ones.
+            skip_unindexed_of: Some(job.tab_id.clone()),
         };
         let found = match ObjectName::user(&job.user) {
             Ok(user) => send(env, &user, search).await,
