@@ -9,7 +9,9 @@
 //    and delete of the tab's object) before and after one reply, against the reply's text.
 // 3. Replay of a finished 4,000-delta reply (about 4,000 tokens) from `after=0`, end to end.
 //
-// Usage: node bench/replies.mjs [--runs 30] [--replays 40] [--workerd]
+// Usage: node bench/replies.mjs [--runs 30] [--replays 40] [--workerd] [--grounded]
+// --grounded asks a question the intent router sends to the user's history (a BM25 search in
+// the user's object before the prompt) instead of an ungrounded greeting, in one tab.
 // --workerd serves the bundle on plain `workerd serve` (bench/load/workerd.mjs: the deployed
 // layout, no Miniflare or wrangler in the path) instead of `wrangler dev`.
 // Medians and p95/p99 over the runs; timings on this machine are noisy, compare within a run.
@@ -23,6 +25,10 @@ const opt = (name, fallback) => {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
 const RUNS = opt("runs", 30);
+const GROUNDED = args.includes("--grounded");
+const QUESTION = GROUNDED
+  ? "What did we say earlier about the deployment checklist?"
+  : "Write a short greeting.";
 const REPLAYS = opt("replays", 40);
 
 const pct = (xs, p) => {
@@ -31,8 +37,8 @@ const pct = (xs, p) => {
 };
 const ms = (x) => x.toFixed(2);
 
-/** Reads an SSE response until the first `event: delta`; returns ms since t0. */
-async function firstDelta(res, t0) {
+/** Reads an SSE response until the first `event: delta` (then to its end with `drain`); returns ms since t0. */
+async function firstDelta(res, t0, { drain = false } = {}) {
   const reader = res.body.getReader();
   const decoder = new TextDecoder();
   let text = "";
@@ -42,7 +48,8 @@ async function firstDelta(res, t0) {
     text += decoder.decode(value, { stream: true });
     if (text.includes("event: delta") || text.includes('"content":"')) {
       const at = performance.now() - t0;
-      await reader.cancel().catch(() => {});
+      if (drain) while (!(await reader.read()).done); // to the reply's end
+      else await reader.cancel().catch(() => {});
       return at;
     }
   }
@@ -71,6 +78,7 @@ try {
   llm.configure({ text: "Hello there, this is a short answer.", delayMs: 0 });
   const direct = [];
   const viaWorker = [];
+  let groundedTab;
   for (let i = 0; i < RUNS + 3; i++) {
     // Straight to the fixture.
     let t0 = performance.now();
@@ -80,22 +88,25 @@ try {
       body: JSON.stringify({ model: "fixture-ok", stream: true, messages: [{ role: "user", content: "hi" }] }),
     });
     const d = await firstDelta(res, t0);
-    // Through the worker: a fresh tab and question each time (one reply per tab at a time).
-    const tab = await api("POST", "/api/tabs", { body: {} });
-    await api("POST", `/api/tabs/${tab.body.id}/messages`, { body: { role: "user", content: "Write a short greeting." } });
+    // Through the worker: a fresh tab and question each time (one reply per tab at a time);
+    // grounded, one tab for every run, as a conversation (the reply's stream is read to its end
+    // before the next question), so the history search meets the index as a user would, not dozens of new tabs.
+    const tab = GROUNDED ? (groundedTab ??= await api("POST", "/api/tabs", { body: {} })) : await api("POST", "/api/tabs", { body: {} });
+    await api("POST", `/api/tabs/${tab.body.id}/messages`, { body: { role: "user", content: QUESTION } });
     t0 = performance.now();
     const viaRes = await fetch(`${worker.base}/api/tabs/${tab.body.id}/replies`, {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "text/event-stream" },
       body: "{}",
     });
-    const w = await firstDelta(viaRes, t0);
+    const w = await firstDelta(viaRes, t0, { drain: GROUNDED });
     if (i >= 3) { direct.push(d); viaWorker.push(w); } // the first three warm up
   }
   const overhead = viaWorker.map((w, i) => w - direct[i]);
   out.push(`Served by ${onWorkerd ? "plain \`workerd serve\` (bench/load/workerd.mjs)" : "\`wrangler dev\`"}.`);
   out.push("");
-  out.push("### Time to first delta (" + RUNS + " replies, after 3 warm-up)");
+  const routed = await api("POST", "/api/intent", { body: { text: QUESTION } });
+  out.push(`### Time to first delta (${RUNS} replies, after 3 warm-up; question ${JSON.stringify(QUESTION)}, routed to \`${routed.body.label}\`)`);
   out.push("");
   out.push("| path | p50 ms | p99 ms |");
   out.push("|---|---:|---:|");
