@@ -31,23 +31,15 @@
 //! Line breaks end statements the way automatic semicolon insertion does where it matters (a
 //! line that starts with a word after a line that ended an expression).
 
-use super::brackets::{line_starts, match_brackets, Bracket, BracketToken, Groups};
 use super::text::{memchr_from, signature};
+use super::tokens::{match_brackets, Bracket, ScanToken, TokenWalk};
 use super::{Symbol, SymbolKind};
 
 /// The declarations of one JavaScript (`typescript == false`) or TypeScript file.
 pub fn scan(src: &[u8], typescript: bool) -> Vec<Symbol> {
     let tokens = Lexer::lex(src, typescript);
-    let Groups { closes, recoveries } =
-        match_brackets(src, &tokens, |token| item_start(src, token));
-    let mut walker = Walker {
-        src,
-        tokens: &tokens,
-        closes: &closes,
-        recoveries: &recoveries,
-        line_starts: line_starts(src),
-        out: Vec::new(),
-    };
+    let groups = match_brackets(src, &tokens, |token| item_start(src, token));
+    let mut walker = TokenWalk::new(src, &tokens, &groups);
     walker.statements(0, tokens.len());
     walker.out
 }
@@ -598,7 +590,15 @@ fn regex_end(src: &[u8], start: usize) -> Option<usize> {
     }
 }
 
-impl BracketToken for Token {
+impl ScanToken for Token {
+    type Kind = Kind;
+    const IDENT: Kind = Kind::Ident;
+    fn punct(p: u8) -> Kind {
+        Kind::Punct(p)
+    }
+    fn kind(&self) -> Kind {
+        self.kind
+    }
     fn bracket(&self) -> Bracket {
         match self.kind {
             Kind::Open(_) => Bracket::Open,
@@ -609,10 +609,13 @@ impl BracketToken for Token {
     fn start(&self) -> usize {
         self.start
     }
+    fn end(&self) -> usize {
+        self.end
+    }
 }
 
 /// Whether `token` can be the first token of a top-level declaration (where a never-closed
-/// group is taken to end: see [`super::brackets::match_brackets`]).
+/// group is taken to end: see [`super::tokens::match_brackets`]).
 fn item_start(src: &[u8], token: &Token) -> bool {
     match token.kind {
         Kind::Punct(b'@') => true,
@@ -655,49 +658,12 @@ const MEMBER_MODIFIERS: [&[u8]; 13] = [
     b"default",
 ];
 
-struct Walker<'a> {
-    src: &'a [u8],
-    tokens: &'a [Token],
-    closes: &'a [usize],
-    /// Sorted indices of the items that end never-closed groups (see [`match_brackets`]).
-    recoveries: &'a [usize],
-    line_starts: Vec<usize>,
-    out: Vec<Symbol>,
-}
+/// The walk over one file's tokens; the grammar is the `impl` below.
+type Walker<'a> = TokenWalk<'a, Token>;
 
 impl Walker<'_> {
-    fn kind(&self, i: usize) -> Option<Kind> {
-        self.tokens.get(i).map(|t| t.kind)
-    }
-
-    fn text(&self, i: usize) -> &[u8] {
-        self.tokens
-            .get(i)
-            .and_then(|t| self.src.get(t.start..t.end))
-            .unwrap_or_default()
-    }
-
-    fn is_word(&self, i: usize, word: &str) -> bool {
-        self.kind(i) == Some(Kind::Ident) && self.text(i) == word.as_bytes()
-    }
-
-    fn is_punct(&self, i: usize, p: u8) -> bool {
-        self.kind(i) == Some(Kind::Punct(p))
-    }
-
     fn newline_before(&self, i: usize) -> bool {
         self.tokens.get(i).is_some_and(|t| t.newline_before)
-    }
-
-    fn after_group(&self, i: usize) -> usize {
-        self.closes.get(i).map_or(self.tokens.len(), |&c| c + 1)
-    }
-
-    /// `end`, or the first recovered item after `i` if that comes sooner: no skipping runs past
-    /// an item that ends a never-closed group.
-    fn bounded(&self, i: usize, end: usize) -> usize {
-        let k = self.recoveries.partition_point(|&r| r <= i);
-        self.recoveries.get(k).map_or(end, |&r| r.min(end))
     }
 
     fn name_at(&self, i: usize) -> String {
@@ -717,22 +683,6 @@ impl Walker<'_> {
             }
             _ => None,
         }
-    }
-
-    fn push(&mut self, name: String, kind: SymbolKind, at: usize, container: Option<String>) {
-        // `""() {}` is a valid method with an empty name: nothing to search or list it by.
-        if name.is_empty() {
-            return;
-        }
-        let start = self.tokens.get(at).map_or(0, |t| t.start);
-        let line = self.line_starts.partition_point(|&s| s <= start);
-        self.out.push(Symbol {
-            name,
-            kind,
-            line: u32::try_from(line).unwrap_or(u32::MAX),
-            container,
-            signature: signature(self.src, start),
-        });
     }
 
     /// Whether token `i` ends an expression or type (so a line break after it may end the

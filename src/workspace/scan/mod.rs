@@ -8,13 +8,13 @@
 
 use serde::{Deserialize, Serialize};
 
-mod brackets;
 pub mod go;
 pub mod js;
 pub mod markdown;
 pub mod python;
 pub mod rust_lang;
 mod text;
+mod tokens;
 
 /// The symbols of one file of `language`, in source order.
 pub fn scan(language: Language, src: &[u8]) -> Vec<Symbol> {

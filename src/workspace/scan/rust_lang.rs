@@ -31,23 +31,15 @@
 //! before the next unindented line that starts an item, so the items after a half-typed one are
 //! still listed. Nothing panics or loops; the bracket table makes every skip a jump.
 
-use super::brackets::{line_starts, match_brackets, Bracket, BracketToken, Groups};
-use super::text::{memchr_from, signature};
+use super::text::memchr_from;
+use super::tokens::{match_brackets, Bracket, ScanToken, TokenWalk};
 use super::{Symbol, SymbolKind};
 
 /// The items of one Rust source file, in source order.
 pub fn scan(src: &[u8]) -> Vec<Symbol> {
     let tokens = lex(src);
-    let Groups { closes, recoveries } =
-        match_brackets(src, &tokens, |token| item_start(src, token));
-    let mut walker = Walker {
-        src,
-        tokens: &tokens,
-        closes: &closes,
-        recoveries: &recoveries,
-        line_starts: line_starts(src),
-        out: Vec::new(),
-    };
+    let groups = match_brackets(src, &tokens, |token| item_start(src, token));
+    let mut walker = TokenWalk::new(src, &tokens, &groups);
     walker.items(0, tokens.len(), &Level::File);
     walker.out
 }
@@ -311,7 +303,15 @@ fn skip_raw_string(src: &[u8], mut i: usize, hashes: usize) -> usize {
     src.len()
 }
 
-impl BracketToken for Token {
+impl ScanToken for Token {
+    type Kind = Kind;
+    const IDENT: Kind = Kind::Ident;
+    fn punct(p: u8) -> Kind {
+        Kind::Punct(p)
+    }
+    fn kind(&self) -> Kind {
+        self.kind
+    }
     fn bracket(&self) -> Bracket {
         match self.kind {
             Kind::Open(_) => Bracket::Open,
@@ -322,10 +322,13 @@ impl BracketToken for Token {
     fn start(&self) -> usize {
         self.start
     }
+    fn end(&self) -> usize {
+        self.end
+    }
 }
 
 /// Whether `token` can be the first token of an item (where a never-closed group is taken to
-/// end: see [`super::brackets::match_brackets`]).
+/// end: see [`super::tokens::match_brackets`]).
 fn item_start(src: &[u8], token: &Token) -> bool {
     match token.kind {
         Kind::Punct(b'#') => true,
@@ -361,48 +364,10 @@ enum Level {
     Foreign,
 }
 
-struct Walker<'a> {
-    src: &'a [u8],
-    tokens: &'a [Token],
-    closes: &'a [usize],
-    /// Sorted indices of the items that end never-closed groups (see [`match_brackets`]).
-    recoveries: &'a [usize],
-    line_starts: Vec<usize>,
-    out: Vec<Symbol>,
-}
+/// The walk over one file's tokens; the grammar is the `impl` below.
+type Walker<'a> = TokenWalk<'a, Token>;
 
 impl Walker<'_> {
-    fn kind(&self, i: usize) -> Option<Kind> {
-        self.tokens.get(i).map(|t| t.kind)
-    }
-
-    fn text(&self, i: usize) -> &[u8] {
-        self.tokens
-            .get(i)
-            .and_then(|t| self.src.get(t.start..t.end))
-            .unwrap_or_default()
-    }
-
-    fn is_word(&self, i: usize, word: &str) -> bool {
-        self.kind(i) == Some(Kind::Ident) && self.text(i) == word.as_bytes()
-    }
-
-    fn is_punct(&self, i: usize, p: u8) -> bool {
-        self.kind(i) == Some(Kind::Punct(p))
-    }
-
-    /// Index after the group opening at `i`.
-    fn after_group(&self, i: usize) -> usize {
-        self.closes.get(i).map_or(self.tokens.len(), |&c| c + 1)
-    }
-
-    /// `end`, or the first recovered item after `i` if that comes sooner: no skipping runs past
-    /// an item that ends a never-closed group.
-    fn bounded(&self, i: usize, end: usize) -> usize {
-        let k = self.recoveries.partition_point(|&r| r <= i);
-        self.recoveries.get(k).map_or(end, |&r| r.min(end))
-    }
-
     /// The identifier at `i`, without a raw `r#`.
     fn ident(&self, i: usize) -> Option<String> {
         if self.kind(i) != Some(Kind::Ident) {
@@ -411,18 +376,6 @@ impl Walker<'_> {
         let text = self.text(i);
         let text = text.strip_prefix(b"r#").unwrap_or(text);
         Some(String::from_utf8_lossy(text).into_owned())
-    }
-
-    fn push(&mut self, name: String, kind: SymbolKind, keyword: usize, container: Option<String>) {
-        let start = self.tokens.get(keyword).map_or(0, |t| t.start);
-        let line = self.line_starts.partition_point(|&s| s <= start);
-        self.out.push(Symbol {
-            name,
-            kind,
-            line: u32::try_from(line).unwrap_or(u32::MAX),
-            container,
-            signature: signature(self.src, start),
-        });
     }
 
     /// Walks the items in tokens `i..end` at one level.

@@ -1,7 +1,11 @@
-//! Bracket matching with recovery, shared by the token-based scanners (Rust and JS/TS): which
-//! token closes each opening bracket, and where a group that never closes (a file being edited)
-//! is taken to end, so the items after it are still found. Each scanner says what a bracket and
-//! an item's first token are in its language; the matching and the recovery are the same.
+//! What the token-based scanners (Rust and JS/TS) share: bracket matching with recovery (which
+//! token closes each opening bracket, and where a group that never closes, in a file being
+//! edited, is taken to end so the items after it are still found), and [`TokenWalk`], the walk
+//! over the tokens each scanner's grammar methods are written on. Each scanner says what its
+//! tokens are (through [`ScanToken`]) and what starts an item in its language; the rest is here.
+
+use super::text::signature;
+use super::{Symbol, SymbolKind};
 
 /// A token's role in bracket matching.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,12 +15,21 @@ pub(crate) enum Bracket {
     Other,
 }
 
-/// What bracket matching needs to know of a scanner's token.
-pub(crate) trait BracketToken {
+/// What the shared walk needs to know of a scanner's token.
+pub(crate) trait ScanToken {
+    /// The scanner's token kinds.
+    type Kind: Copy + PartialEq;
+    /// The kind of an identifier or keyword.
+    const IDENT: Self::Kind;
+    /// The kind of the one-byte punctuation `p`.
+    fn punct(p: u8) -> Self::Kind;
+    fn kind(&self) -> Self::Kind;
     /// Whether the token opens or closes a group (of any bracket kind).
     fn bracket(&self) -> Bracket;
     /// The token's first byte in the source.
     fn start(&self) -> usize;
+    /// The byte after the token's last.
+    fn end(&self) -> usize;
 }
 
 /// Brackets matched over one file's tokens.
@@ -32,7 +45,7 @@ pub(crate) struct Groups {
 /// closes: one typo must not swallow the file. A bracket that never closes is taken to end
 /// before the next line that starts, unindented, with a token for which `item_start` holds (an
 /// item's first word), so the items after it are still found.
-pub(crate) fn match_brackets<T: BracketToken>(
+pub(crate) fn match_brackets<T: ScanToken>(
     src: &[u8],
     tokens: &[T],
     item_start: impl Fn(&T) -> bool,
@@ -90,6 +103,85 @@ pub(crate) fn match_brackets<T: BracketToken>(
     Groups { closes, recoveries }
 }
 
+/// A walk over one file's tokens with its groups matched: the token accessors and the symbol
+/// list the scanners' grammar methods share (each scanner adds its own in an `impl` for its
+/// token type).
+pub(crate) struct TokenWalk<'a, T> {
+    pub src: &'a [u8],
+    pub tokens: &'a [T],
+    /// For each opening bracket, its closing token (see [`Groups::closes`]).
+    pub closes: &'a [usize],
+    /// Sorted indices of the items that end never-closed groups (see [`match_brackets`]).
+    pub recoveries: &'a [usize],
+    pub line_starts: Vec<usize>,
+    /// The symbols found so far.
+    pub out: Vec<Symbol>,
+}
+
+impl<'a, T: ScanToken> TokenWalk<'a, T> {
+    pub fn new(src: &'a [u8], tokens: &'a [T], groups: &'a Groups) -> Self {
+        Self {
+            src,
+            tokens,
+            closes: &groups.closes,
+            recoveries: &groups.recoveries,
+            line_starts: line_starts(src),
+            out: Vec::new(),
+        }
+    }
+
+    pub fn kind(&self, i: usize) -> Option<T::Kind> {
+        self.tokens.get(i).map(ScanToken::kind)
+    }
+
+    /// The source bytes of token `i` (empty past the end).
+    pub fn text(&self, i: usize) -> &'a [u8] {
+        let src = self.src;
+        self.tokens
+            .get(i)
+            .and_then(|t| src.get(t.start()..t.end()))
+            .unwrap_or_default()
+    }
+
+    /// Whether token `i` is the identifier or keyword `word`.
+    pub fn is_word(&self, i: usize, word: &str) -> bool {
+        self.kind(i) == Some(T::IDENT) && self.text(i) == word.as_bytes()
+    }
+
+    pub fn is_punct(&self, i: usize, p: u8) -> bool {
+        self.kind(i) == Some(T::punct(p))
+    }
+
+    /// Index after the group opening at `i`.
+    pub fn after_group(&self, i: usize) -> usize {
+        self.closes.get(i).map_or(self.tokens.len(), |&c| c + 1)
+    }
+
+    /// `end`, or the first recovered item after `i` if that comes sooner: no skipping runs past
+    /// an item that ends a never-closed group.
+    pub fn bounded(&self, i: usize, end: usize) -> usize {
+        let k = self.recoveries.partition_point(|&r| r <= i);
+        self.recoveries.get(k).map_or(end, |&r| r.min(end))
+    }
+
+    /// Lists a symbol whose line and signature are those of token `at` (its first keyword). An
+    /// empty name (JS's `""() {}` is a valid method) is not listed: nothing could find it.
+    pub fn push(&mut self, name: String, kind: SymbolKind, at: usize, container: Option<String>) {
+        if name.is_empty() {
+            return;
+        }
+        let start = self.tokens.get(at).map_or(0, ScanToken::start);
+        let line = self.line_starts.partition_point(|&s| s <= start);
+        self.out.push(Symbol {
+            name,
+            kind,
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            container,
+            signature: signature(self.src, start),
+        });
+    }
+}
+
 /// Byte offset of each line's first byte, lines ended by `\n` (how the Rust and JS/TS scanners
 /// number lines: a CRLF file ends its lines with `\n` too).
 pub(crate) fn line_starts(src: &[u8]) -> Vec<usize> {
@@ -115,12 +207,23 @@ mod tests {
         kind: Bracket,
     }
 
-    impl BracketToken for Tok {
+    impl ScanToken for Tok {
+        type Kind = Bracket;
+        const IDENT: Bracket = Bracket::Other;
+        fn punct(_: u8) -> Bracket {
+            Bracket::Other
+        }
+        fn kind(&self) -> Bracket {
+            self.kind
+        }
         fn bracket(&self) -> Bracket {
             self.kind
         }
         fn start(&self) -> usize {
             self.start
+        }
+        fn end(&self) -> usize {
+            self.end
         }
     }
 
