@@ -36,7 +36,8 @@ pub enum ErrorCode {
     NotFound,
     /// 405: the route exists but not with this method.
     MethodNotAllowed,
-    /// 409: the resource is busy (a tab already has a reply streaming).
+    /// 409: the resource is busy (a tab already has a reply streaming; a workspace is taking an
+    /// upload or still indexing one).
     Conflict,
     /// 413: the request body is larger than the route accepts.
     PayloadTooLarge,
