@@ -32,13 +32,15 @@
 //! line that starts with a word after a line that ended an expression).
 
 use super::text::{memchr_from, signature};
-use super::tokens::{match_brackets, Bracket, ScanToken, TokenWalk};
+use super::tokens::{impl_scan_token, match_brackets, starts_item, TokenWalk};
 use super::{Symbol, SymbolKind};
 
 /// The declarations of one JavaScript (`typescript == false`) or TypeScript file.
 pub fn scan(src: &[u8], typescript: bool) -> Vec<Symbol> {
     let tokens = Lexer::lex(src, typescript);
-    let groups = match_brackets(src, &tokens, |token| item_start(src, token));
+    let groups = match_brackets(src, &tokens, |token| {
+        starts_item(src, token, b'@', &ITEM_START_WORDS)
+    });
     let mut walker = TokenWalk::new(src, &tokens, &groups);
     walker.statements(0, tokens.len());
     walker.out
@@ -590,56 +592,27 @@ fn regex_end(src: &[u8], start: usize) -> Option<usize> {
     }
 }
 
-impl ScanToken for Token {
-    type Kind = Kind;
-    const IDENT: Kind = Kind::Ident;
-    fn punct(p: u8) -> Kind {
-        Kind::Punct(p)
-    }
-    fn kind(&self) -> Kind {
-        self.kind
-    }
-    fn bracket(&self) -> Bracket {
-        match self.kind {
-            Kind::Open(_) => Bracket::Open,
-            Kind::Close(_) => Bracket::Close,
-            _ => Bracket::Other,
-        }
-    }
-    fn start(&self) -> usize {
-        self.start
-    }
-    fn end(&self) -> usize {
-        self.end
-    }
-}
+impl_scan_token!(Token, Kind);
 
-/// Whether `token` can be the first token of a top-level declaration (where a never-closed
-/// group is taken to end: see [`super::tokens::match_brackets`]).
-fn item_start(src: &[u8], token: &Token) -> bool {
-    match token.kind {
-        Kind::Punct(b'@') => true,
-        Kind::Ident => matches!(
-            src.get(token.start..token.end).unwrap_or_default(),
-            b"export"
-                | b"function"
-                | b"class"
-                | b"const"
-                | b"let"
-                | b"var"
-                | b"interface"
-                | b"type"
-                | b"enum"
-                | b"namespace"
-                | b"module"
-                | b"declare"
-                | b"abstract"
-                | b"async"
-                | b"import"
-        ),
-        _ => false,
-    }
-}
+/// The words that start a top-level declaration (with a decorator's `@`): where a never-closed
+/// group is taken to end (see [`super::tokens::match_brackets`]).
+const ITEM_START_WORDS: [&[u8]; 15] = [
+    b"export",
+    b"function",
+    b"class",
+    b"const",
+    b"let",
+    b"var",
+    b"interface",
+    b"type",
+    b"enum",
+    b"namespace",
+    b"module",
+    b"declare",
+    b"abstract",
+    b"async",
+    b"import",
+];
 
 /// Modifiers before a class or interface member's name.
 const MEMBER_MODIFIERS: [&[u8]; 13] = [

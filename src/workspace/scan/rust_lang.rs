@@ -32,13 +32,15 @@
 //! still listed. Nothing panics or loops; the bracket table makes every skip a jump.
 
 use super::text::memchr_from;
-use super::tokens::{match_brackets, Bracket, ScanToken, TokenWalk};
+use super::tokens::{impl_scan_token, match_brackets, starts_item, TokenWalk};
 use super::{Symbol, SymbolKind};
 
 /// The items of one Rust source file, in source order.
 pub fn scan(src: &[u8]) -> Vec<Symbol> {
     let tokens = lex(src);
-    let groups = match_brackets(src, &tokens, |token| item_start(src, token));
+    let groups = match_brackets(src, &tokens, |token| {
+        starts_item(src, token, b'#', &ITEM_START_WORDS)
+    });
     let mut walker = TokenWalk::new(src, &tokens, &groups);
     walker.items(0, tokens.len(), &Level::File);
     walker.out
@@ -303,57 +305,28 @@ fn skip_raw_string(src: &[u8], mut i: usize, hashes: usize) -> usize {
     src.len()
 }
 
-impl ScanToken for Token {
-    type Kind = Kind;
-    const IDENT: Kind = Kind::Ident;
-    fn punct(p: u8) -> Kind {
-        Kind::Punct(p)
-    }
-    fn kind(&self) -> Kind {
-        self.kind
-    }
-    fn bracket(&self) -> Bracket {
-        match self.kind {
-            Kind::Open(_) => Bracket::Open,
-            Kind::Close(_) => Bracket::Close,
-            _ => Bracket::Other,
-        }
-    }
-    fn start(&self) -> usize {
-        self.start
-    }
-    fn end(&self) -> usize {
-        self.end
-    }
-}
+impl_scan_token!(Token, Kind);
 
-/// Whether `token` can be the first token of an item (where a never-closed group is taken to
-/// end: see [`super::tokens::match_brackets`]).
-fn item_start(src: &[u8], token: &Token) -> bool {
-    match token.kind {
-        Kind::Punct(b'#') => true,
-        Kind::Ident => matches!(
-            src.get(token.start..token.end).unwrap_or_default(),
-            b"pub"
-                | b"fn"
-                | b"struct"
-                | b"enum"
-                | b"union"
-                | b"trait"
-                | b"impl"
-                | b"mod"
-                | b"const"
-                | b"static"
-                | b"type"
-                | b"use"
-                | b"extern"
-                | b"unsafe"
-                | b"async"
-                | b"macro_rules"
-        ),
-        _ => false,
-    }
-}
+/// The words that start an item (with an attribute's `#`): where a never-closed group is taken
+/// to end (see [`super::tokens::match_brackets`]).
+const ITEM_START_WORDS: [&[u8]; 16] = [
+    b"pub",
+    b"fn",
+    b"struct",
+    b"enum",
+    b"union",
+    b"trait",
+    b"impl",
+    b"mod",
+    b"const",
+    b"static",
+    b"type",
+    b"use",
+    b"extern",
+    b"unsafe",
+    b"async",
+    b"macro_rules",
+];
 
 /// Which list of items is being walked: what a `fn` there becomes.
 enum Level {

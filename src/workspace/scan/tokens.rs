@@ -32,6 +32,48 @@ pub(crate) trait ScanToken {
     fn end(&self) -> usize;
 }
 
+/// Implements [`ScanToken`] for a scanner's `$token` (fields `kind`, `start`, `end`) whose kind
+/// enum `$kind` has `Ident`, `Punct(u8)`, `Open(u8)` and `Close(u8)`.
+macro_rules! impl_scan_token {
+    ($token:ty, $kind:ident) => {
+        impl $crate::workspace::scan::tokens::ScanToken for $token {
+            type Kind = $kind;
+            const IDENT: $kind = $kind::Ident;
+            fn punct(p: u8) -> $kind {
+                $kind::Punct(p)
+            }
+            fn kind(&self) -> $kind {
+                self.kind
+            }
+            fn bracket(&self) -> $crate::workspace::scan::tokens::Bracket {
+                use $crate::workspace::scan::tokens::Bracket;
+                match self.kind {
+                    $kind::Open(_) => Bracket::Open,
+                    $kind::Close(_) => Bracket::Close,
+                    _ => Bracket::Other,
+                }
+            }
+            fn start(&self) -> usize {
+                self.start
+            }
+            fn end(&self) -> usize {
+                self.end
+            }
+        }
+    };
+}
+pub(crate) use impl_scan_token;
+
+/// Whether `token` can start an item, where a never-closed group is taken to end (see
+/// [`match_brackets`]): the punctuation `mark` (an attribute's or decorator's) or one of
+/// `words`.
+pub(crate) fn starts_item<T: ScanToken>(src: &[u8], token: &T, mark: u8, words: &[&[u8]]) -> bool {
+    let kind = token.kind();
+    kind == T::punct(mark)
+        || (kind == T::IDENT
+            && words.contains(&src.get(token.start()..token.end()).unwrap_or_default()))
+}
+
 /// Brackets matched over one file's tokens.
 pub(crate) struct Groups {
     /// For every opening bracket's index, the index of its closing token (`tokens.len()` for
