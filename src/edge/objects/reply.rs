@@ -287,31 +287,35 @@ async fn run(shared: &Rc<Shared>, env: &Env, job: &Job) -> Result<Ending, ApiErr
         citations: gathered.citations.clone(),
         prompt_estimate: prompt.estimated_tokens,
     };
-    let Some(upstream) = &config.llm else {
-        if !record_context(shared, job, context)? {
-            return Ok(Ending::cancelled());
+    let request = match upstream_request(&config, job, &prompt.messages) {
+        Ok(request) => request,
+        // No model call: the context is still recorded, then the reply ends.
+        Err(ending) => {
+            return Ok(if record_context(shared, job, context)? {
+                ending
+            } else {
+                Ending::cancelled()
+            });
         }
-        return Ok(Ending::failed(
+    };
+    stream(shared, &config, job, request, context).await
+}
+
+/// The model request for `messages`, or the ending of a reply that cannot call the model.
+fn upstream_request(
+    config: &Config,
+    job: &Job,
+    messages: &[crate::assistant::llm::ChatMessage],
+) -> Result<crate::assistant::llm::UpstreamRequest, Ending> {
+    let Some(upstream) = &config.llm else {
+        return Err(Ending::failed(
             "not_configured",
             "LLM_UPSTREAM_URL is not set: no model to answer with",
         ));
     };
     let model = (!job.model.is_empty()).then_some(job.model.as_str());
-    let request = match build_request(
-        upstream,
-        model,
-        &prompt.messages,
-        config.llm_max_output_tokens,
-    ) {
-        Ok(request) => request,
-        Err(err) => {
-            if !record_context(shared, job, context)? {
-                return Ok(Ending::cancelled());
-            }
-            return Ok(Ending::failed("upstream_error", err.to_string()));
-        }
-    };
-    stream(shared, &config, job, request, context).await
+    build_request(upstream, model, messages, config.llm_max_output_tokens)
+        .map_err(|err| Ending::failed("upstream_error", err.to_string()))
 }
 
 /// The gathered context of a reply, recorded as its event 1.
@@ -522,18 +526,19 @@ async fn stream(
     let mut items: Vec<Item>;
     let mut body: Option<ByteStream> = None;
     loop {
+        // The head, or `None` when the timer fired first.
         let head = match sent.take() {
-            Some(result) => Either::Left((result, ())),
+            Some(result) => Some(result),
             None => {
                 let wait = wait_ms(shared, &call, now_ms());
                 match select(send.as_mut(), std::pin::pin!(Delay::from(wait))).await {
-                    Either::Left((result, _)) => Either::Left((result, ())),
-                    Either::Right(_) => Either::Right(()),
+                    Either::Left((result, _)) => Some(result),
+                    Either::Right(_) => None,
                 }
             }
         };
         match head {
-            Either::Left((Ok(mut response), _)) => {
+            Some(Ok(mut response)) => {
                 let headers = response.headers();
                 let content_type = headers.get("content-type").ok().flatten();
                 let retry_after = headers.get("retry-after").ok().flatten();
@@ -546,11 +551,11 @@ async fn stream(
                 body = response.stream().ok();
                 break;
             }
-            Either::Left((Err(err), _)) => {
+            Some(Err(err)) => {
                 items = call.on_transport_error(&err.to_string());
                 break;
             }
-            Either::Right(_) => {
+            None => {
                 let now = now_ms();
                 tick(shared, now);
                 items = call.on_timer(now);
