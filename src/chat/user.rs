@@ -194,12 +194,13 @@ impl User {
         Ok(())
     }
 
-    /// The tabs (with `filter`, just that one) holding messages the index does not have yet,
-    /// with the `seq` the index holds through. `TabNotFound` when `filter` names no tab.
+    /// The tabs (with `filter`, just that one; never `skip`) holding messages the index does not
+    /// have yet, with the `seq` the index holds through. `TabNotFound` when `filter` names no tab.
     pub fn tabs_behind_index(
         &self,
         store: &impl KvStore,
         filter: Option<&str>,
+        skip: Option<&str>,
     ) -> Result<Vec<(String, u64)>, ChatError> {
         if let Some(tab_id) = filter {
             directory::get(store, tab_id)?.ok_or(ChatError::TabNotFound)?;
@@ -209,6 +210,7 @@ impl User {
             .map(|r| self.touches.apply(r))
             .filter(|r| r.has_unindexed())
             .filter(|r| filter.is_none_or(|t| t == r.id))
+            .filter(|r| skip != Some(r.id.as_str()))
             .map(|r| (r.id, r.indexed_through))
             .collect())
     }
@@ -339,18 +341,28 @@ mod tests {
         let mut user = User::load(&store).unwrap();
         user.create_tab(&mut store, &record("a", 1)).unwrap();
         user.create_tab(&mut store, &record("b", 1)).unwrap();
-        assert!(user.tabs_behind_index(&store, None).unwrap().is_empty());
+        assert!(user
+            .tabs_behind_index(&store, None, None)
+            .unwrap()
+            .is_empty());
         user.touch(&store, "b", 3, 5).unwrap();
         assert_eq!(
-            user.tabs_behind_index(&store, None).unwrap(),
+            user.tabs_behind_index(&store, None, None).unwrap(),
             [("b".to_owned(), 0)]
         );
         assert!(user
-            .tabs_behind_index(&store, Some("a"))
+            .tabs_behind_index(&store, Some("a"), None)
             .unwrap()
             .is_empty());
+        assert!(
+            user.tabs_behind_index(&store, None, Some("b"))
+                .unwrap()
+                .is_empty(),
+            "a skipped tab is not asked"
+        );
         assert_eq!(
-            user.tabs_behind_index(&store, Some("zzz")).unwrap_err(),
+            user.tabs_behind_index(&store, Some("zzz"), None)
+                .unwrap_err(),
             ChatError::TabNotFound
         );
         assert_eq!(

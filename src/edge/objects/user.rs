@@ -216,16 +216,18 @@ impl UserObject {
                 answer(())
             }
             UserCall::Search(search) => {
-                let behind =
-                    self.with(|l| Ok(l.user.tabs_behind_index(&l.kv, search.tab.as_deref())?))?;
-                // Asked one after another: a user rarely has more than one tab behind (the
-                // index is at most one flush behind each), and a concurrent fan-out cost 2.2 KiB
-                // of the worker's size for a case that rare.
+                let behind = self.with(|l| {
+                    Ok(l.user.tabs_behind_index(
+                        &l.kv,
+                        search.tab.as_deref(),
+                        search.skip_unindexed_of.as_deref(),
+                    )?)
+                })?;
+                // One after another: a user rarely has more than one tab behind (each is at most
+                // one flush ahead of the index).
                 let mut extra: Vec<HistoryDoc> = Vec::new();
                 for (tab_id, _) in behind {
-                    if search.skip_unindexed_of.as_ref() != Some(&tab_id) {
-                        extra.extend(self.unindexed_of(&search.user, &tab_id).await?);
-                    }
+                    extra.extend(self.unindexed_of(&search.user, &tab_id).await?);
                 }
                 let results = self.with(|l| {
                     Ok(l.user.search(
