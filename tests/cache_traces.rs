@@ -5,7 +5,9 @@
 //! the targets: the adaptive policy's hit ratio at least the better of LRU and the fixed 1%
 //! W-TinyLFU minus 0.5 points, and the sharded, lossy layout (hits in batches of 64, 1% lost)
 //! within 1 point of it. Each kind of traffic is covered: frequency-heavy loops and scans (ps,
-//! gli, scan, cs), a mix (multi2) and recency-heavy traffic (sprite). A few seconds on the host.
+//! gli, scan, cs), a mix (multi2), recency-heavy traffic (sprite) and stationary Zipf(0.8)
+//! traffic in a cache large enough for its warm-up to mislead the climber. A few seconds on the
+//! host.
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::io::Read;
@@ -115,4 +117,93 @@ fn on_sprite_the_adaptive_policy_recovers_the_gap_to_lru() {
         adaptive >= lru - 0.5,
         "adaptive {adaptive:.1}, LRU {lru:.1}"
     );
+}
+
+/// `requests` draws from Zipf(`s`) over `keys` keys (fixed seed), as key hashes.
+fn zipf(s: f64, keys: usize, requests: usize) -> Vec<u64> {
+    use rand_core::{RngCore, SeedableRng};
+    let mut acc = 0.0;
+    let cdf: Vec<f64> = (1..=keys)
+        .map(|rank| {
+            acc += 1.0 / (rank as f64).powf(s);
+            acc
+        })
+        .collect();
+    let total = acc;
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(0x5eed_cafe);
+    (0..requests)
+        .map(|_| {
+            let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
+            let rank = cdf.partition_point(|&c| c < u) as u64;
+            // Any fixed bijection of the rank will do as the key hash.
+            (rank + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        })
+        .collect()
+}
+
+#[test]
+fn on_stationary_zipf_traffic_the_window_stays_small() {
+    // Zipf(0.8) is frequency-heavy: the fixed 1% window is the better split. While a large
+    // cache warms up, both ghosts ask for room; judged with the window ghost's weight that grew
+    // the window for a while and ended 0.6–0.7 points below the fixed window here (68.4 or 68.5
+    // against 69.1; a lead that small is under the fixed-window audit's threshold). Judged
+    // without it (the contested rule in `climber::marginal`), the two are equal.
+    let cap = 8_000;
+    let requests = zipf(0.8, 30_000, 400_000);
+    let mut fixed = PolicyConfig::new(cap, u64::MAX);
+    fixed.climber = Climber::Fixed;
+    let fixed = ratio(&replay::policy(&requests, fixed).0);
+    let (hits, policy) = replay::policy(&requests, PolicyConfig::new(cap, u64::MAX));
+    let adaptive = ratio(&hits);
+    assert!(
+        tenth(adaptive) >= tenth(fixed) - 0.5,
+        "adaptive {adaptive:.1}, fixed {fixed:.1}"
+    );
+    assert_eq!(policy.window_max_entries(), cap / 100, "back at 1%");
+}
+
+#[test]
+fn after_a_burst_of_new_keys_the_window_comes_back() {
+    // 100,000 requests of fresh keys, each asked twice 500 requests apart, then 100,000 of
+    // Zipf(1.0) over 20,000 other keys; 1,000 entries. When the Zipf phase starts every key is
+    // new to the cache and the window grows; once the phase's head is known, the
+    // frequency-guarded main space is worth more again. The climber's marginal estimates cannot
+    // see that from a full window (main's ghost holds only the few keys that beat its one
+    // entry). Without the fixed-window audit (`search::web::audit`) the window stayed at or near
+    // its ceiling on 4 of 8 key sets tried (key set = the Zipf keys' hashes shifted by `salt`),
+    // and the Zipf phase got 61.0–61.1% against the fixed window's 65.6–65.7%; these are two of
+    // them. With the audit the window is back at 1% on all 8.
+    let cap = 1_000u64;
+    for salt in [1u64, 4] {
+        let mut requests = Vec::new();
+        for start in (0..50_000u64).step_by(500) {
+            for _ in 0..2 {
+                requests.extend(
+                    (start..start + 500)
+                        .map(|k| (k + (1 << 40)).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+                );
+            }
+        }
+        let shift = salt.wrapping_mul(0x1234_5678_9abc_def1);
+        requests.extend(
+            zipf(1.0, 20_000, 100_000)
+                .into_iter()
+                .map(|h| h.wrapping_add(shift)),
+        );
+        let zipf_phase = 100_000;
+        let mut fixed = PolicyConfig::new(cap, u64::MAX);
+        fixed.climber = Climber::Fixed;
+        let fixed = ratio(&replay::policy(&requests, fixed).0[zipf_phase..]);
+        let (hits, policy) = replay::policy(&requests, PolicyConfig::new(cap, u64::MAX));
+        let adaptive = ratio(&hits[zipf_phase..]);
+        assert!(
+            tenth(adaptive) >= tenth(fixed) - 0.5,
+            "salt {salt}, Zipf phase: adaptive {adaptive:.1}, fixed {fixed:.1}"
+        );
+        assert_eq!(
+            policy.window_max_entries(),
+            cap / 100,
+            "salt {salt}: back at 1%"
+        );
+    }
 }

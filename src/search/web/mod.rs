@@ -26,6 +26,7 @@
 //! [`normalize::kv_key`]; each shard Durable Object owns one [`shard::Shard`] and is the single
 //! writer of its keys in KV (puts and deletes).
 
+pub mod audit;
 pub mod climber;
 pub mod flight;
 pub mod l1;
