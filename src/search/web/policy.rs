@@ -286,6 +286,8 @@ pub struct CachePolicy {
     /// The fixed-window simulation that audits the climber (adaptive policies only; not
     /// persisted, see [`super::audit`]).
     audit: Option<Box<FixedWindowAudit>>,
+    /// Times the audit put the window back since this policy was created or restored.
+    audit_resets: u64,
 }
 
 impl std::fmt::Debug for CachePolicy {
@@ -320,6 +322,7 @@ impl CachePolicy {
             main_ghost: Ghost::new(0),
             rng: 0x9e37_79b9_7f4a_7c15,
             audit: None,
+            audit_resets: 0,
         };
         policy.audit = Self::audit_for(&config);
         policy.window_max = policy.initial_window_max();
@@ -382,6 +385,12 @@ impl CachePolicy {
         self.window_max
     }
 
+    /// Times the fixed-window audit put the window back to its configured share (since this
+    /// policy was created or restored; not persisted, like the audit).
+    pub fn audit_resets(&self) -> u64 {
+        self.audit_resets
+    }
+
     /// Climber samples completed so far (since creation, across restores).
     pub fn climber_samples(&self) -> u64 {
         self.climb.samples
@@ -411,6 +420,7 @@ impl CachePolicy {
             return;
         };
         if audit.observe(hash, hit) && self.window_max > floor {
+            self.audit_resets += 1;
             self.window_max = floor;
             self.climb.refute();
             self.demote_protected_overflow();
@@ -1471,7 +1481,8 @@ mod tests {
     #[test]
     fn bounds_hold_while_the_window_moves() {
         // A long seeded mix of recency bursts, loops and random sizes: the window moves many
-        // times in both directions, and both bounds hold after every operation.
+        // times in both directions, by the climber and by the fixed-window audit, and both
+        // bounds hold after every operation.
         let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
         let mut p = policy(60, 3_000);
         let (mut grew, mut shrank, mut last) = (0, 0, p.window_max_entries());
@@ -1499,6 +1510,10 @@ mod tests {
             last = w;
         }
         assert!(grew >= 5 && shrank >= 5, "grew {grew}, shrank {shrank}");
+        assert!(
+            p.audit_resets() >= 1,
+            "the fixed-window audit moved the window too (and the bounds held)"
+        );
     }
 
     proptest! {
