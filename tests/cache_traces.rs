@@ -205,5 +205,6 @@ fn after_a_burst_of_new_keys_the_window_comes_back() {
             cap / 100,
             "salt {salt}: back at 1%"
         );
+        assert!(policy.audit_resets() >= 1, "salt {salt}: by the audit");
     }
 }
