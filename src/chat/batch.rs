@@ -32,7 +32,8 @@ impl Default for FlushPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppendDecision {
     /// Enough messages are pending: flush now (the append is already durable, so a failing flush
-    /// must not fail the append; see [`Batcher::retry_after_failure`]).
+    /// must not fail the append: the tab core runs the flush from an alarm set for now, which is
+    /// retried when it fails).
     FlushNow,
     /// Set the object's alarm to fire at `at_ms` (ms since the epoch).
     SetAlarm {

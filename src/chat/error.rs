@@ -25,7 +25,7 @@ pub enum ChatError {
     /// The user has the most tabs allowed.
     #[error("you have {max} tabs, the most allowed; delete a tab to create another")]
     TooManyTabs {
-        /// The cap ([`super::directory::MAX_TABS_PER_USER`]).
+        /// The cap ([`super::user::MAX_TABS_PER_USER`]).
         max: usize,
     },
     /// The user has the most rollout runs allowed.

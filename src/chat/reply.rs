@@ -30,7 +30,8 @@
 //!
 //! # Interruption
 //! `ra` names the streaming reply. An object that loads with `ra` set lost its reply mid-stream
-//! (eviction, crash, deploy): [`Replies::recover`] ends it as `failed` with code `interrupted`,
+//! (eviction, crash, deploy): [`Replies::interrupted`] finds it and
+//! [`Replies::finish_interrupted`] ends it as `failed` with code `interrupted`,
 //! keeping the text its stored chunks hold, so no reply stays `streaming` forever.
 
 use serde::{Deserialize, Serialize};

@@ -42,7 +42,7 @@
 //!   step; if after a growth the ghosts stop asking for more and the sample's hit rate fell by
 //!   more than twice its noise, the growth is undone and growth is held off for 1, 2, 4 … 64
 //!   samples. A sample ends early when the evidence is one-sided and large (a burst of new keys:
-//!   the other side's count at most a seventh of the gain, see [`one_sided`]), so bursts are
+//!   the other side's count at most a seventh of the gain, see `one_sided`), so bursts are
 //!   followed within a fraction of a sample. When the window's tail earned nothing
 //!   and a bigger window would not have earned more than main's tail, the window gives a step
 //!   back: on a loop larger than the cache, main never evicts (its equally frequent keys always

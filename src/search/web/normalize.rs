@@ -30,7 +30,7 @@ pub const KV_KEY_PREFIX: &str = "w1:";
 ///
 /// Errors: [`WebSearchError::InvalidQuery`] (400 `invalid_field`) when the raw input is longer than
 /// [`MAX_RAW_QUERY_BYTES`], or the result is empty or longer than
-/// [`MAX_QUERY_CHARS`](crate::search::query::MAX_QUERY_CHARS) characters.
+/// [`crate::search::query::MAX_QUERY_CHARS`] characters.
 pub fn normalize_query(q: &str) -> Result<String, WebSearchError> {
     if q.len() > MAX_RAW_QUERY_BYTES {
         return Err(WebSearchError::InvalidQuery(format!(

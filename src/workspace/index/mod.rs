@@ -10,7 +10,7 @@
 //!   [`CodeIndex::search`] and [`CodeIndex::symbols`]; [`snippet`] cuts a hit's line from the
 //!   file's text.
 //!
-//! Ranking. A chunk's score is the BM25 sum (the history search's maths, [`bm25::TermScorer`])
+//! Ranking. A chunk's score is the BM25 sum (the history search's maths, [`TermScorer`])
 //! of the query's terms: every part of every query word, and the whole term of each multi-part
 //! word, so `parse_config`, `parseConfig` and `ParseConfig` all match `parse config` and the
 //! query `parseConfig`, and chunks holding the identifier itself rank above chunks holding its
