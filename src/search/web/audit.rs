@@ -64,7 +64,7 @@ pub const MIN_PERIOD: u64 = 512;
 pub const SIGNIFICANCE: u64 = 3;
 /// A verdict needs the fixed window's lead above this many thousandths of the period's requests
 /// (0.3 points: under the benchmark target's 0.5-point tolerance, so the audit acts before a
-/// miss, and over the sampling noise of a simulation of about 2,048 entries).
+/// miss, while a lead too small to matter never moves the window).
 pub const MIN_LEAD_PERMILLE: u64 = 3;
 /// Sampled requests, in capacities of the simulation, before its first verdict.
 pub const WARMUP_CAPACITIES: u64 = 10;
