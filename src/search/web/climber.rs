@@ -392,9 +392,7 @@ impl ClimberState {
             // Refuted only when the ghosts no longer ask for growth either: a fall while they
             // still do is the traffic changing (a burst of new keys), not the step.
             if !wants_growth && previous.saturating_sub(ppm) > noise {
-                self.hold_until = self.samples.saturating_add(1 + (1 << self.hold_level));
-                self.hold_level = (self.hold_level + 1).min(MAX_HOLD_LEVEL);
-                self.grow_streak = 0;
+                self.refute();
                 return window.saturating_sub(grown);
             }
             self.hold_level = 0;

@@ -415,16 +415,12 @@ impl CachePolicy {
     /// Scores a request against the fixed-window audit; when the fixed window is ahead, the
     /// window goes back to its configured share and growth is held off.
     fn audit_request(&mut self, hash: u64, hit: bool) {
+        let fixed_ahead = self.audit.as_mut().is_some_and(|a| a.observe(hash, hit));
         let floor = self.initial_window_max();
-        let Some(audit) = self.audit.as_mut() else {
-            return;
-        };
-        if audit.observe(hash, hit) && self.window_max > floor {
+        if fixed_ahead && self.window_max > floor {
             self.audit_resets += 1;
-            self.window_max = floor;
             self.climb.refute();
-            self.demote_protected_overflow();
-            self.drain_window_overflow();
+            self.set_window_max(floor);
         }
     }
 
@@ -772,11 +768,17 @@ impl CachePolicy {
             .climb
             .end_sample(self.config.climber, cap, self.window_max, bounds);
         if next != self.window_max {
-            self.window_max = next;
-            self.demote_protected_overflow();
-            self.drain_window_overflow();
+            self.set_window_max(next);
         }
         self.mark_tails();
+    }
+
+    /// Moves the window bound (and main's by the opposite amount). Nothing is evicted: a shrunk
+    /// window's overflow moves to probation, a grown one takes main's room as keys arrive.
+    fn set_window_max(&mut self, window_max: u64) {
+        self.window_max = window_max;
+        self.demote_protected_overflow();
+        self.drain_window_overflow();
     }
 
     /// After the window shrank: its entries beyond the new bound move to probation's LRU end,
