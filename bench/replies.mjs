@@ -10,10 +10,15 @@
 // 3. Replay of a finished 4,000-delta reply (about 4,000 tokens) from `after=0`, end to end.
 //
 // Usage: node bench/replies.mjs [--runs 30] [--replays 40] [--workerd] [--grounded]
+//                               [--baseline-build DIR]
 // --grounded asks a question the intent router sends to the user's history (a BM25 search in
 // the user's object before the prompt) instead of an ungrounded greeting, in one tab.
 // --workerd serves the bundle on plain `workerd serve` (bench/load/workerd.mjs: the deployed
 // layout, no Miniflare or wrangler in the path) instead of `wrangler dev`.
+// --baseline-build DIR (with --workerd) serves a second build (a copy of another commit's build/)
+// on its own `workerd serve` and alternates the time-to-first-delta requests between the two, in
+// turn order swapped every run, so both see the same machine load; it reports both overheads and
+// their per-run difference, then stops (the other figures are not compared).
 // Medians and p95/p99 over the runs; timings on this machine are noisy, compare within a run.
 import { startWorker, call, tokenFor } from "../tests/e2e/harness.mjs";
 import { startLlmServer } from "../tests/fixtures/llm_server.mjs";
@@ -30,6 +35,10 @@ const QUESTION = GROUNDED
   ? "What did we say earlier about the deployment checklist?"
   : "Write a short greeting.";
 const REPLAYS = opt("replays", 40);
+const BASELINE = (() => {
+  const i = args.indexOf("--baseline-build");
+  return i >= 0 ? args[i + 1] : undefined;
+})();
 
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -57,19 +66,20 @@ async function firstDelta(res, t0, { drain = false } = {}) {
 
 const llm = await startLlmServer({ chunkChars: 4, delayMs: 0 });
 const onWorkerd = args.includes("--workerd");
+if (BASELINE && !onWorkerd) throw new Error("--baseline-build needs --workerd");
 const start = onWorkerd
   ? async (options) => {
-    const server = await startWorkerd({ vars: { DEV_MODE: "1", RATE_LIMIT_PER_MINUTE: "1000000", ...options.vars } });
+    const server = await startWorkerd({ build: options.build, vars: { DEV_MODE: "1", RATE_LIMIT_PER_MINUTE: "1000000", ...options.vars } });
     return { base: server.base, stop: () => server.stop() };
   }
   : startWorker;
-const worker = await start({
-  vars: {
-    LLM_UPSTREAM_URL: llm.base, LLM_MODEL: "fixture-ok", USER_DAILY_TOKENS: "1000000000",
-    // Room for the 4,000-token replay reply (the output cap is twice this, estimated).
-    LLM_MAX_OUTPUT_TOKENS: "8192", LLM_CONTEXT_TOKENS: "16384",
-  },
-});
+const VARS = {
+  LLM_UPSTREAM_URL: llm.base, LLM_MODEL: "fixture-ok", USER_DAILY_TOKENS: "1000000000",
+  // Room for the 4,000-token replay reply (the output cap is twice this, estimated).
+  LLM_MAX_OUTPUT_TOKENS: "8192", LLM_CONTEXT_TOKENS: "16384",
+};
+const worker = await start({ vars: VARS });
+const baseline = BASELINE ? await start({ vars: VARS, build: BASELINE }) : undefined;
 const token = tokenFor("bench-replies");
 const api = (method, path, opts = {}) => call(worker.base, method, path, { token, ...opts });
 const out = [];
@@ -78,29 +88,48 @@ try {
   llm.configure({ text: "Hello there, this is a short answer.", delayMs: 0 });
   const direct = [];
   const viaWorker = [];
-  let groundedTab;
+  const viaBaseline = [];
+  const groundedTabs = new Map();
+  // Through a worker: a fresh tab and question each time (one reply per tab at a time);
+  // grounded, one tab for every run, as a conversation (the reply's stream is read to its end
+  // before the next question), so the history search meets the index as a user would, not dozens of new tabs.
+  const throughWorker = async (server) => {
+    const call_ = (method, path, opts = {}) => call(server.base, method, path, { token, ...opts });
+    let tab = groundedTabs.get(server);
+    if (!GROUNDED || !tab) tab = await call_("POST", "/api/tabs", { body: {} });
+    groundedTabs.set(server, tab);
+    await call_("POST", `/api/tabs/${tab.body.id}/messages`, { body: { role: "user", content: QUESTION } });
+    const t0 = performance.now();
+    const viaRes = await fetch(`${server.base}/api/tabs/${tab.body.id}/replies`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "text/event-stream" },
+      body: "{}",
+    });
+    return firstDelta(viaRes, t0, { drain: GROUNDED });
+  };
   for (let i = 0; i < RUNS + 3; i++) {
     // Straight to the fixture.
-    let t0 = performance.now();
+    const t0 = performance.now();
     const res = await fetch(`${llm.base}/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ model: "fixture-ok", stream: true, messages: [{ role: "user", content: "hi" }] }),
     });
     const d = await firstDelta(res, t0);
-    // Through the worker: a fresh tab and question each time (one reply per tab at a time);
-    // grounded, one tab for every run, as a conversation (the reply's stream is read to its end
-    // before the next question), so the history search meets the index as a user would, not dozens of new tabs.
-    const tab = GROUNDED ? (groundedTab ??= await api("POST", "/api/tabs", { body: {} })) : await api("POST", "/api/tabs", { body: {} });
-    await api("POST", `/api/tabs/${tab.body.id}/messages`, { body: { role: "user", content: QUESTION } });
-    t0 = performance.now();
-    const viaRes = await fetch(`${worker.base}/api/tabs/${tab.body.id}/replies`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "text/event-stream" },
-      body: "{}",
-    });
-    const w = await firstDelta(viaRes, t0, { drain: GROUNDED });
-    if (i >= 3) { direct.push(d); viaWorker.push(w); } // the first three warm up
+    let w;
+    let b;
+    if (baseline && i % 2 === 1) {
+      b = await throughWorker(baseline);
+      w = await throughWorker(worker);
+    } else {
+      w = await throughWorker(worker);
+      if (baseline) b = await throughWorker(baseline);
+    }
+    if (i >= 3) { // the first three warm up
+      direct.push(d);
+      viaWorker.push(w);
+      if (baseline) viaBaseline.push(b);
+    }
   }
   const overhead = viaWorker.map((w, i) => w - direct[i]);
   out.push(`Served by ${onWorkerd ? "plain \`workerd serve\` (bench/load/workerd.mjs)" : "\`wrangler dev\`"}.`);
@@ -113,63 +142,73 @@ try {
   out.push(`| fixture directly (its own first content chunk) | ${ms(pct(direct, 50))} | ${ms(pct(direct, 99))} |`);
   out.push(`| through the worker (POST …/replies, Accept: text/event-stream) | ${ms(pct(viaWorker, 50))} | ${ms(pct(viaWorker, 99))} |`);
   out.push(`| worker overhead (per-run difference) | ${ms(pct(overhead, 50))} | ${ms(pct(overhead, 99))} |`);
+  if (baseline) {
+    const baseOverhead = viaBaseline.map((b, i) => b - direct[i]);
+    const paired = viaWorker.map((w, i) => w - viaBaseline[i]);
+    out.push(`| baseline build (${BASELINE}), through the worker | ${ms(pct(viaBaseline, 50))} | ${ms(pct(viaBaseline, 99))} |`);
+    out.push(`| baseline build, worker overhead | ${ms(pct(baseOverhead, 50))} | ${ms(pct(baseOverhead, 99))} |`);
+    out.push(`| this build − baseline, per run (median; negative is faster) | ${ms(pct(paired, 50))} | |`);
+  }
   out.push("");
 
-  // 2. Storage per reply of 1,000 deltas.
-  const deltas = 1000;
-  const text = "tok ".repeat(deltas); // 4 characters per delta with chunkChars 4
-  llm.configure({ text, delayMs: 0 });
-  const tab = await api("POST", "/api/tabs", { body: {} });
-  await api("POST", `/api/tabs/${tab.body.id}/messages`, { body: { role: "user", content: "Count." } });
-  const before = (await api("GET", `/api/tabs/${tab.body.id}/stats`)).body.storage;
-  const started = await api("POST", `/api/tabs/${tab.body.id}/replies`, { body: {} });
-  let reply;
-  for (;;) {
-    reply = (await api("GET", `/api/tabs/${tab.body.id}/replies/${started.body.reply.id}`)).body;
-    if (reply.status !== "streaming") break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const afterStats = (await api("GET", `/api/tabs/${tab.body.id}/stats`)).body.storage;
-  const writes = afterStats.write_ops - before.write_ops;
-  const bytes = afterStats.bytes_written - before.bytes_written;
-  const contentBytes = Buffer.byteLength(reply.content);
-  out.push(`### Storage per reply of ${deltas} deltas (${contentBytes} bytes of text, status ${reply.status})`);
-  out.push("");
-  out.push("| | value | target |");
-  out.push("|---|---:|---|");
-  out.push(`| writes (puts and deletes of the tab's object) | ${writes} (${(writes / deltas * 10).toFixed(2)} per 10 deltas) | ≤ 1 per 10 deltas |`);
-  out.push(`| bytes written | ${bytes} (${(bytes / contentBytes).toFixed(2)}× the text) | ≤ 3× |`);
-  out.push("");
+  if (!baseline) { // the A/B run compares the time to first delta only
+    // 2. Storage per reply of 1,000 deltas.
+    const deltas = 1000;
+    const text = "tok ".repeat(deltas); // 4 characters per delta with chunkChars 4
+    llm.configure({ text, delayMs: 0 });
+    const tab = await api("POST", "/api/tabs", { body: {} });
+    await api("POST", `/api/tabs/${tab.body.id}/messages`, { body: { role: "user", content: "Count." } });
+    const before = (await api("GET", `/api/tabs/${tab.body.id}/stats`)).body.storage;
+    const started = await api("POST", `/api/tabs/${tab.body.id}/replies`, { body: {} });
+    let reply;
+    for (;;) {
+      reply = (await api("GET", `/api/tabs/${tab.body.id}/replies/${started.body.reply.id}`)).body;
+      if (reply.status !== "streaming") break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const afterStats = (await api("GET", `/api/tabs/${tab.body.id}/stats`)).body.storage;
+    const writes = afterStats.write_ops - before.write_ops;
+    const bytes = afterStats.bytes_written - before.bytes_written;
+    const contentBytes = Buffer.byteLength(reply.content);
+    out.push(`### Storage per reply of ${deltas} deltas (${contentBytes} bytes of text, status ${reply.status})`);
+    out.push("");
+    out.push("| | value | target |");
+    out.push("|---|---:|---|");
+    out.push(`| writes (puts and deletes of the tab's object) | ${writes} (${(writes / deltas * 10).toFixed(2)} per 10 deltas) | ≤ 1 per 10 deltas |`);
+    out.push(`| bytes written | ${bytes} (${(bytes / contentBytes).toFixed(2)}× the text) | ≤ 3× |`);
+    out.push("");
 
-  // 3. Replay of a finished ~4,000-token reply.
-  llm.configure({ text: "word ".repeat(3200), delayMs: 0 }); // 16,000 chars, 4,000 deltas
-  const tab2 = await api("POST", "/api/tabs", { body: {} });
-  await api("POST", `/api/tabs/${tab2.body.id}/messages`, { body: { role: "user", content: "Talk." } });
-  const long = await api("POST", `/api/tabs/${tab2.body.id}/replies`, { body: {} });
-  const id = long.body.reply.id;
-  for (;;) {
-    const r = (await api("GET", `/api/tabs/${tab2.body.id}/replies/${id}`)).body;
-    if (r.status !== "streaming") { reply = r; break; }
-    await new Promise((r2) => setTimeout(r2, 50));
+    // 3. Replay of a finished ~4,000-token reply.
+    llm.configure({ text: "word ".repeat(3200), delayMs: 0 }); // 16,000 chars, 4,000 deltas
+    const tab2 = await api("POST", "/api/tabs", { body: {} });
+    await api("POST", `/api/tabs/${tab2.body.id}/messages`, { body: { role: "user", content: "Talk." } });
+    const long = await api("POST", `/api/tabs/${tab2.body.id}/replies`, { body: {} });
+    const id = long.body.reply.id;
+    for (;;) {
+      const r = (await api("GET", `/api/tabs/${tab2.body.id}/replies/${id}`)).body;
+      if (r.status !== "streaming") { reply = r; break; }
+      await new Promise((r2) => setTimeout(r2, 50));
+    }
+    const replays = [];
+    let events = 0;
+    for (let i = 0; i < REPLAYS + 3; i++) {
+      const t0 = performance.now();
+      const res = await fetch(`${worker.base}/api/tabs/${tab2.body.id}/replies/${id}/events?after=0`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      const body = await res.text();
+      if (i >= 3) replays.push(performance.now() - t0);
+      events = (body.match(/^id: /gm) ?? []).length;
+    }
+    out.push(`### Replay of a finished reply from after=0 (${events} events, ${Buffer.byteLength(reply.content)} bytes of text, usage ${JSON.stringify(reply.usage)})`);
+    out.push("");
+    out.push("| | p50 ms | p95 ms | target |");
+    out.push("|---|---:|---:|---|");
+    out.push(`| GET …/events?after=0, whole body | ${ms(pct(replays, 50))} | ${ms(pct(replays, 95))} | p95 ≤ 100 ms |`);
   }
-  const replays = [];
-  let events = 0;
-  for (let i = 0; i < REPLAYS + 3; i++) {
-    const t0 = performance.now();
-    const res = await fetch(`${worker.base}/api/tabs/${tab2.body.id}/replies/${id}/events?after=0`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    const body = await res.text();
-    if (i >= 3) replays.push(performance.now() - t0);
-    events = (body.match(/^id: /gm) ?? []).length;
-  }
-  out.push(`### Replay of a finished reply from after=0 (${events} events, ${Buffer.byteLength(reply.content)} bytes of text, usage ${JSON.stringify(reply.usage)})`);
-  out.push("");
-  out.push("| | p50 ms | p95 ms | target |");
-  out.push("|---|---:|---:|---|");
-  out.push(`| GET …/events?after=0, whole body | ${ms(pct(replays, 50))} | ${ms(pct(replays, 95))} | p95 ≤ 100 ms |`);
   console.log(out.join("\n"));
 } finally {
+  await baseline?.stop();
   await worker.stop();
   await llm.close();
 }

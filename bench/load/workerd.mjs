@@ -68,7 +68,8 @@ const list = (items, indent = "    ") =>
  * Writes `dir/workerd.capnp` and returns { configPath, stateDir, sockets }.
  * options: vars ({KEY: value}, over wrangler.toml's and .dev.vars'), ladder (bool), port (app
  * socket port, default 0 = free), stateDir (default dir/state), v8Flags (list, e.g.
- * ["--perf-basic-prof"] for bench/load/profile.mjs), variantBuild (directory of another build).
+ * ["--perf-basic-prof"] for bench/load/profile.mjs), variantBuild (directory of another build),
+ * build (the directory of the build to serve instead of build/, e.g. a baseline's copy).
  */
 export async function writeWorkerdConfig(dir, options = {}) {
   const config = await readWranglerConfig();
@@ -79,7 +80,7 @@ export async function writeWorkerdConfig(dir, options = {}) {
   const date = str(config.compatibility_date);
   const flags = `[${(config.compatibility_flags ?? []).map(str).join(", ")}]`;
 
-  const build = join(ROOT, "build");
+  const build = options.build ?? join(ROOT, "build");
   for (const f of ["index.js", "index_bg.wasm"]) {
     if (!existsSync(join(build, f))) throw new Error(`build/${f} is missing: run ./scripts/build first`);
   }
