@@ -156,9 +156,31 @@ fn now_ms() -> u64 {
     worker::Date::now().as_millis()
 }
 
+/// Where the driver takes a reply up.
+pub enum Head {
+    /// Nothing done yet: the driver reads the question, gathers the sources and calls the model.
+    Fresh,
+    /// The object sent the model request before it wrote the start, and recorded the context
+    /// with it ([`plan`], [`prepare`], [`send_request`]); the driver streams the answer.
+    Sent {
+        in_flight: Box<InFlight>,
+        prompt_estimate: u64,
+    },
+    /// The start failed after the request was sent (it was aborted): the reply ends `failed`.
+    Failed(ApiError),
+}
+
 /// Runs reply `job` to its end. Never fails: every failure ends the reply as `failed`.
-pub async fn drive(shared: Rc<Shared>, env: Env, job: Job) {
-    let ending = match run(&shared, &env, &job).await {
+pub async fn drive(shared: Rc<Shared>, env: Env, job: Job, head: Head) {
+    let outcome = match head {
+        Head::Fresh => run(&shared, &env, &job).await,
+        Head::Sent {
+            in_flight,
+            prompt_estimate,
+        } => stream(&shared, &job, *in_flight, prompt_estimate).await,
+        Head::Failed(err) => Err(err),
+    };
+    let ending = match outcome {
         Ok(ending) => ending,
         Err(err) => {
             log::event(
@@ -233,7 +255,54 @@ async fn settle_usage(shared: &Rc<Shared>, record: &crate::chat::reply::ReplyRec
 
 async fn run(shared: &Rc<Shared>, env: &Env, job: &Job) -> Result<Ending, ApiError> {
     let config = super::super::config::load(env)?;
-    // The question and the conversation before it.
+    let plan = plan(shared, job)?;
+    let Prepared { context, request } = prepare(env, &config, job, plan).await;
+    let prompt_estimate = context.prompt_estimate;
+    let request = match request {
+        Ok(request) => request,
+        // No model call: the context is still recorded, then the reply ends.
+        Err(ending) => {
+            return Ok(if record_context(shared, job, context)? {
+                ending
+            } else {
+                Ending::cancelled()
+            });
+        }
+    };
+    let in_flight = send_request(shared, &config, job, request).await?;
+    // Written once the request is out: the output gate holds an object's outgoing requests
+    // until the writes made before them are durable, so writing first would add a storage
+    // commit to the time to first token. The context event still reaches watchers before any
+    // delta (it is broadcast here, first).
+    if !record_context(shared, job, context)? {
+        shared.live.borrow_mut().abort(&job.reply_id);
+        return Ok(Ending::cancelled());
+    }
+    stream(shared, job, in_flight, prompt_estimate).await
+}
+
+/// The question, the conversation before it, and the sources the router picked: what the
+/// reply's context is made of, read from the tab (no I/O beyond its own storage).
+pub struct Plan {
+    question: crate::chat::model::Message,
+    /// The conversation before the question, oldest first.
+    history: Vec<crate::chat::model::Message>,
+    routed: intent::Intent,
+    chosen: Sources,
+}
+
+impl Plan {
+    /// Whether a chosen source is a search in another object or upstream (web, history, code),
+    /// which the object does not run before the reply is stored.
+    pub fn needs_io(&self) -> bool {
+        !self.chosen.intersection(Sources::SEARCHES).is_empty()
+    }
+}
+
+/// Reads the question and its conversation and routes the question (`search: auto`), or
+/// widens (`always`) or empties (`never`) the sources as the request asks.
+pub fn plan(shared: &Shared, job: &Job) -> Result<Plan, ApiError> {
+    let config = super::super::config::load(&shared.env)?;
     let page = shared.with(|l| {
         Ok(l.tab.read(
             &l.kv,
@@ -243,14 +312,10 @@ async fn run(shared: &Rc<Shared>, env: &Env, job: &Job) -> Result<Ending, ApiErr
             },
         )?)
     })?;
-    let Some((question, history)) = page.messages.split_last() else {
+    let mut history = page.messages;
+    let Some(question) = history.pop().filter(|m| m.seq == job.message_seq) else {
         return Err(ApiError::internal("the answered message is missing"));
     };
-    if question.seq != job.message_seq {
-        return Err(ApiError::internal("the answered message is missing"));
-    }
-    // Intent and sources: the router's label picks the sources (`search: auto`), or the
-    // request widens (`always`) or empties (`never`) them.
     let routed = intent::route(&question.content);
     let configured = {
         let mut set = Sources::HISTORY.union(Sources::ROLLOUT);
@@ -267,10 +332,41 @@ async fn run(shared: &Rc<Shared>, env: &Env, job: &Job) -> Result<Ending, ApiErr
         .unwrap_or(Sources::SEARCHES)
         .union(Sources::ROLLOUT);
     let chosen = intent::sources_for(routed.label, job.search, asked.intersection(configured));
-    let (gathered, note) = gather(env, &config, job, &question.content, chosen).await;
-    let prompt = build_prompt(
+    Ok(Plan {
         question,
         history,
+        routed,
+        chosen,
+    })
+}
+
+/// The reply's context and its model request (or the ending of a reply that cannot call the
+/// model).
+pub struct Prepared {
+    context: ContextRecord,
+    request: Result<crate::assistant::llm::UpstreamRequest, Ending>,
+}
+
+impl Prepared {
+    /// The model request, if the reply calls the model; the context comes with it.
+    pub fn into_request(self) -> Option<(crate::assistant::llm::UpstreamRequest, ContextRecord)> {
+        let Prepared { context, request } = self;
+        request.ok().map(|request| (request, context))
+    }
+}
+
+/// Gathers `plan`'s sources and builds the prompt and the model request.
+pub async fn prepare(env: &Env, config: &Rc<Config>, job: &Job, plan: Plan) -> Prepared {
+    let Plan {
+        question,
+        history,
+        routed,
+        chosen,
+    } = plan;
+    let (gathered, note) = gather(env, config, job, &question.content, chosen).await;
+    let prompt = build_prompt(
+        &question,
+        &history,
         &gathered.sources,
         note.as_deref(),
         u64::from(config.llm_prompt_tokens()),
@@ -287,18 +383,8 @@ async fn run(shared: &Rc<Shared>, env: &Env, job: &Job) -> Result<Ending, ApiErr
         citations: gathered.citations.clone(),
         prompt_estimate: prompt.estimated_tokens,
     };
-    let request = match upstream_request(&config, job, &prompt.messages) {
-        Ok(request) => request,
-        // No model call: the context is still recorded, then the reply ends.
-        Err(ending) => {
-            return Ok(if record_context(shared, job, context)? {
-                ending
-            } else {
-                Ending::cancelled()
-            });
-        }
-    };
-    stream(shared, &config, job, request, context).await
+    let request = upstream_request(config, job, &prompt.messages);
+    Prepared { context, request }
 }
 
 /// The model request for `messages`, or the ending of a reply that cannot call the model.
@@ -319,15 +405,22 @@ fn upstream_request(
 }
 
 /// The gathered context of a reply, recorded as its event 1.
-struct ContextRecord {
+pub struct ContextRecord {
     intent: ReplyIntent,
     citations: Vec<crate::chat::reply::Citation>,
     prompt_estimate: u64,
 }
 
+impl ContextRecord {
+    /// The prompt's estimated tokens (the usage estimate when the upstream sends none).
+    pub fn prompt_estimate(&self) -> u64 {
+        self.prompt_estimate
+    }
+}
+
 /// Writes the reply's context and sends its event to the watchers; `false` when the reply no
 /// longer streams (it was cancelled meanwhile).
-fn record_context(
+pub fn record_context(
     shared: &Rc<Shared>,
     job: &Job,
     context: ContextRecord,
@@ -477,20 +570,25 @@ fn rollout_note() -> Option<String> {
     Some(grounding::rollout_context(&response.summary))
 }
 
-/// Sends the request and streams the answer into the reply.
-async fn stream(
-    shared: &Rc<Shared>,
+/// The model's answer head as the runtime gives it.
+type HeadFuture = std::pin::Pin<Box<dyn Future<Output = worker::Result<worker::Response>>>>;
+
+/// A model request handed to the runtime, with the model client's state from that moment.
+pub struct InFlight {
+    send: HeadFuture,
+    /// The head, when it was already there at the first poll.
+    head: Option<worker::Result<worker::Response>>,
+    call: UpstreamCall,
+}
+
+/// Hands the model request to the runtime (its first poll sends it) and registers its
+/// controller, so a cancel or a delete aborts it from now on.
+pub async fn send_request(
+    shared: &Shared,
     config: &Config,
     job: &Job,
     request: crate::assistant::llm::UpstreamRequest,
-    context: ContextRecord,
-) -> Result<Ending, ApiError> {
-    let prompt_estimate = context.prompt_estimate;
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    shared.live.borrow_mut().running = Some((job.reply_id.clone(), controller));
-    let mut call = UpstreamCall::new(Limits::from_config(config), now_ms());
-
+) -> Result<InFlight, ApiError> {
     let headers = worker::Headers::new();
     for (name, value) in &request.headers {
         headers.set(name, value)?;
@@ -502,27 +600,35 @@ async fn stream(
         js_sys::Uint8Array::from(request.body.as_slice()).into(),
     ));
     let upstream_request = Request::new_with_init(&request.url, &init)?;
-
-    // The head, raced against the first-byte deadline.
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let call = UpstreamCall::new(Limits::from_config(config), now_ms());
     let fetch = Fetch::Request(upstream_request);
-    let send = fetch.send_with_signal(&signal);
-    let mut send = std::pin::pin!(send);
-    // The first poll hands the request to the runtime. Only then is the context written: the
-    // output gate holds an object's outgoing requests until the writes made before them are
-    // durable, so writing first would add a storage commit to the time to first token. The
-    // context event still reaches watchers before any delta (it is broadcast here, first).
-    let mut sent = None;
+    let mut send: HeadFuture = Box::pin(async move { fetch.send_with_signal(&signal).await });
+    shared.live.borrow_mut().running = Some((job.reply_id.clone(), controller));
+    let mut head = None;
     std::future::poll_fn(|cx| {
         if let std::task::Poll::Ready(result) = send.as_mut().poll(cx) {
-            sent = Some(result);
+            head = Some(result);
         }
         std::task::Poll::Ready(())
     })
     .await;
-    if !record_context(shared, job, context)? {
-        shared.live.borrow_mut().abort(&job.reply_id);
-        return Ok(Ending::cancelled());
-    }
+    Ok(InFlight { send, head, call })
+}
+
+/// Streams the answer of the request in flight into the reply.
+async fn stream(
+    shared: &Rc<Shared>,
+    job: &Job,
+    in_flight: InFlight,
+    prompt_estimate: u64,
+) -> Result<Ending, ApiError> {
+    let InFlight {
+        mut send,
+        head: mut sent,
+        mut call,
+    } = in_flight;
     let mut items: Vec<Item>;
     let mut body: Option<ByteStream> = None;
     loop {

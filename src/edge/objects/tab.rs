@@ -317,18 +317,22 @@ impl TabObject {
         Ok(Response::from_stream(rx)?.with_headers(headers))
     }
 
-    /// Starts a reply: the core writes it (durable before the answer), then the driver streams
-    /// it on its own, outliving this request, and the tab's directory entry is updated in the
-    /// background.
+    /// Starts a reply: the user's object reserves its tokens, the core writes it (durable before
+    /// the answer), then the driver streams it on its own, outliving this request, and the tab's
+    /// directory entry is updated in the background.
+    ///
+    /// A reply whose sources need no search (most chat) sends its model request before the
+    /// start is written, so the write's commit overlaps the model's first byte instead of
+    /// delaying the request: the output gate holds the answer and every event until the start
+    /// is durable, so a stream head or a 202 still means the reply is stored. If the object dies
+    /// in between, the client gets an error, nothing of the reply is stored, and its reservation
+    /// stays counted until the day ends (`assistant::quota`): tokens the model may have spent are
+    /// never unaccounted. A reply that searches writes its start first, so it is visible while
+    /// the searches run.
     async fn start_reply(
         &self,
         start: call::StartReply,
     ) -> Result<crate::chat::reply::Started, ApiError> {
-        let search = start.search;
-        let workspace = start.workspace.clone();
-        let sources = start
-            .sources
-            .map(crate::assistant::intent::Sources::from_bits);
         // Refusals first (busy, nothing to answer, a known client_id), so only a reply that will
         // start reserves tokens; `starting` keeps concurrent starts out while the reservation is
         // in flight (other calls reach the object while it waits on the user's object).
@@ -338,14 +342,33 @@ impl TabObject {
                 "a reply is starting in this tab; wait for it to end or cancel it",
             ));
         }
-        if let ReplyCheck::Existing(started) =
-            self.with(|l| Ok(l.tab.check_reply(&l.kv, &start.reply)?))?
-        {
-            return Ok(*started);
-        }
+        let message_seq = match self.with(|l| Ok(l.tab.check_reply(&l.kv, &start.reply)?))? {
+            ReplyCheck::Existing(started) => return Ok(*started),
+            ReplyCheck::New { message_seq } => message_seq,
+        };
+        let (user, tab_id) = self.with(|l| {
+            let owner = l.tab.owner()?;
+            Ok((owner.user.clone(), owner.tab_id.clone()))
+        })?;
+        let job = Job {
+            sources: start
+                .sources
+                .map(crate::assistant::intent::Sources::from_bits),
+            workspace: start.workspace.clone(),
+            user: user.clone(),
+            tab_id,
+            reply_id: start.reply.reply_id.clone(),
+            message_seq,
+            model: start.reply.model.clone(),
+            search: start.search,
+        };
         self.shared.starting.set(true);
         let reserved = self.reserve_tokens(&start.reply.reply_id).await;
         let was_reserved = reserved.is_ok();
+        let early = match reserved {
+            Ok(()) => self.send_early(&job).await,
+            Err(_) => None,
+        };
         let result = match reserved {
             Ok(()) => self.with(|l| {
                 let result = l
@@ -360,40 +383,53 @@ impl TabObject {
         let (started, effects) = match result {
             Ok(done) => done,
             Err(err) => {
+                if early.is_some() {
+                    self.shared.live.borrow_mut().abort(&job.reply_id);
+                }
                 if was_reserved {
                     self.release_tokens(&start.reply.reply_id).await;
                 }
                 return Err(err);
             }
         };
+        // The context goes into the same commit as the start.
+        let head = match early {
+            Some((in_flight, context)) if started.created => {
+                let prompt_estimate = context.prompt_estimate();
+                match driver::record_context(&self.shared, &job, context) {
+                    Ok(_) => driver::Head::Sent {
+                        in_flight: Box::new(in_flight),
+                        prompt_estimate,
+                    },
+                    Err(err) => {
+                        self.shared.live.borrow_mut().abort(&job.reply_id);
+                        driver::Head::Failed(err)
+                    }
+                }
+            }
+            Some(_) => {
+                // An earlier reply answered (not reachable: nothing ran since the check).
+                self.shared.live.borrow_mut().abort(&job.reply_id);
+                driver::Head::Fresh
+            }
+            None => driver::Head::Fresh,
+        };
         self.apply(effects).await;
         if started.created {
             let view = serde_json::value::to_raw_value(&started.record.view(&started.content))
                 .map_err(|e| ApiError::internal(format!("encode a reply: {e}")))?;
             self.announce_start(&started.record.assistant_seq, view.get());
-            let user = self.with(|l| Ok(l.tab.owner()?.user.clone()))?;
-            let job = Job {
-                sources,
-                workspace,
-                user,
-                tab_id: started.record.tab_id.clone(),
-                reply_id: started.record.id.clone(),
-                message_seq: started.record.message_seq,
-                model: started.record.model.clone(),
-                search,
-            };
             let shared = Rc::clone(&self.shared);
             let env = self.env.clone();
             // `wait_until` keeps the object's I/O context for the driver after this answer.
             self.state
-                .wait_until(async move { driver::drive(shared, env, job).await });
+                .wait_until(async move { driver::drive(shared, env, job, head).await });
             let touch = Touch {
                 tab_id: started.record.tab_id.clone(),
                 message_count: started.record.assistant_seq,
                 updated_ms: started.record.created_ms,
             };
             let env = self.env.clone();
-            let user = self.with(|l| Ok(l.tab.owner()?.user.clone()))?;
             self.state.wait_until(async move {
                 let touched = match ObjectName::user(&user) {
                     Ok(name) => send(&env, &name, touch).await,
@@ -408,6 +444,27 @@ impl TabObject {
             });
         }
         Ok(started)
+    }
+
+    /// Prepares reply `job` and sends its model request, when none of its sources needs a
+    /// search: the fast start of [`Self::start_reply`]. `None` leaves the reply to the driver
+    /// (it searches, cannot call the model, or its preparation failed, which the driver reports).
+    async fn send_early(&self, job: &Job) -> Option<(driver::InFlight, driver::ContextRecord)> {
+        let config = config::load(&self.env).ok()?;
+        let plan = driver::plan(&self.shared, job).ok()?;
+        if plan.needs_io() {
+            return None;
+        }
+        let (request, context) = driver::prepare(&self.env, &config, job, plan)
+            .await
+            .into_request()?;
+        let in_flight = driver::send_request(&self.shared, &config, job, request)
+            .await
+            .ok()?;
+        // The runtime sends the request on its next turn, and an outgoing request that finds
+        // a write in flight waits for its commit: one turn for the request to leave.
+        worker::Delay::from(std::time::Duration::ZERO).await;
+        Some((in_flight, context))
     }
 
     fn answer_started(started: crate::chat::reply::Started) -> Result<Response, ApiError> {
