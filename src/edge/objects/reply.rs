@@ -160,6 +160,9 @@ fn now_ms() -> u64 {
 pub enum Head {
     /// Nothing done yet: the driver reads the question, gathers the sources and calls the model.
     Fresh,
+    /// The object read and routed the question ([`plan`]); the driver gathers the sources and
+    /// calls the model.
+    Planned(Box<Plan>),
     /// The object sent the model request before it wrote the start, and recorded the context
     /// with it ([`plan`], [`prepare`], [`send_request`]); the driver streams the answer.
     Sent {
@@ -173,7 +176,11 @@ pub enum Head {
 /// Runs reply `job` to its end. Never fails: every failure ends the reply as `failed`.
 pub async fn drive(shared: Rc<Shared>, env: Env, job: Job, head: Head) {
     let outcome = match head {
-        Head::Fresh => run(&shared, &env, &job).await,
+        Head::Fresh => match plan(&shared, &job) {
+            Ok(plan) => run(&shared, &env, &job, plan).await,
+            Err(err) => Err(err),
+        },
+        Head::Planned(plan) => run(&shared, &env, &job, *plan).await,
         Head::Sent {
             in_flight,
             prompt_estimate,
@@ -253,9 +260,8 @@ async fn settle_usage(shared: &Rc<Shared>, record: &crate::chat::reply::ReplyRec
     );
 }
 
-async fn run(shared: &Rc<Shared>, env: &Env, job: &Job) -> Result<Ending, ApiError> {
+async fn run(shared: &Rc<Shared>, env: &Env, job: &Job, plan: Plan) -> Result<Ending, ApiError> {
     let config = super::super::config::load(env)?;
-    let plan = plan(shared, job)?;
     let Prepared { context, request } = prepare(env, &config, job, plan).await;
     let prompt_estimate = context.prompt_estimate;
     let request = match request {

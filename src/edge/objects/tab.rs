@@ -41,6 +41,14 @@ pub struct Loaded {
     pub tab: Tab,
 }
 
+/// What a reply start did before the start is written ([`TabObject::send_early`]).
+enum Early {
+    /// The model request is in flight; the context is recorded with the start.
+    Sent(Box<driver::InFlight>, driver::ContextRecord),
+    /// Nothing was sent: the driver takes the reply up from here.
+    Driver(driver::Head),
+}
+
 /// The object's state that the reply driver shares while it runs on its own.
 pub struct Shared {
     /// A reply start is between its checks and its writes (waiting on the token reservation).
@@ -367,7 +375,7 @@ impl TabObject {
         let was_reserved = reserved.is_ok();
         let early = match reserved {
             Ok(()) => self.send_early(&job).await,
-            Err(_) => None,
+            Err(_) => Early::Driver(driver::Head::Fresh),
         };
         let result = match reserved {
             Ok(()) => self.with(|l| {
@@ -383,7 +391,7 @@ impl TabObject {
         let (started, effects) = match result {
             Ok(done) => done,
             Err(err) => {
-                if early.is_some() {
+                if matches!(early, Early::Sent(..)) {
                     self.shared.live.borrow_mut().abort(&job.reply_id);
                 }
                 if was_reserved {
@@ -394,11 +402,11 @@ impl TabObject {
         };
         // The context goes into the same commit as the start.
         let head = match early {
-            Some((in_flight, context)) if started.created => {
+            Early::Sent(in_flight, context) if started.created => {
                 let prompt_estimate = context.prompt_estimate();
                 match driver::record_context(&self.shared, &job, context) {
                     Ok(_) => driver::Head::Sent {
-                        in_flight: Box::new(in_flight),
+                        in_flight,
                         prompt_estimate,
                     },
                     Err(err) => {
@@ -407,12 +415,12 @@ impl TabObject {
                     }
                 }
             }
-            Some(_) => {
+            Early::Sent(..) => {
                 // An earlier reply answered (not reachable: nothing ran since the check).
                 self.shared.live.borrow_mut().abort(&job.reply_id);
                 driver::Head::Fresh
             }
-            None => driver::Head::Fresh,
+            Early::Driver(head) => head,
         };
         self.apply(effects).await;
         if started.created {
@@ -446,25 +454,33 @@ impl TabObject {
         Ok(started)
     }
 
-    /// Prepares reply `job` and sends its model request, when none of its sources needs a
-    /// search: the fast start of [`Self::start_reply`]. `None` leaves the reply to the driver
-    /// (it searches, cannot call the model, or its preparation failed, which the driver reports).
-    async fn send_early(&self, job: &Job) -> Option<(driver::InFlight, driver::ContextRecord)> {
-        let config = config::load(&self.env).ok()?;
-        let plan = driver::plan(&self.shared, job).ok()?;
+    /// Reads and routes reply `job`'s question and, when none of its sources needs a search,
+    /// prepares it and sends its model request: the fast start of [`Self::start_reply`]. A reply
+    /// that searches goes to the driver with its plan; any other case (it cannot call the model,
+    /// or its preparation failed, which the driver then reports) starts the driver afresh.
+    async fn send_early(&self, job: &Job) -> Early {
+        let Ok(config) = config::load(&self.env) else {
+            return Early::Driver(driver::Head::Fresh);
+        };
+        let Ok(plan) = driver::plan(&self.shared, job) else {
+            return Early::Driver(driver::Head::Fresh);
+        };
         if plan.needs_io() {
-            return None;
+            return Early::Driver(driver::Head::Planned(Box::new(plan)));
         }
-        let (request, context) = driver::prepare(&self.env, &config, job, plan)
+        let Some((request, context)) = driver::prepare(&self.env, &config, job, plan)
             .await
-            .into_request()?;
-        let in_flight = driver::send_request(&self.shared, &config, job, request)
-            .await
-            .ok()?;
+            .into_request()
+        else {
+            return Early::Driver(driver::Head::Fresh);
+        };
+        let Ok(in_flight) = driver::send_request(&self.shared, &config, job, request).await else {
+            return Early::Driver(driver::Head::Fresh);
+        };
         // The runtime sends the request on its next turn, and an outgoing request that finds
         // a write in flight waits for its commit: one turn for the request to leave.
         worker::Delay::from(std::time::Duration::ZERO).await;
-        Some((in_flight, context))
+        Early::Sent(Box::new(in_flight), context)
     }
 
     fn answer_started(started: crate::chat::reply::Started) -> Result<Response, ApiError> {
