@@ -59,6 +59,10 @@ pub struct ReserveTokens {
     pub tokens: u64,
     pub limit: u64,
     pub now_ms: u64,
+    /// The tab's directory update for the reply's assistant message, applied once the reply is
+    /// admitted, as a [`Touch`] would be: the start needs no call of its own for it.
+    #[serde(default)]
+    pub touch: Option<Touch>,
 }
 
 /// Drops the reservation of a reply that did not start.

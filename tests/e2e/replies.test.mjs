@@ -149,6 +149,10 @@ describe("assistant replies", () => {
     const tabId = await tabWithQuestion();
     const started = await api("POST", `/api/tabs/${tabId}/replies`, { body: {} });
     assert.equal(started.status, 202);
+    // The tab list counts the assistant message as soon as the start is answered: the
+    // reservation call carries the directory update (the tab's flush comes seconds later).
+    const list = await api("GET", "/api/tabs");
+    assert.equal(list.body.tabs.find((t) => t.id === tabId).message_count, 2);
     const ended = await waitEnded(tabId, started.body.reply.id);
     assert.equal(ended.status, "complete");
     assert.equal(ended.content, "x".repeat(300));

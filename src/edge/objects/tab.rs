@@ -325,9 +325,9 @@ impl TabObject {
         Ok(Response::from_stream(rx)?.with_headers(headers))
     }
 
-    /// Starts a reply: the user's object reserves its tokens, the core writes it (durable before
-    /// the answer), then the driver streams it on its own, outliving this request, and the tab's
-    /// directory entry is updated in the background.
+    /// Starts a reply: the user's object reserves its tokens (and takes the tab's directory
+    /// update in the same call), the core writes it (durable before the answer), then the driver
+    /// streams it on its own, outliving this request.
     ///
     /// A reply whose sources need no search (most chat) sends its model request before the
     /// start is written, so the write's commit overlaps the model's first byte instead of
@@ -363,7 +363,7 @@ impl TabObject {
                 .sources
                 .map(crate::assistant::intent::Sources::from_bits),
             workspace: start.workspace.clone(),
-            user: user.clone(),
+            user,
             tab_id,
             reply_id: start.reply.reply_id.clone(),
             message_seq,
@@ -371,7 +371,16 @@ impl TabObject {
             search: start.search,
         };
         self.shared.starting.set(true);
-        let reserved = self.reserve_tokens(&start.reply.reply_id).await;
+        // The directory's entry for the tab as the start will leave it (its assistant message
+        // is the next one), sent with the reservation.
+        let touch = self.with(|l| {
+            Ok(Touch {
+                tab_id: job.tab_id.clone(),
+                message_count: l.tab.log().message_count() + 1,
+                updated_ms: start.now_ms,
+            })
+        })?;
+        let reserved = self.reserve_tokens(&start.reply.reply_id, touch).await;
         let was_reserved = reserved.is_ok();
         let early = match reserved {
             Ok(()) => self.send_early(&job).await,
@@ -432,24 +441,6 @@ impl TabObject {
             // `wait_until` keeps the object's I/O context for the driver after this answer.
             self.state
                 .wait_until(async move { driver::drive(shared, env, job, head).await });
-            let touch = Touch {
-                tab_id: started.record.tab_id.clone(),
-                message_count: started.record.assistant_seq,
-                updated_ms: started.record.created_ms,
-            };
-            let env = self.env.clone();
-            self.state.wait_until(async move {
-                let touched = match ObjectName::user(&user) {
-                    Ok(name) => send(&env, &name, touch).await,
-                    Err(err) => Err(err.into()),
-                };
-                if let Err(err) = touched {
-                    log::event(
-                        "directory_touch_failed",
-                        serde_json::json!({ "message": err.message }),
-                    );
-                }
-            });
         }
         Ok(started)
     }
@@ -492,8 +483,9 @@ impl TabObject {
         })
     }
 
-    /// Reserves the reply's worst case under the owner's daily budget (429 `quota_exceeded`).
-    async fn reserve_tokens(&self, reply_id: &str) -> Result<(), ApiError> {
+    /// Reserves the reply's worst case under the owner's daily budget (429 `quota_exceeded`);
+    /// an admitted reply's `touch` updates the tab's directory entry in the same call.
+    async fn reserve_tokens(&self, reply_id: &str, touch: Touch) -> Result<(), ApiError> {
         let config = config::load(&self.env)?;
         let user = self.with(|l| Ok(l.tab.owner()?.user.clone()))?;
         let reserve = ReserveTokens {
@@ -501,6 +493,7 @@ impl TabObject {
             tokens: u64::from(config.llm_context_tokens),
             limit: config.user_daily_tokens,
             now_ms: now_ms(),
+            touch: Some(touch),
         };
         send(&self.env, &ObjectName::user(&user)?, reserve).await
     }

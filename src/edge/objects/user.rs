@@ -154,6 +154,21 @@ impl UserObject {
                         })?;
                     usage.save(&mut l.kv)?;
                     Self::save_stats(&mut l.kv);
+                    if let Some(touch) = &reserve.touch {
+                        // A soft update: a tab missing from the directory does not undo the
+                        // admission (its next flush records the tab's real state).
+                        if let Err(err) = l.user.touch(
+                            &l.kv,
+                            &touch.tab_id,
+                            touch.message_count,
+                            touch.updated_ms,
+                        ) {
+                            log::event(
+                                "directory_touch_failed",
+                                serde_json::json!({ "message": err.to_string() }),
+                            );
+                        }
+                    }
                     Ok(())
                 })?;
                 answer(())
