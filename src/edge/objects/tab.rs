@@ -401,9 +401,10 @@ impl TabObject {
             Ok(done) => done,
             Err(err) => {
                 if matches!(early, Early::Sent(..)) {
+                    // The model may have taken the prompt in already: the reservation stays
+                    // counted until the day ends rather than leave that spend unaccounted.
                     self.shared.live.borrow_mut().abort(&job.reply_id);
-                }
-                if was_reserved {
+                } else if was_reserved {
                     self.release_tokens(&start.reply.reply_id).await;
                 }
                 return Err(err);
