@@ -70,6 +70,22 @@ export function skipOrFail(t, message, env = process.env) {
  * (default: far above any suite's bursts; the limits have their own tests).
  */
 export async function startWorker(options = {}) {
+  // freePort() closes its probe before wrangler binds the port, so another process (workerd's
+  // own sockets, a client's ephemeral port) can take it in between; wrangler then exits with
+  // "Address already in use". That start is retried on a new port; any other failure is not.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startWorkerOnce(options);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof PortTaken)) throw err;
+    }
+  }
+}
+
+/** wrangler could not bind the port it was given. */
+class PortTaken extends Error {}
+
+async function startWorkerOnce(options) {
   const port = await freePort();
   const inspectorPort = await freePort();
   const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), "edge-assistant-e2e-"));
@@ -120,7 +136,9 @@ export async function startWorker(options = {}) {
   }
   const log = worker.log();
   await worker.stop();
-  throw new Error(`wrangler dev did not become ready on ${base}\n--- log ---\n${log}`);
+  const message = `wrangler dev did not become ready on ${base}\n--- log ---\n${log}`;
+  if (child.exitCode !== null && /Address already in use/.test(log)) throw new PortTaken(message);
+  throw new Error(message);
 }
 
 /** Registers before/after hooks for a node:test suite and returns a handle to the worker. */
