@@ -176,11 +176,8 @@ pub enum Head {
 /// Runs reply `job` to its end. Never fails: every failure ends the reply as `failed`.
 pub async fn drive(shared: Rc<Shared>, env: Env, job: Job, head: Head) {
     let outcome = match head {
-        Head::Fresh => match plan(&shared, &job) {
-            Ok(plan) => run(&shared, &env, &job, plan).await,
-            Err(err) => Err(err),
-        },
-        Head::Planned(plan) => run(&shared, &env, &job, *plan).await,
+        Head::Fresh => run(&shared, &env, &job, None).await,
+        Head::Planned(plan) => run(&shared, &env, &job, Some(*plan)).await,
         Head::Sent {
             in_flight,
             prompt_estimate,
@@ -260,8 +257,18 @@ async fn settle_usage(shared: &Rc<Shared>, record: &crate::chat::reply::ReplyRec
     );
 }
 
-async fn run(shared: &Rc<Shared>, env: &Env, job: &Job, plan: Plan) -> Result<Ending, ApiError> {
+/// Prepares the reply (from `plan`, or planned here), calls the model and streams the answer.
+async fn run(
+    shared: &Rc<Shared>,
+    env: &Env,
+    job: &Job,
+    plan: Option<Plan>,
+) -> Result<Ending, ApiError> {
     let config = super::super::config::load(env)?;
+    let plan = match plan {
+        Some(plan) => plan,
+        None => self::plan(shared, &config, job)?,
+    };
     let Prepared { context, request } = prepare(env, &config, job, plan).await;
     let prompt_estimate = context.prompt_estimate;
     let request = match request {
@@ -307,8 +314,7 @@ impl Plan {
 
 /// Reads the question and its conversation and routes the question (`search: auto`), or
 /// widens (`always`) or empties (`never`) the sources as the request asks.
-pub fn plan(shared: &Shared, job: &Job) -> Result<Plan, ApiError> {
-    let config = super::super::config::load(&shared.env)?;
+pub fn plan(shared: &Shared, config: &Config, job: &Job) -> Result<Plan, ApiError> {
     let page = shared.with(|l| {
         Ok(l.tab.read(
             &l.kv,

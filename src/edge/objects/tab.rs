@@ -380,7 +380,9 @@ impl TabObject {
                 updated_ms: start.now_ms,
             })
         })?;
-        let reserved = self.reserve_tokens(&start.reply.reply_id, touch).await;
+        let reserved = self
+            .reserve_tokens(&job.user, &start.reply.reply_id, touch)
+            .await;
         let was_reserved = reserved.is_ok();
         let early = match reserved {
             Ok(()) => self.send_early(&job).await,
@@ -405,7 +407,7 @@ impl TabObject {
                     // counted until the day ends rather than leave that spend unaccounted.
                     self.shared.live.borrow_mut().abort(&job.reply_id);
                 } else if was_reserved {
-                    self.release_tokens(&start.reply.reply_id).await;
+                    self.release_tokens(&job.user, &start.reply.reply_id).await;
                 }
                 return Err(err);
             }
@@ -426,7 +428,8 @@ impl TabObject {
                 }
             }
             Early::Sent(..) => {
-                // An earlier reply answered (not reachable: nothing ran since the check).
+                // An earlier reply answered (not reachable: `starting` kept other starts out
+                // since the check).
                 self.shared.live.borrow_mut().abort(&job.reply_id);
                 driver::Head::Fresh
             }
@@ -454,7 +457,7 @@ impl TabObject {
         let Ok(config) = config::load(&self.env) else {
             return Early::Driver(driver::Head::Fresh);
         };
-        let Ok(plan) = driver::plan(&self.shared, job) else {
+        let Ok(plan) = driver::plan(&self.shared, &config, job) else {
             return Early::Driver(driver::Head::Fresh);
         };
         if plan.needs_io() {
@@ -486,9 +489,13 @@ impl TabObject {
 
     /// Reserves the reply's worst case under the owner's daily budget (429 `quota_exceeded`);
     /// an admitted reply's `touch` updates the tab's directory entry in the same call.
-    async fn reserve_tokens(&self, reply_id: &str, touch: Touch) -> Result<(), ApiError> {
+    async fn reserve_tokens(
+        &self,
+        user: &str,
+        reply_id: &str,
+        touch: Touch,
+    ) -> Result<(), ApiError> {
         let config = config::load(&self.env)?;
-        let user = self.with(|l| Ok(l.tab.owner()?.user.clone()))?;
         let reserve = ReserveTokens {
             reply_id: reply_id.to_owned(),
             tokens: u64::from(config.llm_context_tokens),
@@ -496,18 +503,17 @@ impl TabObject {
             now_ms: now_ms(),
             touch: Some(touch),
         };
-        send(&self.env, &ObjectName::user(&user)?, reserve).await
+        send(&self.env, &ObjectName::user(user)?, reserve).await
     }
 
     /// Gives back the reservation of a reply that did not start.
-    async fn release_tokens(&self, reply_id: &str) {
+    async fn release_tokens(&self, user: &str, reply_id: &str) {
         let released = async {
-            let user = self.with(|l| Ok(l.tab.owner()?.user.clone()))?;
             let release = ReleaseTokens {
                 reply_id: reply_id.to_owned(),
                 now_ms: now_ms(),
             };
-            send(&self.env, &ObjectName::user(&user)?, release).await
+            send(&self.env, &ObjectName::user(user)?, release).await
         };
         if let Err(err) = released.await {
             log::event(

@@ -34,6 +34,18 @@ struct Loaded {
     user: User,
 }
 
+impl Loaded {
+    /// Records a tab's soft directory update (memory only).
+    fn touch(&mut self, touch: &crate::calls::user::Touch) -> Result<(), crate::chat::ChatError> {
+        self.user.touch(
+            &self.kv,
+            &touch.tab_id,
+            touch.message_count,
+            touch.updated_ms,
+        )
+    }
+}
+
 #[durable_object]
 pub struct UserObject {
     state: State,
@@ -101,10 +113,7 @@ impl UserObject {
                 answer(Encoded::new(&meta)?)
             }
             UserCall::Touch(touch) => {
-                self.with(|l| {
-                    Ok(l.user
-                        .touch(&l.kv, &touch.tab_id, touch.message_count, touch.updated_ms)?)
-                })?;
+                self.with(|l| Ok(l.touch(&touch)?))?;
                 answer(())
             }
             UserCall::RemoveTab(remove) => {
@@ -157,12 +166,7 @@ impl UserObject {
                     if let Some(touch) = &reserve.touch {
                         // A soft update: a tab missing from the directory does not undo the
                         // admission (its next flush records the tab's real state).
-                        if let Err(err) = l.user.touch(
-                            &l.kv,
-                            &touch.tab_id,
-                            touch.message_count,
-                            touch.updated_ms,
-                        ) {
+                        if let Err(err) = l.touch(touch) {
                             log::event(
                                 "directory_touch_failed",
                                 serde_json::json!({ "message": err.to_string() }),
