@@ -36,8 +36,24 @@ pub async fn send<C: ObjectCall>(
     name: &ObjectName,
     call: C,
 ) -> Result<C::Answer, ApiError> {
-    let mut res = send_stream(env, name, call).await?;
-    Ok(C::Answer::decode(res.bytes().await?)?)
+    let res = send_stream(env, name, call).await?;
+    Ok(C::Answer::decode(body_bytes(res).await?)?)
+}
+
+/// The whole body of an object's answer, read by the runtime in one `arrayBuffer()` call.
+///
+/// worker-rs's `Response::bytes` reads the body through a stream reader and releases its lock
+/// afterwards; workerd answers that release with a `TypeError` whose stack it captures through
+/// the wasm frames, about 50 µs of every object call (`docs/BENCHMARKS.md`, the profiles).
+async fn body_bytes(res: Response) -> Result<Vec<u8>, ApiError> {
+    let res = worker::worker_sys::web_sys::Response::from(res);
+    let read = res
+        .array_buffer()
+        .map_err(|e| ApiError::internal(format!("read an object's answer: {e:?}")))?;
+    let buffer = worker::wasm_bindgen_futures::JsFuture::from(read)
+        .await
+        .map_err(|e| ApiError::internal(format!("read an object's answer: {e:?}")))?;
+    Ok(worker::js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
 /// Sends `call`, whose answer the object streams, and hands back the object's response to pass
