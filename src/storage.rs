@@ -12,6 +12,8 @@
 
 use serde::Serialize;
 
+pub mod read_cache;
+
 /// Cumulative write counters of one store.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct WriteStats {

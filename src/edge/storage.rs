@@ -8,13 +8,25 @@
 //! Tables are created by the first write, not by opening: an object that is only read (a probe
 //! of a random tab or run id) keeps no storage at all, so it does not outlive the request.
 //!
+//! The tab's and the user's objects keep one store for their life and turn on its read cache
+//! ([`SqlKv::with_read_cache`], [`crate::storage::read_cache`]): a read repeated with no write in
+//! between is answered from memory. Objects that open a store per call leave it off, since two
+//! stores over one table would not see each other's writes.
+//!
 //! Write counters (the tab's `stats.storage`) are kept in memory and saved in a one-row table by
 //! [`SqlKv::save_stats`] at the end of each mutating request, so they survive restarts without
 //! adding a write per operation; that bookkeeping row is not itself counted.
 
+use std::cell::RefCell;
+
 use worker::{SqlStorage, SqlStorageValue};
 
+use crate::storage::read_cache::ReadCache;
 use crate::storage::{KvStore, StorageError, WriteStats};
+
+/// Bytes of keys and values a store's read cache may hold: a page of messages and the object's
+/// small records, well within an object's memory.
+const READ_CACHE_BYTES: usize = 256 * 1024;
 
 /// The Durable Object's SQL storage seen as a [`KvStore`].
 pub struct SqlKv {
@@ -23,6 +35,8 @@ pub struct SqlKv {
     created: bool,
     stats: WriteStats,
     saved: WriteStats,
+    /// Answers of reads since the last write, when turned on ([`SqlKv::with_read_cache`]).
+    cache: Option<RefCell<ReadCache>>,
 }
 
 fn err(e: worker::Error) -> StorageError {
@@ -59,6 +73,7 @@ impl SqlKv {
             created,
             stats,
             saved: stats,
+            cache: None,
         })
     }
 
@@ -83,6 +98,33 @@ impl SqlKv {
         Ok(())
     }
 
+    /// Answers a read repeated with no write in between from memory. Only for a store that is
+    /// its table's one reader and writer for the object's life: another store over the same
+    /// table would write without this one forgetting its answers.
+    pub fn with_read_cache(mut self) -> Self {
+        self.cache = Some(RefCell::new(ReadCache::new(READ_CACHE_BYTES)));
+        self
+    }
+
+    /// Forgets the cached reads (a write of many keys).
+    fn forget_reads(&mut self) {
+        if let Some(cache) = &mut self.cache {
+            cache.get_mut().forget_all();
+        }
+    }
+
+    /// Accounts a write of `key` in the read cache: its new value when the write succeeded,
+    /// otherwise everything is forgotten (what the store holds is then not known for sure).
+    fn cache_write(&mut self, key: &str, value: Option<&[u8]>, succeeded: bool) {
+        if let Some(cache) = &mut self.cache {
+            if succeeded {
+                cache.get_mut().wrote(key, value);
+            } else {
+                cache.get_mut().forget_all();
+            }
+        }
+    }
+
     /// Saves the write counters if they changed since the last save.
     pub fn save_stats(&mut self) -> Result<(), StorageError> {
         if self.stats == self.saved {
@@ -104,6 +146,7 @@ impl SqlKv {
 
     /// Deletes every table's rows (the object's data is gone; counters restart at zero).
     pub fn wipe(&mut self) -> Result<(), StorageError> {
+        self.forget_reads();
         if !self.created {
             return Ok(());
         }
@@ -138,27 +181,35 @@ impl KvStore for SqlKv {
         if !self.created {
             return Ok(None);
         }
+        if let Some(hit) = self.cache.as_ref().and_then(|c| c.borrow().get(key)) {
+            return Ok(hit);
+        }
         let cursor = self
             .sql
             .exec("SELECT value FROM kv WHERE key = ?", vec![key.into()])
             .map_err(err)?;
+        let mut found = None;
         for row in cursor.raw() {
             let mut row = row.map_err(err)?;
             if let Some(value) = row.pop() {
-                return Ok(Some(as_bytes(value)));
+                found = Some(as_bytes(value));
+                break;
             }
         }
-        Ok(None)
+        if let Some(cache) = &self.cache {
+            cache.borrow_mut().remember_get(key, &found);
+        }
+        Ok(found)
     }
 
     fn put(&mut self, key: &str, value: &[u8]) -> Result<(), StorageError> {
         self.create()?;
-        self.sql
-            .exec(
-                "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                vec![key.into(), SqlStorageValue::Blob(value.to_vec())],
-            )
-            .map_err(err)?;
+        let written = self.sql.exec(
+            "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            vec![key.into(), SqlStorageValue::Blob(value.to_vec())],
+        );
+        self.cache_write(key, Some(value), written.is_ok());
+        written.map_err(err)?;
         self.stats.record_put(key, value.len());
         Ok(())
     }
@@ -167,9 +218,11 @@ impl KvStore for SqlKv {
         if !self.created {
             return Ok(());
         }
-        self.sql
-            .exec("DELETE FROM kv WHERE key = ?", vec![key.into()])
-            .map_err(err)?;
+        let written = self
+            .sql
+            .exec("DELETE FROM kv WHERE key = ?", vec![key.into()]);
+        self.cache_write(key, None, written.is_ok());
+        written.map_err(err)?;
         self.stats.record_delete(key);
         Ok(())
     }
@@ -183,6 +236,13 @@ impl KvStore for SqlKv {
     ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
         if !self.created {
             return Ok(Vec::new());
+        }
+        if let Some(hit) = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.borrow().range(start, end, reverse, limit))
+        {
+            return Ok(hit);
         }
         let query = if reverse {
             "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key DESC LIMIT ?"
@@ -207,6 +267,11 @@ impl KvStore for SqlKv {
                 out.push((key, as_bytes(value)));
             }
         }
+        if let Some(cache) = &self.cache {
+            cache
+                .borrow_mut()
+                .remember_range(start, end, reverse, limit, &out);
+        }
         Ok(out)
     }
 
@@ -216,6 +281,7 @@ impl KvStore for SqlKv {
         }
         let end = crate::storage::prefix_end(prefix);
         let keys = self.range(prefix, &end, false, usize::MAX)?;
+        self.forget_reads();
         self.sql
             .exec(
                 "DELETE FROM kv WHERE key >= ? AND key < ?",

@@ -142,7 +142,8 @@ impl TabObject {
                 max_pending: config.flush_max_pending,
                 interval_ms: config.flush_interval_ms,
             };
-            let mut kv = SqlKv::open(self.state.storage().sql())?;
+            // The object's one store for its life: its read cache stays coherent.
+            let mut kv = SqlKv::open(self.state.storage().sql())?.with_read_cache();
             let now = now_ms();
             let (mut tab, effects) = Tab::load(&kv, policy, scheduled, now)?;
             // A reply that was streaming when the object went away ends now, with its text.
@@ -525,6 +526,11 @@ impl TabObject {
 
     /// Tells the live sockets that a reply started: its assistant message, then the reply.
     fn announce_start(&self, assistant_seq: &u64, reply_json: &str) {
+        // Nobody watching (the usual start): skip the message's read, which sits on the path
+        // to the reply's first byte.
+        if self.state.get_websockets().is_empty() {
+            return;
+        }
         let seq = *assistant_seq;
         let page = self.with(|l| {
             Ok(l.tab.read(

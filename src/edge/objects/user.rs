@@ -57,7 +57,8 @@ impl UserObject {
     fn with<T>(&self, f: impl FnOnce(&mut Loaded) -> Result<T, ApiError>) -> Result<T, ApiError> {
         let mut slot = self.loaded.borrow_mut();
         if slot.is_none() {
-            let kv = SqlKv::open(self.state.storage().sql())?;
+            // The object's one store for its life: its read cache stays coherent.
+            let kv = SqlKv::open(self.state.storage().sql())?.with_read_cache();
             let user = User::load(&kv)?;
             *slot = Some(Loaded { kv, user });
         }

@@ -1,0 +1,233 @@
+//! Reads of a store answered from memory until the store's next write.
+//!
+//! An object's SQL read is a runtime call that costs tens of µs (a statement lookup, a cursor,
+//! rows crossing into wasm), and one request often repeats a read with no write in between: a
+//! reply's start reads its question in the check, in the plan and in the start itself, and the
+//! user's object reads its usage record on every reservation. The cache keeps each answer until
+//! a write could change it: a write of a key becomes that key's remembered value (write-through),
+//! and forgets every remembered range, so the cache never returns data a write of the same store
+//! changed. It is only correct for a store that is its table's one reader and writer (see
+//! `edge::storage::SqlKv::with_read_cache`).
+//!
+//! Memory is bounded by [`ReadCache::new`]'s byte budget (keys plus values): an answer larger
+//! than a quarter of it is not kept, and an answer that would pass it clears the rest first.
+
+use std::collections::HashMap;
+
+/// A range read's arguments, as [`crate::storage::KvStore::range`] takes them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct RangeQuery {
+    start: String,
+    end: String,
+    reverse: bool,
+    limit: usize,
+}
+
+/// The answers of `get` and `range` that no write has changed since; see the module docs.
+#[derive(Debug)]
+pub struct ReadCache {
+    gets: HashMap<String, Option<Vec<u8>>>,
+    ranges: HashMap<RangeQuery, Vec<(String, Vec<u8>)>>,
+    get_bytes: usize,
+    range_bytes: usize,
+    budget: usize,
+}
+
+fn get_cost(key: &str, value: &Option<Vec<u8>>) -> usize {
+    key.len() + value.as_ref().map_or(0, Vec::len)
+}
+
+impl ReadCache {
+    /// An empty cache that holds at most `budget` bytes of keys and values.
+    pub fn new(budget: usize) -> Self {
+        Self {
+            gets: HashMap::new(),
+            ranges: HashMap::new(),
+            get_bytes: 0,
+            range_bytes: 0,
+            budget,
+        }
+    }
+
+    /// The remembered answer of `get(key)`: `Some(None)` is a remembered absence.
+    pub fn get(&self, key: &str) -> Option<Option<Vec<u8>>> {
+        self.gets.get(key).cloned()
+    }
+
+    /// Remembers that `key` holds `value` (`None`: absent), read or just written.
+    pub fn remember_get(&mut self, key: &str, value: &Option<Vec<u8>>) {
+        if let Some(old) = self.gets.remove(key) {
+            self.get_bytes -= get_cost(key, &old);
+        }
+        let cost = get_cost(key, value);
+        if self.make_room(cost) {
+            self.get_bytes += cost;
+            self.gets.insert(key.to_owned(), value.clone());
+        }
+    }
+
+    /// The remembered answer of `range(start, end, reverse, limit)`.
+    pub fn range(
+        &self,
+        start: &str,
+        end: &str,
+        reverse: bool,
+        limit: usize,
+    ) -> Option<Vec<(String, Vec<u8>)>> {
+        let query = RangeQuery {
+            start: start.to_owned(),
+            end: end.to_owned(),
+            reverse,
+            limit,
+        };
+        self.ranges.get(&query).cloned()
+    }
+
+    /// Remembers that `range(start, end, reverse, limit)` answered `rows`.
+    pub fn remember_range(
+        &mut self,
+        start: &str,
+        end: &str,
+        reverse: bool,
+        limit: usize,
+        rows: &[(String, Vec<u8>)],
+    ) {
+        let cost = start.len()
+            + end.len()
+            + rows
+                .iter()
+                .map(|(key, value)| key.len() + value.len())
+                .sum::<usize>();
+        if self.make_room(cost) {
+            self.range_bytes += cost;
+            let query = RangeQuery {
+                start: start.to_owned(),
+                end: end.to_owned(),
+                reverse,
+                limit,
+            };
+            self.ranges.insert(query, rows.to_vec());
+        }
+    }
+
+    /// Accounts a write the store made of `key` (`Some(value)` for a put, `None` for a
+    /// delete): the key's new value is remembered and every range is forgotten.
+    pub fn wrote(&mut self, key: &str, value: Option<&[u8]>) {
+        self.ranges.clear();
+        self.range_bytes = 0;
+        self.remember_get(key, &value.map(<[u8]>::to_vec));
+    }
+
+    /// Forgets every answer: after a write of many keys, or a write that failed.
+    pub fn forget_all(&mut self) {
+        self.gets.clear();
+        self.ranges.clear();
+        self.get_bytes = 0;
+        self.range_bytes = 0;
+    }
+
+    /// Bytes of keys and values held.
+    pub fn bytes(&self) -> usize {
+        self.get_bytes + self.range_bytes
+    }
+
+    /// Whether an answer of `cost` bytes may be kept, clearing the cache first if it would pass
+    /// the budget; false when the answer is too large to keep at all.
+    fn make_room(&mut self, cost: usize) -> bool {
+        if cost > self.budget / 4 {
+            return false;
+        }
+        if self.bytes() + cost > self.budget {
+            self.forget_all();
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn answers_a_repeated_read_and_a_remembered_absence() {
+        let mut cache = ReadCache::new(1024);
+        assert_eq!(cache.get("a"), None, "nothing remembered yet");
+        cache.remember_get("a", &Some(b"1".to_vec()));
+        cache.remember_get("missing", &None);
+        assert_eq!(cache.get("a"), Some(Some(b"1".to_vec())));
+        assert_eq!(cache.get("missing"), Some(None));
+        let page = rows(&[("l/1", "x"), ("l/2", "y")]);
+        cache.remember_range("l/", "l/\u{10FFFF}", false, 10, &page);
+        assert_eq!(cache.range("l/", "l/\u{10FFFF}", false, 10), Some(page));
+    }
+
+    #[test]
+    fn a_range_is_only_answered_for_the_same_arguments() {
+        let mut cache = ReadCache::new(1024);
+        cache.remember_range("l/", "m/", false, 10, &rows(&[("l/1", "x")]));
+        assert_eq!(cache.range("l/", "m/", true, 10), None, "other order");
+        assert_eq!(cache.range("l/", "m/", false, 5), None, "other limit");
+        assert_eq!(cache.range("l/0", "m/", false, 10), None, "other start");
+        assert_eq!(cache.range("l/", "l/9", false, 10), None, "other end");
+    }
+
+    #[test]
+    fn a_write_is_remembered_and_forgets_every_range() {
+        let mut cache = ReadCache::new(1024);
+        cache.remember_get("a", &Some(b"1".to_vec()));
+        cache.remember_get("b", &Some(b"2".to_vec()));
+        cache.remember_range("l/", "m/", false, 10, &rows(&[("l/1", "x")]));
+        cache.wrote("a", Some(b"33"));
+        assert_eq!(cache.get("a"), Some(Some(b"33".to_vec())), "write-through");
+        assert_eq!(cache.get("b"), Some(Some(b"2".to_vec())), "other keys stay");
+        assert_eq!(
+            cache.range("l/", "m/", false, 10),
+            None,
+            "a range may hold the key"
+        );
+        cache.wrote("b", None);
+        assert_eq!(
+            cache.get("b"),
+            Some(None),
+            "a delete is a remembered absence"
+        );
+        assert_eq!(cache.bytes(), "a".len() + 2 + "b".len());
+    }
+
+    #[test]
+    fn forgetting_all_empties_the_cache() {
+        let mut cache = ReadCache::new(1024);
+        cache.remember_get("a", &Some(b"1".to_vec()));
+        cache.remember_range("l/", "m/", false, 10, &rows(&[("l/1", "x")]));
+        cache.forget_all();
+        assert_eq!(cache.get("a"), None);
+        assert_eq!(cache.range("l/", "m/", false, 10), None);
+        assert_eq!(cache.bytes(), 0);
+    }
+
+    #[test]
+    fn memory_stays_within_the_budget() {
+        let mut cache = ReadCache::new(100);
+        // Larger than a quarter of the budget: not kept.
+        cache.remember_get("big", &Some(vec![0; 30]));
+        assert_eq!(cache.get("big"), None);
+        assert_eq!(cache.bytes(), 0);
+        for i in 0..20 {
+            cache.remember_get(&format!("k{i:02}"), &Some(vec![0; 10]));
+            cache.remember_get(&format!("k{i:02}"), &Some(vec![0; 10])); // a re-read: no double count
+            assert!(cache.bytes() <= 100, "{} bytes after {i}", cache.bytes());
+            assert_eq!(
+                cache.get(&format!("k{i:02}")),
+                Some(Some(vec![0; 10])),
+                "the newest answer is kept"
+            );
+        }
+    }
+}
