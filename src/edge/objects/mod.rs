@@ -36,7 +36,7 @@ pub async fn send<C: ObjectCall>(
     name: &ObjectName,
     call: C,
 ) -> Result<C::Answer, ApiError> {
-    let res = send_stream(env, name, call).await?;
+    let res = fetch_call(env, name, call).await?;
     Ok(C::Answer::decode(body_bytes(res).await?)?)
 }
 
@@ -58,7 +58,28 @@ async fn body_bytes(res: Response) -> Result<Vec<u8>, ApiError> {
 
 /// Sends `call`, whose answer the object streams, and hands back the object's response to pass
 /// through (a non-2xx answer becomes the [`ApiError`] the object reported).
+///
+/// The response is the worker's own: the object's status, headers and body stream, with the
+/// headers in a new, mutable set. A fetched response's headers are immutable, so the shell's
+/// `http::finish` would otherwise learn it from a refused set (a `TypeError` the runtime builds)
+/// and copy them one by one.
 pub async fn send_stream<C: ObjectCall>(
+    env: &Env,
+    name: &ObjectName,
+    call: C,
+) -> Result<Response, ApiError> {
+    let res = fetch_call(env, name, call).await?;
+    let status = res.status_code();
+    let headers = res.headers().clone(); // `new Headers(old)`: a mutable copy
+    let (_, body) = res.into_parts();
+    Ok(worker::ResponseBuilder::new()
+        .with_status(status)
+        .with_headers(headers)
+        .body(body))
+}
+
+/// Sends `call` and hands back the object's answer as it came.
+async fn fetch_call<C: ObjectCall>(
     env: &Env,
     name: &ObjectName,
     call: C,
