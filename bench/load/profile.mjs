@@ -38,6 +38,7 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 import { tokenFor } from "../../scripts/lib/token.mjs";
 import { scenarios, startFixtureUpstream } from "./scenarios.mjs";
+import { bucket, isShim, isWasm, readSamples, shimLabeller, wasmName } from "./perf_samples.mjs";
 import { ROOT, startWorkerd } from "./workerd.mjs";
 
 const args = process.argv.slice(2);
@@ -84,60 +85,18 @@ function wrk(url, seconds, lua) {
   };
 }
 
-// Labels for wasm-bindgen's import shims: `__wbg_log_ff86…:function(t){console.log(t)}` → the
-// body, shortened, so `new Headers` and `new Map` (both `__wbg_new_*`) stay apart.
-const shimLabels = new Map();
-{
-  const glue = readFileSync(join(ROOT, "build/index.js"), "utf8");
-  for (const m of glue.matchAll(/(__wbg_[A-Za-z0-9_]+?_[0-9a-f]{16}):function\(([^)]*)\)\{(.{0,200}?)\}(?=,__wbg|,__wbindgen|\}\})/g)) {
-    let body = m[3].replace(/^(let|var) [^;]*;/, "").replace(/^return /, "").replace(/d\(\)\.set\w+\([^)]*\)[,;]?/g, "");
-    body = body.replace(/\bl\((\w),(\w)\)/g, "str").replace(/\bC\((\w),(\w)\)/g, "bytes");
-    shimLabels.set(m[1], body.slice(0, 60));
-  }
-}
-const shimLabel = (name) => `${name.replace(/_[0-9a-f]{16}$/, "").replace(/^__wbg_/, "")}: \`${shimLabels.get(name) ?? "?"}\``;
-
-const isWasm = (sym) => /^JS:.*-\d+-(liftoff|turbofan)$/.test(sym) && !/^JS:(wasm-to-js|js-to-wasm)/.test(sym);
-const isBoundary = (sym) => /^JS:(wasm-to-js|js-to-wasm)|^Stub:(js-to-wasm|wasm-to-js)|^Builtins_(JSToWasm|WasmToJs|GenericJSToWasm|GenericWasmToJS)/.test(sym);
-const isGc = (sym) => /v8::internal::(Heap::|Scavenger|MinorGC|MarkCompact|ConcurrentMarking|MinorMarkSweep|IncrementalMarking)|cppgc::internal::(HeapVisitor|Sweeper|Marker|MutatorThreadSweeper)|HeapTracer::ResetRoot|GCEpilogue|GCPrologue/.test(sym);
-const isShim = (sym) => /^JS:[\^*~+']*__wbg_\w+ build\/index\.js/.test(sym);
-const wasmName = (sym) => sym.replace(/^JS:/, "").replace(/-\d+-(liftoff|turbofan)$/, "").replace(/::h[0-9a-f]{16}$/, "");
-
-/** Charges one sample (frames leaf → root, each {sym, dso}) to a bucket. */
-function bucket(frames) {
-  const syms = frames.map((f) => f.sym);
-  const at = syms.findIndex(isShim);
-  if (at >= 0) return `Rust → ${shimLabel(syms[at].match(/__wbg_\w+/)[0])}`;
-  if (isWasm(syms[0])) return "Rust code (wasm)";
-  if (syms.some(isWasm) && isBoundary(syms[0])) return "wasm↔JS boundary stubs";
-  if (syms.some(isWasm)) return "Rust code (wasm): other leaves (V8 runtime, malloc)";
-  if (syms.some((s) => / build\/index\.js/.test(s))) return "worker-build JS glue (Proxy, promise plumbing)";
-  if (syms.some((s) => / (worker\/entry|variants\/variant-[\w-]+)\.mjs/.test(s))) return "worker/entry.mjs wrapper";
-  if (syms.some((s) => /^JS:.* [\w-]+\.mjs:/.test(s))) return "worker JS (and the runtime APIs it calls)";
-  if (syms.some(isGc)) return "workerd: V8 garbage collection";
-  if (frames[0].dso === "[kernel.kallsyms]") return "workerd: kernel (syscalls, loopback TCP)";
-  return "workerd: C++ (HTTP, dispatch, isolate entry, microtasks)";
-}
+const shimLabel = shimLabeller(join(ROOT, "build"));
 
 /** Runs `perf script` on a recording and folds its samples. */
 function fold(dataFile) {
-  const out = execFileSync("perf", ["script", "-i", dataFile, "-F", "tid,ip,sym,dso"], {
-    encoding: "utf8", maxBuffer: 1 << 30, stdio: ["ignore", "pipe", "ignore"],
-  });
   const buckets = new Map();
   const leaves = new Map();
   const rustInclusive = new Map();
   const calls = new Map();
   let samples = 0;
-  for (const block of out.split("\n\n")) {
-    const lines = block.split("\n").filter((l) => l.trim());
-    if (lines.length < 2) continue;
-    const frames = lines.slice(1).map((l) => {
-      const m = l.trim().match(/^[0-9a-f]+ (.*) \((.*)\)$/);
-      return m ? { sym: m[1], dso: m[2] } : { sym: l.trim(), dso: "" };
-    });
+  for (const { frames } of readSamples(dataFile)) {
     samples++;
-    const b = bucket(frames);
+    const b = bucket(frames, shimLabel);
     buckets.set(b, (buckets.get(b) ?? 0) + 1);
     const leaf = frames[0].sym.replace(/^JS:/, "").replace(/<.*>/g, "<…>").replace(/\(.*\)/g, "").slice(0, 110);
     leaves.set(leaf, (leaves.get(leaf) ?? 0) + 1);
