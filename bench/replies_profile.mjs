@@ -131,7 +131,7 @@ try {
 
   const before = windows.map(([p, r]) => ms(r - p));
   const after = windows.map(([, r, f]) => ms(f - r));
-  const cpuMs = (phase) => (count[phase] / FREQ / RUNS);
+  const cpuMs = (phase) => (1000 * count[phase]) / FREQ / RUNS;
   console.log(`\`node bench/replies_profile.mjs ${args.join(" ")}\`: ${RUNS} replies after 30 warm-up, perf -F ${FREQ} on workerd serve (build ${BUILD})\n`);
   console.log("| window | median ms (under perf) | main-thread CPU ms per reply (samples) | busy |");
   console.log("|---|---:|---:|---:|");

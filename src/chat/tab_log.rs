@@ -232,6 +232,7 @@ fn read_pending(
     through: u64,
     from: u64,
     upto: Option<u64>,
+    orphan_pages: bool,
 ) -> Result<PendingSet, ChatError> {
     let from = from.max(through + 1);
     let in_range = |seq: u64| seq >= from && upto.is_none_or(|u| seq <= u);
@@ -240,12 +241,17 @@ fn read_pending(
         None => prefix_end(prefix),
     };
     let mut set = PendingSet::default();
-    for (key, bytes) in store.range(
-        &seq_key(PAGE_PREFIX, through + 1),
-        &end(PAGE_PREFIX),
-        false,
-        usize::MAX,
-    )? {
+    let pages = if orphan_pages {
+        store.range(
+            &seq_key(PAGE_PREFIX, through + 1),
+            &end(PAGE_PREFIX),
+            false,
+            usize::MAX,
+        )?
+    } else {
+        Vec::new()
+    };
+    for (key, bytes) in pages {
         let first = parse_seq_key(PAGE_PREFIX, &key)?;
         for (seq, record) in decode_page(first, &bytes)? {
             if in_range(seq) {
@@ -320,6 +326,11 @@ pub struct TabLog {
     next_seq: u64,
     pending: u64,
     first_pending_at_ms: Option<u64>,
+    /// Whether page records above `through` may exist: the orphans of an earlier version's
+    /// compaction that crashed, found by [`TabLog::load`] and committed by the next flush. This
+    /// version writes no pages, so while this is false a read of pending messages skips the page
+    /// range (one storage read fewer for every message the tab has not flushed yet).
+    orphan_pages: bool,
 }
 
 impl TabLog {
@@ -329,13 +340,14 @@ impl TabLog {
     /// Errors: `Storage`, or `Corrupt` when a record is malformed or the pending log has a hole.
     pub fn load(store: &impl KvStore) -> Result<TabLog, ChatError> {
         let meta = read_meta(store)?;
-        let pending = read_pending(store, meta.through, meta.through + 1, None)?;
+        let pending = read_pending(store, meta.through, meta.through + 1, None, true)?;
         let next_seq = check_dense(meta.through + 1, pending.records.keys())?;
         Ok(TabLog {
             meta,
             next_seq,
             pending: pending.records.len() as u64,
             first_pending_at_ms: pending.records.values().next().map(|r| r.created_ms),
+            orphan_pages: !pending.orphan_page_keys.is_empty(),
         })
     }
 
@@ -571,7 +583,7 @@ impl TabLog {
             }
         }
         if hi > through {
-            let pending = read_pending(store, through, lo, Some(hi))?;
+            let pending = read_pending(store, through, lo, Some(hi), self.orphan_pages)?;
             records.extend(pending.records);
         }
         let end = check_dense(lo, records.keys())?;
@@ -602,7 +614,7 @@ impl TabLog {
         now_ms: u64,
     ) -> Result<FlushReport, ChatError> {
         let through = self.meta.through;
-        let pending = read_pending(store, through, through + 1, None)?;
+        let pending = read_pending(store, through, through + 1, None, self.orphan_pages)?;
         if pending.records.is_empty() {
             return Ok(FlushReport {
                 message_count: self.message_count(),
@@ -624,6 +636,8 @@ impl TabLog {
         self.next_seq = next_seq;
         self.pending = 0;
         self.first_pending_at_ms = None;
+        // Orphan pages held pending messages only, all committed now.
+        self.orphan_pages = false;
         Ok(FlushReport {
             flushed: pending
                 .records
@@ -645,7 +659,7 @@ impl TabLog {
         now_ms: u64,
     ) -> Result<FlushReport, ChatError> {
         let through = self.meta.through;
-        let pending = read_pending(store, through, through + 1, None)?;
+        let pending = read_pending(store, through, through + 1, None, true)?;
         if pending.records.is_empty() {
             return Ok(FlushReport {
                 message_count: self.message_count(),
@@ -682,6 +696,7 @@ impl TabLog {
             store.put(&key, &bytes)?;
             page_keys.push(key);
         }
+        self.orphan_pages = true; // until the flush below commits them
         for key in &pending.orphan_page_keys {
             if !page_keys.contains(key) {
                 store.delete(key)?;
