@@ -9,8 +9,12 @@
 //    and delete of the tab's object) before and after one reply, against the reply's text.
 // 3. Replay of a finished 4,000-delta reply (about 4,000 tokens) from `after=0`, end to end.
 //
-// Usage: node bench/replies.mjs [--runs 30] [--replays 40] [--workerd] [--grounded]
+// Usage: node bench/replies.mjs [--runs 30] [--warmup 3] [--replays 40] [--workerd] [--grounded]
 //                               [--baseline-build DIR]
+// --warmup N: time-to-first-delta replies run (through each build) before the measured ones. The
+// first hundred or so replies of a fresh workerd are slower (not broken down: V8's JIT, caches;
+// with V8's baseline wasm tier off, `--no-liftoff`, they are not faster), so a short run with the
+// default 3 measures a warming process, and --warmup 100 the steady state.
 // --grounded asks a question the intent router sends to the user's history (a BM25 search in
 // the user's object before the prompt) instead of an ungrounded greeting, in one tab.
 // --workerd serves the bundle on plain `workerd serve` (bench/load/workerd.mjs: the deployed
@@ -30,6 +34,7 @@ const opt = (name, fallback) => {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
 const RUNS = opt("runs", 30);
+const WARMUP = opt("warmup", 3);
 const GROUNDED = args.includes("--grounded");
 const QUESTION = GROUNDED
   ? "What did we say earlier about the deployment checklist?"
@@ -107,7 +112,7 @@ try {
     });
     return firstDelta(viaRes, t0, { drain: GROUNDED });
   };
-  for (let i = 0; i < RUNS + 3; i++) {
+  for (let i = 0; i < RUNS + WARMUP; i++) {
     // Straight to the fixture.
     const t0 = performance.now();
     const res = await fetch(`${llm.base}/chat/completions`, {
@@ -125,7 +130,7 @@ try {
       w = await throughWorker(worker);
       if (baseline) b = await throughWorker(baseline);
     }
-    if (i >= 3) { // the first three warm up
+    if (i >= WARMUP) {
       direct.push(d);
       viaWorker.push(w);
       if (baseline) viaBaseline.push(b);
@@ -135,7 +140,7 @@ try {
   out.push(`Served by ${onWorkerd ? "plain \`workerd serve\` (bench/load/workerd.mjs)" : "\`wrangler dev\`"}.`);
   out.push("");
   const routed = await api("POST", "/api/intent", { body: { text: QUESTION } });
-  out.push(`### Time to first delta (${RUNS} replies, after 3 warm-up; question ${JSON.stringify(QUESTION)}, routed to \`${routed.body.label}\`)`);
+  out.push(`### Time to first delta (${RUNS} replies, after ${WARMUP} warm-up; question ${JSON.stringify(QUESTION)}, routed to \`${routed.body.label}\`)`);
   out.push("");
   out.push("| path | p50 ms | p99 ms |");
   out.push("|---|---:|---:|");
