@@ -9,61 +9,65 @@
 //! changed. It is only correct for a store that is its table's one reader and writer (see
 //! `edge::storage::SqlKv::with_read_cache`).
 //!
-//! Memory is bounded by [`ReadCache::new`]'s byte budget (keys plus values): an answer larger
-//! than a quarter of it is not kept, and an answer that would pass it clears the rest first.
+//! Memory is bounded by [`ReadCache::new`]'s byte budget (keys plus values) and by
+//! [`MAX_ENTRIES`] answers: an answer larger than a quarter of the budget is not kept, and the
+//! oldest answers make room for a new one.
 
-use std::collections::HashMap;
-
-/// A range read's arguments, as [`crate::storage::KvStore::range`] takes them.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct RangeQuery {
-    start: String,
-    end: String,
-    reverse: bool,
-    limit: usize,
+/// What was read: a key, or a range with [`crate::storage::KvStore::range`]'s arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Query {
+    Get(String),
+    Range {
+        start: String,
+        end: String,
+        reverse: bool,
+        limit: usize,
+    },
 }
+
+/// What the read answered.
+#[derive(Debug, Clone)]
+enum Answer {
+    Value(Option<Vec<u8>>),
+    Rows(Vec<(String, Vec<u8>)>),
+}
+
+/// At most this many answers are kept, oldest dropped first: a request repeats a handful of
+/// reads, and a lookup is a scan (smaller code than a hash map, and far cheaper than a read).
+const MAX_ENTRIES: usize = 32;
 
 /// The answers of `get` and `range` that no write has changed since; see the module docs.
 #[derive(Debug)]
 pub struct ReadCache {
-    gets: HashMap<String, Option<Vec<u8>>>,
-    ranges: HashMap<RangeQuery, Vec<(String, Vec<u8>)>>,
-    get_bytes: usize,
-    range_bytes: usize,
+    /// Oldest first.
+    entries: Vec<(Query, Answer, usize)>,
+    bytes: usize,
     budget: usize,
-}
-
-fn get_cost(key: &str, value: &Option<Vec<u8>>) -> usize {
-    key.len() + value.as_ref().map_or(0, Vec::len)
 }
 
 impl ReadCache {
     /// An empty cache that holds at most `budget` bytes of keys and values.
     pub fn new(budget: usize) -> Self {
         Self {
-            gets: HashMap::new(),
-            ranges: HashMap::new(),
-            get_bytes: 0,
-            range_bytes: 0,
+            entries: Vec::new(),
+            bytes: 0,
             budget,
         }
     }
 
     /// The remembered answer of `get(key)`: `Some(None)` is a remembered absence.
     pub fn get(&self, key: &str) -> Option<Option<Vec<u8>>> {
-        self.gets.get(key).cloned()
+        self.entries.iter().find_map(|(query, answer, _)| match (query, answer) {
+            (Query::Get(k), Answer::Value(value)) if k == key => Some(value.clone()),
+            _ => None,
+        })
     }
 
     /// Remembers that `key` holds `value` (`None`: absent), read or just written.
     pub fn remember_get(&mut self, key: &str, value: &Option<Vec<u8>>) {
-        if let Some(old) = self.gets.remove(key) {
-            self.get_bytes -= get_cost(key, &old);
-        }
-        let cost = get_cost(key, value);
-        if self.make_room(cost) {
-            self.get_bytes += cost;
-            self.gets.insert(key.to_owned(), value.clone());
-        }
+        self.forget(|query| matches!(query, Query::Get(k) if k == key));
+        let cost = key.len() + value.as_ref().map_or(0, Vec::len);
+        self.keep(Query::Get(key.to_owned()), Answer::Value(value.clone()), cost);
     }
 
     /// The remembered answer of `range(start, end, reverse, limit)`.
@@ -74,13 +78,18 @@ impl ReadCache {
         reverse: bool,
         limit: usize,
     ) -> Option<Vec<(String, Vec<u8>)>> {
-        let query = RangeQuery {
-            start: start.to_owned(),
-            end: end.to_owned(),
-            reverse,
-            limit,
-        };
-        self.ranges.get(&query).cloned()
+        self.entries.iter().find_map(|(query, answer, _)| match (query, answer) {
+            (
+                Query::Range {
+                    start: s,
+                    end: e,
+                    reverse: r,
+                    limit: l,
+                },
+                Answer::Rows(rows),
+            ) if s == start && e == end && *r == reverse && *l == limit => Some(rows.clone()),
+            _ => None,
+        })
     }
 
     /// Remembers that `range(start, end, reverse, limit)` answered `rows`.
@@ -98,49 +107,61 @@ impl ReadCache {
                 .iter()
                 .map(|(key, value)| key.len() + value.len())
                 .sum::<usize>();
-        if self.make_room(cost) {
-            self.range_bytes += cost;
-            let query = RangeQuery {
-                start: start.to_owned(),
-                end: end.to_owned(),
-                reverse,
-                limit,
-            };
-            self.ranges.insert(query, rows.to_vec());
-        }
+        let query = Query::Range {
+            start: start.to_owned(),
+            end: end.to_owned(),
+            reverse,
+            limit,
+        };
+        self.forget(|q| *q == query);
+        self.keep(query, Answer::Rows(rows.to_vec()), cost);
     }
 
     /// Accounts a write the store made of `key` (`Some(value)` for a put, `None` for a
     /// delete): the key's new value is remembered and every range is forgotten.
     pub fn wrote(&mut self, key: &str, value: Option<&[u8]>) {
-        self.ranges.clear();
-        self.range_bytes = 0;
+        self.forget(|query| matches!(query, Query::Range { .. }));
         self.remember_get(key, &value.map(<[u8]>::to_vec));
     }
 
     /// Forgets every answer: after a write of many keys, or a write that failed.
     pub fn forget_all(&mut self) {
-        self.gets.clear();
-        self.ranges.clear();
-        self.get_bytes = 0;
-        self.range_bytes = 0;
+        self.entries.clear();
+        self.bytes = 0;
     }
 
     /// Bytes of keys and values held.
     pub fn bytes(&self) -> usize {
-        self.get_bytes + self.range_bytes
+        self.bytes
     }
 
-    /// Whether an answer of `cost` bytes may be kept, clearing the cache first if it would pass
-    /// the budget; false when the answer is too large to keep at all.
-    fn make_room(&mut self, cost: usize) -> bool {
+    /// Drops the answers whose query matches.
+    fn forget(&mut self, matches: impl Fn(&Query) -> bool) {
+        let mut freed = 0;
+        self.entries.retain(|(query, _, cost)| {
+            let drop = matches(query);
+            if drop {
+                freed += cost;
+            }
+            !drop
+        });
+        self.bytes -= freed;
+    }
+
+    /// Keeps an answer of `cost` bytes, dropping the oldest ones while it would pass the budget
+    /// or the entry limit; an answer over a quarter of the budget is not kept at all.
+    fn keep(&mut self, query: Query, answer: Answer, cost: usize) {
         if cost > self.budget / 4 {
-            return false;
+            return;
         }
-        if self.bytes() + cost > self.budget {
-            self.forget_all();
+        while !self.entries.is_empty()
+            && (self.bytes + cost > self.budget || self.entries.len() >= MAX_ENTRIES)
+        {
+            let (_, _, oldest) = self.entries.remove(0);
+            self.bytes -= oldest;
         }
-        true
+        self.bytes += cost;
+        self.entries.push((query, answer, cost));
     }
 }
 
@@ -229,5 +250,19 @@ mod tests {
                 "the newest answer is kept"
             );
         }
+        // 100 bytes hold 7 answers of 13: the newest 7, the oldest dropped first.
+        assert_eq!(cache.get("k12"), None);
+        assert_eq!(cache.get("k13"), Some(Some(vec![0; 10])));
+    }
+
+    #[test]
+    fn at_most_max_entries_answers_are_kept() {
+        let mut cache = ReadCache::new(1 << 20);
+        for i in 0..MAX_ENTRIES + 5 {
+            cache.remember_get(&format!("k{i}"), &None);
+        }
+        assert_eq!(cache.get("k4"), None, "the oldest went first");
+        assert_eq!(cache.get("k5"), Some(None));
+        assert_eq!(cache.get(&format!("k{}", MAX_ENTRIES + 4)), Some(None));
     }
 }
