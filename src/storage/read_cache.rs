@@ -57,17 +57,23 @@ impl ReadCache {
 
     /// The remembered answer of `get(key)`: `Some(None)` is a remembered absence.
     pub fn get(&self, key: &str) -> Option<Option<Vec<u8>>> {
-        self.entries.iter().find_map(|(query, answer, _)| match (query, answer) {
-            (Query::Get(k), Answer::Value(value)) if k == key => Some(value.clone()),
-            _ => None,
-        })
+        self.entries
+            .iter()
+            .find_map(|(query, answer, _)| match (query, answer) {
+                (Query::Get(k), Answer::Value(value)) if k == key => Some(value.clone()),
+                _ => None,
+            })
     }
 
     /// Remembers that `key` holds `value` (`None`: absent), read or just written.
     pub fn remember_get(&mut self, key: &str, value: &Option<Vec<u8>>) {
         self.forget(|query| matches!(query, Query::Get(k) if k == key));
         let cost = key.len() + value.as_ref().map_or(0, Vec::len);
-        self.keep(Query::Get(key.to_owned()), Answer::Value(value.clone()), cost);
+        self.keep(
+            Query::Get(key.to_owned()),
+            Answer::Value(value.clone()),
+            cost,
+        );
     }
 
     /// The remembered answer of `range(start, end, reverse, limit)`.
@@ -78,18 +84,20 @@ impl ReadCache {
         reverse: bool,
         limit: usize,
     ) -> Option<Vec<(String, Vec<u8>)>> {
-        self.entries.iter().find_map(|(query, answer, _)| match (query, answer) {
-            (
-                Query::Range {
-                    start: s,
-                    end: e,
-                    reverse: r,
-                    limit: l,
-                },
-                Answer::Rows(rows),
-            ) if s == start && e == end && *r == reverse && *l == limit => Some(rows.clone()),
-            _ => None,
-        })
+        self.entries
+            .iter()
+            .find_map(|(query, answer, _)| match (query, answer) {
+                (
+                    Query::Range {
+                        start: s,
+                        end: e,
+                        reverse: r,
+                        limit: l,
+                    },
+                    Answer::Rows(rows),
+                ) if s == start && e == end && *r == reverse && *l == limit => Some(rows.clone()),
+                _ => None,
+            })
     }
 
     /// Remembers that `range(start, end, reverse, limit)` answered `rows`.
