@@ -10,7 +10,7 @@
 //! `edge::storage::SqlKv::with_read_cache`).
 //!
 //! Memory is bounded by [`ReadCache::new`]'s byte budget (keys plus values) and by
-//! [`MAX_ENTRIES`] answers: an answer larger than a quarter of the budget is not kept, and the
+//! `MAX_ENTRIES` answers: an answer larger than a quarter of the budget is not kept, and the
 //! oldest answers make room for a new one.
 
 /// What was read: a key, or a range with [`crate::storage::KvStore::range`]'s arguments.
