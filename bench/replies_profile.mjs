@@ -18,10 +18,13 @@
 // keeps the names for this profile. perf slows the process (roughly 2× at 4999 Hz): the windows'
 // milliseconds here are not the bench's; compare shares, and builds within one run.
 //
-// Usage: node bench/replies_profile.mjs [--runs 150] [--freq 4999] [--build DIR] [--top 25]
+// Usage: node bench/replies_profile.mjs [--runs 150] [--warmup 30] [--freq 4999] [--build DIR] [--top 25]
+// --warmup 0 profiles the first replies of a fresh process (bench/replies.mjs --warmup).
+// --keep FILE keeps the perf recording (for `perf report -i FILE`; JIT names need the process's
+// /tmp/perf-PID.map, kept with it as FILE.map).
 // Needs `perf` with permission to profile own processes (kernel.perf_event_paranoid ≤ 2).
 import { spawn } from "node:child_process";
-import { rmSync } from "node:fs";
+import { copyFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { call, tokenFor } from "../tests/e2e/harness.mjs";
 import { startLlmServer } from "../tests/fixtures/llm_server.mjs";
@@ -34,9 +37,11 @@ const opt = (name, fallback) => {
   return i >= 0 ? args[i + 1] : fallback;
 };
 const RUNS = Number(opt("runs", "150"));
+const WARMUP = Number(opt("warmup", "30"));
 const FREQ = Number(opt("freq", "4999"));
 const BUILD = opt("build", join(ROOT, "build"));
 const TOP = Number(opt("top", "25"));
+const KEEP = opt("keep", "");
 
 const llm = await startLlmServer({ chunkChars: 4, delayMs: 0 });
 llm.configure({ text: "Hello there, this is a short answer.", delayMs: 0 });
@@ -89,7 +94,7 @@ const ms = (ns) => Number(ns) / 1e6;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const pct = (n, total) => `${((100 * n) / Math.max(total, 1)).toFixed(1)}%`;
 try {
-  for (let i = 0; i < 30; i++) await reply(await newTab()); // warm-up: JIT and wasm tier-up
+  for (let i = 0; i < WARMUP; i++) await reply(await newTab());
   const tabs = [];
   for (let i = 0; i < RUNS; i++) tabs.push(await newTab());
   const perf = spawn("perf", ["record", "-k", "CLOCK_MONOTONIC", "-F", String(FREQ), "-g", "-p", String(server.pid), "-o", dataFile, "--quiet"], { stdio: "ignore" });
@@ -98,6 +103,10 @@ try {
   for (const tabId of tabs) windows.push(await reply(tabId));
   process.kill(perf.pid, "SIGINT");
   await new Promise((r) => perf.once("exit", r));
+  if (KEEP) {
+    copyFileSync(dataFile, KEEP);
+    copyFileSync(perfMap, `${KEEP}.map`);
+  }
 
   const shimLabel = shimLabeller(BUILD);
   const phases = { before: new Map(), after: new Map() };
@@ -132,7 +141,7 @@ try {
   const before = windows.map(([p, r]) => ms(r - p));
   const after = windows.map(([, r, f]) => ms(f - r));
   const cpuMs = (phase) => (1000 * count[phase]) / FREQ / RUNS;
-  console.log(`\`node bench/replies_profile.mjs ${args.join(" ")}\`: ${RUNS} replies after 30 warm-up, perf -F ${FREQ} on workerd serve (build ${BUILD})\n`);
+  console.log(`\`node bench/replies_profile.mjs ${args.join(" ")}\`: ${RUNS} replies after ${WARMUP} warm-up, perf -F ${FREQ} on workerd serve (build ${BUILD})\n`);
   // Busy: the main thread's CPU in the window over the window's mean length (both per reply).
   console.log("| window | median ms (under perf) | mean ms | main-thread CPU ms per reply | busy |");
   console.log("|---|---:|---:|---:|---:|");
