@@ -41,6 +41,8 @@ pub fn is_json_content_type(content_type: &str) -> bool {
 #[derive(Debug)]
 pub struct BodyCollector {
     limit: usize,
+    /// The length the request's `content-length` declared, if it had one.
+    declared: Option<usize>,
     bytes: Vec<u8>,
 }
 
@@ -51,16 +53,28 @@ impl BodyCollector {
     /// a number, is refused at once (nothing needs to be read); a plausible one sizes the buffer.
     pub fn new(limit: usize, content_length: Option<&str>) -> Result<Self, TooLarge> {
         let mut bytes = Vec::new();
+        let mut declared = None;
         if let Some(raw) = content_length {
             match raw.trim().parse::<u64>() {
                 Ok(n) if n <= limit as u64 => {
                     // n ≤ limit, which is a usize: the conversion cannot fail.
-                    bytes.reserve_exact(usize::try_from(n).unwrap_or(0));
+                    let n = usize::try_from(n).unwrap_or(0);
+                    bytes.reserve_exact(n);
+                    declared = Some(n);
                 }
                 _ => return Err(TooLarge { limit }),
             }
         }
-        Ok(Self { limit, bytes })
+        Ok(Self {
+            limit,
+            declared,
+            bytes,
+        })
+    }
+
+    /// The length the request's `content-length` declared (at most the limit), if any.
+    pub fn declared_len(&self) -> Option<usize> {
+        self.declared
     }
 
     /// Appends one chunk of the body.

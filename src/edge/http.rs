@@ -135,19 +135,14 @@ pub async fn raw_body(req: &mut Request, max_bytes: usize) -> Result<Vec<u8>, Ap
     // framing holds it to its `content-length` (checked against the limit above, and again by
     // the collector). A stream reader costs more per request: its release makes workerd build a
     // `TypeError`. Larger bodies stream, so the limit bounds memory while they arrive.
-    if content_length
-        .as_deref()
-        .and_then(|raw| raw.trim().parse::<usize>().ok())
+    if collector
+        .declared_len()
         .is_some_and(|n| n <= WHOLE_BODY_BYTES)
     {
-        let read = req
-            .inner()
-            .array_buffer()
-            .map_err(|err| unreadable_body(format!("{err:?}")))?;
-        let read = worker::wasm_bindgen_futures::JsFuture::from(read)
+        let whole = whole_body(req.inner().array_buffer())
             .await
-            .map_err(|err| unreadable_body(format!("{err:?}")))?;
-        collector.push(&js_sys::Uint8Array::new(&read).to_vec())?;
+            .map_err(unreadable_body)?;
+        collector.push(&whole)?;
         return Ok(collector.finish());
     }
     let mut stream = req.stream()?;
@@ -164,6 +159,18 @@ pub async fn raw_body(req: &mut Request, max_bytes: usize) -> Result<Vec<u8>, Ap
 
 /// Bodies up to this size with a `content-length` are read whole ([`raw_body`]).
 const WHOLE_BODY_BYTES: usize = 64 * 1024;
+
+/// The bytes of a body read whole by the runtime: `read` is a request's or response's
+/// `arrayBuffer()`. One call, where a stream reader would cost a `TypeError` on its release.
+/// Errors are the runtime's words.
+pub async fn whole_body(
+    read: Result<js_sys::Promise, wasm_bindgen::JsValue>,
+) -> Result<Vec<u8>, String> {
+    let buffer = worker::wasm_bindgen_futures::JsFuture::from(read.map_err(|e| format!("{e:?}"))?)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
 
 /// A body that broke off (client gone, broken chunked framing).
 fn unreadable_body(detail: String) -> ApiError {

@@ -13,23 +13,32 @@
 //! `MAX_ENTRIES` answers: an answer larger than a quarter of the budget is not kept, and the
 //! oldest answers make room for a new one.
 
-/// What was read: a key, or a range with [`crate::storage::KvStore::range`]'s arguments.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Query {
-    Get(String),
-    Range {
+/// One remembered read and its answer: a key's value, or a range's rows with
+/// [`crate::storage::KvStore::range`]'s arguments.
+#[derive(Debug)]
+enum Entry {
+    Value {
+        key: String,
+        value: Option<Vec<u8>>,
+    },
+    Rows {
         start: String,
         end: String,
         reverse: bool,
         limit: usize,
+        rows: Vec<(String, Vec<u8>)>,
     },
 }
 
-/// What the read answered.
-#[derive(Debug, Clone)]
-enum Answer {
-    Value(Option<Vec<u8>>),
-    Rows(Vec<(String, Vec<u8>)>),
+impl Entry {
+    fn is_value_of(&self, key: &str) -> bool {
+        matches!(self, Entry::Value { key: k, .. } if k == key)
+    }
+
+    fn is_range(&self, start: &str, end: &str, reverse: bool, limit: usize) -> bool {
+        matches!(self, Entry::Rows { start: s, end: e, reverse: r, limit: l, .. }
+            if s == start && e == end && *r == reverse && *l == limit)
+    }
 }
 
 /// At most this many answers are kept, oldest dropped first: a request repeats a handful of
@@ -39,8 +48,8 @@ const MAX_ENTRIES: usize = 32;
 /// The answers of `get` and `range` that no write has changed since; see the module docs.
 #[derive(Debug)]
 pub struct ReadCache {
-    /// Oldest first.
-    entries: Vec<(Query, Answer, usize)>,
+    /// Each entry with its cost in bytes (keys plus values), oldest first.
+    entries: Vec<(Entry, usize)>,
     bytes: usize,
     budget: usize,
 }
@@ -57,23 +66,15 @@ impl ReadCache {
 
     /// The remembered answer of `get(key)`: `Some(None)` is a remembered absence.
     pub fn get(&self, key: &str) -> Option<Option<Vec<u8>>> {
-        self.entries
-            .iter()
-            .find_map(|(query, answer, _)| match (query, answer) {
-                (Query::Get(k), Answer::Value(value)) if k == key => Some(value.clone()),
-                _ => None,
-            })
+        self.entries.iter().find_map(|(entry, _)| match entry {
+            Entry::Value { key: k, value } if k == key => Some(value.clone()),
+            _ => None,
+        })
     }
 
-    /// Remembers that `key` holds `value` (`None`: absent), read or just written.
+    /// Remembers that `get(key)` answered `value` (`None`: absent).
     pub fn remember_get(&mut self, key: &str, value: &Option<Vec<u8>>) {
-        self.forget(|query| matches!(query, Query::Get(k) if k == key));
-        let cost = key.len() + value.as_ref().map_or(0, Vec::len);
-        self.keep(
-            Query::Get(key.to_owned()),
-            Answer::Value(value.clone()),
-            cost,
-        );
+        self.remember_value(key, value.as_deref());
     }
 
     /// The remembered answer of `range(start, end, reverse, limit)`.
@@ -84,20 +85,12 @@ impl ReadCache {
         reverse: bool,
         limit: usize,
     ) -> Option<Vec<(String, Vec<u8>)>> {
-        self.entries
-            .iter()
-            .find_map(|(query, answer, _)| match (query, answer) {
-                (
-                    Query::Range {
-                        start: s,
-                        end: e,
-                        reverse: r,
-                        limit: l,
-                    },
-                    Answer::Rows(rows),
-                ) if s == start && e == end && *r == reverse && *l == limit => Some(rows.clone()),
-                _ => None,
-            })
+        self.entries.iter().find_map(|(entry, _)| match entry {
+            Entry::Rows { rows, .. } if entry.is_range(start, end, reverse, limit) => {
+                Some(rows.clone())
+            }
+            _ => None,
+        })
     }
 
     /// Remembers that `range(start, end, reverse, limit)` answered `rows`.
@@ -109,27 +102,30 @@ impl ReadCache {
         limit: usize,
         rows: &[(String, Vec<u8>)],
     ) {
+        self.forget(|entry| entry.is_range(start, end, reverse, limit));
         let cost = start.len()
             + end.len()
             + rows
                 .iter()
                 .map(|(key, value)| key.len() + value.len())
                 .sum::<usize>();
-        let query = Query::Range {
-            start: start.to_owned(),
-            end: end.to_owned(),
-            reverse,
-            limit,
-        };
-        self.forget(|q| *q == query);
-        self.keep(query, Answer::Rows(rows.to_vec()), cost);
+        if self.make_room(cost) {
+            let entry = Entry::Rows {
+                start: start.to_owned(),
+                end: end.to_owned(),
+                reverse,
+                limit,
+                rows: rows.to_vec(),
+            };
+            self.push(entry, cost);
+        }
     }
 
     /// Accounts a write the store made of `key` (`Some(value)` for a put, `None` for a
     /// delete): the key's new value is remembered and every range is forgotten.
     pub fn wrote(&mut self, key: &str, value: Option<&[u8]>) {
-        self.forget(|query| matches!(query, Query::Range { .. }));
-        self.remember_get(key, &value.map(<[u8]>::to_vec));
+        self.forget(|entry| matches!(entry, Entry::Rows { .. }));
+        self.remember_value(key, value);
     }
 
     /// Forgets every answer: after a write of many keys, or a write that failed.
@@ -143,11 +139,24 @@ impl ReadCache {
         self.bytes
     }
 
-    /// Drops the answers whose query matches.
-    fn forget(&mut self, matches: impl Fn(&Query) -> bool) {
+    /// Replaces what is remembered of `key` with `value`, copied only if it is kept.
+    fn remember_value(&mut self, key: &str, value: Option<&[u8]>) {
+        self.forget(|entry| entry.is_value_of(key));
+        let cost = key.len() + value.map_or(0, <[u8]>::len);
+        if self.make_room(cost) {
+            let entry = Entry::Value {
+                key: key.to_owned(),
+                value: value.map(<[u8]>::to_vec),
+            };
+            self.push(entry, cost);
+        }
+    }
+
+    /// Drops the entries that match.
+    fn forget(&mut self, matches: impl Fn(&Entry) -> bool) {
         let mut freed = 0;
-        self.entries.retain(|(query, _, cost)| {
-            let drop = matches(query);
+        self.entries.retain(|(entry, cost)| {
+            let drop = matches(entry);
             if drop {
                 freed += cost;
             }
@@ -156,20 +165,24 @@ impl ReadCache {
         self.bytes -= freed;
     }
 
-    /// Keeps an answer of `cost` bytes, dropping the oldest ones while it would pass the budget
-    /// or the entry limit; an answer over a quarter of the budget is not kept at all.
-    fn keep(&mut self, query: Query, answer: Answer, cost: usize) {
+    /// Whether an answer of `cost` bytes may be kept, dropping the oldest entries while it would
+    /// pass the budget or the entry limit; an answer over a quarter of the budget is not kept.
+    fn make_room(&mut self, cost: usize) -> bool {
         if cost > self.budget / 4 {
-            return;
+            return false;
         }
         while !self.entries.is_empty()
             && (self.bytes + cost > self.budget || self.entries.len() >= MAX_ENTRIES)
         {
-            let (_, _, oldest) = self.entries.remove(0);
+            let (_, oldest) = self.entries.remove(0);
             self.bytes -= oldest;
         }
+        true
+    }
+
+    fn push(&mut self, entry: Entry, cost: usize) {
         self.bytes += cost;
-        self.entries.push((query, answer, cost));
+        self.entries.push((entry, cost));
     }
 }
 

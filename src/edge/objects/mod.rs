@@ -47,13 +47,9 @@ pub async fn send<C: ObjectCall>(
 /// the wasm frames, about 50 µs of every object call (`docs/BENCHMARKS.md`, the profiles).
 async fn body_bytes(res: Response) -> Result<Vec<u8>, ApiError> {
     let res = worker::worker_sys::web_sys::Response::from(res);
-    let read = res
-        .array_buffer()
-        .map_err(|e| ApiError::internal(format!("read an object's answer: {e:?}")))?;
-    let buffer = worker::wasm_bindgen_futures::JsFuture::from(read)
+    super::http::whole_body(res.array_buffer())
         .await
-        .map_err(|e| ApiError::internal(format!("read an object's answer: {e:?}")))?;
-    Ok(worker::js_sys::Uint8Array::new(&buffer).to_vec())
+        .map_err(|e| ApiError::internal(format!("read an object's answer: {e}")))
 }
 
 /// Sends `call`, whose answer the object streams, and hands back the object's response to pass
