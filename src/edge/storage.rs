@@ -244,10 +244,14 @@ impl KvStore for SqlKv {
         {
             return Ok(hit);
         }
+        // `LIMIT +?`, not `LIMIT ?`: SQLite reads a bare bound LIMIT while planning and marks the
+        // statement to be prepared again whenever that parameter is bound, which workerd does on
+        // every call (its statement cache clears the bindings), so each range read would compile
+        // its SQL anew. The unary plus makes the limit an expression evaluated when run.
         let query = if reverse {
-            "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key DESC LIMIT ?"
+            "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key DESC LIMIT +?"
         } else {
-            "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key ASC LIMIT ?"
+            "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key ASC LIMIT +?"
         };
         let cursor = self
             .sql
