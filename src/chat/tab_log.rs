@@ -39,8 +39,11 @@
 //! `append`: one put of the record (plus one tiny index put with a `client_id`), independent of the
 //! transcript. `flush` of `k` messages: one meta put, whatever `k`. `load`: one get and two range
 //! scans over the pending part only. `read`: a range over the log entries of the page, plus at most
-//! one page lookup and one page range for messages an earlier version compacted.
+//! one page lookup and one page range for messages an earlier version compacted; none when the
+//! page lies within the newest messages the log keeps in memory ([`tail`]: up to 128 messages
+//! and 128 KiB), as a reply's history and the UI's first page do.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -52,6 +55,9 @@ use super::model::{
 use super::time::format_rfc3339_ms;
 use super::ChatError;
 use crate::storage::{prefix_end, KvStore};
+
+mod tail;
+use tail::Tail;
 
 const META_KEY: &str = "m";
 const LOG_PREFIX: &str = "l/";
@@ -316,11 +322,12 @@ pub struct FlushReport {
     pub message_count: u64,
 }
 
-/// The in-memory summary of one tab's log; all messages live in the store.
+/// The in-memory summary of one tab's log; all messages live in the store, and the newest of
+/// them also in memory (see [`tail`]).
 ///
 /// Build it with [`TabLog::load`] whenever the object starts; keep it for the object's lifetime
 /// and route every write to the same store through it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct TabLog {
     meta: Meta,
     next_seq: u64,
@@ -331,7 +338,23 @@ pub struct TabLog {
     /// version writes no pages, so while this is false a read of pending messages skips the page
     /// range (one storage read fewer for every message the tab has not flushed yet).
     orphan_pages: bool,
+    /// The newest messages' records, so reads of a conversation's end need no storage read.
+    tail: RefCell<Tail>,
 }
+
+/// Two logs are equal when their summaries are: the tail is a copy of stored records, and a log
+/// loaded again from the same store equals the one that wrote it.
+impl PartialEq for TabLog {
+    fn eq(&self, other: &Self) -> bool {
+        self.meta == other.meta
+            && self.next_seq == other.next_seq
+            && self.pending == other.pending
+            && self.first_pending_at_ms == other.first_pending_at_ms
+            && self.orphan_pages == other.orphan_pages
+    }
+}
+
+impl Eq for TabLog {}
 
 impl TabLog {
     /// Reconstructs the summary from storage (an empty store is an empty tab).
@@ -348,6 +371,7 @@ impl TabLog {
             pending: pending.records.len() as u64,
             first_pending_at_ms: pending.records.values().next().map(|r| r.created_ms),
             orphan_pages: !pending.orphan_page_keys.is_empty(),
+            tail: RefCell::default(),
         })
     }
 
@@ -451,7 +475,14 @@ impl TabLog {
         }
         record.content = content;
         record.reply = Some((reply_id.to_owned(), status));
-        store.put(&key, &record.encode()?)?;
+        match store.put(&key, &record.encode()?) {
+            Ok(()) => self.tail.get_mut().rewrote(seq, &record),
+            Err(e) => {
+                // The store may hold either version now.
+                self.tail.get_mut().clear();
+                return Err(e.into());
+            }
+        }
         Ok(record.into_message(seq))
     }
 
@@ -471,7 +502,10 @@ impl TabLog {
         if let Some(cid) = &record.client_id {
             store.put(&client_key(cid), seq.to_string().as_bytes())?;
         }
+        // A failed put leaves `seq` beyond the newest message, where no read looks and the next
+        // append writes again, so the tail stays as it is.
         store.put(&seq_key(LOG_PREFIX, seq), &encoded)?;
+        self.tail.get_mut().appended(seq, &record);
         self.next_seq += 1;
         self.pending += 1;
         self.first_pending_at_ms.get_or_insert(now_ms);
@@ -550,6 +584,12 @@ impl TabLog {
         lo: u64,
         hi: u64,
     ) -> Result<Vec<Message>, ChatError> {
+        if let Some(records) = self.tail.borrow().records(lo, hi) {
+            return Ok(records
+                .into_iter()
+                .map(|(seq, record)| record.into_message(seq))
+                .collect());
+        }
         let through = self.meta.through;
         let mut records: BTreeMap<u64, Record> = BTreeMap::new();
         if lo <= through {
@@ -591,6 +631,9 @@ impl TabLog {
             return Err(ChatError::Corrupt(format!(
                 "message {end} is missing from storage"
             )));
+        }
+        if end == self.next_seq {
+            self.tail.borrow_mut().read_to_newest(&records);
         }
         Ok(records
             .into_iter()

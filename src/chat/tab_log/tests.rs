@@ -561,9 +561,11 @@ fn corrupt_storage_is_an_internal_error_not_a_panic() {
     let err = TabLog::load(&store).unwrap_err();
     assert!(err.to_string().contains("message 15 is missing"), "{err}");
 
-    let (mut store, log) = tab_with_pending();
+    let (mut store, _) = tab_with_pending();
     store.inner.delete("l/0000000002").unwrap();
-    let err = log
+    // Loaded again: the log that wrote the messages would answer from its tail in memory.
+    let err = TabLog::load(&store)
+        .unwrap()
         .read(
             &store,
             PageQuery {
@@ -784,6 +786,8 @@ fn a_pending_message_is_one_range_read_when_no_orphan_pages_exist() {
     let mut log = TabLog::load(&store).unwrap();
     append(&mut log, &mut store, "one", 1);
     append(&mut log, &mut store, "two", 2);
+    // Loaded again, so the message is not in the log's tail in memory.
+    let log = TabLog::load(&store).unwrap();
     let before = store.entries_read();
     let second = log.message(&store, 2).unwrap().unwrap();
     assert_eq!(second.content, "two");
@@ -799,4 +803,221 @@ fn a_pending_message_is_one_range_read_when_no_orphan_pages_exist() {
     store.restart();
     let log = TabLog::load(&store).unwrap();
     assert_eq!(read_all(&log, &store), expected);
+}
+
+/// Entries the store returns to `read`: what a query of the log costs in storage reads.
+fn reads_of<T>(store: &TestStore, read: impl FnOnce() -> T) -> (T, u64) {
+    let before = store.entries_read();
+    let out = read();
+    (out, store.entries_read() - before)
+}
+
+fn before(seq: u64, limit: u32) -> PageQuery {
+    PageQuery {
+        cursor: PageCursor::Before(seq),
+        limit,
+    }
+}
+
+#[test]
+fn the_newest_messages_are_read_from_memory() {
+    let mut store = TestStore::new();
+    let mut log = TabLog::load(&store).unwrap();
+    for i in 1..=150 {
+        append(&mut log, &mut store, &format!("message {i}"), i);
+        if i % 10 == 0 {
+            log.flush(&mut store, i).unwrap();
+        }
+    }
+    // A reply's history (the 101 messages up to its question) and the UI's newest page.
+    let (page, reads) = reads_of(&store, || log.read(&store, before(151, 101)).unwrap());
+    assert_eq!(reads, 0);
+    assert_eq!(page.messages.len(), 101);
+    assert_eq!(page.messages[0].seq, 50);
+    assert_eq!(page.messages[100].content, "message 150");
+    // Older than the tail holds (128 messages): from storage.
+    let (page, reads) = reads_of(&store, || log.read(&store, before(20, 5)).unwrap());
+    assert!(reads >= 5, "{reads}");
+    assert_eq!(page.messages[4].content, "message 19");
+
+    // After a restart the tail is empty; the first read of the end fills it.
+    let log = TabLog::load(&store).unwrap();
+    let (first, reads) = reads_of(&store, || log.read(&store, before(151, 101)).unwrap());
+    assert!(reads > 101, "{reads}");
+    let (again, reads) = reads_of(&store, || log.read(&store, before(151, 101)).unwrap());
+    assert_eq!(reads, 0);
+    assert_eq!(again, first);
+}
+
+#[test]
+fn a_reply_message_is_read_from_memory_with_its_final_text() {
+    let mut store = TestStore::new();
+    let mut log = TabLog::load(&store).unwrap();
+    append(&mut log, &mut store, "question", 1);
+    let started = log
+        .append_reply_message(&mut store, "r1", 2, "m2".into())
+        .unwrap();
+    let (page, reads) = reads_of(&store, || log.read(&store, before(3, 10)).unwrap());
+    assert_eq!(reads, 0);
+    assert_eq!(page.messages[1], started);
+    let finished = log
+        .finish_reply_message(
+            &mut store,
+            2,
+            "r1",
+            "the answer".into(),
+            ReplyStatus::Complete,
+        )
+        .unwrap();
+    let (page, reads) = reads_of(&store, || log.read(&store, before(3, 10)).unwrap());
+    assert_eq!(reads, 0);
+    assert_eq!(page.messages[1], finished);
+    assert_eq!(page.messages[1].content, "the answer");
+    // What storage holds, read by a log without a tail, is the same.
+    assert_eq!(
+        TabLog::load(&store)
+            .unwrap()
+            .read(&store, before(3, 10))
+            .unwrap(),
+        page
+    );
+}
+
+#[test]
+fn a_failed_rewrite_forgets_the_tail_and_reads_what_storage_holds() {
+    let mut store = TestStore::new();
+    let mut log = TabLog::load(&store).unwrap();
+    append(&mut log, &mut store, "question", 1);
+    let started = log
+        .append_reply_message(&mut store, "r1", 2, "m2".into())
+        .unwrap();
+    store.fail_nth_write(1);
+    assert!(log
+        .finish_reply_message(&mut store, 2, "r1", "lost".into(), ReplyStatus::Complete)
+        .is_err());
+    let (page, reads) = reads_of(&store, || log.read(&store, before(3, 10)).unwrap());
+    assert!(reads > 0);
+    assert_eq!(page.messages[1], started);
+
+    // A failed append leaves the tail as it was: the message does not exist.
+    store.fail_nth_write(1);
+    assert!(log
+        .append(&mut store, new_msg("not stored", None), 3, "m3".into())
+        .is_err());
+    let (page, reads) = reads_of(&store, || log.read(&store, before(4, 10)).unwrap());
+    assert_eq!(reads, 0);
+    assert_eq!(page.messages.len(), 2);
+    assert_eq!(page.messages[1], started);
+}
+
+#[test]
+fn the_tail_is_bounded_in_messages_and_bytes() {
+    let mut store = TestStore::new();
+    let mut log = TabLog::load(&store).unwrap();
+    for i in 1..=200 {
+        append(&mut log, &mut store, "short", i);
+    }
+    assert_eq!(log.tail.borrow().len(), tail::MAX_MESSAGES);
+    // One message larger than the byte bound is not kept, and reads of it go to storage.
+    let big = "x".repeat(tail::MAX_BYTES + 1);
+    append(&mut log, &mut store, &big, 201);
+    assert_eq!(log.tail.borrow().len(), 0);
+    let (page, reads) = reads_of(&store, || log.read(&store, before(202, 2)).unwrap());
+    assert!(reads > 0);
+    assert_eq!(page.messages[1].content, big);
+    assert_eq!(page.messages[0].content, "short");
+    // Half the bound each: the tail keeps the newest one only.
+    let half = "y".repeat(tail::MAX_BYTES / 2);
+    append(&mut log, &mut store, &half, 202);
+    append(&mut log, &mut store, &half, 203);
+    assert_eq!(log.tail.borrow().len(), 1);
+}
+
+#[derive(Debug, Clone)]
+enum TailOp {
+    Append { len: usize, fail: bool },
+    StartReply,
+    FinishReply { len: usize, fail: bool },
+    Flush,
+    Read { before: u64, limit: u32 },
+    ReadAfter { after: u64, limit: u32 },
+}
+
+fn tail_op() -> impl Strategy<Value = TailOp> {
+    prop_oneof![
+        6 => (0usize..30_000, proptest::bool::weighted(0.1))
+            .prop_map(|(len, fail)| TailOp::Append { len, fail }),
+        2 => Just(TailOp::StartReply),
+        2 => (0usize..60_000, proptest::bool::weighted(0.2))
+            .prop_map(|(len, fail)| TailOp::FinishReply { len, fail }),
+        1 => Just(TailOp::Flush),
+        3 => (0u64..200, 1u32..130).prop_map(|(before, limit)| TailOp::Read { before, limit }),
+        1 => (0u64..200, 1u32..130).prop_map(|(after, limit)| TailOp::ReadAfter { after, limit }),
+    ]
+}
+
+proptest! {
+    // Each case reloads the log for every read and writes up to 60 KB messages: 64 cases keep
+    // the test near a few seconds.
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever the writes (large or small, some failing) and reads, every read of the log that
+    /// keeps its tail equals the same read by a log loaded from the store, which has none.
+    #[test]
+    fn reads_through_the_tail_equal_reads_of_storage(ops in proptest::collection::vec(tail_op(), 1..120)) {
+        let mut store = TestStore::default();
+        let mut log = TabLog::load(&store).unwrap();
+        let mut streaming: Option<(u64, String)> = None;
+        let mut now = 0u64;
+        for op in ops {
+            now += 1;
+            match op {
+                TailOp::Append { len, fail } => {
+                    if fail {
+                        store.fail_nth_write(1);
+                    }
+                    let content = format!("{now}:{}", "a".repeat(len));
+                    let appended = log.append(&mut store, new_msg(&content, None), now, format!("m{now}"));
+                    prop_assert_eq!(appended.is_err(), fail);
+                }
+                TailOp::StartReply => {
+                    if streaming.is_none() {
+                        let id = format!("r{now}");
+                        let message = log.append_reply_message(&mut store, &id, now, format!("m{now}")).unwrap();
+                        streaming = Some((message.seq, id));
+                    }
+                }
+                TailOp::FinishReply { len, fail } => {
+                    if let Some((seq, id)) = streaming.take() {
+                        if fail {
+                            store.fail_nth_write(1);
+                        }
+                        let text = format!("{now}:{}", "b".repeat(len));
+                        let finished = log.finish_reply_message(&mut store, seq, &id, text, ReplyStatus::Complete);
+                        prop_assert_eq!(finished.is_err(), fail);
+                        if fail {
+                            streaming = Some((seq, id));
+                        }
+                    }
+                }
+                TailOp::Flush => {
+                    log.flush(&mut store, now).unwrap();
+                }
+                TailOp::Read { before: seq, limit } => {
+                    let query = before(seq, limit);
+                    let fresh = TabLog::load(&store).unwrap().read(&store, query).unwrap();
+                    prop_assert_eq!(log.read(&store, query).unwrap(), fresh);
+                }
+                TailOp::ReadAfter { after, limit } => {
+                    let query = PageQuery { cursor: PageCursor::After(after), limit };
+                    let fresh = TabLog::load(&store).unwrap().read(&store, query).unwrap();
+                    prop_assert_eq!(log.read(&store, query).unwrap(), fresh);
+                }
+            }
+        }
+        // And the newest page at the end, whatever the last operation was.
+        let last = log.message_count() + 1;
+        let fresh = TabLog::load(&store).unwrap().read(&store, before(last, 129)).unwrap();
+        prop_assert_eq!(log.read(&store, before(last, 129)).unwrap(), fresh);
+    }
 }
