@@ -10,7 +10,7 @@
 // 3. Replay of a finished 4,000-delta reply (about 4,000 tokens) from `after=0`, end to end.
 //
 // Usage: node bench/replies.mjs [--runs 100] [--warmup 100] [--replays 40] [--workerd] [--grounded]
-//                               [--baseline-build DIR]
+//                               [--same-tab] [--baseline-build DIR]
 // --warmup N: time-to-first-delta replies run (through each build) before the measured ones. The
 // first hundred or so replies of a fresh workerd are slower: V8 still runs the Rust code as its
 // baseline (Liftoff) code, compiles wasm functions on their first call and interprets the
@@ -20,6 +20,9 @@
 // their own row as the fresh process's figure.
 // --grounded asks a question the intent router sends to the user's history (a BM25 search in
 // the user's object before the prompt) instead of an ungrounded greeting, in one tab.
+// --same-tab asks the greeting in one tab, as a conversation (each reply read to its end before
+// the next question; its prompt carries up to the 100 messages before it), instead of a fresh
+// tab per reply.
 // --workerd serves the bundle on plain `workerd serve` (bench/load/workerd.mjs: the deployed
 // layout, no Miniflare or wrangler in the path) instead of `wrangler dev`.
 // --baseline-build DIR (with --workerd) serves a second build (a copy of another commit's build/)
@@ -41,6 +44,8 @@ const WARMUP = opt("warmup", 100);
 /** The fresh process's first replies, reported apart from the steady state. */
 const FRESH = Math.min(WARMUP, 30);
 const GROUNDED = args.includes("--grounded");
+/** Every reply in one tab per server, as a conversation (always so with --grounded). */
+const ONE_TAB = GROUNDED || args.includes("--same-tab");
 const QUESTION = GROUNDED
   ? "What did we say earlier about the deployment checklist?"
   : "Write a short greeting.";
@@ -103,12 +108,13 @@ try {
   const freshBaselineOverhead = [];
   const groundedTabs = new Map();
   // Through a worker: a fresh tab and question each time (one reply per tab at a time);
-  // grounded, one tab for every run, as a conversation (the reply's stream is read to its end
-  // before the next question), so the history search meets the index as a user would, not dozens of new tabs.
+  // grounded or --same-tab, one tab for every run, as a conversation (the reply's stream is read
+  // to its end before the next question), so the history search and the prompt's history meet
+  // the tab as a user's would, not dozens of new tabs.
   const throughWorker = async (server) => {
     const call_ = (method, path, opts = {}) => call(server.base, method, path, { token, ...opts });
     let tab = groundedTabs.get(server);
-    if (!GROUNDED || !tab) tab = await call_("POST", "/api/tabs", { body: {} });
+    if (!ONE_TAB || !tab) tab = await call_("POST", "/api/tabs", { body: {} });
     groundedTabs.set(server, tab);
     await call_("POST", `/api/tabs/${tab.body.id}/messages`, { body: { role: "user", content: QUESTION } });
     const t0 = performance.now();
@@ -117,7 +123,7 @@ try {
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "text/event-stream" },
       body: "{}",
     });
-    return firstDelta(viaRes, t0, { drain: GROUNDED });
+    return firstDelta(viaRes, t0, { drain: ONE_TAB });
   };
   for (let i = 0; i < RUNS + WARMUP; i++) {
     // Straight to the fixture.
@@ -150,7 +156,7 @@ try {
   out.push(`Served by ${onWorkerd ? "plain \`workerd serve\` (bench/load/workerd.mjs)" : "\`wrangler dev\`"}.`);
   out.push("");
   const routed = await api("POST", "/api/intent", { body: { text: QUESTION } });
-  out.push(`### Time to first delta (${RUNS} replies, after ${WARMUP} warm-up; question ${JSON.stringify(QUESTION)}, routed to \`${routed.body.label}\`)`);
+  out.push(`### Time to first delta (${RUNS} replies, after ${WARMUP} warm-up, ${ONE_TAB ? "in one tab per server" : "each in a new tab"}; question ${JSON.stringify(QUESTION)}, routed to \`${routed.body.label}\`)`);
   out.push("");
   out.push("| path | p50 ms | p99 ms |");
   out.push("|---|---:|---:|");

@@ -20,6 +20,8 @@
 //
 // Usage: node bench/replies_profile.mjs [--runs 150] [--warmup 30] [--freq 4999] [--build DIR] [--top 25]
 // --warmup 0 profiles the first replies of a fresh process (bench/replies.mjs --warmup).
+// --same-tab runs every reply in one tab, as a conversation (a question appended before each,
+// outside the profiled windows), instead of a new tab per reply: the objects' steady state.
 // --keep FILE keeps the perf recording (for `perf report -i FILE`; JIT names need the process's
 // /tmp/perf-PID.map, kept with it as FILE.map).
 // Needs `perf` with permission to profile own processes (kernel.perf_event_paranoid ≤ 2).
@@ -42,6 +44,7 @@ const FREQ = Number(opt("freq", "4999"));
 const BUILD = opt("build", join(ROOT, "build"));
 const TOP = Number(opt("top", "25"));
 const KEEP = opt("keep", "");
+const SAME_TAB = process.argv.includes("--same-tab");
 
 const llm = await startLlmServer({ chunkChars: 4, delayMs: 0 });
 llm.configure({ text: "Hello there, this is a short answer.", delayMs: 0 });
@@ -94,13 +97,25 @@ const ms = (ns) => Number(ns) / 1e6;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const pct = (n, total) => `${((100 * n) / Math.max(total, 1)).toFixed(1)}%`;
 try {
-  for (let i = 0; i < WARMUP; i++) await reply(await newTab());
+  let conversation;
+  /** The tab for the next reply: a fresh one, or with --same-tab the one tab and a new question. */
+  const nextTab = async () => {
+    if (!SAME_TAB) return newTab();
+    if (!conversation) return (conversation = await newTab());
+    await api("POST", `/api/tabs/${conversation}/messages`, { body: { role: "user", content: "Write a short greeting." } });
+    return conversation;
+  };
+  for (let i = 0; i < WARMUP; i++) await reply(await nextTab());
   const tabs = [];
-  for (let i = 0; i < RUNS; i++) tabs.push(await newTab());
+  if (!SAME_TAB) for (let i = 0; i < RUNS; i++) tabs.push(await newTab());
   const perf = spawn("perf", ["record", "-k", "CLOCK_MONOTONIC", "-F", String(FREQ), "-g", "-p", String(server.pid), "-o", dataFile, "--quiet"], { stdio: "ignore" });
   await new Promise((r) => setTimeout(r, 500));
   const windows = [];
-  for (const tabId of tabs) windows.push(await reply(tabId));
+  if (SAME_TAB) { // the question's append falls between the profiled windows
+    for (let i = 0; i < RUNS; i++) windows.push(await reply(await nextTab()));
+  } else {
+    for (const tabId of tabs) windows.push(await reply(tabId));
+  }
   process.kill(perf.pid, "SIGINT");
   await new Promise((r) => perf.once("exit", r));
   if (KEEP) {
@@ -141,7 +156,7 @@ try {
   const before = windows.map(([p, r]) => ms(r - p));
   const after = windows.map(([, r, f]) => ms(f - r));
   const cpuMs = (phase) => (1000 * count[phase]) / FREQ / RUNS;
-  console.log(`\`node bench/replies_profile.mjs ${args.join(" ")}\`: ${RUNS} replies after ${WARMUP} warm-up, perf -F ${FREQ} on workerd serve (build ${BUILD})\n`);
+  console.log(`\`node bench/replies_profile.mjs ${args.join(" ")}\`: ${RUNS} replies${SAME_TAB ? " in one tab" : ", each in a new tab,"} after ${WARMUP} warm-up, perf -F ${FREQ} on workerd serve (build ${BUILD})\n`);
   // Busy: the main thread's CPU in the window over the window's mean length (both per reply).
   console.log("| window | median ms (under perf) | mean ms | main-thread CPU ms per reply | busy |");
   console.log("|---|---:|---:|---:|---:|");
