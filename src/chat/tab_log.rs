@@ -584,12 +584,24 @@ impl TabLog {
         lo: u64,
         hi: u64,
     ) -> Result<Vec<Message>, ChatError> {
-        if let Some(records) = self.tail.borrow().records(lo, hi) {
-            return Ok(records
-                .into_iter()
-                .map(|(seq, record)| record.into_message(seq))
-                .collect());
-        }
+        let kept = self.tail.borrow().records(lo, hi);
+        let records = match kept {
+            Some(records) => records,
+            None => self.read_stored(store, lo, hi)?,
+        };
+        Ok(records
+            .into_iter()
+            .map(|(seq, record)| record.into_message(seq))
+            .collect())
+    }
+
+    /// Records `lo..=hi` from storage; a read that reaches the newest message widens the tail.
+    fn read_stored(
+        &self,
+        store: &impl KvStore,
+        lo: u64,
+        hi: u64,
+    ) -> Result<Vec<(u64, Record)>, ChatError> {
         let through = self.meta.through;
         let mut records: BTreeMap<u64, Record> = BTreeMap::new();
         if lo <= through {
@@ -635,10 +647,7 @@ impl TabLog {
         if end == self.next_seq {
             self.tail.borrow_mut().read_to_newest(&records);
         }
-        Ok(records
-            .into_iter()
-            .map(|(seq, record)| record.into_message(seq))
-            .collect())
+        Ok(records.into_iter().collect())
     }
 
     /// Commits every pending message as flushed at `now_ms`: one write, the meta record.

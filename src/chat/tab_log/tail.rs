@@ -12,7 +12,7 @@
 //! message may widen it, and a write that fails (whose effect on the store is then unknown)
 //! empties it. It is bounded by [`MAX_MESSAGES`] and [`MAX_BYTES`], dropping its oldest first.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use super::Record;
 
@@ -26,7 +26,9 @@ pub const MAX_BYTES: usize = 128 * 1024;
 pub(super) struct Tail {
     /// The `seq` of `records[0]` (unused while empty).
     first: u64,
-    records: VecDeque<Record>,
+    /// Oldest first. A `Vec`, not a deque: the oldest leaves one at a time, moving at most
+    /// [`MAX_MESSAGES`] records, and a deque costs more code in the worker's wasm.
+    records: Vec<Record>,
     /// Sum of [`cost`] over `records`.
     bytes: usize,
 }
@@ -46,16 +48,11 @@ impl Tail {
         if self.records.is_empty() || lo > hi || lo < self.first || hi >= end {
             return None;
         }
-        let skip = (lo - self.first) as usize;
-        let take = (hi - lo + 1) as usize;
+        let from = (lo - self.first) as usize;
+        let to = (hi - self.first) as usize;
         Some(
-            self.records
-                .iter()
-                .skip(skip)
-                .take(take)
-                .cloned()
-                .zip(lo..)
-                .map(|(record, seq)| (seq, record))
+            (lo..)
+                .zip(self.records[from..=to].iter().cloned())
                 .collect(),
         )
     }
@@ -68,7 +65,7 @@ impl Tail {
             self.first = seq;
         }
         self.bytes += cost(record);
-        self.records.push_back(record.clone());
+        self.records.push(record.clone());
         self.trim();
     }
 
@@ -94,15 +91,18 @@ impl Tail {
             return;
         }
         self.clear();
-        for (&seq, record) in records.iter().rev() {
+        let mut kept = 0;
+        for record in records.values().rev() {
             let bytes = self.bytes + cost(record);
-            if self.records.len() == MAX_MESSAGES || bytes > MAX_BYTES {
+            if kept == MAX_MESSAGES || bytes > MAX_BYTES {
                 break;
             }
             self.bytes = bytes;
-            self.records.push_front(record.clone());
-            self.first = seq;
+            kept += 1;
         }
+        let skipped = records.len() - kept;
+        self.records = records.values().skip(skipped).cloned().collect();
+        self.first = lo + skipped as u64;
     }
 
     /// Forgets every record (a write whose outcome in the store is unknown).
@@ -119,12 +119,14 @@ impl Tail {
 
     /// Drops the oldest records until both bounds hold.
     fn trim(&mut self) {
-        while self.records.len() > MAX_MESSAGES || self.bytes > MAX_BYTES {
-            let Some(oldest) = self.records.pop_front() else {
-                break;
-            };
-            self.bytes -= cost(&oldest);
-            self.first += 1;
+        let mut drop = 0;
+        while drop < self.records.len()
+            && (self.records.len() - drop > MAX_MESSAGES || self.bytes > MAX_BYTES)
+        {
+            self.bytes -= cost(&self.records[drop]);
+            drop += 1;
         }
+        self.records.drain(..drop);
+        self.first += drop as u64;
     }
 }
