@@ -849,14 +849,20 @@ fn the_newest_messages_are_read_from_memory() {
     assert_eq!(again, first);
 }
 
-#[test]
-fn a_reply_message_is_read_from_memory_with_its_final_text() {
+/// A tab with a question (message 1) and the streaming message of its reply `r1` (message 2).
+fn question_and_streaming_reply() -> (TestStore, TabLog, Message) {
     let mut store = TestStore::new();
     let mut log = TabLog::load(&store).unwrap();
     append(&mut log, &mut store, "question", 1);
     let started = log
         .append_reply_message(&mut store, "r1", 2, "m2".into())
         .unwrap();
+    (store, log, started)
+}
+
+#[test]
+fn a_reply_message_is_read_from_memory_with_its_final_text() {
+    let (mut store, mut log, started) = question_and_streaming_reply();
     let (page, reads) = reads_of(&store, || log.read(&store, before(3, 10)).unwrap());
     assert_eq!(reads, 0);
     assert_eq!(page.messages[1], started);
@@ -885,12 +891,7 @@ fn a_reply_message_is_read_from_memory_with_its_final_text() {
 
 #[test]
 fn a_failed_rewrite_forgets_the_tail_and_reads_what_storage_holds() {
-    let mut store = TestStore::new();
-    let mut log = TabLog::load(&store).unwrap();
-    append(&mut log, &mut store, "question", 1);
-    let started = log
-        .append_reply_message(&mut store, "r1", 2, "m2".into())
-        .unwrap();
+    let (mut store, mut log, started) = question_and_streaming_reply();
     store.fail_nth_write(1);
     assert!(log
         .finish_reply_message(&mut store, 2, "r1", "lost".into(), ReplyStatus::Complete)
