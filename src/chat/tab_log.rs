@@ -40,7 +40,7 @@
 //! transcript. `flush` of `k` messages: one meta put, whatever `k`. `load`: one get and two range
 //! scans over the pending part only. `read`: a range over the log entries of the page, plus at most
 //! one page lookup and one page range for messages an earlier version compacted; none when the
-//! page lies within the newest messages the log keeps in memory ([`tail`]: up to 128 messages
+//! page lies within the newest messages the log keeps in memory (`tail.rs`: up to 128 messages
 //! and 128 KiB), as a reply's history and the UI's first page do.
 
 use std::cell::RefCell;
@@ -323,7 +323,7 @@ pub struct FlushReport {
 }
 
 /// The in-memory summary of one tab's log; all messages live in the store, and the newest of
-/// them also in memory (see [`tail`]).
+/// them also in memory (`tab_log/tail.rs`).
 ///
 /// Build it with [`TabLog::load`] whenever the object starts; keep it for the object's lifetime
 /// and route every write to the same store through it.
