@@ -9,8 +9,10 @@
 //! Invariant: the tail holds the records of messages `first..first + len` exactly as stored, and
 //! the last of them is the log's newest message (or the tail is empty). The log keeps it so: an
 //! append adds the new newest message, a rewrite replaces its copy, a read that reaches the newest
-//! message may widen it, and a write that fails (whose effect on the store is then unknown)
-//! empties it. It is bounded by [`MAX_MESSAGES`] and [`MAX_BYTES`], dropping its oldest first.
+//! message may widen it, and a rewrite that fails (the store may then hold either version)
+//! empties it. An append that fails leaves it as it is: the log does not count that message, so
+//! no read reaches its `seq` before the next append writes it again. It is bounded by
+//! [`MAX_MESSAGES`] and [`MAX_BYTES`], dropping its oldest first.
 
 use std::collections::BTreeMap;
 
@@ -105,7 +107,7 @@ impl Tail {
         self.first = lo + skipped as u64;
     }
 
-    /// Forgets every record (a write whose outcome in the store is unknown).
+    /// Forgets every record (a rewrite whose outcome in the store is unknown).
     pub(super) fn clear(&mut self) {
         self.records.clear();
         self.bytes = 0;
