@@ -106,16 +106,16 @@ try {
   const viaBaseline = [];
   const freshOverhead = [];
   const freshBaselineOverhead = [];
-  const groundedTabs = new Map();
+  const conversationTabs = new Map();
   // Through a worker: a fresh tab and question each time (one reply per tab at a time);
   // grounded or --same-tab, one tab for every run, as a conversation (the reply's stream is read
   // to its end before the next question), so the history search and the prompt's history meet
   // the tab as a user's would, not dozens of new tabs.
   const throughWorker = async (server) => {
     const call_ = (method, path, opts = {}) => call(server.base, method, path, { token, ...opts });
-    let tab = groundedTabs.get(server);
+    let tab = conversationTabs.get(server);
     if (!ONE_TAB || !tab) tab = await call_("POST", "/api/tabs", { body: {} });
-    groundedTabs.set(server, tab);
+    conversationTabs.set(server, tab);
     await call_("POST", `/api/tabs/${tab.body.id}/messages`, { body: { role: "user", content: QUESTION } });
     const t0 = performance.now();
     const viaRes = await fetch(`${server.base}/api/tabs/${tab.body.id}/replies`, {
