@@ -121,14 +121,14 @@ impl Tail {
 
     /// Drops the oldest records until both bounds hold.
     fn trim(&mut self) {
-        let mut drop = 0;
-        while drop < self.records.len()
-            && (self.records.len() - drop > MAX_MESSAGES || self.bytes > MAX_BYTES)
+        let mut leaving = 0;
+        while leaving < self.records.len()
+            && (self.records.len() - leaving > MAX_MESSAGES || self.bytes > MAX_BYTES)
         {
-            self.bytes -= cost(&self.records[drop]);
-            drop += 1;
+            self.bytes -= cost(&self.records[leaving]);
+            leaving += 1;
         }
-        self.records.drain(..drop);
-        self.first += drop as u64;
+        self.records.drain(..leaving);
+        self.first += leaving as u64;
     }
 }
